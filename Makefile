@@ -1,0 +1,108 @@
+# Tapio build. `make` builds, `make run` starts the producer on the embedded broker (root),
+# `make test` runs every test tier (root). Each target installs the Debian packages it needs first.
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+BUILD := build
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+CC := gcc
+CLANG ?= clang
+BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+
+WARN := -Wall -Wextra -Werror
+CFLAGS ?= -O2 -g
+CPPFLAGS := -D_GNU_SOURCE -DTAPIO_VERSION='"$(VERSION)"' -Iproducer -Ibpf -I$(BUILD)/bpf -I$(BUILD)/gen
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -MMD -MP
+LDLIBS := -lbpf -lelf -lz -lrdkafka -lavro -ljansson -lpthread
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Ibpf -Ibpf/vmlinux/$(ARCH)
+
+# Build dependencies, then what the test tiers run against.
+BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev librdkafka-dev libavro-dev \
+	libjansson-dev libcmocka-dev pkg-config make gcc
+TEST_PKGS := kcat python3-avro iproute2
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
+SCHEMAS := $(wildcard schemas/*.avsc)
+
+# Everything but the two mains goes into one library shared by the programs and the tests.
+LIB_SRCS := $(filter-out producer/main.c producer/tail.c,$(wildcard producer/*.c)) $(BUILD)/gen/schemas.c
+LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(notdir $(LIB_SRCS)))
+SAN_OBJS := $(patsubst %.c,$(BUILD)/san/%.o,$(notdir $(LIB_SRCS)))
+TEST_SRCS := $(wildcard tests/test_*.c)
+TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+
+vpath %.c producer $(BUILD)/gen tests
+
+.PHONY: all deps test unit integration run clean
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/tapio-producer $(BUILD)/tapio-tail
+
+# Installs only what is missing: a no-op (no apt-get at all) once everything is there.
+deps: $(BUILD)/.deps
+$(BUILD)/.deps: Makefile
+	@missing=$$(for p in $(BUILD_PKGS) $(TEST_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing || exit 1; \
+	fi
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) | $(BUILD)/.deps
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/schemas.c: $(SCHEMAS) producer/embed-schemas.sh | $(BUILD)/.deps
+	@mkdir -p $(@D)
+	sh producer/embed-schemas.sh $(SCHEMAS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/%.o: %.c $(SKELS) | $(BUILD)/.deps
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/san/%.o: %.c $(SKELS) | $(BUILD)/.deps
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(SAN) -c $< -o $@
+
+$(BUILD)/libtapio.a: $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/libtapio-san.a: $(SAN_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/tapio-producer: $(BUILD)/obj/main.o $(BUILD)/libtapio.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tapio-tail: $(BUILD)/obj/tail.o $(BUILD)/libtapio.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests run under ASan and UBSan.
+$(BUILD)/tests/%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
+
+unit: $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== $$t"; TAPIO_SCHEMA_DIR=schemas $$t; done
+
+integration: all
+	bash integration/run.sh
+
+test: deps unit integration
+
+run: all
+	@[ "$$(id -u)" = 0 ] || { echo "make run: tapio-producer loads eBPF programs and needs root" >&2; exit 1; }
+	$(BUILD)/tapio-producer $(RUN_ARGS)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/san/*.d)

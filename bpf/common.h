@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The header every ring-buffer record starts with. Shared by BPF (clang) and user space (gcc):
+ * it includes nothing, uses fixed-width kernel types only (user space includes <linux/types.h>
+ * first; BPF gets them from vmlinux.h), has no implicit padding, and pins its layout with
+ * _Static_assert so both compilers agree.
+ */
+#ifndef TAPIO_COMMON_H
+#define TAPIO_COMMON_H
+
+/* Record types, unique across collectors so a record is self-describing. */
+enum tapio_record_type {
+	TAPIO_REC_KERNEL_EXEC = 1,
+	TAPIO_REC_KERNEL_EXIT = 2,
+	TAPIO_REC_TYPE_MAX, /* first unused value; decoders reject >= this */
+};
+
+struct tapio_hdr {
+	__u16 type;      /* enum tapio_record_type */
+	__u16 version;   /* layout version of this type; bumped when the struct changes */
+	__u32 size;      /* bytes of the whole record, this header included */
+	__u64 ktime_ns;  /* bpf_ktime_get_boot_ns(): CLOCK_BOOTTIME, not epoch time */
+	__u64 cgroup_id; /* cgroup v2 id (inode of the cgroup directory) of the task */
+};
+
+_Static_assert(sizeof(struct tapio_hdr) == 24, "tapio_hdr layout");
+
+#define TAPIO_COMM_LEN 16
+
+#endif /* TAPIO_COMMON_H */

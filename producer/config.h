@@ -1,0 +1,66 @@
+/*
+ * Configuration: one typed property table, a `key = value` file, command-line overrides.
+ *
+ * Ownership: struct tapio_config owns every string and list in it; config_free() releases them.
+ * Functions that fail leave a message in errstr naming the source ("FILE:LINE", or "--flag"),
+ * the key and the bad value, and return -EINVAL (or -ENOMEM / -errno of a failed read).
+ */
+#ifndef TAPIO_CONFIG_H
+#define TAPIO_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "log.h"
+
+/* A `kafka.<property> = value` pass-through, applied verbatim to librdkafka. */
+struct kafka_prop {
+	char *name;   /* without the "kafka." prefix */
+	char *value;
+	char *origin; /* "FILE:LINE" or "--set" / flag name, for error messages */
+};
+
+struct tapio_config {
+	char *brokers;        /* bootstrap servers; NULL = start the embedded broker */
+	char *topic_prefix;   /* default "tapio." */
+	char *node_name;      /* default $NODE_NAME, else the host name */
+	char **collectors;    /* NULL-terminated, validated against the known names */
+	enum log_level log_level;
+	int flush_timeout_ms; /* bound on the shutdown flush */
+	int stats_interval_s; /* counters logged every N s; 0 = never */
+	struct kafka_prop *kafka;
+	int kafka_count;
+	char *config_path;    /* file that was read, or NULL */
+};
+
+/*
+ * Fills *cfg from defaults, then the file named by --config (if any), then the other flags, in
+ * that order, so flags win. `known_collectors` is a NULL-terminated list of valid collector
+ * names. Returns:
+ *   0        ready to run
+ *   1        --help, --version or --dump-config was handled (output written to `out`); exit 0
+ *   -EINVAL  bad flag, key or value: errstr says which; the caller exits with status 2
+ * *cfg must be released with config_free() whatever the result.
+ */
+int config_from_args(struct tapio_config *cfg, int argc, char **argv,
+		     const char *const *known_collectors, FILE *out,
+		     char *errstr, size_t errstr_size);
+
+/* Parses `key = value` lines from `text` (named `origin` in messages) into cfg. */
+int config_parse_text(struct tapio_config *cfg, const char *text, const char *origin,
+		      const char *const *known_collectors, char *errstr, size_t errstr_size);
+
+/* Sets one key (`kafka.*` included) from `value`; `origin` is used in messages. */
+int config_set(struct tapio_config *cfg, const char *key, const char *value, const char *origin,
+	       const char *const *known_collectors, char *errstr, size_t errstr_size);
+
+void config_defaults(struct tapio_config *cfg);
+
+/* Writes the effective configuration in the file format, so it can be read back. */
+void config_dump(const struct tapio_config *cfg, FILE *out);
+
+bool config_has_collector(const struct tapio_config *cfg, const char *name);
+
+void config_free(struct tapio_config *cfg);
+
+#endif /* TAPIO_CONFIG_H */

@@ -1,0 +1,38 @@
+/* Avro schemas compiled in from schemas/*.avsc, their Parsing Canonical Form and fingerprints. */
+#ifndef TAPIO_SCHEMA_H
+#define TAPIO_SCHEMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One embedded schema. The table is generated at build time (build/gen/schemas.c). */
+struct tapio_schema {
+	const char *name; /* file base name = collector name, e.g. "kernel" */
+	const char *json; /* the .avsc text, NUL-terminated */
+	size_t json_len;
+};
+
+extern const struct tapio_schema tapio_schemas[];
+extern const size_t tapio_schema_count;
+
+/* The embedded schema named `name`, or NULL. */
+const struct tapio_schema *schema_find(const char *name);
+
+/* CRC-64-AVRO (the Rabin fingerprint of the Avro specification) of buf. */
+uint64_t avro_crc64(const void *buf, size_t len);
+
+/*
+ * Parsing Canonical Form of the schema `json` (Avro specification, "Parsing Canonical Form for
+ * Schemas"). On success returns 0 and *out is a malloc'd NUL-terminated string the caller frees.
+ * On failure returns -EINVAL (or -ENOMEM), *out is untouched, and errstr says why.
+ */
+int schema_canonical_form(const char *json, char **out, char *errstr, size_t errstr_size);
+
+/* CRC-64-AVRO of the canonical form of `json`. 0 or -errno as schema_canonical_form(). */
+int schema_fingerprint(const char *json, uint64_t *fingerprint, char *errstr, size_t errstr_size);
+
+/* Avro single-object encoding: C3 01, then the fingerprint as 8 little-endian bytes. */
+#define AVRO_SINGLE_OBJECT_HDR_LEN 10
+void avro_single_object_header(uint64_t fingerprint, uint8_t out[AVRO_SINGLE_OBJECT_HDR_LEN]);
+
+#endif /* TAPIO_SCHEMA_H */
