@@ -16,7 +16,8 @@ ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -MMD -MP
 LDLIBS := -lbpf -lelf -lz -lrdkafka -lavro -ljansson -lpthread
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Ibpf -Ibpf/vmlinux/$(ARCH)
+# libbpf's BPF_PROG() declares a ctx parameter most programs never use.
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-parameter -Ibpf -Ibpf/vmlinux/$(ARCH)
 
 # Build dependencies, then what the test tiers run against.
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev librdkafka-dev libavro-dev \
@@ -56,7 +57,8 @@ $(BUILD)/.deps: Makefile
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) | $(BUILD)/.deps
 	@mkdir -p $(@D)
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
+	llvm-strip -g $@.tmp && mv $@.tmp $@  # DWARF only: BTF stays, the skeleton shrinks
 
 $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@

@@ -1,4 +1,4 @@
-/* Avro schemas compiled in from schemas/*.avsc, their Parsing Canonical Form and fingerprints. */
+/* Avro schemas compiled in from schemas/<name>.avsc, their Parsing Canonical Form and fingerprints. */
 #ifndef TAPIO_SCHEMA_H
 #define TAPIO_SCHEMA_H
 

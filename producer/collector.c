@@ -1,0 +1,57 @@
+#include "collector.h"
+
+#include <string.h>
+
+extern const struct collector_ops kernel_collector;
+
+const struct collector_ops *const collector_table[] = {
+	&kernel_collector,
+};
+const size_t collector_count = sizeof(collector_table) / sizeof(collector_table[0]);
+
+const struct collector_ops *collector_find(const char *name)
+{
+	for (size_t i = 0; i < collector_count; i++)
+		if (strcmp(collector_table[i]->name, name) == 0)
+			return collector_table[i];
+	return NULL;
+}
+
+static const char *const decode_result_names[DECODE_RESULT_MAX] = {
+	[DECODE_OK] = "ok",
+	[DECODE_SHORT] = "short",
+	[DECODE_SIZE_MISMATCH] = "size_mismatch",
+	[DECODE_UNKNOWN_TYPE] = "unknown_type",
+	[DECODE_BAD_VERSION] = "bad_version",
+	[DECODE_BAD_LENGTH] = "bad_length",
+	[DECODE_BAD_FIELD] = "bad_field",
+};
+
+const char *decode_result_name(enum decode_result r)
+{
+	return (unsigned)r < DECODE_RESULT_MAX ? decode_result_names[r] : "invalid";
+}
+
+enum decode_result decode_header(const void *data, size_t size, const struct tapio_hdr **hdr)
+{
+	const struct tapio_hdr *h = data;
+
+	if (size < sizeof(*h))
+		return DECODE_SHORT;
+	if (h->size != size)
+		return DECODE_SIZE_MISMATCH;
+	*hdr = h;
+	return DECODE_OK;
+}
+
+void avro_put_envelope(struct avro_buf *out, int kind, const struct envelope *env)
+{
+	avro_put_long(out, kind);
+	avro_put_long(out, env->event_time_us);
+	avro_put_long(out, env->seq);
+	avro_put_string(out, env->node, 256);
+	/* Avro has no unsigned long; cgroup ids are inode numbers, far below 2^63. */
+	avro_put_long(out, (int64_t)env->cgroup_id);
+	avro_put_optional_string(out, env->pod_uid, 64);
+	avro_put_optional_string(out, env->container_id, 128);
+}

@@ -1,0 +1,203 @@
+/*
+ * tapio-producer: one process, one event loop. epoll watches the joined ring buffers, librdkafka's
+ * delivery-report pipe, a 1 s timerfd (clock offset, kernel counters, stats) and a signalfd
+ * (SIGINT/SIGTERM: detach, drain, flush).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "config.h"
+#include "log.h"
+#include "pipeline.h"
+
+enum { EV_RING, EV_KAFKA, EV_TIMER, EV_SIGNAL };
+
+static struct pipeline pipeline;
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	size_t n;
+
+	if ((level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG) > log_level_current)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	if (n && line[n - 1] == '\n')
+		line[n - 1] = '\0';
+	if (level == LIBBPF_WARN)
+		log_warn("libbpf: %s", line);
+	else
+		log_debug("libbpf: %s", line);
+	return 0;
+}
+
+static int watch(int epfd, int fd, int tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static int open_timer(void)
+{
+	struct itimerspec every_second = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+
+	if (fd >= 0 && timerfd_settime(fd, 0, &every_second, NULL) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int open_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/* Runs until a signal or a fatal Kafka error. Returns 0, or -errno. */
+static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
+{
+	const struct tapio_config *cfg = pl->cfg;
+	struct epoll_event events[8];
+	int epfd = epoll_create1(EPOLL_CLOEXEC), err = 0;
+	unsigned ticks = 0;
+
+	if (epfd < 0 || watch(epfd, ring_buffer__epoll_fd(pl->ring), EV_RING) < 0 ||
+	    watch(epfd, publisher_wake_fd(&pl->publisher), EV_KAFKA) < 0 ||
+	    watch(epfd, timer_fd, EV_TIMER) < 0 || watch(epfd, signal_fd, EV_SIGNAL) < 0) {
+		err = -errno;
+		log_error("epoll: %s", strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		int n = epoll_wait(epfd, events, 8, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			log_error("epoll_wait: %s", strerror(errno));
+			goto out;
+		}
+		for (int i = 0; i < n; i++) {
+			struct signalfd_siginfo si;
+			uint64_t expirations;
+
+			switch (events[i].data.u32) {
+			case EV_RING:
+				if (ring_buffer__consume(pl->ring) < 0)
+					log_warn("ring buffer: %s", strerror(errno));
+				break;
+			case EV_KAFKA:
+				publisher_poll(&pl->publisher);
+				break;
+			case EV_TIMER:
+				if (read(timer_fd, &expirations, sizeof(expirations)) < 0)
+					break;
+				publisher_poll(&pl->publisher);
+				pipeline_tick(pl);
+				ticks++;
+				if (cfg->stats_interval_s && ticks % cfg->stats_interval_s == 0)
+					pipeline_log_stats(pl);
+				break;
+			case EV_SIGNAL:
+				if (read(signal_fd, &si, sizeof(si)) == sizeof(si))
+					log_info("%s: shutting down", strsignal(si.ssi_signo));
+				goto out;
+			}
+		}
+		if (pl->publisher.fatal) {
+			err = -EIO;
+			goto out;
+		}
+	}
+out:
+	if (epfd >= 0)
+		close(epfd);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	const char *known[COLLECTOR_MAX + 1] = { 0 };
+	struct tapio_config cfg;
+	char errstr[1024];
+	int timer_fd = -1, signal_fd = -1, status = 1, err, running, undelivered;
+
+	for (size_t i = 0; i < collector_count && i < COLLECTOR_MAX; i++)
+		known[i] = collector_table[i]->name;
+	err = config_from_args(&cfg, argc, argv, known, stdout, errstr, sizeof(errstr));
+	if (err) {
+		if (err < 0)
+			fprintf(stderr, "tapio-producer: %s\n", errstr);
+		config_free(&cfg);
+		return err > 0 ? 0 : 2;
+	}
+	log_level_current = cfg.log_level;
+	libbpf_set_print(libbpf_log);
+
+	/* Signals first, so a SIGTERM during start-up is not lost. */
+	signal_fd = open_signals();
+	timer_fd = open_timer();
+	if (signal_fd < 0 || timer_fd < 0) {
+		log_error("signalfd/timerfd: %s", strerror(errno));
+		goto out;
+	}
+	err = pipeline_open(&pipeline, &cfg, NULL, errstr, sizeof(errstr));
+	if (err) {
+		log_error("%s", errstr);
+		status = err == -EINVAL ? 2 : 1;
+		goto out;
+	}
+	running = pipeline_attach(&pipeline);
+	if (running <= 0) {
+		log_error("no collector could start; exiting");
+		goto out;
+	}
+	log_info("node %s: %d collector(s) running", cfg.node_name, running);
+	if (pipeline.publisher.mock)
+		log_info("embedded Kafka-protocol broker (in memory, for trying Tapio out) at %s",
+			 pipeline.publisher.bootstrap);
+	else
+		log_info("producing to %s", pipeline.publisher.bootstrap);
+	/* stdout carries only this line, printed once the programs are attached, so scripts can
+	 * both read the address and know that events are flowing. */
+	printf("bootstrap.servers=%s\n", pipeline.publisher.bootstrap);
+	fflush(stdout);
+
+	err = run_loop(&pipeline, timer_fd, signal_fd);
+	undelivered = pipeline_drain(&pipeline, cfg.flush_timeout_ms);
+	pipeline_log_stats(&pipeline);
+	if (undelivered)
+		log_error("%d record(s) could not be delivered within %d ms and are lost", undelivered,
+			  cfg.flush_timeout_ms);
+	else
+		log_info("all records delivered");
+	status = err || undelivered ? 1 : 0;
+out:
+	pipeline_close(&pipeline);
+	if (timer_fd >= 0)
+		close(timer_fd);
+	if (signal_fd >= 0)
+		close(signal_fd);
+	config_free(&cfg);
+	return status;
+}

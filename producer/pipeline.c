@@ -1,0 +1,283 @@
+#include "pipeline.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "schema.h"
+
+static int64_t clock_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void on_delivery(struct collector_runtime *c, rd_kafka_resp_err_t err)
+{
+	if (!err) {
+		c->stats.delivered++;
+		return;
+	}
+	c->stats.delivery_failed++;
+	log_at(c->stats.delivery_failed == 1 ? LOG_ERROR : LOG_DEBUG, "%s: delivery failed: %s",
+	       c->topic_name, rd_kafka_err2str(err));
+}
+
+static int setup_collector(struct pipeline *pl, const struct collector_ops *ops, char *errstr,
+			   size_t errstr_size)
+{
+	struct collector_runtime *c = &pl->collectors[pl->ncollectors];
+	const struct tapio_schema *schema = schema_find(ops->name);
+	uint64_t fingerprint;
+	int err;
+
+	if (!schema) {
+		snprintf(errstr, errstr_size, "%s: no schema compiled in", ops->name);
+		return -ENOENT;
+	}
+	err = schema_fingerprint(schema->json, &fingerprint, errstr, errstr_size);
+	if (err)
+		return err;
+	memset(c, 0, sizeof(*c));
+	c->ops = ops;
+	c->pipeline = pl;
+	c->maps.ring_fd = c->maps.reserve_failures_fd = -1;
+	c->next_seq = 1;
+	avro_single_object_header(fingerprint, c->frame_header);
+	snprintf(c->fingerprint_hex, sizeof(c->fingerprint_hex), "%016" PRIx64, fingerprint);
+	snprintf(c->topic_name, sizeof(c->topic_name), "%s%s", pl->cfg->topic_prefix, ops->name);
+	pl->ncollectors++;
+	return 0;
+}
+
+int pipeline_open(struct pipeline *pl, const struct tapio_config *cfg, const char *cgroup_root,
+		  char *errstr, size_t errstr_size)
+{
+	const char *topics[COLLECTOR_MAX];
+	int err;
+
+	memset(pl, 0, sizeof(*pl));
+	pl->cfg = cfg;
+	for (char **name = cfg->collectors; name && *name; name++) {
+		const struct collector_ops *ops = collector_find(*name);
+
+		if (!ops || pl->ncollectors == COLLECTOR_MAX) {
+			snprintf(errstr, errstr_size, "collector %s: unknown", *name);
+			return -EINVAL;
+		}
+		err = setup_collector(pl, ops, errstr, errstr_size);
+		if (err)
+			return err;
+		topics[pl->ncollectors - 1] = pl->collectors[pl->ncollectors - 1].topic_name;
+	}
+
+	err = identity_open(&pl->identity, cgroup_root, cfg->node_name, errstr, errstr_size);
+	if (err)
+		return err;
+	err = publisher_open(&pl->publisher, cfg, topics, pl->ncollectors, on_delivery, errstr,
+			     errstr_size);
+	if (err)
+		return err;
+	pl->publisher_open = true;
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		struct collector_runtime *c = &pl->collectors[i];
+
+		c->topic = rd_kafka_topic_new(pl->publisher.rk, c->topic_name, NULL);
+		if (!c->topic) {
+			err = -errno;
+			snprintf(errstr, errstr_size, "topic %s: %s", c->topic_name,
+				 rd_kafka_err2str(rd_kafka_last_error()));
+			return err;
+		}
+	}
+	pl->boot_to_epoch_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
+	return 0;
+}
+
+int pipeline_attach(struct pipeline *pl)
+{
+	int running = 0, err;
+
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		struct collector_runtime *c = &pl->collectors[i];
+
+		err = c->ops->open(pl->cfg, &c->maps);
+		if (err) {
+			log_error("%s: collector not running on this kernel (%s); the others go on",
+				  c->ops->name, strerror(-err));
+			c->ops->destroy();
+			continue;
+		}
+		if (!pl->ring)
+			pl->ring = ring_buffer__new(c->maps.ring_fd, pipeline_record, c, NULL);
+		else if (ring_buffer__add(pl->ring, c->maps.ring_fd, pipeline_record, c) < 0)
+			err = -errno;
+		if (!pl->ring || err) {
+			err = err ? err : -errno;
+			log_error("%s: ring buffer: %s", c->ops->name, strerror(-err));
+			c->ops->destroy();
+			return err;
+		}
+		c->opened = true;
+		running++;
+		log_info("%s: attached, publishing to %s", c->ops->name, c->topic_name);
+	}
+	return running;
+}
+
+static void reject(struct collector_runtime *c, enum decode_result r)
+{
+	c->stats.rejected[r]++;
+	/* The first of each reason is worth a line; the counters tell the rest. */
+	if (c->stats.rejected[r] == 1)
+		log_warn("%s: rejected a ring-buffer record (%s); counting further ones", c->ops->name,
+			 decode_result_name(r));
+}
+
+int pipeline_record(void *ctx, void *data, size_t size)
+{
+	struct collector_runtime *c = ctx;
+	struct pipeline *pl = c->pipeline;
+	const struct identity *id;
+	struct record_headers headers;
+	struct envelope env;
+	struct decoded rec;
+	struct avro_buf buf;
+	enum decode_result r;
+	rd_kafka_resp_err_t err;
+	int64_t event_ns;
+
+	c->stats.received++;
+	r = c->ops->decode(data, size, &rec);
+	if (r != DECODE_OK) {
+		reject(c, r);
+		return 0;
+	}
+	id = identity_lookup(pl->identity, rec.hdr->cgroup_id);
+	event_ns = (int64_t)rec.hdr->ktime_ns + pl->boot_to_epoch_ns;
+	env = (struct envelope){
+		.event_time_us = event_ns / 1000,
+		.seq = c->next_seq,
+		.node = pl->cfg->node_name,
+		.cgroup_id = rec.hdr->cgroup_id,
+		.pod_uid = id->owner.pod_uid,
+		.container_id = id->owner.container_id,
+	};
+	avro_buf_init(&buf, pl->encode_buf, sizeof(pl->encode_buf));
+	avro_put_raw(&buf, c->frame_header, sizeof(c->frame_header));
+	c->ops->encode(&rec, &env, &buf);
+	if (buf.overflow) {
+		c->stats.encode_failed++;
+		return 0;
+	}
+
+	headers = (struct record_headers){
+		.collector = c->ops->name,
+		.node = pl->cfg->node_name,
+		.schema_fingerprint = c->fingerprint_hex,
+	};
+	err = publisher_send(&pl->publisher, c->topic, id->key, id->key_len, buf.data, buf.len,
+			     event_ns / 1000000, &headers, c);
+	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+		/* Give librdkafka one bounded chance to drain before counting a drop. */
+		rd_kafka_poll(pl->publisher.rk, 100);
+		err = publisher_send(&pl->publisher, c->topic, id->key, id->key_len, buf.data,
+				     buf.len, event_ns / 1000000, &headers, c);
+	}
+	if (err) {
+		if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			c->stats.queue_full++;
+		else
+			c->stats.produce_failed++;
+		log_at(c->stats.queue_full + c->stats.produce_failed == 1 ? LOG_ERROR : LOG_DEBUG,
+		       "%s: record dropped: %s", c->topic_name, rd_kafka_err2str(err));
+		return 0;
+	}
+	c->next_seq++;
+	c->stats.produced++;
+	return 0;
+}
+
+static uint64_t read_reserve_failures(const struct collector_runtime *c)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	uint64_t sum = 0;
+	uint32_t key = 0;
+
+	if (ncpus <= 0 || c->maps.reserve_failures_fd < 0)
+		return c->stats.reserve_failures;
+	uint64_t values[ncpus];
+	if (bpf_map_lookup_elem(c->maps.reserve_failures_fd, &key, values) < 0)
+		return c->stats.reserve_failures;
+	for (int i = 0; i < ncpus; i++)
+		sum += values[i];
+	return sum;
+}
+
+void pipeline_tick(struct pipeline *pl)
+{
+	pl->boot_to_epoch_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
+	for (size_t i = 0; i < pl->ncollectors; i++)
+		if (pl->collectors[i].opened)
+			pl->collectors[i].stats.reserve_failures = read_reserve_failures(&pl->collectors[i]);
+}
+
+void pipeline_log_stats(const struct pipeline *pl)
+{
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		const struct collector_runtime *c = &pl->collectors[i];
+		const struct collector_stats *s = &c->stats;
+		uint64_t rejected = 0;
+
+		for (int r = 1; r < DECODE_RESULT_MAX; r++)
+			rejected += s->rejected[r];
+		log_info("%s: received=%" PRIu64 " produced=%" PRIu64 " delivered=%" PRIu64
+			 " delivery_failed=%" PRIu64 " rejected=%" PRIu64 " encode_failed=%" PRIu64
+			 " queue_full=%" PRIu64 " produce_failed=%" PRIu64 " reserve_failures=%" PRIu64,
+			 c->ops->name, s->received, s->produced, s->delivered, s->delivery_failed,
+			 rejected, s->encode_failed, s->queue_full, s->produce_failed,
+			 s->reserve_failures);
+	}
+}
+
+int pipeline_drain(struct pipeline *pl, int flush_timeout_ms)
+{
+	for (size_t i = 0; i < pl->ncollectors; i++)
+		if (pl->collectors[i].opened)
+			pl->collectors[i].ops->detach();
+	if (pl->ring)
+		ring_buffer__consume(pl->ring);
+	pipeline_tick(pl);
+	if (!pl->publisher_open)
+		return 0;
+	return publisher_flush(&pl->publisher, flush_timeout_ms);
+}
+
+void pipeline_close(struct pipeline *pl)
+{
+	ring_buffer__free(pl->ring);
+	pl->ring = NULL;
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		struct collector_runtime *c = &pl->collectors[i];
+
+		if (c->topic)
+			rd_kafka_topic_destroy(c->topic);
+		if (c->opened)
+			c->ops->destroy();
+		c->topic = NULL;
+		c->opened = false;
+	}
+	if (pl->publisher_open)
+		publisher_close(&pl->publisher);
+	pl->publisher_open = false;
+	identity_close(pl->identity);
+	pl->identity = NULL;
+}

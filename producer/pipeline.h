@@ -1,0 +1,85 @@
+/*
+ * The one path every record takes: ring buffer → decode → identity → encode → publish, with a
+ * counter for every way a record can fail to arrive.
+ *
+ * Ownership: struct pipeline owns the identity cache, the publisher, the ring buffer and each
+ * collector it opened; pipeline_close() releases them and is safe after any failed step.
+ */
+#ifndef TAPIO_PIPELINE_H
+#define TAPIO_PIPELINE_H
+
+#include <bpf/libbpf.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "collector.h"
+#include "config.h"
+#include "identity.h"
+#include "publish.h"
+
+#define COLLECTOR_MAX 16
+#define ENCODE_BUF_SIZE 16384 /* well above the largest record (an exec with full argv) */
+
+struct collector_stats {
+	uint64_t received;                  /* records read from the ring buffer */
+	uint64_t rejected[DECODE_RESULT_MAX]; /* by reason; [DECODE_OK] unused */
+	uint64_t encode_failed;             /* did not fit ENCODE_BUF_SIZE */
+	uint64_t produced;                  /* handed to librdkafka */
+	uint64_t queue_full;                /* dropped: librdkafka's local queue stayed full */
+	uint64_t produce_failed;            /* dropped: librdkafka refused the message otherwise */
+	uint64_t delivered;                 /* acknowledged by the broker */
+	uint64_t delivery_failed;           /* delivery report with an error */
+	uint64_t reserve_failures;          /* BPF ring buffer was full (read from the kernel) */
+};
+
+struct collector_runtime {
+	const struct collector_ops *ops;
+	struct pipeline *pipeline;
+	char topic_name[256];
+	rd_kafka_topic_t *topic;
+	char fingerprint_hex[17];
+	uint8_t frame_header[10]; /* Avro single-object header of this topic's schema */
+	struct collector_maps maps;
+	bool opened;              /* BPF side opened and attached */
+	int64_t next_seq;
+	struct collector_stats stats;
+};
+
+struct pipeline {
+	const struct tapio_config *cfg;
+	struct identity_cache *identity;
+	struct publisher publisher;
+	bool publisher_open;
+	struct ring_buffer *ring;
+	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME, refreshed by the timer */
+	struct collector_runtime collectors[COLLECTOR_MAX];
+	size_t ncollectors;
+	uint8_t encode_buf[ENCODE_BUF_SIZE];
+};
+
+/*
+ * Sets up identity, the publisher (and embedded broker) and one runtime per configured
+ * collector, without touching BPF. `cgroup_root` NULL = find it. 0 or -errno with errstr set.
+ */
+int pipeline_open(struct pipeline *pl, const struct tapio_config *cfg, const char *cgroup_root,
+		  char *errstr, size_t errstr_size);
+
+/* Opens and attaches every collector's BPF programs and joins their ring buffers. A collector
+ * the kernel cannot run is logged and skipped. Returns how many run, or -errno. */
+int pipeline_attach(struct pipeline *pl);
+
+/* The ring-buffer callback: one record of one collector. Always returns 0 (a bad record is
+ * counted, and libbpf keeps consuming). */
+int pipeline_record(void *collector_runtime, void *data, size_t size);
+
+/* Re-reads the boot-time offset and the kernels' reserve-failure counters. */
+void pipeline_tick(struct pipeline *pl);
+
+void pipeline_log_stats(const struct pipeline *pl);
+
+/* Detach, drain the ring buffers, flush with a bound. Returns records not delivered. */
+int pipeline_drain(struct pipeline *pl, int flush_timeout_ms);
+
+void pipeline_close(struct pipeline *pl);
+
+#endif /* TAPIO_PIPELINE_H */

@@ -1,0 +1,217 @@
+#include "publish.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#ifndef TAPIO_VERSION
+#define TAPIO_VERSION "0.0.0"
+#endif
+
+/* DESIGN.md §4: no duplicates or reordering on retry, acknowledged by all in-sync replicas,
+ * Java-compatible key hashing so keys co-partition with Kafka Streams / Flink. */
+const char *const publisher_defaults[][2] = {
+	{ "enable.idempotence", "true" },
+	{ "acks", "all" },
+	{ "compression.codec", "lz4" },
+	{ "partitioner", "murmur2_random" },
+	{ "linger.ms", "5" },
+	{ "client.id", "tapio-producer" },
+};
+const size_t publisher_default_count = sizeof(publisher_defaults) / sizeof(publisher_defaults[0]);
+
+/* The embedded broker: one in-memory broker, topics with this many partitions. */
+#define EMBEDDED_PARTITIONS 4
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct publisher *p = opaque;
+
+	(void)rk;
+	p->on_delivery(m->_private, m->err);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	struct publisher *p = opaque;
+	char fatal[512];
+
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+		log_error("kafka: fatal: %s", fatal);
+		p->fatal = 1;
+		return;
+	}
+	/* Transport errors are retried by librdkafka: worth a line, not a stop. */
+	log_warn("kafka: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	if (level <= 3)
+		log_error("kafka: %s: %s", fac, buf);
+	else if (level <= 4)
+		log_warn("kafka: %s: %s", fac, buf);
+	else
+		log_debug("kafka: %s: %s", fac, buf);
+}
+
+static int start_embedded(struct publisher *p, const char *const *topics, size_t ntopics,
+			  char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_resp_err_t err;
+
+	rd_kafka_conf_set_log_cb(conf, log_cb);
+	p->mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+	if (!p->mock_rk) {
+		rd_kafka_conf_destroy(conf);
+		return -EINVAL;
+	}
+	p->mock = rd_kafka_mock_cluster_new(p->mock_rk, 1);
+	if (!p->mock) {
+		snprintf(errstr, errstr_size, "cannot start the embedded broker");
+		return -EIO;
+	}
+	for (size_t i = 0; i < ntopics; i++) {
+		err = rd_kafka_mock_topic_create(p->mock, topics[i], EMBEDDED_PARTITIONS, 1);
+		if (err) {
+			snprintf(errstr, errstr_size, "embedded broker: topic %s: %s", topics[i],
+				 rd_kafka_err2str(err));
+			return -EIO;
+		}
+	}
+	snprintf(p->bootstrap, sizeof(p->bootstrap), "%s", rd_kafka_mock_cluster_bootstraps(p->mock));
+	return 0;
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, const char *origin,
+		    char *errstr, size_t errstr_size)
+{
+	char why[512];
+
+	if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) == RD_KAFKA_CONF_OK)
+		return 0;
+	snprintf(errstr, errstr_size, "%s: kafka.%s: %s", origin, name, why);
+	return -EINVAL;
+}
+
+int publisher_open(struct publisher *p, const struct tapio_config *cfg, const char *const *topics,
+		   size_t ntopics, delivery_fn on_delivery, char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = NULL;
+	rd_kafka_queue_t *main_queue;
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	p->wake_fd[0] = p->wake_fd[1] = -1;
+	p->on_delivery = on_delivery;
+	if (pipe2(p->wake_fd, O_NONBLOCK | O_CLOEXEC) < 0) {
+		err = -errno;
+		snprintf(errstr, errstr_size, "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	if (cfg->brokers && cfg->brokers[0]) {
+		snprintf(p->bootstrap, sizeof(p->bootstrap), "%s", cfg->brokers);
+	} else {
+		err = start_embedded(p, topics, ntopics, errstr, errstr_size);
+		if (err)
+			goto fail;
+	}
+
+	conf = rd_kafka_conf_new();
+	err = conf_set(conf, "bootstrap.servers", p->bootstrap, "brokers", errstr, errstr_size);
+	for (size_t i = 0; !err && i < publisher_default_count; i++)
+		err = conf_set(conf, publisher_defaults[i][0], publisher_defaults[i][1], "default",
+			       errstr, errstr_size);
+	for (int i = 0; !err && i < cfg->kafka_count; i++)
+		err = conf_set(conf, cfg->kafka[i].name, cfg->kafka[i].value, cfg->kafka[i].origin,
+			       errstr, errstr_size);
+	if (err)
+		goto fail;
+	rd_kafka_conf_set_opaque(conf, p);
+	rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+	rd_kafka_conf_set_error_cb(conf, error_cb);
+	rd_kafka_conf_set_log_cb(conf, log_cb);
+
+	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+	if (!p->rk) {
+		err = -EINVAL;
+		goto fail;
+	}
+	conf = NULL; /* owned by p->rk now */
+
+	/* Wake the event loop when delivery reports arrive instead of polling on a timer. */
+	main_queue = rd_kafka_queue_get_main(p->rk);
+	rd_kafka_queue_io_event_enable(main_queue, p->wake_fd[1], "1", 1);
+	rd_kafka_queue_destroy(main_queue);
+	return 0;
+fail:
+	if (conf)
+		rd_kafka_conf_destroy(conf);
+	publisher_close(p);
+	return err;
+}
+
+int publisher_wake_fd(const struct publisher *p)
+{
+	return p->wake_fd[0];
+}
+
+void publisher_poll(struct publisher *p)
+{
+	char drain[64];
+
+	/* Empty the pipe first: a report queued after this read writes to it again. */
+	while (read(p->wake_fd[0], drain, sizeof(drain)) > 0)
+		;
+	while (rd_kafka_poll(p->rk, 0) > 0)
+		;
+}
+
+rd_kafka_resp_err_t publisher_send(struct publisher *p, rd_kafka_topic_t *topic, const char *key,
+				   size_t key_len, const void *value, size_t value_len,
+				   int64_t timestamp_ms, const struct record_headers *h,
+				   struct collector_runtime *c)
+{
+	return rd_kafka_producev(p->rk,
+				 RD_KAFKA_V_RKT(topic),
+				 RD_KAFKA_V_KEY(key, key_len),
+				 RD_KAFKA_V_VALUE((void *)value, value_len),
+				 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				 RD_KAFKA_V_TIMESTAMP(timestamp_ms),
+				 RD_KAFKA_V_HEADER("collector", h->collector, -1),
+				 RD_KAFKA_V_HEADER("node", h->node, -1),
+				 RD_KAFKA_V_HEADER("schema_fingerprint", h->schema_fingerprint, -1),
+				 RD_KAFKA_V_HEADER("producer_version", TAPIO_VERSION, -1),
+				 RD_KAFKA_V_OPAQUE(c),
+				 RD_KAFKA_V_END);
+}
+
+int publisher_flush(struct publisher *p, int timeout_ms)
+{
+	rd_kafka_flush(p->rk, timeout_ms);
+	publisher_poll(p);
+	return rd_kafka_outq_len(p->rk);
+}
+
+void publisher_close(struct publisher *p)
+{
+	if (p->rk)
+		rd_kafka_destroy(p->rk);
+	if (p->mock)
+		rd_kafka_mock_cluster_destroy(p->mock);
+	if (p->mock_rk)
+		rd_kafka_destroy(p->mock_rk);
+	for (int i = 0; i < 2; i++)
+		if (p->wake_fd[i] >= 0)
+			close(p->wake_fd[i]);
+	p->rk = p->mock_rk = NULL;
+	p->mock = NULL;
+	p->wake_fd[0] = p->wake_fd[1] = -1;
+}

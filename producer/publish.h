@@ -1,0 +1,68 @@
+/*
+ * The Kafka side: one idempotent librdkafka producer for every topic, and (when no brokers are
+ * configured) the embedded Kafka-protocol broker, librdkafka's in-memory mock cluster on loopback.
+ *
+ * Ownership: struct publisher owns the producer, the mock cluster and its handle, and the
+ * delivery-report pipe; publisher_close() releases them all and is safe on a zeroed struct.
+ */
+#ifndef TAPIO_PUBLISH_H
+#define TAPIO_PUBLISH_H
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct collector_runtime;
+
+/* Called from publisher_poll() once per message with its final outcome. */
+typedef void (*delivery_fn)(struct collector_runtime *c, rd_kafka_resp_err_t err);
+
+struct publisher {
+	rd_kafka_t *rk;
+	rd_kafka_t *mock_rk;              /* owns the embedded cluster's thread */
+	rd_kafka_mock_cluster_t *mock;    /* NULL when brokers are configured */
+	char bootstrap[512];              /* the servers we produce to */
+	int wake_fd[2];                   /* librdkafka writes here when delivery reports queue up */
+	delivery_fn on_delivery;
+	int fatal;                        /* set once librdkafka reports a fatal error */
+};
+
+/* Producer defaults, applied before the configuration's kafka.* properties (which win). */
+extern const char *const publisher_defaults[][2];
+extern const size_t publisher_default_count;
+
+/*
+ * Creates the producer (and the embedded broker when cfg->brokers is NULL or empty, with each
+ * topic in `topics` created on it). 0 or -errno; errstr carries librdkafka's message.
+ */
+int publisher_open(struct publisher *p, const struct tapio_config *cfg, const char *const *topics,
+		   size_t ntopics, delivery_fn on_delivery, char *errstr, size_t errstr_size);
+
+/* The fd to watch for readability: delivery reports or errors are waiting for publisher_poll(). */
+int publisher_wake_fd(const struct publisher *p);
+
+/* Serves queued delivery reports and errors without blocking. */
+void publisher_poll(struct publisher *p);
+
+/* Lineage that travels in Kafka headers, outside the schema. */
+struct record_headers {
+	const char *collector;
+	const char *node;
+	const char *schema_fingerprint; /* 16 lowercase hex digits */
+};
+
+/* One message; value and headers are copied. 0, or the librdkafka error (e.g. RD_KAFKA_RESP_ERR__QUEUE_FULL). */
+rd_kafka_resp_err_t publisher_send(struct publisher *p, rd_kafka_topic_t *topic, const char *key,
+				   size_t key_len, const void *value, size_t value_len,
+				   int64_t timestamp_ms, const struct record_headers *headers,
+				   struct collector_runtime *c);
+
+/* Waits up to timeout_ms for every message to be delivered; returns how many are still queued. */
+int publisher_flush(struct publisher *p, int timeout_ms);
+
+void publisher_close(struct publisher *p);
+
+#endif /* TAPIO_PUBLISH_H */
