@@ -1,0 +1,219 @@
+"""Shared pieces of the root integration tests: the producer under test, pod-like cgroups, a real
+Kafka consumer (kcat) and an independent Avro decoder (Debian's python3-avro)."""
+import datetime
+import io
+import os
+import re
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+import traceback
+import uuid
+
+import avro.io
+import avro.schema
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(REPO, "build")
+PRODUCER = os.path.join(BUILD, "tapio-producer")
+TAIL = os.path.join(BUILD, "tapio-tail")
+
+
+def cgroup2_root():
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split()[0] == "cgroup2":
+                return left.split()[4]
+    raise RuntimeError("no cgroup2 mount")
+
+
+def crc64_avro(data):
+    """CRC-64-AVRO as the Avro specification defines it (the fingerprint of single-object encoding)."""
+    empty = 0xC15D213AA4D7A795
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (empty & -(fp & 1))
+        table.append(fp)
+    fp = empty
+    for b in data:
+        fp = (fp >> 8) ^ table[(fp ^ b) & 0xFF]
+    return fp
+
+
+def canonical_form(schema):
+    """python3-avro 1.11's Parsing Canonical Form, with one correction: it writes a primitive that
+    carries a logicalType as {"type":"long"}, where the specification's PRIMITIVES rule (and Java's
+    SchemaNormalization, which Kafka clients use) writes "long"."""
+    return re.sub(r'\{"type":"(null|boolean|int|long|float|double|bytes|string)"\}', r'"\1"',
+                  schema.canonical_form)
+
+
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def micros(ts):
+    """python3-avro decodes timestamp-micros to an aware datetime: back to exact microseconds."""
+    return (ts - EPOCH) // datetime.timedelta(microseconds=1)
+
+
+class Schema:
+    def __init__(self, name):
+        with open(os.path.join(REPO, "schemas", name + ".avsc")) as f:
+            self.schema = avro.schema.parse(f.read())
+        self.fingerprint = crc64_avro(canonical_form(self.schema).encode())
+
+    def decode(self, value):
+        """Single-object encoding: C3 01, 8-byte little-endian fingerprint, Avro binary datum."""
+        assert value[:2] == b"\xc3\x01", "not Avro single-object encoding: %r" % value[:2]
+        (fp,) = struct.unpack("<Q", value[2:10])
+        assert fp == self.fingerprint, "fingerprint %016x, schema's is %016x" % (fp, self.fingerprint)
+        reader = avro.io.DatumReader(self.schema)
+        buf = io.BytesIO(value[10:])
+        datum = reader.read(avro.io.BinaryDecoder(buf))
+        assert buf.tell() == len(value) - 10, "trailing bytes after the datum"
+        return datum
+
+
+class Producer:
+    """tapio-producer on its embedded broker; ready once it prints bootstrap.servers=."""
+
+    def __init__(self, *args, node="itest-node"):
+        self.log_path = "/tmp/tapio-itest-%d.log" % os.getpid()
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [PRODUCER, "--node-name", node, *args],
+            stdout=subprocess.PIPE, stderr=self.log)
+        self.node = node
+        ready, _, _ = select.select([self.proc.stdout], [], [], 60)
+        line = self.proc.stdout.readline().decode() if ready else ""
+        if not line.startswith("bootstrap.servers="):
+            self.stop()
+            raise RuntimeError("producer did not become ready: %s" % self.logs())
+        self.bootstrap = line.strip().split("=", 1)[1]
+
+    def logs(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=60)
+        finally:
+            self.log.close()
+        return rc
+
+
+class Message:
+    def __init__(self, key, timestamp, partition, offset, headers, value):
+        self.key, self.timestamp, self.partition, self.offset = key, timestamp, partition, offset
+        self.headers, self.value = headers, value
+
+
+def consume_all(bootstrap, topic):
+    """Every message in the topic so far, read by kcat (a real librdkafka consumer) to the end."""
+    out = subprocess.run(
+        ["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q",
+         "-f", "%k\\n%T\\n%p\\n%o\\n%h\\n%R%s"],
+        check=True, capture_output=True, timeout=60).stdout
+    msgs, pos = [], 0
+    while pos < len(out):
+        fields = []
+        for _ in range(5):
+            end = out.index(b"\n", pos)
+            fields.append(out[pos:end].decode())
+            pos = end + 1
+        (n,) = struct.unpack(">i", out[pos:pos + 4])
+        pos += 4
+        value = out[pos:pos + n]
+        pos += n
+        headers = dict(h.split("=", 1) for h in fields[4].split(",") if h)
+        msgs.append(Message(fields[0], int(fields[1]), int(fields[2]), int(fields[3]), headers, value))
+    return msgs
+
+
+def wait_for(bootstrap, topic, schema, predicate, want, deadline_s=30):
+    """Consumes until `want` decoded records match predicate or the deadline passes; returns
+    (matching (message, record) pairs, all messages). Polls the broker: it waits on data, not time."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        msgs = consume_all(bootstrap, topic)
+        found = [(m, r) for m in msgs for r in [schema.decode(m.value)] if predicate(r)]
+        if len(found) >= want or time.monotonic() > deadline:
+            return found, msgs
+        time.sleep(0.2)
+
+
+class PodCgroup:
+    """A kubelet-style (systemd driver) pod + container cgroup in the v2 hierarchy."""
+
+    def __init__(self, qos="burstable"):
+        self.pod_uid = str(uuid.uuid4())
+        self.container_id = uuid.uuid4().hex + uuid.uuid4().hex
+        root = cgroup2_root()
+        pod = "kubepods-%s-pod%s.slice" % (qos, self.pod_uid.replace("-", "_"))
+        self.top = os.path.join(root, "kubepods.slice")
+        self.path = os.path.join(self.top, "kubepods-%s.slice" % qos, pod,
+                                 "cri-containerd-%s.scope" % self.container_id)
+        os.makedirs(self.path)
+        self.cgroup_id = os.stat(self.path).st_ino
+
+    def run(self, argv, argv0=None):
+        """Runs argv inside the cgroup; returns (pid, exit status as from waitpid)."""
+        pid = os.fork()
+        if pid == 0:
+            try:
+                with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+                    f.write("0")
+                os.execv(argv[0], [argv0 or argv[0]] + argv[1:])
+            finally:
+                os._exit(127)
+        _, status = os.waitpid(pid, 0)
+        return pid, status
+
+    def remove(self):
+        # Deepest first; only directories this test made (kubepods.slice may pre-exist).
+        path = self.path
+        while path != self.top and path.startswith(self.top):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+            path = os.path.dirname(path)
+        try:
+            os.rmdir(self.top)
+        except OSError:
+            pass
+
+
+def run_tests(tests):
+    passed = failed = 0
+    for test in tests:
+        try:
+            test()
+            passed += 1
+            print("PASS %s" % test.__name__, flush=True)
+        except Exception:
+            failed += 1
+            print("FAIL %s" % test.__name__, flush=True)
+            traceback.print_exc()
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+def require_root():
+    if os.geteuid() != 0:
+        sys.exit("integration tests load eBPF programs and create cgroups: run them as root")
+    for tool in ("kcat",):
+        if not shutil.which(tool):
+            sys.exit("integration tests need %s (make deps installs it)" % tool)
