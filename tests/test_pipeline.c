@@ -1,0 +1,301 @@
+/* Broker tier, no root: records pushed through the real pipeline (decode → identity → encode →
+ * publish) to the embedded mock cluster, read back by a real librdkafka consumer. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kernel.h"
+#include "pipeline.h"
+#include "schema.h"
+
+#define POD_UID "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+#define CONTAINER "abababababababababababababababababababababababababababababababab"
+
+struct fixture {
+	char root[64];
+	char pod_dir[512];
+	uint64_t pod_cgroup;  /* inode of the fake pod cgroup directory */
+	uint64_t host_cgroup; /* inode of the fake root */
+	struct tapio_config cfg;
+	struct pipeline pl;
+};
+
+static const char *const known[] = { "kernel", NULL };
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char errstr[512];
+	struct stat st;
+	const char *parts[] = { "/kubepods.slice", "/kubepods-burstable.slice",
+				"/kubepods-burstable-pod0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0.slice",
+				"/cri-containerd-" CONTAINER ".scope" };
+
+	/* A directory tree shaped like the cgroup v2 hierarchy: the identity cache only walks it. */
+	strcpy(f->root, "/tmp/tapio-pipeline-XXXXXX");
+	assert_non_null(mkdtemp(f->root));
+	strcpy(f->pod_dir, f->root);
+	for (size_t i = 0; i < 4; i++) {
+		strcat(f->pod_dir, parts[i]);
+		assert_int_equal(mkdir(f->pod_dir, 0755), 0);
+	}
+	assert_int_equal(stat(f->pod_dir, &st), 0);
+	f->pod_cgroup = st.st_ino;
+	assert_int_equal(stat(f->root, &st), 0);
+	f->host_cgroup = st.st_ino;
+
+	config_defaults(&f->cfg);
+	assert_int_equal(config_parse_text(&f->cfg, "node_name = node-a\ncollectors = kernel\n", "test",
+					   known, errstr, sizeof(errstr)), 0);
+	log_level_current = LOG_ERROR;
+	assert_int_equal(pipeline_open(&f->pl, &f->cfg, f->root, errstr, sizeof(errstr)), 0);
+	assert_non_null(f->pl.publisher.mock); /* no brokers configured: embedded */
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char path[512];
+
+	pipeline_close(&f->pl);
+	config_free(&f->cfg);
+	strcpy(path, f->pod_dir);
+	while (strlen(path) >= strlen(f->root)) {
+		rmdir(path);
+		*strrchr(path, '/') = '\0';
+	}
+	free(f);
+	return 0;
+}
+
+static void make_exec(struct kernel_exec *e, uint64_t cgroup_id, uint32_t pid)
+{
+	memset(e, 0, sizeof(*e));
+	e->hdr = (struct tapio_hdr){ TAPIO_REC_KERNEL_EXEC, KERNEL_EXEC_VERSION, sizeof(*e), 1000, cgroup_id };
+	e->pid = pid;
+	strcpy(e->comm, "sh");
+	strcpy(e->filename, "/bin/sh");
+}
+
+/* A consumed message, copied: librdkafka's own must be freed before its handle is destroyed. */
+struct msg {
+	char key[128];
+	size_t key_len;
+	uint8_t value[4096];
+	size_t len;
+	int64_t timestamp;
+	rd_kafka_timestamp_type_t ts_type;
+	char headers[4][2][64]; /* name, value */
+	int nheaders;
+};
+
+static void copy_msg(const rd_kafka_message_t *m, struct msg *out)
+{
+	rd_kafka_headers_t *hdrs;
+	const char *name;
+	const void *v;
+	size_t n;
+
+	memset(out, 0, sizeof(*out));
+	assert_true(m->key_len < sizeof(out->key) && m->len <= sizeof(out->value));
+	memcpy(out->key, m->key, m->key_len);
+	out->key_len = m->key_len;
+	memcpy(out->value, m->payload, m->len);
+	out->len = m->len;
+	out->timestamp = rd_kafka_message_timestamp(m, &out->ts_type);
+	if (rd_kafka_message_headers(m, &hdrs))
+		return;
+	for (size_t i = 0; i < 4 && !rd_kafka_header_get_all(hdrs, i, &name, &v, &n); i++) {
+		snprintf(out->headers[i][0], 64, "%s", name);
+		snprintf(out->headers[i][1], 64, "%.*s", (int)n, (const char *)v);
+		out->nheaders++;
+	}
+}
+
+/* Reads up to `want` messages from every partition of tapio.kernel, from the beginning. */
+static int consume(struct fixture *f, struct msg *out, int want)
+{
+	char errstr[512];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(4);
+	rd_kafka_t *rk;
+	int got = 0;
+
+	assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", f->pl.publisher.bootstrap, errstr,
+					   sizeof(errstr)), RD_KAFKA_CONF_OK);
+	/* assign() wants a group id, though nothing is committed; its log lines are noise here. */
+	assert_int_equal(rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr)), RD_KAFKA_CONF_OK);
+	assert_int_equal(rd_kafka_conf_set(conf, "group.id", "test", errstr, sizeof(errstr)),
+			 RD_KAFKA_CONF_OK);
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	assert_non_null(rk);
+	for (int p = 0; p < 4; p++)
+		rd_kafka_topic_partition_list_add(parts, "tapio.kernel", p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+	assert_int_equal(rd_kafka_assign(rk, parts), 0);
+	/* Bounded wait for data that must arrive; a missing message fails in the caller. */
+	for (int polls = 0; got < want && polls < 100; polls++) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+
+		if (!m)
+			continue;
+		if (!m->err)
+			copy_msg(m, &out[got++]);
+		rd_kafka_message_destroy(m);
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_destroy(rk);
+	return got;
+}
+
+static const char *header(const struct msg *m, const char *name)
+{
+	for (int i = 0; i < m->nheaders; i++)
+		if (strcmp(m->headers[i][0], name) == 0)
+			return m->headers[i][1];
+	return NULL;
+}
+
+static void test_records_arrive_keyed_and_framed(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = &f->pl.collectors[0];
+	static struct msg msgs[4];
+	struct kernel_exec pod, host;
+	uint64_t fp;
+	char errstr[256], want_fp[17];
+	int pod_i;
+
+	make_exec(&pod, f->pod_cgroup, 100);
+	make_exec(&host, f->host_cgroup, 200);
+	assert_int_equal(pipeline_record(c, &pod, sizeof(pod)), 0);
+	assert_int_equal(pipeline_record(c, &host, sizeof(host)), 0);
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+	assert_int_equal(c->stats.produced, 2);
+	assert_int_equal(c->stats.delivered, 2);
+
+	assert_int_equal(consume(f, msgs, 2), 2);
+	pod_i = msgs[0].key_len == strlen(POD_UID) ? 0 : 1;
+	/* Pod records are keyed by pod UID, host records by <node>/<cgroup id>. */
+	assert_memory_equal(msgs[pod_i].key, POD_UID, strlen(POD_UID));
+	char host_key[64];
+	snprintf(host_key, sizeof(host_key), "node-a/%llu", (unsigned long long)f->host_cgroup);
+	assert_int_equal(msgs[!pod_i].key_len, strlen(host_key));
+	assert_memory_equal(msgs[!pod_i].key, host_key, strlen(host_key));
+
+	/* Single-object framing with the fingerprint of the embedded schema, also in a header. */
+	assert_int_equal(schema_fingerprint(schema_find("kernel")->json, &fp, errstr, sizeof(errstr)), 0);
+	snprintf(want_fp, sizeof(want_fp), "%016llx", (unsigned long long)fp);
+	for (int i = 0; i < 2; i++) {
+		const uint8_t *v = msgs[i].value;
+
+		assert_true(msgs[i].len > 10);
+		assert_int_equal(v[0], 0xc3);
+		assert_int_equal(v[1], 0x01);
+		for (int b = 0; b < 8; b++)
+			assert_int_equal(v[2 + b], (uint8_t)(fp >> (8 * b)));
+		assert_string_equal(header(&msgs[i], "collector"), "kernel");
+		assert_string_equal(header(&msgs[i], "node"), "node-a");
+		assert_string_equal(header(&msgs[i], "schema_fingerprint"), want_fp);
+		assert_non_null(header(&msgs[i], "producer_version"));
+	}
+}
+
+/* The message timestamp is the event's wall-clock time: boot time + ktime. */
+static void test_timestamp_is_wall_clock(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = &f->pl.collectors[0];
+	static struct msg m;
+	struct kernel_exec e;
+	int64_t want;
+
+	make_exec(&e, f->pod_cgroup, 300);
+	e.hdr.ktime_ns = 5000000000; /* 5 s after boot */
+	want = (f->pl.boot_to_epoch_ns + 5000000000) / 1000000;
+	assert_int_equal(pipeline_record(c, &e, sizeof(e)), 0);
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+	assert_int_equal(consume(f, &m, 1), 1);
+	assert_int_equal(m.timestamp, want);
+	assert_int_equal(m.ts_type, RD_KAFKA_TIMESTAMP_CREATE_TIME);
+}
+
+/* Bad records are counted by reason and take no sequence number. */
+static void test_rejections_are_counted(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = &f->pl.collectors[0];
+	struct kernel_exec e;
+
+	make_exec(&e, f->pod_cgroup, 400);
+	assert_int_equal(pipeline_record(c, &e, 10), 0);
+	e.hdr.type = 999;
+	assert_int_equal(pipeline_record(c, &e, sizeof(e)), 0);
+	assert_int_equal(c->stats.received, 2);
+	assert_int_equal(c->stats.rejected[DECODE_SHORT], 1);
+	assert_int_equal(c->stats.rejected[DECODE_UNKNOWN_TYPE], 1);
+	assert_int_equal(c->stats.produced, 0);
+	assert_int_equal(c->next_seq, 1);
+}
+
+/* A cgroup the start-up walk did not see is resolved on first use and counted as a miss. */
+static void test_unknown_cgroup_gets_node_key(void **state)
+{
+	struct fixture *f = *state;
+	const struct identity *id = identity_lookup(f->pl.identity, 987654321);
+	struct identity_stats st;
+
+	assert_string_equal(id->key, "node-a/987654321");
+	assert_string_equal(id->owner.pod_uid, "");
+	identity_get_stats(f->pl.identity, &st);
+	assert_int_equal(st.misses, 1);
+	/* The second lookup is a hit. */
+	identity_lookup(f->pl.identity, 987654321);
+	identity_get_stats(f->pl.identity, &st);
+	assert_int_equal(st.misses, 1);
+	/* The walk found the pod directory: a hit with the pod's identity. */
+	id = identity_lookup(f->pl.identity, f->pod_cgroup);
+	assert_string_equal(id->owner.pod_uid, POD_UID);
+	assert_string_equal(id->owner.container_id, CONTAINER);
+	assert_string_equal(id->key, POD_UID);
+}
+
+/* A broker error on Produce is a counted delivery failure, not a delivered record. */
+static void test_delivery_failure_is_counted(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = &f->pl.collectors[0];
+	struct kernel_exec e;
+
+	rd_kafka_mock_push_request_errors(f->pl.publisher.mock, 0 /* Produce */, 1,
+					  RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+	make_exec(&e, f->pod_cgroup, 500);
+	assert_int_equal(pipeline_record(c, &e, sizeof(e)), 0);
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+	assert_int_equal(c->stats.produced, 1);
+	assert_int_equal(c->stats.delivered, 0);
+	assert_int_equal(c->stats.delivery_failed, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_records_arrive_keyed_and_framed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timestamp_is_wall_clock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rejections_are_counted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_cgroup_gets_node_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delivery_failure_is_counted, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
