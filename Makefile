@@ -1,6 +1,7 @@
 # Tapio build. `make` builds, `make run` starts the producer on the embedded broker (root),
 # `make test` runs every test tier (root). Each target installs the Debian packages it needs first.
 
+SHELL := /bin/bash
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 BUILD := build
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -34,11 +35,15 @@ LIB_SRCS := $(filter-out producer/main.c producer/tail.c,$(wildcard producer/*.c
 LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(notdir $(LIB_SRCS)))
 SAN_OBJS := $(patsubst %.c,$(BUILD)/san/%.o,$(notdir $(LIB_SRCS)))
 TEST_SRCS := $(wildcard tests/test_*.c)
+# tests/fuzz/fuzz_<name>.c exercises producer/<name>.c; each runs FUZZ_SECONDS on its seed corpus.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_SECONDS ?= 20
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
 vpath %.c producer $(BUILD)/gen tests
 
-.PHONY: all deps test unit integration run clean
+.PHONY: all deps test unit fuzz integration run clean
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/tapio-producer $(BUILD)/tapio-tail
@@ -92,13 +97,26 @@ $(BUILD)/tests/%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
 
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c producer/%.c | $(BUILD)/.deps
+	@mkdir -p $(@D)
+	$(CLANG) -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined $(CPPFLAGS) -o $@ $^
+
+fuzz: $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do \
+		name=$${f##*/fuzz_}; mkdir -p $(BUILD)/fuzz/corpus-$$name; \
+		echo "== $$f ($(FUZZ_SECONDS) s)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus-$$name \
+			tests/fuzz/corpus/$$name 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' ; \
+		[ $${PIPESTATUS[0]} -eq 0 ] || exit 1; \
+	done
+
 unit: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; TAPIO_SCHEMA_DIR=schemas $$t; done
 
 integration: all
 	bash integration/run.sh
 
-test: deps unit integration
+test: deps unit fuzz integration
 
 run: all
 	@[ "$$(id -u)" = 0 ] || { echo "make run: tapio-producer loads eBPF programs and needs root" >&2; exit 1; }
