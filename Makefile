@@ -22,8 +22,8 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-par
 
 # Build dependencies, then what the test tiers run against.
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev librdkafka-dev libavro-dev \
-	libjansson-dev libcmocka-dev pkg-config make gcc
-TEST_PKGS := kcat python3-avro iproute2
+	libjansson-dev pkg-config make gcc
+TEST_PKGS := libcmocka-dev kcat python3-avro iproute2
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
@@ -49,9 +49,8 @@ vpath %.c producer $(BUILD)/gen tests
 all: $(BUILD)/tapio-producer $(BUILD)/tapio-tail
 
 # Installs only what is missing: a no-op (no apt-get at all) once everything is there.
-deps: $(BUILD)/.deps
-$(BUILD)/.deps: Makefile
-	@missing=$$(for p in $(BUILD_PKGS) $(TEST_PKGS); do \
+define install_missing
+	@missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
@@ -59,6 +58,13 @@ $(BUILD)/.deps: Makefile
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing || exit 1; \
 	fi
 	@mkdir -p $(@D) && touch $@
+endef
+
+deps: $(BUILD)/.deps $(BUILD)/.deps-test
+$(BUILD)/.deps: Makefile
+	$(call install_missing,$(BUILD_PKGS))
+$(BUILD)/.deps-test: Makefile
+	$(call install_missing,$(TEST_PKGS))
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) | $(BUILD)/.deps
 	@mkdir -p $(@D)
@@ -101,7 +107,7 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c producer/%.c | $(BUILD)/.deps
 	@mkdir -p $(@D)
 	$(CLANG) -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined $(CPPFLAGS) -o $@ $^
 
-fuzz: $(FUZZERS)
+fuzz: $(FUZZERS) | $(BUILD)/.deps-test
 	@set -e; for f in $(FUZZERS); do \
 		name=$${f##*/fuzz_}; mkdir -p $(BUILD)/fuzz/corpus-$$name; \
 		echo "== $$f ($(FUZZ_SECONDS) s)"; \
@@ -110,10 +116,10 @@ fuzz: $(FUZZERS)
 		[ $${PIPESTATUS[0]} -eq 0 ] || exit 1; \
 	done
 
-unit: $(TESTS)
+unit: $(TESTS) | $(BUILD)/.deps-test
 	@set -e; for t in $(TESTS); do echo "== $$t"; TAPIO_SCHEMA_DIR=schemas $$t; done
 
-integration: all
+integration: all | $(BUILD)/.deps-test
 	bash integration/run.sh
 
 test: deps unit fuzz integration

@@ -1,0 +1,566 @@
+/* Framed Avro record values to plain JSON (see avro_json.h). */
+#include "avro_json.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <avro.h>
+
+/* Data nested deeper than this (recursive schemas) is refused: avro-c and we both recurse. */
+#define DATUM_MAX_DEPTH 64
+/* Array and map items that take no bytes (null, empty records) allowed beyond one per byte. */
+#define ZERO_WIDTH_ITEMS 65536
+
+struct decoder_schema {
+	const struct tapio_schema *src;
+	uint64_t fingerprint;
+	avro_schema_t schema;
+	avro_value_iface_t *iface;
+	avro_value_t value;
+};
+
+struct avro_json_decoder {
+	struct decoder_schema *schemas;
+	size_t count;
+	avro_reader_t reader;
+};
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *errstr, size_t errstr_size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errstr_size) {
+		va_start(ap, fmt);
+		vsnprintf(errstr, errstr_size, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+int avro_frame_parse(const void *value, size_t len, struct avro_frame *frame,
+		     char *errstr, size_t errstr_size)
+{
+	const uint8_t *p = value;
+
+	if (!len)
+		return fail(errstr, errstr_size, "empty value");
+	if (p[0] == 0xc3) {
+		if (len < AVRO_SINGLE_OBJECT_HDR_LEN)
+			return fail(errstr, errstr_size, "single-object header: need %d bytes, have %zu",
+				    AVRO_SINGLE_OBJECT_HDR_LEN, len);
+		if (p[1] != 0x01)
+			return fail(errstr, errstr_size, "bad single-object marker c3 %02x", p[1]);
+		frame->framing = AVRO_FRAMING_SINGLE_OBJECT;
+		frame->fingerprint = 0;
+		for (int i = 7; i >= 0; i--)
+			frame->fingerprint = frame->fingerprint << 8 | p[2 + i];
+		frame->schema_id = 0;
+		frame->datum = p + AVRO_SINGLE_OBJECT_HDR_LEN;
+		frame->datum_len = len - AVRO_SINGLE_OBJECT_HDR_LEN;
+		return 0;
+	}
+	if (p[0] == 0x00) {
+		if (len < AVRO_CONFLUENT_HDR_LEN)
+			return fail(errstr, errstr_size, "Confluent header: need %d bytes, have %zu",
+				    AVRO_CONFLUENT_HDR_LEN, len);
+		frame->framing = AVRO_FRAMING_CONFLUENT;
+		frame->fingerprint = 0;
+		frame->schema_id = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
+				   (uint32_t)p[3] << 8 | p[4];
+		frame->datum = p + AVRO_CONFLUENT_HDR_LEN;
+		frame->datum_len = len - AVRO_CONFLUENT_HDR_LEN;
+		return 0;
+	}
+	return fail(errstr, errstr_size,
+		    "unknown framing: first byte 0x%02x is neither c3 (Avro single-object) nor 00 "
+		    "(Confluent)", p[0]);
+}
+
+/*
+ * A bounds-checked walk of a datum against its schema, before avro-c reads it: avro-c does not
+ * bound every length and count (2^62 nulls in an array loop and allocate), so it never sees them.
+ */
+struct cursor {
+	const uint8_t *p;
+	size_t len, off;
+	size_t items_left;
+	const char *field; /* innermost record field, for messages */
+	char *errstr;
+	size_t errstr_size;
+};
+
+__attribute__((format(printf, 2, 3)))
+static int cur_fail(struct cursor *c, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!c->errstr_size)
+		return -EINVAL;
+	if (c->field)
+		n = snprintf(c->errstr, c->errstr_size, "datum byte %zu, field \"%s\": ", c->off,
+			     c->field);
+	else
+		n = snprintf(c->errstr, c->errstr_size, "datum byte %zu: ", c->off);
+	if (n >= 0 && (size_t)n < c->errstr_size) {
+		va_start(ap, fmt);
+		vsnprintf(c->errstr + n, c->errstr_size - n, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static int cur_skip(struct cursor *c, uint64_t n, const char *what)
+{
+	if (n > c->len - c->off)
+		return cur_fail(c, "%s: need %" PRIu64 " bytes, have %zu", what, n, c->len - c->off);
+	c->off += n;
+	return 0;
+}
+
+/* A zig-zag varint of at most max_bytes bytes whose value fits in `bits` bits before zig-zag. */
+static int cur_varint(struct cursor *c, unsigned max_bytes, unsigned bits, int64_t *out,
+		      const char *what)
+{
+	uint64_t raw = 0;
+	uint8_t b;
+
+	for (unsigned i = 0;; i++) {
+		if (i == max_bytes)
+			return cur_fail(c, "%s: varint longer than %u bytes", what, max_bytes);
+		if (c->off == c->len)
+			return cur_fail(c, "%s: need 1 byte, have 0", what);
+		b = c->p[c->off++];
+		if (7 * i + 7 > bits && (b & 0x7f) >> (bits - 7 * i))
+			return cur_fail(c, "%s: varint out of range", what);
+		raw |= (uint64_t)(b & 0x7f) << (7 * i);
+		if (!(b & 0x80))
+			break;
+	}
+	*out = (int64_t)((raw >> 1) ^ (0 - (raw & 1)));
+	return 0;
+}
+
+static int cur_long(struct cursor *c, int64_t *v, const char *what)
+{
+	return cur_varint(c, 10, 64, v, what);
+}
+
+static int cur_int(struct cursor *c, int64_t *v, const char *what)
+{
+	return cur_varint(c, 5, 32, v, what);
+}
+
+static int cur_blob(struct cursor *c, const char *what)
+{
+	int64_t n;
+	int err;
+
+	if ((err = cur_long(c, &n, what)))
+		return err;
+	if (n < 0)
+		return cur_fail(c, "%s: negative length %" PRId64, what, n);
+	return cur_skip(c, (uint64_t)n, what);
+}
+
+/* An index (enum symbol, union branch) in [0, n). */
+static int cur_index(struct cursor *c, int64_t n, int64_t *idx, const char *what)
+{
+	int err;
+
+	if ((err = cur_long(c, idx, what)))
+		return err;
+	if (*idx < 0 || *idx >= n)
+		return cur_fail(c, "%s %" PRId64 " out of range [0, %" PRId64 ")", what, *idx, n);
+	return 0;
+}
+
+static int check_datum(struct cursor *c, avro_schema_t s, int depth);
+
+static int check_blocks(struct cursor *c, avro_schema_t s, int depth)
+{
+	bool map = is_avro_map(s);
+	avro_schema_t item = map ? avro_schema_map_values(s) : avro_schema_array_items(s);
+	int64_t count, size;
+	int err;
+
+	for (;;) {
+		if ((err = cur_long(c, &count, "block count")))
+			return err;
+		if (count == 0)
+			return 0;
+		if (count < 0) { /* a block with its byte size: -count items follow */
+			if (count == INT64_MIN)
+				return cur_fail(c, "block count out of range");
+			count = -count;
+			if ((err = cur_long(c, &size, "block size")))
+				return err;
+			if (size < 0 || (uint64_t)size > c->len - c->off)
+				return cur_fail(c, "block size %" PRId64 ", have %zu bytes", size,
+						c->len - c->off);
+		}
+		if ((uint64_t)count > c->items_left)
+			return cur_fail(c, "%" PRId64 " items: more than the datum can hold", count);
+		c->items_left -= count;
+		for (int64_t i = 0; i < count; i++) {
+			if (map && (err = cur_blob(c, "map key")))
+				return err;
+			if ((err = check_datum(c, item, depth + 1)))
+				return err;
+		}
+	}
+}
+
+static int check_datum(struct cursor *c, avro_schema_t s, int depth)
+{
+	const char *outer = c->field;
+	int64_t v;
+	int err = 0;
+
+	if (depth > DATUM_MAX_DEPTH)
+		return cur_fail(c, "nested deeper than %d levels", DATUM_MAX_DEPTH);
+	switch (avro_typeof(s)) {
+	case AVRO_NULL:
+		return 0;
+	case AVRO_BOOLEAN:
+		if (c->off == c->len)
+			return cur_fail(c, "boolean: need 1 byte, have 0");
+		if (c->p[c->off] > 1)
+			return cur_fail(c, "boolean byte 0x%02x", c->p[c->off]);
+		c->off++;
+		return 0;
+	case AVRO_INT32:
+		return cur_int(c, &v, "int");
+	case AVRO_INT64:
+		return cur_long(c, &v, "long");
+	case AVRO_FLOAT:
+		return cur_skip(c, 4, "float");
+	case AVRO_DOUBLE:
+		return cur_skip(c, 8, "double");
+	case AVRO_STRING:
+		return cur_blob(c, "string");
+	case AVRO_BYTES:
+		return cur_blob(c, "bytes");
+	case AVRO_FIXED:
+		return cur_skip(c, (uint64_t)avro_schema_fixed_size(s), "fixed");
+	case AVRO_ENUM:
+		return cur_index(c, avro_schema_enum_number_of_symbols(s), &v, "enum index");
+	case AVRO_UNION:
+		if ((err = cur_index(c, (int64_t)avro_schema_union_size(s), &v, "union branch")))
+			return err;
+		return check_datum(c, avro_schema_union_branch(s, (int)v), depth + 1);
+	case AVRO_RECORD:
+		for (size_t i = 0; i < avro_schema_record_size(s) && !err; i++) {
+			c->field = avro_schema_record_field_name(s, (int)i);
+			err = check_datum(c, avro_schema_record_field_get_by_index(s, (int)i),
+					  depth + 1);
+		}
+		if (!err)
+			c->field = outer; /* on error the innermost field names the culprit */
+		return err;
+	case AVRO_ARRAY:
+	case AVRO_MAP:
+		return check_blocks(c, s, depth);
+	case AVRO_LINK:
+		return check_datum(c, avro_schema_link_target(s), depth + 1);
+	default:
+		return cur_fail(c, "unsupported schema type %d", (int)avro_typeof(s));
+	}
+}
+
+/* Length of the valid UTF-8 sequence (RFC 3629) at p, or 0. */
+static size_t utf8_len(const uint8_t *p, size_t left)
+{
+	uint32_t cp;
+	size_t n;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] < 0xc2 || p[0] > 0xf4) /* continuation, overlong lead, beyond U+10FFFF */
+		return 0;
+	n = p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : 4;
+	if (left < n)
+		return 0;
+	cp = p[0] & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+json_t *avro_json_text(const void *s, size_t len)
+{
+	const uint8_t *p = s;
+	size_t n = 0, step;
+	json_t *j;
+	char *buf;
+
+	/* jansson refuses invalid UTF-8: try as is, then with replacements. */
+	if ((j = json_stringn(s, len)))
+		return j;
+	if (len > (SIZE_MAX - 1) / 3 || !(buf = malloc(3 * len + 1)))
+		return NULL;
+	for (size_t i = 0; i < len; i += step) {
+		step = utf8_len(p + i, len - i);
+		if (step) {
+			memcpy(buf + n, p + i, step);
+			n += step;
+		} else {
+			memcpy(buf + n, "\xef\xbf\xbd", 3);
+			n += 3;
+			step = 1;
+		}
+	}
+	j = json_stringn_nocheck(buf, n);
+	free(buf);
+	return j;
+}
+
+json_t *avro_json_hex(const void *buf, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	const uint8_t *p = buf;
+	json_t *j;
+	char *s;
+
+	if (len > (SIZE_MAX - 1) / 2 || !(s = malloc(2 * len + 1)))
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		s[2 * i] = digits[p[i] >> 4];
+		s[2 * i + 1] = digits[p[i] & 0xf];
+	}
+	j = json_stringn_nocheck(s, 2 * len);
+	free(s);
+	return j;
+}
+
+static json_t *json_number(double d)
+{
+	if (isnan(d))
+		return json_string("NaN");
+	if (isinf(d))
+		return json_string(d > 0 ? "Infinity" : "-Infinity");
+	return json_real(d);
+}
+
+/* Takes the reference to `child`; false when either is NULL or the insert fails. */
+static bool add_member(json_t *obj, const char *key, json_t *child)
+{
+	json_t *k;
+	bool ok;
+
+	if (!child)
+		return false;
+	/* Map keys come from the datum: make them valid UTF-8 first. */
+	if (!(k = avro_json_text(key, strlen(key)))) {
+		json_decref(child);
+		return false;
+	}
+	ok = json_object_setn_new_nocheck(obj, json_string_value(k), json_string_length(k),
+					  child) == 0;
+	json_decref(k);
+	return ok;
+}
+
+/* The value as plain JSON (see avro_json.h), or NULL when avro-c or jansson fails. */
+static json_t *render(avro_value_t *v)
+{
+	avro_value_t child;
+	const char *name;
+	const void *buf;
+	const char *str;
+	json_t *j = NULL;
+	size_t size;
+	int32_t i32;
+	int64_t i64;
+	double d;
+	float f;
+	int sym;
+
+	switch (avro_value_get_type(v)) {
+	case AVRO_NULL:
+		return json_null();
+	case AVRO_BOOLEAN:
+		return avro_value_get_boolean(v, &sym) ? NULL : json_boolean(sym);
+	case AVRO_INT32:
+		return avro_value_get_int(v, &i32) ? NULL : json_integer(i32);
+	case AVRO_INT64:
+		return avro_value_get_long(v, &i64) ? NULL : json_integer(i64);
+	case AVRO_FLOAT:
+		return avro_value_get_float(v, &f) ? NULL : json_number(f);
+	case AVRO_DOUBLE:
+		return avro_value_get_double(v, &d) ? NULL : json_number(d);
+	case AVRO_STRING: /* size counts avro-c's NUL terminator */
+		if (avro_value_get_string(v, &str, &size))
+			return NULL;
+		return avro_json_text(str, size ? size - 1 : 0);
+	case AVRO_BYTES:
+		return avro_value_get_bytes(v, &buf, &size) ? NULL : avro_json_hex(buf, size);
+	case AVRO_FIXED:
+		return avro_value_get_fixed(v, &buf, &size) ? NULL : avro_json_hex(buf, size);
+	case AVRO_ENUM:
+		if (avro_value_get_enum(v, &sym) ||
+		    !(name = avro_schema_enum_get(avro_value_get_schema(v), sym)))
+			return NULL;
+		return json_string(name);
+	case AVRO_UNION:
+		return avro_value_get_current_branch(v, &child) ? NULL : render(&child);
+	case AVRO_ARRAY:
+		if (avro_value_get_size(v, &size) || !(j = json_array()))
+			return NULL;
+		for (size_t i = 0; i < size; i++)
+			if (avro_value_get_by_index(v, i, &child, NULL) ||
+			    json_array_append_new(j, render(&child)))
+				goto fail;
+		return j;
+	case AVRO_MAP:
+	case AVRO_RECORD:
+		if (avro_value_get_size(v, &size) || !(j = json_object()))
+			return NULL;
+		for (size_t i = 0; i < size; i++)
+			if (avro_value_get_by_index(v, i, &child, &name) ||
+			    !add_member(j, name, render(&child)))
+				goto fail;
+		return j;
+	default:
+		return NULL;
+	}
+fail:
+	json_decref(j);
+	return NULL;
+}
+
+void avro_json_decoder_free(struct avro_json_decoder *dec)
+{
+	if (!dec)
+		return;
+	for (size_t i = 0; i < dec->count; i++) {
+		struct decoder_schema *ds = &dec->schemas[i];
+
+		if (ds->iface) {
+			avro_value_decref(&ds->value);
+			avro_value_iface_decref(ds->iface);
+		}
+		if (ds->schema)
+			avro_schema_decref(ds->schema);
+	}
+	if (dec->reader)
+		avro_reader_free(dec->reader);
+	free(dec->schemas);
+	free(dec);
+}
+
+int avro_json_decoder_new(const struct tapio_schema *schemas, size_t count,
+			  struct avro_json_decoder **out, char *errstr, size_t errstr_size)
+{
+	struct avro_json_decoder *dec;
+	char why[256];
+	int err = -ENOMEM;
+
+	if (!(dec = calloc(1, sizeof(*dec))) ||
+	    !(dec->schemas = calloc(count ? count : 1, sizeof(*dec->schemas))) ||
+	    !(dec->reader = avro_reader_memory("", 0))) {
+		fail(errstr, errstr_size, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct decoder_schema *ds = &dec->schemas[i];
+
+		dec->count = i + 1; /* what to release on failure */
+		ds->src = &schemas[i];
+		if ((err = schema_fingerprint(ds->src->json, &ds->fingerprint, why, sizeof(why)))) {
+			fail(errstr, errstr_size, "%s: %s", ds->src->name, why);
+			goto fail;
+		}
+		err = -EINVAL;
+		if (avro_schema_from_json_length(ds->src->json, ds->src->json_len, &ds->schema)) {
+			ds->schema = NULL;
+			fail(errstr, errstr_size, "%s: avro-c: %s", ds->src->name, avro_strerror());
+			goto fail;
+		}
+		if (!(ds->iface = avro_generic_class_from_schema(ds->schema))) {
+			fail(errstr, errstr_size, "%s: avro-c: %s", ds->src->name, avro_strerror());
+			goto fail;
+		}
+		if (avro_generic_value_new(ds->iface, &ds->value)) {
+			avro_value_iface_decref(ds->iface);
+			ds->iface = NULL;
+			fail(errstr, errstr_size, "%s: avro-c: %s", ds->src->name, avro_strerror());
+			goto fail;
+		}
+	}
+	*out = dec;
+	return 0;
+fail:
+	avro_json_decoder_free(dec);
+	return err;
+}
+
+static struct decoder_schema *find_schema(struct avro_json_decoder *dec,
+					  const struct avro_frame *f, const char *topic,
+					  char *errstr, size_t errstr_size)
+{
+	const char *name = topic ? topic : "";
+
+	if (f->framing == AVRO_FRAMING_SINGLE_OBJECT) {
+		for (size_t i = 0; i < dec->count; i++)
+			if (dec->schemas[i].fingerprint == f->fingerprint)
+				return &dec->schemas[i];
+		fail(errstr, errstr_size, "unknown schema fingerprint %016" PRIx64, f->fingerprint);
+		return NULL;
+	}
+	if (strrchr(name, '.'))
+		name = strrchr(name, '.') + 1;
+	for (size_t i = 0; i < dec->count; i++)
+		if (strcmp(dec->schemas[i].src->name, name) == 0)
+			return &dec->schemas[i];
+	fail(errstr, errstr_size, "Confluent schema id %" PRIu32 ": no embedded schema named \"%s\"",
+	     f->schema_id, name);
+	return NULL;
+}
+
+int avro_json_decode(struct avro_json_decoder *dec, const char *topic, const void *value,
+		     size_t len, json_t **out, const char **schema_name,
+		     char *errstr, size_t errstr_size)
+{
+	struct avro_frame f;
+	struct decoder_schema *ds;
+	struct cursor c = { .errstr = errstr, .errstr_size = errstr_size };
+	json_t *j;
+	int err;
+
+	if ((err = avro_frame_parse(value, len, &f, errstr, errstr_size)))
+		return err;
+	if (!(ds = find_schema(dec, &f, topic, errstr, errstr_size)))
+		return -EINVAL;
+	c.p = f.datum;
+	c.len = f.datum_len;
+	c.items_left = f.datum_len + ZERO_WIDTH_ITEMS;
+	if ((err = check_datum(&c, ds->schema, 0)))
+		return err;
+	if (c.off != c.len)
+		return fail(errstr, errstr_size, "%zu bytes after the %s datum", c.len - c.off,
+			    ds->src->name);
+	avro_reader_memory_set_source(dec->reader, (const char *)f.datum, (int64_t)f.datum_len);
+	if (avro_value_read(dec->reader, &ds->value))
+		return fail(errstr, errstr_size, "avro-c: %s", avro_strerror());
+	if (!(j = render(&ds->value)))
+		return fail(errstr, errstr_size, "cannot render the %s datum as JSON",
+			    ds->src->name);
+	*out = j;
+	if (schema_name)
+		*schema_name = ds->src->name;
+	return 0;
+}

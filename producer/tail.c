@@ -1,0 +1,488 @@
+/*
+ * tapio-tail: prints the records of Kafka topics as JSON lines, one per record, values decoded
+ * with the schemas compiled into Tapio. It assigns every partition directly (no group
+ * membership, no commits), so it works against any Kafka, including librdkafka's mock cluster.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+#include "avro_json.h"
+#include "schema.h"
+
+#ifndef TAPIO_VERSION
+#define TAPIO_VERSION "unknown"
+#endif
+
+#define EXIT_USAGE 2
+#define POLL_MS 100
+#define METADATA_MS 1000
+
+struct tail {
+	const char *brokers;
+	char **topics;
+	int n_topics;
+	bool from_beginning;
+	long long count;      /* 0: no limit */
+	long long timeout_ms; /* -1: none */
+	char **props;         /* -X arguments, "name=value" */
+	int n_props;
+
+	rd_kafka_t *rk;
+	struct avro_json_decoder *dec;
+	enum { TOPIC_UNSEEN, TOPIC_WAITING, TOPIC_ASSIGNED } *topic_state;
+	int unassigned;       /* topics not assigned yet */
+	rd_kafka_resp_err_t metadata_err; /* last one, said once */
+	int64_t deadline;     /* CLOCK_MONOTONIC ms, or INT64_MAX */
+	unsigned long long records, undecodable;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: tapio-tail [OPTION]... TOPIC...\n"
+		"Print the records of Kafka topics (full names, e.g. tapio.kernel) as JSON lines:\n"
+		"  {\"topic\":...,\"partition\":...,\"offset\":...,\"timestamp\":...,\"key\":...,"
+		"\"headers\":{...},\"value\":{...}}\n"
+		"\n"
+		"  -b, --brokers LIST   bootstrap servers (default: $TAPIO_BROKERS)\n"
+		"      --from-beginning start at the oldest record of each partition\n"
+		"                       (default: the end, i.e. only new records)\n"
+		"  -c, --count N        exit 0 after N records\n"
+		"      --timeout-ms MS  with --count: exit 1 if N records did not arrive within MS\n"
+		"  -X PROP=VALUE        librdkafka consumer property, e.g. -X security.protocol=ssl\n"
+		"  -h, --help           print this help\n"
+		"  -V, --version        print the version\n"
+		"\n"
+		"Values are Avro in one of two framings:\n"
+		"  single-object  C3 01 + CRC-64-AVRO fingerprint: decoded with the embedded schema\n"
+		"                 that has this fingerprint;\n"
+		"  Confluent      00 + 4-byte schema id: there is no schema registry client, so the\n"
+		"                 value is decoded with the embedded schema named after the last\n"
+		"                 dot-separated part of the topic (tapio.kernel -> kernel).\n"
+		"Embedded schemas:");
+	for (size_t i = 0; i < tapio_schema_count; i++)
+		fprintf(out, " %s", tapio_schemas[i].name);
+	fprintf(out,
+		".\n"
+		"A union is written as the plain value of its branch, an enum as its symbol, bytes\n"
+		"and fixed as hex. A record whose value cannot be decoded is printed with \"error\"\n"
+		"and \"value_hex\" instead of \"value\" (and counted); a null value stays null.\n"
+		"Topics that do not exist yet are waited for, then read from their beginning.\n"
+		"Partitions are assigned directly: no consumer group membership, no offset commits;\n"
+		"partitions added to a topic later are not seen.\n"
+		"\n"
+		"Exit status: 0 when done (--count reached, SIGINT, SIGTERM), 1 when --timeout-ms\n"
+		"expires or Kafka fails, 2 on a usage error or a bad -X property.\n");
+}
+
+static int parse_num(const char *flag, const char *s, long long min, long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	if (errno || end == s || *end || *out < min) {
+		fprintf(stderr, "tapio-tail: %s: \"%s\" is not a number >= %lld\n", flag, s, min);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* 0 to run, 1 when --help or --version was handled, -EINVAL on a usage error. */
+static int parse_args(struct tail *t, int argc, char **argv)
+{
+	enum { OPT_FROM_BEGINNING = 256, OPT_TIMEOUT_MS };
+	static const struct option longopts[] = {
+		{ "brokers", required_argument, NULL, 'b' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "from-beginning", no_argument, NULL, OPT_FROM_BEGINNING },
+		{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT_MS },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	t->brokers = getenv("TAPIO_BROKERS");
+	t->timeout_ms = -1;
+	/* -X arguments are at most argc; kept as pointers into argv. */
+	if (!(t->props = calloc(argc, sizeof(*t->props))))
+		return -ENOMEM;
+	while ((opt = getopt_long(argc, argv, "b:c:X:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'b':
+			t->brokers = optarg;
+			break;
+		case 'c':
+			if (parse_num("--count", optarg, 1, &t->count))
+				return -EINVAL;
+			break;
+		case OPT_FROM_BEGINNING:
+			t->from_beginning = true;
+			break;
+		case OPT_TIMEOUT_MS:
+			if (parse_num("--timeout-ms", optarg, 0, &t->timeout_ms))
+				return -EINVAL;
+			break;
+		case 'X':
+			t->props[t->n_props++] = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case 'V':
+			printf("tapio-tail %s (librdkafka %s)\n", TAPIO_VERSION, rd_kafka_version_str());
+			return 1;
+		default:
+			fprintf(stderr, "Try 'tapio-tail --help'.\n");
+			return -EINVAL;
+		}
+	}
+	t->topics = argv + optind;
+	t->n_topics = argc - optind;
+	if (!t->n_topics) {
+		fprintf(stderr, "tapio-tail: no topic given (e.g. tapio.kernel)\n");
+		return -EINVAL;
+	}
+	for (int i = 0; i < t->n_topics; i++)
+		for (int j = 0; j < i; j++)
+			if (strcmp(t->topics[i], t->topics[j]) == 0) {
+				fprintf(stderr, "tapio-tail: topic %s given twice\n", t->topics[i]);
+				return -EINVAL;
+			}
+	if (!t->brokers || !*t->brokers) {
+		fprintf(stderr, "tapio-tail: no brokers: use -b LIST or set TAPIO_BROKERS\n");
+		return -EINVAL;
+	}
+	if (t->timeout_ms >= 0 && !t->count) {
+		fprintf(stderr, "tapio-tail: --timeout-ms needs --count\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* `flag` and `arg` name the setting in the message: "-X" "foo=bar", "--brokers" "". */
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
+		    const char *flag, const char *arg)
+{
+	char errstr[512];
+
+	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+		fprintf(stderr, "tapio-tail: %s%s%s: %s\n", flag, *arg ? " " : "", arg, errstr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Defaults first, so that -X can override any of them. */
+static rd_kafka_conf_t *build_conf(const struct tail *t)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char *prop = NULL, *eq;
+
+	/* Assigning partitions needs a group id, even though we never join or commit. */
+	if (conf_set(conf, "group.id", "tapio-tail", "group.id", "") ||
+	    conf_set(conf, "client.id", "tapio-tail", "client.id", "") ||
+	    conf_set(conf, "enable.auto.commit", "false", "enable.auto.commit", "") ||
+	    conf_set(conf, "enable.auto.offset.store", "false", "enable.auto.offset.store", "") ||
+	    conf_set(conf, "bootstrap.servers", t->brokers, "--brokers", t->brokers))
+		goto fail;
+	for (int i = 0; i < t->n_props; i++) {
+		eq = strchr(t->props[i], '=');
+		if (!eq || eq == t->props[i]) {
+			fprintf(stderr, "tapio-tail: -X %s: expected PROP=VALUE\n", t->props[i]);
+			goto fail;
+		}
+		if (!(prop = strndup(t->props[i], eq - t->props[i])))
+			goto fail;
+		if (conf_set(conf, prop, eq + 1, "-X", t->props[i]))
+			goto fail;
+		free(prop);
+		prop = NULL;
+	}
+	return conf;
+fail:
+	free(prop);
+	rd_kafka_conf_destroy(conf);
+	return NULL;
+}
+
+/* A topic that can be assigned: known to the cluster, without error, with partitions. */
+static const rd_kafka_metadata_topic_t *find_topic(const struct rd_kafka_metadata *md,
+						   const char *name)
+{
+	for (int i = 0; i < md->topic_cnt; i++)
+		if (strcmp(md->topics[i].topic, name) == 0)
+			return md->topics[i].err || md->topics[i].partition_cnt <= 0 ?
+				       NULL : &md->topics[i];
+	return NULL;
+}
+
+/*
+ * Adds every partition of each topic that exists now and is not assigned yet, and says once for
+ * each missing topic that we wait for it. Incremental, so topics already being read keep their
+ * position. 0, or -1 when the assignment fails.
+ */
+static int assign_new_topics(struct tail *t)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t err;
+	rd_kafka_error_t *error;
+	int64_t offset;
+	int rc = -1;
+
+	err = rd_kafka_metadata(t->rk, 1, NULL, &md, METADATA_MS);
+	if (err) {
+		if (err != t->metadata_err)
+			fprintf(stderr, "tapio-tail: waiting for the cluster: %s\n",
+				rd_kafka_err2str(err));
+		t->metadata_err = err;
+		return 0;
+	}
+	t->metadata_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+	if (!(parts = rd_kafka_topic_partition_list_new(1)))
+		goto out;
+	for (int i = 0; i < t->n_topics; i++) {
+		const rd_kafka_metadata_topic_t *mt;
+
+		if (t->topic_state[i] == TOPIC_ASSIGNED)
+			continue;
+		if (!(mt = find_topic(md, t->topics[i]))) {
+			if (t->topic_state[i] == TOPIC_UNSEEN)
+				fprintf(stderr, "tapio-tail: waiting for topic %s to be created\n",
+					t->topics[i]);
+			t->topic_state[i] = TOPIC_WAITING;
+			continue;
+		}
+		/* Everything in a topic created after we started is new. */
+		offset = t->from_beginning || t->topic_state[i] == TOPIC_WAITING ?
+				 RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+		for (int p = 0; p < mt->partition_cnt; p++)
+			rd_kafka_topic_partition_list_add(parts, t->topics[i],
+							  mt->partitions[p].id)->offset = offset;
+		t->topic_state[i] = TOPIC_ASSIGNED;
+		t->unassigned--;
+	}
+	if (parts->cnt && (error = rd_kafka_incremental_assign(t->rk, parts))) {
+		fprintf(stderr, "tapio-tail: assign: %s\n", rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (parts)
+		rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_metadata_destroy(md);
+	return rc;
+}
+
+/* Takes the reference to `v`; false when out of memory. */
+static bool put(json_t *obj, const char *key, json_t *v)
+{
+	return v && json_object_set_new_nocheck(obj, key, v) == 0;
+}
+
+static bool put_headers(json_t *line, const rd_kafka_message_t *m)
+{
+	rd_kafka_headers_t *hdrs;
+	const char *name;
+	const void *val;
+	json_t *obj = json_object(), *k, *v;
+	size_t size;
+
+	if (!obj)
+		return false;
+	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		/* A repeated header name keeps its last value. */
+		for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &name, &val, &size); i++) {
+			k = avro_json_text(name, strlen(name));
+			v = val ? avro_json_text(val, size) : json_null();
+			if (!k || !v || json_object_setn_new_nocheck(obj, json_string_value(k),
+								      json_string_length(k), v)) {
+				json_decref(k);
+				json_decref(obj);
+				return false;
+			}
+			json_decref(k);
+		}
+	}
+	return put(line, "headers", obj);
+}
+
+/* The JSON line for one record; NULL when out of memory. */
+static json_t *render_record(struct tail *t, const rd_kafka_message_t *m)
+{
+	rd_kafka_timestamp_type_t tstype;
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+	json_t *line = json_object(), *value = NULL;
+	char why[256];
+
+	if (!line || !put(line, "topic", avro_json_text(topic, strlen(topic))) ||
+	    !put(line, "partition", json_integer(m->partition)) ||
+	    !put(line, "offset", json_integer(m->offset)) ||
+	    !put(line, "timestamp",
+		 tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? json_null() : json_integer(ts)) ||
+	    !put(line, "key", m->key ? avro_json_text(m->key, m->key_len) : json_null()) ||
+	    !put_headers(line, m))
+		goto fail;
+	if (!m->payload) /* a tombstone */
+		value = json_null();
+	else if (avro_json_decode(t->dec, topic, m->payload, m->len, &value, NULL, why,
+				  sizeof(why))) {
+		t->undecodable++;
+		if (!put(line, "error", avro_json_text(why, strlen(why))) ||
+		    !put(line, "value_hex", avro_json_hex(m->payload, m->len)))
+			goto fail;
+		return line;
+	}
+	if (!put(line, "value", value))
+		goto fail;
+	return line;
+fail:
+	json_decref(line);
+	return NULL;
+}
+
+/* 0, or -errno when stdout fails (-EPIPE: the reader went away). */
+static int print_record(struct tail *t, const rd_kafka_message_t *m)
+{
+	json_t *line = render_record(t, m);
+	int err = 0;
+
+	if (!line) {
+		fprintf(stderr, "tapio-tail: out of memory\n");
+		return -ENOMEM;
+	}
+	t->records++;
+	errno = 0;
+	if (json_dumpf(line, stdout, JSON_COMPACT) || putchar('\n') == EOF || fflush(stdout))
+		err = errno ? -errno : -EIO;
+	json_decref(line);
+	return err;
+}
+
+/* 0 when --count is reached or on a signal, 1 on timeout or a failure. */
+static int consume(struct tail *t)
+{
+	int64_t next_metadata = 0;
+	rd_kafka_message_t *m;
+	int err;
+
+	while (!stop) {
+		if (now_ms() >= t->deadline) {
+			fprintf(stderr, "tapio-tail: timeout: %llu of %lld records in %lld ms\n",
+				t->records, t->count, t->timeout_ms);
+			return 1;
+		}
+		if (t->unassigned && now_ms() >= next_metadata) {
+			if (assign_new_topics(t))
+				return 1;
+			next_metadata = now_ms() + METADATA_MS;
+		}
+		if (!(m = rd_kafka_consumer_poll(t->rk, POLL_MS)))
+			continue;
+		if (m->err) {
+			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				fprintf(stderr, "tapio-tail: %s\n", rd_kafka_message_errstr(m));
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		err = print_record(t, m);
+		rd_kafka_message_destroy(m);
+		if (err == -EPIPE)
+			return 0;
+		if (err) {
+			if (err != -ENOMEM)
+				fprintf(stderr, "tapio-tail: stdout: %s\n", strerror(-err));
+			return 1;
+		}
+		if (t->count && t->records >= (unsigned long long)t->count)
+			return 0;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct tail t = { .deadline = INT64_MAX };
+	struct sigaction sa = { .sa_handler = on_signal };
+	rd_kafka_conf_t *conf;
+	char errstr[512];
+	int rc = EXIT_USAGE, err;
+
+	err = parse_args(&t, argc, argv);
+	if (err) {
+		rc = err > 0 ? 0 : EXIT_USAGE;
+		goto out;
+	}
+	if (!(conf = build_conf(&t)))
+		goto out;
+	if (!(t.rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr)))) {
+		fprintf(stderr, "tapio-tail: %s\n", errstr);
+		rd_kafka_conf_destroy(conf);
+		goto out;
+	}
+	rc = 1;
+	t.unassigned = t.n_topics;
+	if (!(t.topic_state = calloc(t.n_topics, sizeof(*t.topic_state)))) {
+		fprintf(stderr, "tapio-tail: out of memory\n");
+		goto out;
+	}
+	if (avro_json_decoder_new(tapio_schemas, tapio_schema_count, &t.dec, errstr,
+				  sizeof(errstr))) {
+		fprintf(stderr, "tapio-tail: embedded schema %s\n", errstr);
+		goto out;
+	}
+	rd_kafka_poll_set_consumer(t.rk);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a closed pipe shows up as EPIPE and ends us cleanly */
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	if (t.timeout_ms >= 0) {
+		int64_t now = now_ms();
+
+		t.deadline = t.timeout_ms < INT64_MAX - now ? now + t.timeout_ms : INT64_MAX;
+	}
+
+	rc = consume(&t);
+	if (t.undecodable)
+		fprintf(stderr, "tapio-tail: %llu of %llu records could not be decoded\n",
+			t.undecodable, t.records);
+out:
+	if (t.rk) {
+		rd_kafka_consumer_close(t.rk);
+		rd_kafka_destroy(t.rk);
+	}
+	avro_json_decoder_free(t.dec);
+	free(t.topic_state);
+	free(t.props);
+	return rc;
+}
