@@ -78,11 +78,11 @@ $(BUILD)/gen/schemas.c: $(SCHEMAS) producer/embed-schemas.sh | $(BUILD)/.deps
 	@mkdir -p $(@D)
 	sh producer/embed-schemas.sh $(SCHEMAS) > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/%.o: %.c $(SKELS) | $(BUILD)/.deps
+$(BUILD)/obj/%.o: %.c $(SKELS) VERSION | $(BUILD)/.deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/san/%.o: %.c $(SKELS) | $(BUILD)/.deps
+$(BUILD)/san/%.o: %.c $(SKELS) VERSION | $(BUILD)/.deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(SAN) -c $< -o $@
 
