@@ -45,6 +45,8 @@ vpath %.c producer $(BUILD)/gen tests
 
 .PHONY: all deps test unit fuzz integration run clean
 .DEFAULT_GOAL := all
+# Keep intermediate files (BPF objects, skeletons, test objects) so a second make does nothing.
+.SECONDARY:
 
 all: $(BUILD)/tapio-producer $(BUILD)/tapio-tail
 

@@ -19,6 +19,7 @@ const struct collector_ops *collector_find(const char *name)
 
 static const char *const decode_result_names[DECODE_RESULT_MAX] = {
 	[DECODE_OK] = "ok",
+	[DECODE_HELD] = "held",
 	[DECODE_SHORT] = "short",
 	[DECODE_SIZE_MISMATCH] = "size_mismatch",
 	[DECODE_UNKNOWN_TYPE] = "unknown_type",
@@ -42,16 +43,4 @@ enum decode_result decode_header(const void *data, size_t size, const struct tap
 		return DECODE_SIZE_MISMATCH;
 	*hdr = h;
 	return DECODE_OK;
-}
-
-void avro_put_envelope(struct avro_buf *out, int kind, const struct envelope *env)
-{
-	avro_put_long(out, kind);
-	avro_put_long(out, env->event_time_us);
-	avro_put_long(out, env->seq);
-	avro_put_string(out, env->node, 256);
-	/* Avro has no unsigned long; cgroup ids are inode numbers, far below 2^63. */
-	avro_put_long(out, (int64_t)env->cgroup_id);
-	avro_put_optional_string(out, env->pod_uid, 64);
-	avro_put_optional_string(out, env->container_id, 128);
 }

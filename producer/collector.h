@@ -14,9 +14,12 @@
 #include "common.h"
 #include "config.h"
 
+struct collector_runtime;
+
 /* Outcome of checking one ring-buffer record. Every rejection is counted by reason. */
 enum decode_result {
-	DECODE_OK = 0,
+	DECODE_OK = 0,        /* publish it now: the pipeline calls encode() */
+	DECODE_HELD,          /* valid, kept by the collector, which publishes later (or never) */
 	DECODE_SHORT,         /* smaller than the common header */
 	DECODE_SIZE_MISMATCH, /* header size field disagrees with the ring buffer's record length */
 	DECODE_UNKNOWN_TYPE,  /* a type this collector does not emit */
@@ -27,16 +30,6 @@ enum decode_result {
 };
 
 const char *decode_result_name(enum decode_result r);
-
-/* Fields every record of every topic carries, right after `kind`, in this order. */
-struct envelope {
-	int64_t event_time_us;    /* wall clock */
-	int64_t seq;              /* per (node, collector) */
-	const char *node;
-	uint64_t cgroup_id;
-	const char *pod_uid;      /* NULL or "" = null */
-	const char *container_id; /* NULL or "" = null */
-};
 
 /* A checked record. `hdr` points into the ring buffer and is valid only inside the callback. */
 struct decoded {
@@ -55,11 +48,16 @@ struct collector_ops {
 	/* Opens, loads and attaches the BPF programs: 0 with *maps filled, or -errno with a log line
 	 * saying what the kernel lacks. */
 	int (*open)(const struct tapio_config *cfg, struct collector_maps *maps);
-	/* Checks one ring-buffer record of `size` bytes. Reads nothing beyond `size`. */
-	enum decode_result (*decode)(const void *data, size_t size, struct decoded *out);
-	/* Writes the Avro datum of a DECODE_OK record: the envelope (avro_put_envelope), then the
-	 * collector's own fields. */
-	void (*encode)(const struct decoded *rec, const struct envelope *env, struct avro_buf *out);
+	/* Checks one ring-buffer record of `size` bytes. Reads nothing beyond `size`. A stateful
+	 * collector may keep what it needs and return DECODE_HELD; it then publishes through
+	 * pipeline_begin()/pipeline_commit() itself, from decode() or tick(). */
+	enum decode_result (*decode)(struct collector_runtime *c, const void *data, size_t size,
+				     struct decoded *out);
+	/* Writes the collector's own fields of a DECODE_OK record, after the kind and envelope
+	 * the pipeline wrote. */
+	void (*encode)(const struct decoded *rec, struct avro_buf *out);
+	/* Optional: called about once a second with the boot-relative time (timeouts, expiry). */
+	void (*tick)(struct collector_runtime *c, uint64_t now_ktime_ns);
 	/* Detaches the programs so no new records arrive; the maps stay readable for draining. */
 	void (*detach)(void);
 	/* Frees everything open() made. Safe after a failed open(). */
@@ -70,9 +68,6 @@ extern const struct collector_ops *const collector_table[];
 extern const size_t collector_count;
 
 const struct collector_ops *collector_find(const char *name);
-
-/* Writes `kind` and the envelope fields. */
-void avro_put_envelope(struct avro_buf *out, int kind, const struct envelope *env);
 
 /* Checks the common header of a record of `size` bytes; on DECODE_OK *hdr points into data. */
 enum decode_result decode_header(const void *data, size_t size, const struct tapio_hdr **hdr);

@@ -38,11 +38,13 @@ static int kernel_open(const struct tapio_config *cfg, struct collector_maps *ma
 	return 0;
 }
 
-static enum decode_result kernel_decode(const void *data, size_t size, struct decoded *out)
+static enum decode_result kernel_decode(struct collector_runtime *c, const void *data, size_t size,
+					struct decoded *out)
 {
 	const struct tapio_hdr *hdr;
 	enum decode_result r = decode_header(data, size, &hdr);
 
+	(void)c;
 	if (r != DECODE_OK)
 		return r;
 	switch (hdr->type) {
@@ -84,9 +86,8 @@ static void put_args(struct avro_buf *out, const char *args, size_t len)
 	avro_put_long(out, 0); /* end of array */
 }
 
-static void kernel_encode(const struct decoded *rec, const struct envelope *env, struct avro_buf *out)
+static void kernel_encode(const struct decoded *rec, struct avro_buf *out)
 {
-	avro_put_envelope(out, rec->kind, env);
 	if (rec->kind == KIND_EXEC) {
 		const struct kernel_exec *e = (const struct kernel_exec *)rec->hdr;
 

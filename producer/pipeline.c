@@ -142,55 +142,65 @@ static void reject(struct collector_runtime *c, enum decode_result r)
 			 decode_result_name(r));
 }
 
-int pipeline_record(void *ctx, void *data, size_t size)
+void avro_put_envelope(struct avro_buf *out, int kind, const struct envelope *env)
 {
-	struct collector_runtime *c = ctx;
-	struct pipeline *pl = c->pipeline;
-	const struct identity *id;
-	struct record_headers headers;
-	struct envelope env;
-	struct decoded rec;
-	struct avro_buf buf;
-	enum decode_result r;
-	rd_kafka_resp_err_t err;
-	int64_t event_ns;
+	avro_put_long(out, kind);
+	avro_put_long(out, env->event_time_us);
+	avro_put_long(out, env->seq);
+	avro_put_string(out, env->node, 256);
+	/* Avro has no unsigned long; cgroup ids are inode numbers, far below 2^63. */
+	avro_put_long(out, (int64_t)env->cgroup_id);
+	avro_put_optional_string(out, env->pod_uid, 64);
+	avro_put_optional_string(out, env->container_id, 128);
+}
 
-	c->stats.received++;
-	r = c->ops->decode(data, size, &rec);
-	if (r != DECODE_OK) {
-		reject(c, r);
-		return 0;
-	}
-	id = identity_lookup(pl->identity, rec.hdr->cgroup_id);
-	event_ns = (int64_t)rec.hdr->ktime_ns + pl->boot_to_epoch_ns;
-	env = (struct envelope){
+struct avro_buf *pipeline_begin(struct collector_runtime *c, uint64_t ktime_ns, uint64_t cgroup_id,
+				int kind)
+{
+	struct pipeline *pl = c->pipeline;
+	const struct identity *id = identity_lookup(pl->identity, cgroup_id);
+	int64_t event_ns = (int64_t)ktime_ns + pl->boot_to_epoch_ns;
+	struct envelope env = {
 		.event_time_us = event_ns / 1000,
 		.seq = c->next_seq,
 		.node = pl->cfg->node_name,
-		.cgroup_id = rec.hdr->cgroup_id,
+		.cgroup_id = cgroup_id,
 		.pod_uid = id->owner.pod_uid,
 		.container_id = id->owner.container_id,
 	};
-	avro_buf_init(&buf, pl->encode_buf, sizeof(pl->encode_buf));
-	avro_put_raw(&buf, c->frame_header, sizeof(c->frame_header));
-	c->ops->encode(&rec, &env, &buf);
-	if (buf.overflow) {
-		c->stats.encode_failed++;
-		return 0;
-	}
 
-	headers = (struct record_headers){
+	pl->pending.identity = id;
+	pl->pending.event_ns = event_ns;
+	avro_buf_init(&pl->pending.buf, pl->encode_buf, sizeof(pl->encode_buf));
+	avro_put_raw(&pl->pending.buf, c->frame_header, sizeof(c->frame_header));
+	avro_put_envelope(&pl->pending.buf, kind, &env);
+	return &pl->pending.buf;
+}
+
+int pipeline_commit(struct collector_runtime *c)
+{
+	struct pipeline *pl = c->pipeline;
+	const struct identity *id = pl->pending.identity;
+	struct avro_buf *buf = &pl->pending.buf;
+	int64_t ts_ms = pl->pending.event_ns / 1000000;
+	struct record_headers headers = {
 		.collector = c->ops->name,
 		.node = pl->cfg->node_name,
 		.schema_fingerprint = c->fingerprint_hex,
 	};
-	err = publisher_send(&pl->publisher, c->topic, id->key, id->key_len, buf.data, buf.len,
-			     event_ns / 1000000, &headers, c);
+	rd_kafka_resp_err_t err;
+
+	if (buf->overflow) {
+		c->stats.encode_failed++;
+		return -EMSGSIZE;
+	}
+	err = publisher_send(&pl->publisher, c->topic, id->key, id->key_len, buf->data, buf->len,
+			     ts_ms, &headers, c);
 	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
 		/* Give librdkafka one bounded chance to drain before counting a drop. */
 		rd_kafka_poll(pl->publisher.rk, 100);
-		err = publisher_send(&pl->publisher, c->topic, id->key, id->key_len, buf.data,
-				     buf.len, event_ns / 1000000, &headers, c);
+		err = publisher_send(&pl->publisher, c->topic, id->key, id->key_len, buf->data,
+				     buf->len, ts_ms, &headers, c);
 	}
 	if (err) {
 		if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -199,10 +209,29 @@ int pipeline_record(void *ctx, void *data, size_t size)
 			c->stats.produce_failed++;
 		log_at(c->stats.queue_full + c->stats.produce_failed == 1 ? LOG_ERROR : LOG_DEBUG,
 		       "%s: record dropped: %s", c->topic_name, rd_kafka_err2str(err));
-		return 0;
+		return -ENOBUFS;
 	}
 	c->next_seq++;
 	c->stats.produced++;
+	return 0;
+}
+
+int pipeline_record(void *ctx, void *data, size_t size)
+{
+	struct collector_runtime *c = ctx;
+	struct decoded rec;
+	enum decode_result r;
+
+	c->stats.received++;
+	r = c->ops->decode(c, data, size, &rec);
+	if (r == DECODE_HELD)
+		return 0;
+	if (r != DECODE_OK) {
+		reject(c, r);
+		return 0;
+	}
+	c->ops->encode(&rec, pipeline_begin(c, rec.hdr->ktime_ns, rec.hdr->cgroup_id, rec.kind));
+	pipeline_commit(c);
 	return 0;
 }
 
@@ -224,10 +253,18 @@ static uint64_t read_reserve_failures(const struct collector_runtime *c)
 
 void pipeline_tick(struct pipeline *pl)
 {
-	pl->boot_to_epoch_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
-	for (size_t i = 0; i < pl->ncollectors; i++)
-		if (pl->collectors[i].opened)
-			pl->collectors[i].stats.reserve_failures = read_reserve_failures(&pl->collectors[i]);
+	uint64_t now = (uint64_t)clock_ns(CLOCK_BOOTTIME);
+
+	pl->boot_to_epoch_ns = clock_ns(CLOCK_REALTIME) - (int64_t)now;
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		struct collector_runtime *c = &pl->collectors[i];
+
+		if (!c->opened)
+			continue;
+		c->stats.reserve_failures = read_reserve_failures(c);
+		if (c->ops->tick)
+			c->ops->tick(c, now);
+	}
 }
 
 void pipeline_log_stats(const struct pipeline *pl)

@@ -20,6 +20,19 @@
 #define COLLECTOR_MAX 16
 #define ENCODE_BUF_SIZE 16384 /* well above the largest record (an exec with full argv) */
 
+/* Fields every record of every topic carries, right after `kind`, in this order. */
+struct envelope {
+	int64_t event_time_us;    /* wall clock */
+	int64_t seq;              /* per (node, collector) */
+	const char *node;
+	uint64_t cgroup_id;
+	const char *pod_uid;      /* NULL or "" = null */
+	const char *container_id; /* NULL or "" = null */
+};
+
+/* Writes `kind` and the envelope fields. */
+void avro_put_envelope(struct avro_buf *out, int kind, const struct envelope *env);
+
 struct collector_stats {
 	uint64_t received;                  /* records read from the ring buffer */
 	uint64_t rejected[DECODE_RESULT_MAX]; /* by reason; [DECODE_OK] unused */
@@ -52,6 +65,12 @@ struct pipeline {
 	bool publisher_open;
 	struct ring_buffer *ring;
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME, refreshed by the timer */
+	/* The record between pipeline_begin() and pipeline_commit(). */
+	struct {
+		const struct identity *identity;
+		int64_t event_ns;
+		struct avro_buf buf;
+	} pending;
 	struct collector_runtime collectors[COLLECTOR_MAX];
 	size_t ncollectors;
 	uint8_t encode_buf[ENCODE_BUF_SIZE];
@@ -67,6 +86,17 @@ int pipeline_open(struct pipeline *pl, const struct tapio_config *cfg, const cha
 /* Opens and attaches every collector's BPF programs and joins their ring buffers. A collector
  * the kernel cannot run is logged and skipped. Returns how many run, or -errno. */
 int pipeline_attach(struct pipeline *pl);
+
+/*
+ * Starts a record of collector c for an event at boot-relative ktime_ns in cgroup_id: writes the
+ * framing, `kind` and the envelope (identity looked up here). The collector appends its own fields
+ * to the returned buffer, then calls pipeline_commit(). The one way records reach Kafka.
+ */
+struct avro_buf *pipeline_begin(struct collector_runtime *c, uint64_t ktime_ns, uint64_t cgroup_id,
+				int kind);
+
+/* Publishes the record begun last: key, timestamp, headers; counts the outcome. 0 or -errno. */
+int pipeline_commit(struct collector_runtime *c);
 
 /* The ring-buffer callback: one record of one collector. Always returns 0 (a bad record is
  * counted, and libbpf keeps consuming). */
