@@ -8,11 +8,17 @@
 #ifndef TAPIO_COMMON_H
 #define TAPIO_COMMON_H
 
-/* Record types, unique across collectors so a record is self-describing. */
+/* Record types, unique across collectors so a record is self-describing. Each collector owns a
+ * block of 16 values. */
 enum tapio_record_type {
 	TAPIO_REC_KERNEL_EXEC = 1,
 	TAPIO_REC_KERNEL_EXIT = 2,
-	TAPIO_REC_TYPE_MAX, /* first unused value; decoders reject >= this */
+	TAPIO_REC_KERNEL_OOM = 3,
+	TAPIO_REC_KERNEL_TCP = 4,
+	TAPIO_REC_DNS_PACKET = 16,
+	TAPIO_REC_CGROUP_MKDIR = 32,
+	TAPIO_REC_CGROUP_RMDIR = 33,
+	TAPIO_REC_TYPE_MAX = 256, /* decoders reject anything at or above this */
 };
 
 struct tapio_hdr {
