@@ -71,6 +71,8 @@ class Schema:
 
     def decode(self, value):
         """Single-object encoding: C3 01, 8-byte little-endian fingerprint, Avro binary datum."""
+        if not value:
+            return None  # a tombstone
         assert value[:2] == b"\xc3\x01", "not Avro single-object encoding: %r" % value[:2]
         (fp,) = struct.unpack("<Q", value[2:10])
         assert fp == self.fingerprint, "fingerprint %016x, schema's is %016x" % (fp, self.fingerprint)
@@ -135,6 +137,7 @@ def consume_all(bootstrap, topic):
             pos = end + 1
         (n,) = struct.unpack(">i", out[pos:pos + 4])
         pos += 4
+        n = max(n, 0)  # -1: a null value (tombstone)
         value = out[pos:pos + n]
         pos += n
         headers = dict(h.split("=", 1) for h in fields[4].split(",") if h)
@@ -148,7 +151,7 @@ def wait_for(bootstrap, topic, schema, predicate, want, deadline_s=30):
     deadline = time.monotonic() + deadline_s
     while True:
         msgs = consume_all(bootstrap, topic)
-        found = [(m, r) for m in msgs for r in [schema.decode(m.value)] if predicate(r)]
+        found = [(m, r) for m in msgs for r in [schema.decode(m.value)] if r is not None and predicate(r)]
         if len(found) >= want or time.monotonic() > deadline:
             return found, msgs
         time.sleep(0.2)

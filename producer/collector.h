@@ -7,6 +7,7 @@
 #define TAPIO_COLLECTOR_H
 
 #include <linux/types.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,9 @@ struct collector_maps {
 
 struct collector_ops {
 	const char *name; /* configuration name, topic suffix and schema name (schemas/<name>.avsc) */
+	/* Key records by <node>/<cgroup id> even when the cgroup belongs to a pod (the metadata
+	 * topic is compacted per cgroup); otherwise the key is the pod UID when there is one. */
+	bool key_by_cgroup;
 	/* Opens, loads and attaches the BPF programs: 0 with *maps filled, or -errno with a log line
 	 * saying what the kernel lacks. */
 	int (*open)(const struct tapio_config *cfg, struct collector_maps *maps);
@@ -54,7 +58,7 @@ struct collector_ops {
 	enum decode_result (*decode)(struct collector_runtime *c, const void *data, size_t size,
 				     struct decoded *out);
 	/* Writes the collector's own fields of a DECODE_OK record, after the kind and envelope
-	 * the pipeline wrote. */
+	 * the pipeline wrote. NULL for a collector whose decode() never returns DECODE_OK. */
 	void (*encode)(const struct decoded *rec, struct avro_buf *out);
 	/* Optional: called about once a second with the boot-relative time (timeouts, expiry). */
 	void (*tick)(struct collector_runtime *c, uint64_t now_ktime_ns);

@@ -102,6 +102,9 @@ static const struct prop prop_table[] = {
 	{ .name = "stats_interval_s", .type = PROP_INT, .offset = OFF(stats_interval_s),
 	  .def = "60", .min = 0, .max = 86400,
 	  .desc = "how often counters are logged, in s; 0 = never" },
+	{ .name = "identity_grace_s", .type = PROP_INT, .offset = OFF(identity_grace_s),
+	  .def = "60", .min = 1, .max = 86400,
+	  .desc = "how long a removed cgroup stays resolvable (and in the metadata topic) before its tombstone, in s" },
 };
 
 #define PROP_COUNT (sizeof(prop_table) / sizeof(prop_table[0]))

@@ -28,6 +28,7 @@ struct tapio_config {
 	enum log_level log_level;
 	int flush_timeout_ms; /* bound on the shutdown flush */
 	int stats_interval_s; /* counters logged every N s; 0 = never */
+	int identity_grace_s; /* removed cgroups stay resolvable this long */
 	struct kafka_prop *kafka;
 	int kafka_count;
 	char *config_path;    /* file that was read, or NULL */

@@ -23,6 +23,8 @@ struct identity_cache {
 	struct identity **slots; /* open addressing, linear probing; power-of-two size */
 	size_t nslots;
 	struct identity_stats stats;
+	struct identity scratch; /* see transient() */
+	char scratch_path[PATH_MAX];
 };
 
 static size_t slot_of(const struct identity_cache *ic, uint64_t id)
@@ -57,44 +59,32 @@ static int grow(struct identity_cache *ic)
 	return 0;
 }
 
-static void set_key(struct identity *e, const char *node)
+static void set_keys(struct identity *e, const char *node)
 {
-	int n;
+	int n = snprintf(e->node_key, sizeof(e->node_key), "%s/%" PRIu64, node, e->cgroup_id);
 
-	if (e->owner.pod_uid[0])
-		n = snprintf(e->key, sizeof(e->key), "%s", e->owner.pod_uid);
-	else
-		n = snprintf(e->key, sizeof(e->key), "%s/%" PRIu64, node, e->cgroup_id);
-	e->key_len = n < 0 ? 0 : (size_t)n < sizeof(e->key) ? (size_t)n : sizeof(e->key) - 1;
+	e->node_key_len = n < 0 ? 0 : (size_t)n < sizeof(e->node_key) ? (size_t)n : sizeof(e->node_key) - 1;
+	if (e->owner.pod_uid[0]) {
+		e->key = e->owner.pod_uid;
+		e->key_len = strlen(e->owner.pod_uid);
+	} else {
+		e->key = e->node_key;
+		e->key_len = e->node_key_len;
+	}
 }
 
-const struct identity *identity_put(struct identity_cache *ic, uint64_t cgroup_id, const char *path)
+/* The answer for a cgroup that gets no entry (cache full, or out of memory): correct, but only
+ * valid until the next call. */
+static const struct identity *transient(struct identity_cache *ic, uint64_t cgroup_id, const char *path)
 {
-	struct identity **slot, *e;
-	char *copy = strdup(path);
+	struct identity *e = &ic->scratch;
 
-	if (!copy)
-		return NULL;
-	if ((ic->stats.entries + 1) * 2 > ic->nslots && grow(ic) < 0) {
-		free(copy);
-		return NULL;
-	}
-	slot = find_slot(ic, cgroup_id);
-	e = *slot;
-	if (!e) {
-		e = calloc(1, sizeof(*e));
-		if (!e) {
-			free(copy);
-			return NULL;
-		}
-		e->cgroup_id = cgroup_id;
-		*slot = e;
-		ic->stats.entries++;
-	}
-	free(e->path);
-	e->path = copy;
-	cgroup_path_parse(path, &e->owner);
-	set_key(e, ic->node);
+	memset(e, 0, sizeof(*e));
+	e->cgroup_id = cgroup_id;
+	snprintf(ic->scratch_path, sizeof(ic->scratch_path), "%s", path);
+	e->path = ic->scratch_path;
+	cgroup_path_parse(e->path, &e->owner);
+	set_keys(e, ic->node);
 	return e;
 }
 
@@ -128,29 +118,122 @@ static int resolve_path(struct identity_cache *ic, uint64_t cgroup_id, char *out
 	return 0;
 }
 
+const struct identity *identity_put(struct identity_cache *ic, uint64_t cgroup_id, const char *path)
+{
+	struct identity **slot, *e;
+	char resolved[PATH_MAX];
+	char *copy;
+
+	if (!path) {
+		if (resolve_path(ic, cgroup_id, resolved, sizeof(resolved)) < 0) {
+			ic->stats.unresolved++;
+			resolved[0] = '\0';
+		}
+		path = resolved;
+	}
+	slot = find_slot(ic, cgroup_id);
+	e = *slot;
+	if (!e) {
+		if (ic->stats.entries >= IDENTITY_MAX_ENTRIES) {
+			ic->stats.refused++;
+			return transient(ic, cgroup_id, path);
+		}
+		if ((ic->stats.entries + 1) * 2 > ic->nslots) {
+			if (grow(ic) < 0)
+				return transient(ic, cgroup_id, path);
+			slot = find_slot(ic, cgroup_id);
+		}
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			return transient(ic, cgroup_id, path);
+		e->cgroup_id = cgroup_id;
+		*slot = e;
+		ic->stats.entries++;
+	}
+	copy = strdup(path);
+	if (!copy)
+		return transient(ic, cgroup_id, path);
+	free(e->path);
+	e->path = copy;
+	e->removed_ns = 0;
+	cgroup_path_parse(path, &e->owner);
+	set_keys(e, ic->node);
+	return e;
+}
+
 const struct identity *identity_lookup(struct identity_cache *ic, uint64_t cgroup_id)
 {
 	struct identity *e = *find_slot(ic, cgroup_id);
-	const struct identity *added;
-	char path[PATH_MAX];
 
 	if (e)
 		return e;
 	ic->stats.misses++;
-	if (resolve_path(ic, cgroup_id, path, sizeof(path)) < 0) {
-		ic->stats.unresolved++;
-		path[0] = '\0';
+	return identity_put(ic, cgroup_id, NULL);
+}
+
+const struct identity *identity_remove(struct identity_cache *ic, uint64_t cgroup_id,
+				       uint64_t removed_ns)
+{
+	struct identity *e = *find_slot(ic, cgroup_id);
+
+	if (!e)
+		return NULL;
+	e->removed_ns = removed_ns ? removed_ns : 1;
+	return e;
+}
+
+/* Deletes the entry at slot i, moving later members of its probe chain back (no tombstones). */
+static void delete_slot(struct identity_cache *ic, size_t i)
+{
+	size_t mask = ic->nslots - 1, j = i;
+
+	free(ic->slots[i]->path);
+	free(ic->slots[i]);
+	ic->slots[i] = NULL;
+	ic->stats.entries--;
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & mask;
+		if (!ic->slots[j])
+			return;
+		home = slot_of(ic, ic->slots[j]->cgroup_id);
+		/* Leave it unless its home slot is cyclically outside (i, j]. */
+		if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
+			ic->slots[i] = ic->slots[j];
+			ic->slots[j] = NULL;
+			i = j;
+		}
 	}
-	added = identity_put(ic, cgroup_id, path);
-	if (added)
-		return added;
-	/* Out of memory: still a correct key, from a per-call entry. */
-	static struct identity fallback;
-	memset(&fallback, 0, sizeof(fallback));
-	fallback.cgroup_id = cgroup_id;
-	fallback.path = "";
-	set_key(&fallback, ic->node);
-	return &fallback;
+}
+
+size_t identity_expire(struct identity_cache *ic, uint64_t cutoff_ns, uint64_t *ids, size_t max)
+{
+	size_t n = 0, i = 0;
+
+	while (i < ic->nslots && n < max) {
+		struct identity *e = ic->slots[i];
+
+		if (e && e->removed_ns && e->removed_ns < cutoff_ns) {
+			ids[n++] = e->cgroup_id;
+			ic->stats.evicted++;
+			delete_slot(ic, i);
+			continue; /* slot i may now hold a moved entry */
+		}
+		i++;
+	}
+	return n;
+}
+
+const struct identity *identity_next(const struct identity_cache *ic, size_t *cursor)
+{
+	while (*cursor < ic->nslots) {
+		const struct identity *e = ic->slots[(*cursor)++];
+
+		if (e && !e->removed_ns)
+			return e;
+	}
+	return NULL;
 }
 
 /* nftw() takes no context argument; the walk runs once, single-threaded, at start. */
@@ -163,10 +246,23 @@ static int walk_one(const char *fpath, const struct stat *st, int type, struct F
 	(void)ftw;
 	if (type != FTW_D)
 		return 0;
-	if (!identity_put(walking, st->st_ino, rel[0] ? rel : "/"))
-		return -1;
+	identity_put(walking, st->st_ino, rel[0] ? rel : "/");
 	walking->stats.walked++;
 	return 0;
+}
+
+int identity_walk(struct identity_cache *ic)
+{
+	int err;
+
+	walking = ic;
+	err = nftw(ic->root, walk_one, 32, FTW_PHYS | FTW_MOUNT);
+	walking = NULL;
+	if (err) {
+		err = err < 0 && errno ? -errno : -EIO;
+		log_warn("identity: walking %s: %s", ic->root, strerror(-err));
+	}
+	return err;
 }
 
 /* The first cgroup2 mount in mountinfo: "... <mount point> ... - cgroup2 <source> <options>". */
@@ -227,14 +323,6 @@ int identity_open(struct identity_cache **out, const char *root, const char *nod
 	if (ic->root_fd < 0) {
 		err = -errno;
 		snprintf(errstr, errstr_size, "cannot open cgroup2 root %s: %s", ic->root, strerror(-err));
-		goto fail;
-	}
-	walking = ic;
-	err = nftw(ic->root, walk_one, 32, FTW_PHYS | FTW_MOUNT);
-	walking = NULL;
-	if (err) {
-		err = err < 0 ? -errno : -EIO;
-		snprintf(errstr, errstr_size, "walking %s: %s", ic->root, strerror(-err));
 		goto fail;
 	}
 	*out = ic;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metadata.h"
 #include "schema.h"
 
 static int64_t clock_ns(clockid_t clock)
@@ -61,7 +62,7 @@ static int setup_collector(struct pipeline *pl, const struct collector_ops *ops,
 int pipeline_open(struct pipeline *pl, const struct tapio_config *cfg, const char *cgroup_root,
 		  char *errstr, size_t errstr_size)
 {
-	const char *topics[COLLECTOR_MAX];
+	const char *topics[COLLECTOR_MAX + 1];
 	int err;
 
 	memset(pl, 0, sizeof(*pl));
@@ -78,6 +79,11 @@ int pipeline_open(struct pipeline *pl, const struct tapio_config *cfg, const cha
 			return err;
 		topics[pl->ncollectors - 1] = pl->collectors[pl->ncollectors - 1].topic_name;
 	}
+	err = setup_collector(pl, &metadata_collector, errstr, errstr_size);
+	if (err)
+		return err;
+	pl->metadata = &pl->collectors[pl->ncollectors - 1];
+	topics[pl->ncollectors - 1] = pl->metadata->topic_name;
 
 	err = identity_open(&pl->identity, cgroup_root, cfg->node_name, errstr, errstr_size);
 	if (err)
@@ -127,9 +133,10 @@ int pipeline_attach(struct pipeline *pl)
 			return err;
 		}
 		c->opened = true;
-		running++;
+		running += c != pl->metadata;
 		log_info("%s: attached, publishing to %s", c->ops->name, c->topic_name);
 	}
+	metadata_snapshot(pl->metadata, (uint64_t)clock_ns(CLOCK_BOOTTIME));
 	return running;
 }
 
@@ -177,12 +184,11 @@ struct avro_buf *pipeline_begin(struct collector_runtime *c, uint64_t ktime_ns, 
 	return &pl->pending.buf;
 }
 
-int pipeline_commit(struct collector_runtime *c)
+/* One message with the collector's headers; counts the outcome. 0 or -ENOBUFS. */
+static int send_record(struct collector_runtime *c, const char *key, size_t key_len,
+		       const void *value, size_t len, int64_t ts_ms)
 {
 	struct pipeline *pl = c->pipeline;
-	const struct identity *id = pl->pending.identity;
-	struct avro_buf *buf = &pl->pending.buf;
-	int64_t ts_ms = pl->pending.event_ns / 1000000;
 	struct record_headers headers = {
 		.collector = c->ops->name,
 		.node = pl->cfg->node_name,
@@ -190,17 +196,12 @@ int pipeline_commit(struct collector_runtime *c)
 	};
 	rd_kafka_resp_err_t err;
 
-	if (buf->overflow) {
-		c->stats.encode_failed++;
-		return -EMSGSIZE;
-	}
-	err = publisher_send(&pl->publisher, c->topic, id->key, id->key_len, buf->data, buf->len,
-			     ts_ms, &headers, c);
+	err = publisher_send(&pl->publisher, c->topic, key, key_len, value, len, ts_ms, &headers, c);
 	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
 		/* Give librdkafka one bounded chance to drain before counting a drop. */
 		rd_kafka_poll(pl->publisher.rk, 100);
-		err = publisher_send(&pl->publisher, c->topic, id->key, id->key_len, buf->data,
-				     buf->len, ts_ms, &headers, c);
+		err = publisher_send(&pl->publisher, c->topic, key, key_len, value, len, ts_ms,
+				     &headers, c);
 	}
 	if (err) {
 		if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -211,9 +212,39 @@ int pipeline_commit(struct collector_runtime *c)
 		       "%s: record dropped: %s", c->topic_name, rd_kafka_err2str(err));
 		return -ENOBUFS;
 	}
-	c->next_seq++;
 	c->stats.produced++;
 	return 0;
+}
+
+int pipeline_commit(struct collector_runtime *c)
+{
+	struct pipeline *pl = c->pipeline;
+	const struct identity *id = pl->pending.identity;
+	struct avro_buf *buf = &pl->pending.buf;
+	int64_t ts_ms = pl->pending.event_ns / 1000000;
+	int err;
+
+	if (buf->overflow) {
+		c->stats.encode_failed++;
+		return -EMSGSIZE;
+	}
+	if (c->ops->key_by_cgroup)
+		err = send_record(c, id->node_key, id->node_key_len, buf->data, buf->len, ts_ms);
+	else
+		err = send_record(c, id->key, id->key_len, buf->data, buf->len, ts_ms);
+	if (err)
+		return err;
+	c->next_seq++;
+	return 0;
+}
+
+int pipeline_tombstone(struct collector_runtime *c, uint64_t cgroup_id)
+{
+	char key[IDENTITY_KEY_MAX];
+	int n = snprintf(key, sizeof(key), "%s/%" PRIu64, c->pipeline->cfg->node_name, cgroup_id);
+
+	return send_record(c, key, (size_t)n < sizeof(key) ? (size_t)n : sizeof(key) - 1, NULL, 0,
+			   clock_ns(CLOCK_REALTIME) / 1000000);
 }
 
 int pipeline_record(void *ctx, void *data, size_t size)
@@ -269,6 +300,14 @@ void pipeline_tick(struct pipeline *pl)
 
 void pipeline_log_stats(const struct pipeline *pl)
 {
+	struct identity_stats id;
+
+	if (pl->identity) {
+		identity_get_stats(pl->identity, &id);
+		log_info("identity: entries=%" PRIu64 " walked=%" PRIu64 " misses=%" PRIu64
+			 " unresolved=%" PRIu64 " evicted=%" PRIu64 " refused=%" PRIu64,
+			 id.entries, id.walked, id.misses, id.unresolved, id.evicted, id.refused);
+	}
 	for (size_t i = 0; i < pl->ncollectors; i++) {
 		const struct collector_runtime *c = &pl->collectors[i];
 		const struct collector_stats *s = &c->stats;

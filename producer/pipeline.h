@@ -71,20 +71,23 @@ struct pipeline {
 		int64_t event_ns;
 		struct avro_buf buf;
 	} pending;
-	struct collector_runtime collectors[COLLECTOR_MAX];
-	size_t ncollectors;
+	struct collector_runtime collectors[COLLECTOR_MAX + 1];
+	size_t ncollectors;             /* configured ones, then metadata */
+	struct collector_runtime *metadata;
 	uint8_t encode_buf[ENCODE_BUF_SIZE];
 };
 
 /*
  * Sets up identity, the publisher (and embedded broker) and one runtime per configured
- * collector, without touching BPF. `cgroup_root` NULL = find it. 0 or -errno with errstr set.
+ * collector plus the metadata one (always last), without touching BPF or walking the cgroup tree.
+ * `cgroup_root` NULL = find it. 0 or -errno with errstr set.
  */
 int pipeline_open(struct pipeline *pl, const struct tapio_config *cfg, const char *cgroup_root,
 		  char *errstr, size_t errstr_size);
 
-/* Opens and attaches every collector's BPF programs and joins their ring buffers. A collector
- * the kernel cannot run is logged and skipped. Returns how many run, or -errno. */
+/* Opens and attaches every collector's BPF programs and joins their ring buffers, then walks the
+ * cgroup tree and publishes the metadata snapshot. A collector the kernel cannot run is logged
+ * and skipped. Returns how many of the configured collectors run, or -errno. */
 int pipeline_attach(struct pipeline *pl);
 
 /*
@@ -97,6 +100,9 @@ struct avro_buf *pipeline_begin(struct collector_runtime *c, uint64_t ktime_ns, 
 
 /* Publishes the record begun last: key, timestamp, headers; counts the outcome. 0 or -errno. */
 int pipeline_commit(struct collector_runtime *c);
+
+/* Publishes a tombstone (null value) for <node>/<cgroup id> on c's topic. 0 or -errno. */
+int pipeline_tombstone(struct collector_runtime *c, uint64_t cgroup_id);
 
 /* The ring-buffer callback: one record of one collector. Always returns 0 (a bad record is
  * counted, and libbpf keeps consuming). */

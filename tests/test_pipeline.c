@@ -1,6 +1,7 @@
 /* Broker tier, no root: records pushed through the real pipeline (decode → identity → encode →
  * publish) to the embedded mock cluster, read back by a real librdkafka consumer. */
 #include <errno.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include "kernel.h"
+#include "metadata.h"
 #include "pipeline.h"
 #include "schema.h"
 
@@ -59,6 +61,7 @@ static int setup(void **state)
 	log_level_current = LOG_ERROR;
 	assert_int_equal(pipeline_open(&f->pl, &f->cfg, f->root, errstr, sizeof(errstr)), 0);
 	assert_non_null(f->pl.publisher.mock); /* no brokers configured: embedded */
+	assert_int_equal(metadata_snapshot(f->pl.metadata, 1000), 0);
 	*state = f;
 	return 0;
 }
@@ -111,7 +114,8 @@ static void copy_msg(const rd_kafka_message_t *m, struct msg *out)
 	assert_true(m->key_len < sizeof(out->key) && m->len <= sizeof(out->value));
 	memcpy(out->key, m->key, m->key_len);
 	out->key_len = m->key_len;
-	memcpy(out->value, m->payload, m->len);
+	if (m->payload)
+		memcpy(out->value, m->payload, m->len);
 	out->len = m->len;
 	out->timestamp = rd_kafka_message_timestamp(m, &out->ts_type);
 	if (rd_kafka_message_headers(m, &hdrs))
@@ -123,8 +127,8 @@ static void copy_msg(const rd_kafka_message_t *m, struct msg *out)
 	}
 }
 
-/* Reads up to `want` messages from every partition of tapio.kernel, from the beginning. */
-static int consume(struct fixture *f, struct msg *out, int want)
+/* Reads up to `want` messages from every partition of `topic`, from the beginning. */
+static int consume_topic(struct fixture *f, const char *topic, struct msg *out, int want)
 {
 	char errstr[512];
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -141,7 +145,7 @@ static int consume(struct fixture *f, struct msg *out, int want)
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	assert_non_null(rk);
 	for (int p = 0; p < 4; p++)
-		rd_kafka_topic_partition_list_add(parts, "tapio.kernel", p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+		rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
 	assert_int_equal(rd_kafka_assign(rk, parts), 0);
 	/* Bounded wait for data that must arrive; a missing message fails in the caller. */
 	for (int polls = 0; got < want && polls < 100; polls++) {
@@ -156,6 +160,11 @@ static int consume(struct fixture *f, struct msg *out, int want)
 	rd_kafka_topic_partition_list_destroy(parts);
 	rd_kafka_destroy(rk);
 	return got;
+}
+
+static int consume(struct fixture *f, struct msg *out, int want)
+{
+	return consume_topic(f, "tapio.kernel", out, want);
 }
 
 static const char *header(const struct msg *m, const char *name)
@@ -277,6 +286,8 @@ static void test_delivery_failure_is_counted(void **state)
 	struct collector_runtime *c = &f->pl.collectors[0];
 	struct kernel_exec e;
 
+	/* The start-up snapshot goes first, so the error lands on the record under test. */
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
 	rd_kafka_mock_push_request_errors(f->pl.publisher.mock, 0 /* Produce */, 1,
 					  RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
 	make_exec(&e, f->pod_cgroup, 500);
@@ -287,6 +298,50 @@ static void test_delivery_failure_is_counted(void **state)
 	assert_int_equal(c->stats.delivery_failed, 1);
 }
 
+static const struct msg *find_key(const struct msg *msgs, int n, const char *key, bool tombstone)
+{
+	for (int i = 0; i < n; i++)
+		if (msgs[i].key_len == strlen(key) && memcmp(msgs[i].key, key, msgs[i].key_len) == 0 &&
+		    (msgs[i].len == 0) == tombstone)
+			return &msgs[i];
+	return NULL;
+}
+
+/* The start-up snapshot: one record per cgroup, keyed <node>/<cgroup id> even for a pod; after
+ * removal and the grace period, a tombstone for the same key. */
+static void test_metadata_snapshot_and_tombstone(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *m = f->pl.metadata;
+	static struct msg msgs[16];
+	const struct msg *rec;
+	char key[64];
+	int n;
+
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+	assert_int_equal(m->stats.produced, 5); /* root + 4 levels */
+	snprintf(key, sizeof(key), "node-a/%llu", (unsigned long long)f->pod_cgroup);
+	assert_non_null(identity_remove(f->pl.identity, f->pod_cgroup, 5));
+	/* Within the grace period it still resolves and nothing is published. */
+	m->ops->tick(m, 5 + 1000000000ull * f->cfg.identity_grace_s);
+	assert_int_equal(m->stats.produced, 5);
+	assert_string_equal(identity_lookup(f->pl.identity, f->pod_cgroup)->owner.pod_uid, POD_UID);
+	/* After it: evicted, tombstone. */
+	m->ops->tick(m, 6 + 1000000000ull * f->cfg.identity_grace_s);
+	assert_int_equal(m->stats.produced, 6);
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+	assert_int_equal(m->stats.delivered, 6);
+
+	n = consume_topic(f, "tapio.metadata", msgs, 6);
+	assert_int_equal(n, 6);
+	rec = find_key(msgs, n, key, false);
+	assert_non_null(rec);
+	assert_non_null(memmem(rec->value, rec->len, CONTAINER, strlen(CONTAINER)));
+	assert_non_null(memmem(rec->value, rec->len, "burstable", 9));
+	assert_string_equal(header(rec, "collector"), "metadata");
+	assert_non_null(find_key(msgs, n, key, true));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +350,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rejections_are_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_cgroup_gets_node_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delivery_failure_is_counted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metadata_snapshot_and_tombstone, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
