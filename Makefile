@@ -14,7 +14,7 @@ WARN := -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
 CPPFLAGS := -D_GNU_SOURCE -DTAPIO_VERSION='"$(VERSION)"' -Iproducer -Ibpf -I$(BUILD)/bpf -I$(BUILD)/gen
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -MMD -MP
-LDLIBS := -lbpf -lelf -lz -lrdkafka -lavro -ljansson -lpthread
+LDLIBS := -lbpf -lelf -lz -lrdkafka -lavro -ljansson -lcurl -lpthread
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # libbpf's BPF_PROG() declares a ctx parameter most programs never use.
@@ -22,8 +22,8 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-par
 
 # Build dependencies, then what the test tiers run against.
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev librdkafka-dev libavro-dev \
-	libjansson-dev pkg-config make gcc
-TEST_PKGS := libcmocka-dev kcat python3-avro iproute2
+	libjansson-dev libcurl4-openssl-dev pkg-config make gcc
+TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))

@@ -77,6 +77,8 @@ static int check_topic_prefix(const char *v, const char *const *known, char **ou
 			      size_t why_size);
 static int check_node_name(const char *v, const char *const *known, char **out, char *why,
 			   size_t why_size);
+static int check_registry_url(const char *v, const char *const *known, char **out, char *why,
+			      size_t why_size);
 
 #define OFF(field) offsetof(struct tapio_config, field)
 
@@ -105,6 +107,9 @@ static const struct prop prop_table[] = {
 	{ .name = "identity_grace_s", .type = PROP_INT, .offset = OFF(identity_grace_s),
 	  .def = "60", .min = 1, .max = 86400,
 	  .desc = "how long a removed cgroup stays resolvable (and in the metadata topic) before its tombstone, in s" },
+	{ .name = "schema_registry_url", .type = PROP_STRING, .offset = OFF(schema_registry_url),
+	  .def_text = "empty (no registry)", .check = check_registry_url, .empty_unsets = true,
+	  .desc = "Confluent-compatible Schema Registry http(s)://host:port; set = Confluent framing, empty = single-object encoding" },
 };
 
 #define PROP_COUNT (sizeof(prop_table) / sizeof(prop_table[0]))
@@ -322,6 +327,21 @@ static int check_topic_prefix(const char *v, const char *const *known, char **ou
 		return fail(why, why_size, -EINVAL,
 			    "%zu characters plus the longest collector name (%zu) exceeds Kafka's %d-character topic name limit",
 			    len, longest, TOPIC_NAME_MAX);
+	*out = strdup(v);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int check_registry_url(const char *v, const char *const *known, char **out, char *why,
+			      size_t why_size)
+{
+	(void)known;
+	*out = NULL;
+	if (!*v)
+		return 0; /* no registry */
+	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+		return fail(why, why_size, -EINVAL, "must start with http:// or https://");
+	if (strpbrk(v, " \t?#"))
+		return fail(why, why_size, -EINVAL, "must be a base URL without blanks, query or fragment");
 	*out = strdup(v);
 	return *out ? 0 : -ENOMEM;
 }
@@ -861,6 +881,7 @@ void config_free(struct tapio_config *cfg)
 	free(cfg->brokers);
 	free(cfg->topic_prefix);
 	free(cfg->node_name);
+	free(cfg->schema_registry_url);
 	free_list(cfg->collectors);
 	for (i = 0; i < cfg->kafka_count; i++) {
 		free(cfg->kafka[i].name);

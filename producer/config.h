@@ -29,6 +29,7 @@ struct tapio_config {
 	int flush_timeout_ms; /* bound on the shutdown flush */
 	int stats_interval_s; /* counters logged every N s; 0 = never */
 	int identity_grace_s; /* removed cgroups stay resolvable this long */
+	char *schema_registry_url; /* NULL = Avro single-object encoding */
 	struct kafka_prop *kafka;
 	int kafka_count;
 	char *config_path;    /* file that was read, or NULL */

@@ -3,6 +3,7 @@
  * delivery-report pipe, a 1 s timerfd (clock offset, kernel counters, stats) and a signalfd
  * (SIGINT/SIGTERM: detach, drain, flush).
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -152,6 +153,8 @@ int main(int argc, char **argv)
 		return err > 0 ? 0 : 2;
 	}
 	log_level_current = cfg.log_level;
+	/* Before any thread starts: libcurl's global state is not thread-safe to set up. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	libbpf_set_print(libbpf_log);
 
 	/* Signals first, so a SIGTERM during start-up is not lost. */
@@ -199,5 +202,6 @@ out:
 	if (signal_fd >= 0)
 		close(signal_fd);
 	config_free(&cfg);
+	curl_global_cleanup();
 	return status;
 }

@@ -11,7 +11,10 @@
 
 #include "log.h"
 #include "metadata.h"
+#include "registry.h"
 #include "schema.h"
+
+#define REGISTRY_TIMEOUT_MS 10000
 
 static int64_t clock_ns(clockid_t clock)
 {
@@ -52,9 +55,25 @@ static int setup_collector(struct pipeline *pl, const struct collector_ops *ops,
 	c->pipeline = pl;
 	c->maps.ring_fd = c->maps.reserve_failures_fd = -1;
 	c->next_seq = 1;
-	avro_single_object_header(fingerprint, c->frame_header);
 	snprintf(c->fingerprint_hex, sizeof(c->fingerprint_hex), "%016" PRIx64, fingerprint);
 	snprintf(c->topic_name, sizeof(c->topic_name), "%s%s", pl->cfg->topic_prefix, ops->name);
+	if (pl->cfg->schema_registry_url) {
+		char subject[300];
+		int32_t id;
+
+		/* TopicNameStrategy, what Kafka Streams, ksqlDB and Flink look up by default. */
+		snprintf(subject, sizeof(subject), "%s-value", c->topic_name);
+		err = registry_register(pl->cfg->schema_registry_url, subject, schema->json,
+					REGISTRY_TIMEOUT_MS, &id, errstr, errstr_size);
+		if (err)
+			return err;
+		avro_confluent_header(id, c->frame_header);
+		c->frame_len = AVRO_CONFLUENT_HDR_LEN;
+		log_info("%s: schema registered as %s, id %d", ops->name, subject, id);
+	} else {
+		avro_single_object_header(fingerprint, c->frame_header);
+		c->frame_len = AVRO_SINGLE_OBJECT_HDR_LEN;
+	}
 	pl->ncollectors++;
 	return 0;
 }
@@ -179,7 +198,7 @@ struct avro_buf *pipeline_begin(struct collector_runtime *c, uint64_t ktime_ns, 
 	pl->pending.identity = id;
 	pl->pending.event_ns = event_ns;
 	avro_buf_init(&pl->pending.buf, pl->encode_buf, sizeof(pl->encode_buf));
-	avro_put_raw(&pl->pending.buf, c->frame_header, sizeof(c->frame_header));
+	avro_put_raw(&pl->pending.buf, c->frame_header, c->frame_len);
 	avro_put_envelope(&pl->pending.buf, kind, &env);
 	return &pl->pending.buf;
 }

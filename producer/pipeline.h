@@ -51,7 +51,8 @@ struct collector_runtime {
 	char topic_name[256];
 	rd_kafka_topic_t *topic;
 	char fingerprint_hex[17];
-	uint8_t frame_header[10]; /* Avro single-object header of this topic's schema */
+	uint8_t frame_header[10]; /* single-object (10 bytes) or Confluent (5 bytes) framing */
+	size_t frame_len;
 	struct collector_maps maps;
 	bool opened;              /* BPF side opened and attached */
 	int64_t next_seq;

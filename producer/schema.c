@@ -61,6 +61,13 @@ void avro_single_object_header(uint64_t fingerprint, uint8_t out[AVRO_SINGLE_OBJ
 		out[2 + i] = (uint8_t)(fingerprint >> (8 * i));
 }
 
+void avro_confluent_header(int32_t schema_id, uint8_t out[AVRO_CONFLUENT_HDR_LEN])
+{
+	out[0] = 0x00;
+	for (int i = 0; i < 4; i++)
+		out[1 + i] = (uint8_t)((uint32_t)schema_id >> (24 - 8 * i));
+}
+
 /* Canonicalisation state: the output text and the full names defined so far. */
 struct canon {
 	char *buf;

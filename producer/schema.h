@@ -35,4 +35,8 @@ int schema_fingerprint(const char *json, uint64_t *fingerprint, char *errstr, si
 #define AVRO_SINGLE_OBJECT_HDR_LEN 10
 void avro_single_object_header(uint64_t fingerprint, uint8_t out[AVRO_SINGLE_OBJECT_HDR_LEN]);
 
+/* Confluent wire format: 00, then the registry's schema id as 4 big-endian bytes. */
+#define AVRO_CONFLUENT_HDR_LEN 5
+void avro_confluent_header(int32_t schema_id, uint8_t out[AVRO_CONFLUENT_HDR_LEN]);
+
 #endif /* TAPIO_SCHEMA_H */

@@ -288,11 +288,26 @@ static void test_no_errstr(void **state)
 	assert_null(out);
 }
 
+/* Confluent wire format: magic byte 0, then the registry id big-endian. */
+static void test_confluent_header(void **state)
+{
+	static const uint8_t want_7[] = { 0x00, 0x00, 0x00, 0x00, 0x07 };
+	static const uint8_t want_big[] = { 0x00, 0x01, 0x02, 0x03, 0x04 };
+	uint8_t hdr[AVRO_CONFLUENT_HDR_LEN];
+
+	(void)state;
+	avro_confluent_header(7, hdr);
+	assert_memory_equal(hdr, want_7, sizeof(hdr));
+	avro_confluent_header(0x01020304, hdr);
+	assert_memory_equal(hdr, want_big, sizeof(hdr));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc64),
 		cmocka_unit_test(test_single_object_header),
+		cmocka_unit_test(test_confluent_header),
 		cmocka_unit_test(test_find),
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_kernel),
