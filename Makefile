@@ -23,7 +23,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-par
 # Build dependencies, then what the test tiers run against.
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev librdkafka-dev libavro-dev \
 	libjansson-dev libcurl4-openssl-dev pkg-config make gcc
-TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils
+TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils prometheus
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
@@ -43,7 +43,7 @@ TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
 vpath %.c producer $(BUILD)/gen tests
 
-.PHONY: all deps test unit fuzz integration run clean
+.PHONY: all deps test unit fuzz integration run clean bench
 .DEFAULT_GOAL := all
 # Keep intermediate files (BPF objects, skeletons, test objects) so a second make does nothing.
 .SECONDARY:
@@ -132,5 +132,27 @@ run: all
 
 clean:
 	rm -rf $(BUILD)
+
+# `make bench` (root, ~10 min): the table of BENCHMARKS.md, every figure measured in one run on
+# loopback (tests/bench/run.sh). Not part of `make test`.
+BENCH_PKGS := kcat bpftrace valgrind strace
+BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload)
+$(BUILD)/.deps-bench: Makefile
+	$(call install_missing,$(BENCH_PKGS))
+$(BUILD)/bench/%.o: tests/bench/%.c $(SKELS) VERSION | $(BUILD)/.deps
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+$(BUILD)/bench/pipebench: $(BUILD)/bench/pipebench.o $(BUILD)/libtapio.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/bench/pipebench-counting: $(BUILD)/bench/pipebench.o $(BUILD)/bench/alloc_count.o $(BUILD)/libtapio.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/bench/mockbroker: $(BUILD)/bench/mockbroker.o
+	$(CC) $(ALL_CFLAGS) -o $@ $^ -lrdkafka
+$(BUILD)/bench/workload: $(BUILD)/bench/workload.o
+	$(CC) $(ALL_CFLAGS) -o $@ $^
+bench: all $(BENCH_BINS) | $(BUILD)/.deps-bench
+	@[ "$$(id -u)" = 0 ] || { echo "make bench: loads eBPF programs and needs root" >&2; exit 1; }
+	BUILD=$(BUILD) bash tests/bench/run.sh
+-include $(wildcard $(BUILD)/bench/*.d)
 
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/san/*.d)

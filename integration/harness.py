@@ -89,15 +89,22 @@ class Producer:
     def __init__(self, *args, node="itest-node"):
         self.log_path = "/tmp/tapio-itest-%d.log" % os.getpid()
         self.log = open(self.log_path, "w")
+        # Tests run several producers: metrics on a free port unless a test picks one.
+        metrics = [] if any("metrics_listen" in a for a in args) else ["--set", "metrics_listen=127.0.0.1:0"]
         self.proc = subprocess.Popen(
-            [PRODUCER, "--node-name", node, *args],
-            stdout=subprocess.PIPE, stderr=self.log)
+            [PRODUCER, "--node-name", node, *metrics, *args],
+            stdout=subprocess.PIPE, stderr=self.log, bufsize=0)  # unbuffered: select() sees every line
         self.node = node
-        ready, _, _ = select.select([self.proc.stdout], [], [], 60)
-        line = self.proc.stdout.readline().decode() if ready else ""
-        if not line.startswith("bootstrap.servers="):
-            self.stop()
-            raise RuntimeError("producer did not become ready: %s" % self.logs())
+        self.metrics = None
+        line = ""
+        while not line.startswith("bootstrap.servers="):
+            ready, _, _ = select.select([self.proc.stdout], [], [], 60)
+            line = self.proc.stdout.readline().decode() if ready else ""
+            if not line:
+                self.stop()
+                raise RuntimeError("producer did not become ready: %s" % self.logs())
+            if line.startswith("metrics="):
+                self.metrics = line.strip().split("=", 1)[1]
         self.bootstrap = line.strip().split("=", 1)[1]
 
     def logs(self):

@@ -79,6 +79,8 @@ static int check_node_name(const char *v, const char *const *known, char **out, 
 			   size_t why_size);
 static int check_registry_url(const char *v, const char *const *known, char **out, char *why,
 			      size_t why_size);
+static int check_listen(const char *v, const char *const *known, char **out, char *why,
+			size_t why_size);
 
 #define OFF(field) offsetof(struct tapio_config, field)
 
@@ -110,6 +112,9 @@ static const struct prop prop_table[] = {
 	{ .name = "schema_registry_url", .type = PROP_STRING, .offset = OFF(schema_registry_url),
 	  .def_text = "empty (no registry)", .check = check_registry_url, .empty_unsets = true,
 	  .desc = "Confluent-compatible Schema Registry http(s)://host:port; set = Confluent framing, empty = single-object encoding" },
+	{ .name = "metrics_listen", .type = PROP_STRING, .offset = OFF(metrics_listen),
+	  .def = "127.0.0.1:9464", .check = check_listen, .empty_unsets = true,
+	  .desc = "host:port of /metrics, /healthz and /readyz ([v6]:port for IPv6, port 0 = any free one); empty = off" },
 };
 
 #define PROP_COUNT (sizeof(prop_table) / sizeof(prop_table[0]))
@@ -327,6 +332,27 @@ static int check_topic_prefix(const char *v, const char *const *known, char **ou
 		return fail(why, why_size, -EINVAL,
 			    "%zu characters plus the longest collector name (%zu) exceeds Kafka's %d-character topic name limit",
 			    len, longest, TOPIC_NAME_MAX);
+	*out = strdup(v);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int check_listen(const char *v, const char *const *known, char **out, char *why,
+			size_t why_size)
+{
+	const char *colon = strrchr(v, ':');
+	char *end;
+	long port;
+
+	(void)known;
+	*out = NULL;
+	if (!*v)
+		return 0; /* off */
+	if (!colon)
+		return fail(why, why_size, -EINVAL, "want host:port");
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end || errno || port < 0 || port > 65535)
+		return fail(why, why_size, -EINVAL, "port must be 0..65535");
 	*out = strdup(v);
 	return *out ? 0 : -ENOMEM;
 }
@@ -882,6 +908,7 @@ void config_free(struct tapio_config *cfg)
 	free(cfg->topic_prefix);
 	free(cfg->node_name);
 	free(cfg->schema_registry_url);
+	free(cfg->metrics_listen);
 	free_list(cfg->collectors);
 	for (i = 0; i < cfg->kafka_count; i++) {
 		free(cfg->kafka[i].name);

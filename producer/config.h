@@ -30,6 +30,7 @@ struct tapio_config {
 	int stats_interval_s; /* counters logged every N s; 0 = never */
 	int identity_grace_s; /* removed cgroups stay resolvable this long */
 	char *schema_registry_url; /* NULL = Avro single-object encoding */
+	char *metrics_listen;      /* NULL = no metrics endpoint */
 	struct kafka_prop *kafka;
 	int kafka_count;
 	char *config_path;    /* file that was read, or NULL */

@@ -18,11 +18,22 @@
 #include "collector.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "pipeline.h"
 
-enum { EV_RING, EV_KAFKA, EV_TIMER, EV_SIGNAL };
+/* epoll tags; metrics clients are EV_METRICS_CLIENT + their index. */
+enum { EV_RING, EV_KAFKA, EV_TIMER, EV_SIGNAL, EV_METRICS, EV_METRICS_CLIENT = 16 };
 
 static struct pipeline pipeline;
+static struct metrics_server metrics = { .listen_fd = -1 };
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -83,7 +94,8 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 
 	if (epfd < 0 || watch(epfd, ring_buffer__epoll_fd(pl->ring), EV_RING) < 0 ||
 	    watch(epfd, publisher_wake_fd(&pl->publisher), EV_KAFKA) < 0 ||
-	    watch(epfd, timer_fd, EV_TIMER) < 0 || watch(epfd, signal_fd, EV_SIGNAL) < 0) {
+	    watch(epfd, timer_fd, EV_TIMER) < 0 || watch(epfd, signal_fd, EV_SIGNAL) < 0 ||
+	    (metrics.listen_fd >= 0 && watch(epfd, metrics.listen_fd, EV_METRICS) < 0)) {
 		err = -errno;
 		log_error("epoll: %s", strerror(errno));
 		goto out;
@@ -102,7 +114,14 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 			struct signalfd_siginfo si;
 			uint64_t expirations;
 
-			switch (events[i].data.u32) {
+			uint32_t tag = events[i].data.u32;
+
+			if (tag >= EV_METRICS_CLIENT) {
+				metrics_serve(&metrics, (int)(tag - EV_METRICS_CLIENT), pl,
+					      monotonic_ms());
+				continue;
+			}
+			switch (tag) {
 			case EV_RING:
 				if (ring_buffer__consume(pl->ring) < 0)
 					log_warn("ring buffer: %s", strerror(errno));
@@ -118,6 +137,9 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 				ticks++;
 				if (cfg->stats_interval_s && ticks % cfg->stats_interval_s == 0)
 					pipeline_log_stats(pl);
+				break;
+			case EV_METRICS:
+				metrics_accept(&metrics, epfd, EV_METRICS_CLIENT);
 				break;
 			case EV_SIGNAL:
 				if (read(signal_fd, &si, sizeof(si)) == sizeof(si))
@@ -170,6 +192,14 @@ int main(int argc, char **argv)
 		status = err == -EINVAL ? 2 : 1;
 		goto out;
 	}
+	if (cfg.metrics_listen) {
+		err = metrics_open(&metrics, cfg.metrics_listen, errstr, sizeof(errstr));
+		if (err) {
+			log_error("%s", errstr);
+			goto out;
+		}
+		log_info("metrics: http://%s/metrics, /healthz, /readyz", metrics.address);
+	}
 	running = pipeline_attach(&pipeline);
 	if (running <= 0) {
 		log_error("no collector could start; exiting");
@@ -181,8 +211,10 @@ int main(int argc, char **argv)
 			 pipeline.publisher.bootstrap);
 	else
 		log_info("producing to %s", pipeline.publisher.bootstrap);
-	/* stdout carries only this line, printed once the programs are attached, so scripts can
-	 * both read the address and know that events are flowing. */
+	/* stdout carries only these lines, printed once the programs are attached, so scripts can
+	 * read the addresses and know that events are flowing; bootstrap.servers comes last. */
+	if (metrics.listen_fd >= 0)
+		printf("metrics=%s\n", metrics.address);
 	printf("bootstrap.servers=%s\n", pipeline.publisher.bootstrap);
 	fflush(stdout);
 
@@ -196,6 +228,7 @@ int main(int argc, char **argv)
 		log_info("all records delivered");
 	status = err || undelivered ? 1 : 0;
 out:
+	metrics_close(&metrics);
 	pipeline_close(&pipeline);
 	if (timer_fd >= 0)
 		close(timer_fd);

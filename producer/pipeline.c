@@ -24,6 +24,20 @@ static int64_t clock_ns(clockid_t clock)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static void count_delivery_error(struct collector_stats *s, rd_kafka_resp_err_t err)
+{
+	size_t n = sizeof(s->delivery_errors) / sizeof(s->delivery_errors[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		if (s->delivery_errors[i].count && s->delivery_errors[i].err != (int)err)
+			continue;
+		s->delivery_errors[i].err = err;
+		s->delivery_errors[i].count++;
+		return;
+	}
+	s->delivery_errors_other++;
+}
+
 static void on_delivery(struct collector_runtime *c, rd_kafka_resp_err_t err)
 {
 	if (!err) {
@@ -31,6 +45,7 @@ static void on_delivery(struct collector_runtime *c, rd_kafka_resp_err_t err)
 		return;
 	}
 	c->stats.delivery_failed++;
+	count_delivery_error(&c->stats, err);
 	log_at(c->stats.delivery_failed == 1 ? LOG_ERROR : LOG_DEBUG, "%s: delivery failed: %s",
 	       c->topic_name, rd_kafka_err2str(err));
 }
@@ -156,6 +171,8 @@ int pipeline_attach(struct pipeline *pl)
 		log_info("%s: attached, publishing to %s", c->ops->name, c->topic_name);
 	}
 	metadata_snapshot(pl->metadata, (uint64_t)clock_ns(CLOCK_BOOTTIME));
+	pl->attached = true;
+	pl->last_tick_ms = clock_ns(CLOCK_MONOTONIC) / 1000000; /* healthy from the start */
 	return running;
 }
 
@@ -306,6 +323,7 @@ void pipeline_tick(struct pipeline *pl)
 	uint64_t now = (uint64_t)clock_ns(CLOCK_BOOTTIME);
 
 	pl->boot_to_epoch_ns = clock_ns(CLOCK_REALTIME) - (int64_t)now;
+	pl->last_tick_ms = clock_ns(CLOCK_MONOTONIC) / 1000000;
 	for (size_t i = 0; i < pl->ncollectors; i++) {
 		struct collector_runtime *c = &pl->collectors[i];
 

@@ -42,6 +42,11 @@ struct collector_stats {
 	uint64_t produce_failed;            /* dropped: librdkafka refused the message otherwise */
 	uint64_t delivered;                 /* acknowledged by the broker */
 	uint64_t delivery_failed;           /* delivery report with an error */
+	struct {
+		int err;                    /* rd_kafka_resp_err_t */
+		uint64_t count;
+	} delivery_errors[8];               /* delivery_failed by error, first 8 kinds seen */
+	uint64_t delivery_errors_other;     /* failures of further kinds */
 	uint64_t reserve_failures;          /* BPF ring buffer was full (read from the kernel) */
 };
 
@@ -66,6 +71,8 @@ struct pipeline {
 	bool publisher_open;
 	struct ring_buffer *ring;
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME, refreshed by the timer */
+	int64_t last_tick_ms;     /* CLOCK_MONOTONIC of the last pipeline_tick(): the loop turns */
+	bool attached;            /* pipeline_attach() has run */
 	/* The record between pipeline_begin() and pipeline_commit(). */
 	struct {
 		const struct identity *identity;

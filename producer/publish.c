@@ -2,8 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -21,6 +23,8 @@ const char *const publisher_defaults[][2] = {
 	{ "partitioner", "murmur2_random" },
 	{ "linger.ms", "5" },
 	{ "client.id", "tapio-producer" },
+	/* Queue depth, round-trip times and retries for /metrics. */
+	{ "statistics.interval.ms", "5000" },
 };
 const size_t publisher_default_count = sizeof(publisher_defaults) / sizeof(publisher_defaults[0]);
 
@@ -48,6 +52,54 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	}
 	/* Transport errors are retried by librdkafka: worth a line, not a stop. */
 	log_warn("kafka: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+int kafka_stats_parse(const char *json, size_t len, struct kafka_stats *out)
+{
+	json_t *root = json_loadb(json, len, 0, NULL), *brokers, *b;
+	const char *name;
+	struct kafka_stats s = { 0 };
+
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return -EINVAL;
+	}
+	s.msg_cnt = json_integer_value(json_object_get(root, "msg_cnt"));
+	s.msg_size = json_integer_value(json_object_get(root, "msg_size"));
+	brokers = json_object_get(root, "brokers");
+	json_object_foreach(brokers, name, b) {
+		int64_t id = json_integer_value(json_object_get(b, "nodeid"));
+		const char *state = json_string_value(json_object_get(b, "state"));
+
+		s.txretries += json_integer_value(json_object_get(b, "txretries"));
+		/* Bootstrap and logical brokers (id -1) are not brokers of the cluster. */
+		if (id < 0 || s.nbrokers == KAFKA_STATS_BROKERS)
+			continue;
+		snprintf(s.brokers[s.nbrokers].name, sizeof(s.brokers[0].name), "%s", name);
+		s.brokers[s.nbrokers].up = state && strcmp(state, "UP") == 0;
+		s.brokers[s.nbrokers].rtt_avg_us =
+			json_integer_value(json_object_get(json_object_get(b, "rtt"), "avg"));
+		s.nbrokers++;
+	}
+	json_decref(root);
+	*out = s;
+	return 0;
+}
+
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	struct publisher *p = opaque;
+
+	(void)rk;
+	struct timespec now;
+
+	if (kafka_stats_parse(json, len, &p->stats) < 0) {
+		log_debug("kafka: statistics: not a JSON object");
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	p->stats.updated_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	return 0; /* librdkafka frees json */
 }
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -137,6 +189,7 @@ int publisher_open(struct publisher *p, const struct tapio_config *cfg, const ch
 	rd_kafka_conf_set_opaque(conf, p);
 	rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
+	rd_kafka_conf_set_stats_cb(conf, stats_cb);
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 
 	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);

@@ -20,6 +20,24 @@ struct collector_runtime;
 /* Called from publisher_poll() once per message with its final outcome. */
 typedef void (*delivery_fn)(struct collector_runtime *c, rd_kafka_resp_err_t err);
 
+/* What librdkafka's statistics (statistics.interval.ms) say, kept for /metrics and /readyz. */
+#define KAFKA_STATS_BROKERS 16
+struct kafka_stats {
+	int64_t updated_ms;  /* CLOCK_MONOTONIC of the last report; 0 = none yet */
+	int64_t msg_cnt;     /* messages waiting in the producer's queues */
+	int64_t msg_size;    /* their bytes */
+	int64_t txretries;   /* produce requests retried, all brokers */
+	int nbrokers;
+	struct {
+		char name[128];
+		int up;          /* state "UP" */
+		int64_t rtt_avg_us;
+	} brokers[KAFKA_STATS_BROKERS];
+};
+
+/* Parses one librdkafka statistics JSON document into *out (all but updated_ms). 0 or -EINVAL. */
+int kafka_stats_parse(const char *json, size_t len, struct kafka_stats *out);
+
 struct publisher {
 	rd_kafka_t *rk;
 	rd_kafka_t *mock_rk;              /* owns the embedded cluster's thread */
@@ -28,6 +46,7 @@ struct publisher {
 	int wake_fd[2];                   /* librdkafka writes here when delivery reports queue up */
 	delivery_fn on_delivery;
 	int fatal;                        /* set once librdkafka reports a fatal error */
+	struct kafka_stats stats;
 };
 
 /* Producer defaults, applied before the configuration's kafka.* properties (which win). */

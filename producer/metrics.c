@@ -1,0 +1,376 @@
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pipeline.h"
+
+#ifndef TAPIO_VERSION
+#define TAPIO_VERSION "0.0.0"
+#endif
+
+/* The loop ticks every second; three missed ticks mean it is stuck. */
+#define HEALTHY_TICK_AGE_MS 3000
+/* librdkafka reports every statistics.interval.ms (5 s by default). */
+#define STATS_FRESH_MS 20000
+
+int metrics_open(struct metrics_server *m, const char *listen_addr, char *errstr, size_t errstr_size)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICHOST };
+	struct addrinfo *ai = NULL;
+	struct sockaddr_storage bound;
+	socklen_t bound_len = sizeof(bound);
+	char host[64], port[16], shown[INET6_ADDRSTRLEN];
+	const char *colon = strrchr(listen_addr, ':');
+	size_t host_len;
+	int one = 1, err, fd = -1;
+
+	m->listen_fd = -1;
+	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
+		m->clients[i].fd = -1;
+	if (!colon || !colon[1] || strlen(colon + 1) >= sizeof(port)) {
+		snprintf(errstr, errstr_size, "metrics_listen \"%s\": want host:port", listen_addr);
+		return -EINVAL;
+	}
+	host_len = (size_t)(colon - listen_addr);
+	if (host_len >= 2 && listen_addr[0] == '[' && listen_addr[host_len - 1] == ']') {
+		listen_addr++;
+		host_len -= 2;
+	}
+	if (host_len >= sizeof(host)) {
+		snprintf(errstr, errstr_size, "metrics_listen \"%s\": host too long", listen_addr);
+		return -EINVAL;
+	}
+	memcpy(host, listen_addr, host_len);
+	host[host_len] = '\0';
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	err = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+	if (err) {
+		snprintf(errstr, errstr_size, "metrics_listen \"%s:%s\": %s", host, port, gai_strerror(err));
+		return -EINVAL;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 16) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&bound, &bound_len) < 0) {
+		err = -errno;
+		snprintf(errstr, errstr_size, "metrics_listen %s:%s: %s", host, port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return err;
+	}
+	freeaddrinfo(ai);
+	if (bound.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&bound;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, shown, sizeof(shown));
+		snprintf(m->address, sizeof(m->address), "[%s]:%u", shown, ntohs(a->sin6_port));
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&bound;
+
+		inet_ntop(AF_INET, &a->sin_addr, shown, sizeof(shown));
+		snprintf(m->address, sizeof(m->address), "%s:%u", shown, ntohs(a->sin_port));
+	}
+	m->listen_fd = fd;
+	return 0;
+}
+
+void metrics_accept(struct metrics_server *m, int epfd, uint32_t tag_base)
+{
+	for (;;) {
+		int fd = accept4(m->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), i;
+		struct epoll_event ev = { .events = EPOLLIN };
+
+		if (fd < 0)
+			return;
+		for (i = 0; i < METRICS_MAX_CLIENTS && m->clients[i].fd >= 0; i++)
+			;
+		ev.data.u32 = tag_base + (uint32_t)i;
+		if (i == METRICS_MAX_CLIENTS || epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			continue;
+		}
+		m->clients[i].fd = fd;
+		m->clients[i].len = 0;
+	}
+}
+
+static void label_value(FILE *out, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fputc('\\', out);
+		if (*v == '\n')
+			fputs("\\n", out);
+		else
+			fputc(*v, out);
+	}
+}
+
+static void family(FILE *out, const char *name, const char *type, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void sample(FILE *out, const char *name, const char *collector, const char *label,
+		   const char *value, uint64_t n)
+{
+	fprintf(out, "%s{collector=\"", name);
+	label_value(out, collector);
+	if (label) {
+		fprintf(out, "\",%s=\"", label);
+		label_value(out, value);
+	}
+	fprintf(out, "\"} %" PRIu64 "\n", n);
+}
+
+/* One counter family, one sample per collector, from a collector_stats field. */
+#define PER_COLLECTOR(out_, pl_, metric_, help_, field_)                                        \
+	do {                                                                                   \
+		family(out_, metric_, "counter", help_);                                       \
+		for (size_t i_ = 0; i_ < (pl_)->ncollectors; i_++)                             \
+			sample(out_, metric_, (pl_)->collectors[i_].ops->name, NULL, NULL,     \
+			       (pl_)->collectors[i_].stats.field_);                            \
+	} while (0)
+
+static void render_reserve_failures(const struct pipeline *pl, FILE *out)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	char cpu[16];
+	uint32_t key = 0;
+
+	family(out, "tapio_ringbuf_reserve_failures_total", "counter",
+	       "Records the kernel could not write because the collector's ring buffer was full, by CPU.");
+	for (size_t i = 0; ncpus > 0 && i < pl->ncollectors; i++) {
+		const struct collector_runtime *c = &pl->collectors[i];
+		uint64_t *values;
+
+		if (!c->opened || c->maps.reserve_failures_fd < 0)
+			continue;
+		values = calloc((size_t)ncpus, sizeof(*values));
+		if (values && bpf_map_lookup_elem(c->maps.reserve_failures_fd, &key, values) == 0) {
+			for (int n = 0; n < ncpus; n++) {
+				snprintf(cpu, sizeof(cpu), "%d", n);
+				sample(out, "tapio_ringbuf_reserve_failures_total", c->ops->name, "cpu",
+				       cpu, values[n]);
+			}
+		}
+		free(values);
+	}
+}
+
+void metrics_render(const struct pipeline *pl, FILE *out)
+{
+	const struct kafka_stats *ks = pl->publisher_open ? &pl->publisher.stats : NULL;
+	struct identity_stats id = { 0 };
+
+	family(out, "tapio_build_info", "gauge", "Producer version.");
+	fprintf(out, "tapio_build_info{version=\"%s\"} 1\n", TAPIO_VERSION);
+
+	family(out, "tapio_collector_up", "gauge", "1 when the collector's programs are attached.");
+	for (size_t i = 0; i < pl->ncollectors; i++)
+		sample(out, "tapio_collector_up", pl->collectors[i].ops->name, NULL, NULL,
+		       pl->collectors[i].opened);
+
+	PER_COLLECTOR(out, pl, "tapio_records_received_total",
+		      "Records read from the collector's ring buffer.", received);
+	family(out, "tapio_records_rejected_total", "counter",
+	       "Ring-buffer records rejected by the decoder, by reason.");
+	for (size_t i = 0; i < pl->ncollectors; i++)
+		for (int r = DECODE_HELD + 1; r < DECODE_RESULT_MAX; r++)
+			sample(out, "tapio_records_rejected_total", pl->collectors[i].ops->name,
+			       "reason", decode_result_name(r), pl->collectors[i].stats.rejected[r]);
+	family(out, "tapio_records_dropped_total", "counter",
+	       "Records lost before Kafka took them, by stage: encode (too large), queue_full "
+	       "(librdkafka's queue stayed full), produce (librdkafka refused them).");
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		const struct collector_runtime *c = &pl->collectors[i];
+
+		sample(out, "tapio_records_dropped_total", c->ops->name, "stage", "encode",
+		       c->stats.encode_failed);
+		sample(out, "tapio_records_dropped_total", c->ops->name, "stage", "queue_full",
+		       c->stats.queue_full);
+		sample(out, "tapio_records_dropped_total", c->ops->name, "stage", "produce",
+		       c->stats.produce_failed);
+	}
+	PER_COLLECTOR(out, pl, "tapio_records_produced_total",
+		      "Records handed to librdkafka (tombstones included).", produced);
+	PER_COLLECTOR(out, pl, "tapio_records_delivered_total",
+		      "Records the broker acknowledged (delivery report without error).", delivered);
+	family(out, "tapio_records_delivery_failed_total", "counter",
+	       "Records whose delivery report carried an error, by error.");
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		const struct collector_runtime *c = &pl->collectors[i];
+
+		for (size_t e = 0; e < sizeof(c->stats.delivery_errors) / sizeof(c->stats.delivery_errors[0]); e++)
+			if (c->stats.delivery_errors[e].count)
+				sample(out, "tapio_records_delivery_failed_total", c->ops->name, "error",
+				       rd_kafka_err2name(c->stats.delivery_errors[e].err),
+				       c->stats.delivery_errors[e].count);
+		if (c->stats.delivery_errors_other)
+			sample(out, "tapio_records_delivery_failed_total", c->ops->name, "error",
+			       "other", c->stats.delivery_errors_other);
+	}
+	render_reserve_failures(pl, out);
+
+	if (pl->identity)
+		identity_get_stats(pl->identity, &id);
+	family(out, "tapio_identity_entries", "gauge", "cgroups in the identity cache.");
+	fprintf(out, "tapio_identity_entries %" PRIu64 "\n", id.entries);
+	family(out, "tapio_identity_misses_total", "counter",
+	       "Lookups of a cgroup the cache did not know yet, resolved from its id.");
+	fprintf(out, "tapio_identity_misses_total %" PRIu64 "\n", id.misses);
+	family(out, "tapio_identity_unresolved_total", "counter",
+	       "Misses whose cgroup was already gone: records keyed <node>/<cgroup id> without a pod.");
+	fprintf(out, "tapio_identity_unresolved_total %" PRIu64 "\n", id.unresolved);
+	family(out, "tapio_identity_evicted_total", "counter",
+	       "Removed cgroups dropped after the grace period.");
+	fprintf(out, "tapio_identity_evicted_total %" PRIu64 "\n", id.evicted);
+	family(out, "tapio_identity_refused_total", "counter",
+	       "cgroups not cached because the cache was full.");
+	fprintf(out, "tapio_identity_refused_total %" PRIu64 "\n", id.refused);
+
+	if (!ks || !ks->updated_ms)
+		return;
+	family(out, "tapio_kafka_queue_messages", "gauge", "Messages waiting in librdkafka's queues.");
+	fprintf(out, "tapio_kafka_queue_messages %" PRId64 "\n", ks->msg_cnt);
+	family(out, "tapio_kafka_queue_bytes", "gauge", "Bytes waiting in librdkafka's queues.");
+	fprintf(out, "tapio_kafka_queue_bytes %" PRId64 "\n", ks->msg_size);
+	family(out, "tapio_kafka_retries_total", "counter", "Produce requests retried.");
+	fprintf(out, "tapio_kafka_retries_total %" PRId64 "\n", ks->txretries);
+	family(out, "tapio_kafka_broker_up", "gauge", "1 when the connection to the broker is up.");
+	for (int b = 0; b < ks->nbrokers; b++) {
+		fputs("tapio_kafka_broker_up{broker=\"", out);
+		label_value(out, ks->brokers[b].name);
+		fprintf(out, "\"} %d\n", ks->brokers[b].up);
+	}
+	family(out, "tapio_kafka_broker_rtt_seconds", "gauge",
+	       "Average request round-trip time to the broker over the last statistics interval.");
+	for (int b = 0; b < ks->nbrokers; b++) {
+		fputs("tapio_kafka_broker_rtt_seconds{broker=\"", out);
+		label_value(out, ks->brokers[b].name);
+		fprintf(out, "\"} %.6f\n", ks->brokers[b].rtt_avg_us / 1e6);
+	}
+}
+
+const char *metrics_not_ready(const struct pipeline *pl, int64_t now_ms)
+{
+	const struct kafka_stats *ks = &pl->publisher.stats;
+
+	if (!pl->attached)
+		return "collectors not attached yet";
+	if (!ks->updated_ms || now_ms - ks->updated_ms > STATS_FRESH_MS)
+		return "no recent Kafka statistics yet";
+	for (int b = 0; b < ks->nbrokers; b++)
+		if (ks->brokers[b].up)
+			return NULL;
+	return "no broker reachable";
+}
+
+static void respond(int fd, int status, const char *reason, const char *type, const char *body,
+		    size_t len)
+{
+	char head[256];
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			 "Connection: close\r\n\r\n", status, reason, type, len);
+	struct iovec iov[2] = { { head, (size_t)n }, { (void *)body, len } };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+
+	/* One non-blocking write: a client that does not read a few kB at once is dropped. */
+	if (sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("metrics: client went away: %s", strerror(errno));
+}
+
+static void answer(int fd, const char *request, const struct pipeline *pl, int64_t now_ms)
+{
+	static const char text[] = "text/plain; charset=utf-8";
+	char method[8], path[256];
+	const char *why;
+
+	if (sscanf(request, "%7s %255s", method, path) != 2) {
+		respond(fd, 400, "Bad Request", text, "bad request\n", 12);
+		return;
+	}
+	if (strcmp(method, "GET") != 0) {
+		respond(fd, 405, "Method Not Allowed", text, "GET only\n", 9);
+		return;
+	}
+	if (strcmp(path, "/metrics") == 0) {
+		char *body = NULL;
+		size_t len = 0;
+		FILE *out = open_memstream(&body, &len);
+
+		if (!out) {
+			respond(fd, 500, "Internal Server Error", text, "out of memory\n", 14);
+			return;
+		}
+		metrics_render(pl, out);
+		fclose(out);
+		respond(fd, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body, len);
+		free(body);
+	} else if (strcmp(path, "/healthz") == 0) {
+		if (now_ms - pl->last_tick_ms <= HEALTHY_TICK_AGE_MS)
+			respond(fd, 200, "OK", text, "ok\n", 3);
+		else
+			respond(fd, 503, "Service Unavailable", text, "event loop stalled\n", 19);
+	} else if (strcmp(path, "/readyz") == 0) {
+		why = metrics_not_ready(pl, now_ms);
+		if (!why)
+			respond(fd, 200, "OK", text, "ready\n", 6);
+		else
+			respond(fd, 503, "Service Unavailable", text, why, strlen(why));
+	} else {
+		respond(fd, 404, "Not Found", text, "try /metrics, /healthz or /readyz\n", 34);
+	}
+}
+
+void metrics_serve(struct metrics_server *m, int idx, const struct pipeline *pl, int64_t now_ms)
+{
+	struct metrics_client *c;
+	ssize_t n;
+
+	if (idx < 0 || idx >= METRICS_MAX_CLIENTS || m->clients[idx].fd < 0)
+		return;
+	c = &m->clients[idx];
+	n = read(c->fd, c->request + c->len, sizeof(c->request) - 1 - c->len);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0) {
+		c->len += (size_t)n;
+		c->request[c->len] = '\0';
+		/* Only the request line matters; wait for the end of the headers unless full. */
+		if (!strstr(c->request, "\r\n\r\n") && !strstr(c->request, "\n\n") &&
+		    c->len < sizeof(c->request) - 1)
+			return;
+		answer(c->fd, c->request, pl, now_ms);
+	}
+	close(c->fd); /* also removes it from epoll */
+	c->fd = -1;
+}
+
+void metrics_close(struct metrics_server *m)
+{
+	if (m->listen_fd < 0)
+		return; /* never opened: no clients either */
+	for (int i = 0; i < METRICS_MAX_CLIENTS; i++) {
+		if (m->clients[i].fd >= 0)
+			close(m->clients[i].fd);
+		m->clients[i].fd = -1;
+	}
+	if (m->listen_fd >= 0)
+		close(m->listen_fd);
+	m->listen_fd = -1;
+}
