@@ -105,15 +105,20 @@ $(BUILD)/tests/%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c producer/%.c | $(BUILD)/.deps
+# Sources some fuzz targets need beyond producer/<name>.c (log.c goes with every one).
+FUZZ_EXTRA_avro_json := producer/schema.c $(BUILD)/gen/schemas.c
+.SECONDEXPANSION:
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c producer/%.c producer/log.c $$(FUZZ_EXTRA_$$*) | $(BUILD)/.deps
 	@mkdir -p $(@D)
-	$(CLANG) -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined $(CPPFLAGS) -o $@ $^
+	$(CLANG) -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined $(CPPFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
 fuzz: $(FUZZERS) | $(BUILD)/.deps-test
 	@set -e; for f in $(FUZZERS); do \
 		name=$${f##*/fuzz_}; mkdir -p $(BUILD)/fuzz/corpus-$$name; \
 		echo "== $$f ($(FUZZ_SECONDS) s)"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus-$$name \
+		LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ \
+			$(BUILD)/fuzz/corpus-$$name \
 			tests/fuzz/corpus/$$name 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' ; \
 		[ $${PIPESTATUS[0]} -eq 0 ] || exit 1; \
 	done
