@@ -123,11 +123,20 @@ fuzz: $(FUZZERS) | $(BUILD)/.deps-test
 		[ $${PIPESTATUS[0]} -eq 0 ] || exit 1; \
 	done
 
+# The integration tier runs the programs built with ASan and UBSan too.
+$(BUILD)/san-bin/tapio-producer: $(BUILD)/san/main.o $(BUILD)/libtapio-san.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/san-bin/tapio-tail: $(BUILD)/san/tail.o $(BUILD)/libtapio-san.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
 unit: $(TESTS) | $(BUILD)/.deps-test
 	@set -e; for t in $(TESTS); do echo "== $$t"; TAPIO_SCHEMA_DIR=schemas $$t; done
 
-integration: all | $(BUILD)/.deps-test
-	bash integration/run.sh
+integration: $(BUILD)/san-bin/tapio-producer $(BUILD)/san-bin/tapio-tail | $(BUILD)/.deps-test
+	TAPIO_BIN=$(abspath $(BUILD)/san-bin) bash integration/run.sh
 
 test: deps unit fuzz integration
 
