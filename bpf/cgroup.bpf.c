@@ -9,17 +9,8 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, u64);
-} reserve_failures SEC(".maps");
+#define RINGBUF_BYTES (1 << 20) /* cgroups come and go far less often than processes */
+#include "ringbuf.bpf.h"
 
 static __always_inline int emit(struct cgroup *cgrp, const char *path, u16 type)
 {
@@ -29,15 +20,9 @@ static __always_inline int emit(struct cgroup *cgrp, const char *path, u16 type)
 	/* Hybrid hosts fire these for every v1 hierarchy too; the default (v2) one has id 0. */
 	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
 		return 0;
-	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
-	if (!rec) {
-		u32 zero = 0;
-		u64 *count = bpf_map_lookup_elem(&reserve_failures, &zero);
-
-		if (count)
-			*count += 1;
+	rec = reserve_record(sizeof(*rec));
+	if (!rec)
 		return 0;
-	}
 	rec->hdr.type = type;
 	rec->hdr.version = CGROUP_EVENT_VERSION;
 	rec->hdr.size = sizeof(*rec);
