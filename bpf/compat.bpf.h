@@ -19,4 +19,94 @@ static __always_inline u64 task_start_boottime(const struct task_struct *task)
 	return BPF_CORE_READ((struct task_struct___pre_5_5 *)task, real_start_time);
 }
 
+/* cgroup v2 id of a task: the inode of its directory in the default hierarchy, what
+ * bpf_get_current_cgroup_id() returns for current. kernfs_node->id is a u64 since v5.5; the
+ * collector needs v5.8 anyway (ring buffers). */
+static __always_inline u64 task_cgroup_v2_id(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+}
+
+/* v5.15 (commit 8520e224f547 "bpf, cgroups: Fix cgroup v2 fallback on v1/v2 mixed mode") made
+ * sock_cgroup_data a plain struct with a `cgroup` pointer. Before, it was a union whose u64 `val`
+ * held the cgroup pointer, or, with its lowest bit set, net_prio/net_cls data and no cgroup. */
+struct sock_cgroup_data___pre_5_15 {
+	u64 val;
+} __attribute__((preserve_access_index));
+
+struct sock___pre_5_15 {
+	struct sock_cgroup_data___pre_5_15 sk_cgrp_data;
+} __attribute__((preserve_access_index));
+
+/* The socket's cgroup v2 id (its creator's cgroup; a listener's for accepted sockets), 0 when
+ * the kernel does not know it. */
+static __always_inline u64 sock_cgroup_v2_id(const struct sock *sk)
+{
+	struct cgroup *cgrp;
+	u64 val;
+
+	if (bpf_core_field_exists(sk->sk_cgrp_data.cgroup)) {
+		cgrp = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
+	} else {
+		val = BPF_CORE_READ((struct sock___pre_5_15 *)sk, sk_cgrp_data.val);
+		if (val & 1)
+			return 0;
+		cgrp = (struct cgroup *)val;
+	}
+	if (!cgrp)
+		return 0;
+	return BPF_CORE_READ(cgrp, kn, id);
+}
+
+/* Indices of mm's rss counters, unchanged since v4.5 (anonymous enum, so no CO-RE lookup). */
+#define TAPIO_MM_FILEPAGES 0
+#define TAPIO_MM_ANONPAGES 1
+#define TAPIO_MM_SHMEMPAGES 3
+
+/* v6.2 (commit f1a7941243c1 "mm: convert mm's rss stats into percpu_counter") turned
+ * mm->rss_stat from struct mm_rss_stat { atomic_long_t count[]; } into percpu_counter[].
+ * The percpu_counter's `count` is the kernel's own fast read (get_mm_counter()). */
+struct mm_rss_stat___pre_6_2 {
+	atomic_long_t count[4];
+} __attribute__((preserve_access_index));
+
+struct mm_struct___pre_6_2 {
+	struct mm_rss_stat___pre_6_2 rss_stat;
+} __attribute__((preserve_access_index));
+
+static __always_inline long mm_counter_pages(struct mm_struct *mm, int member)
+{
+	long v;
+
+	if (bpf_core_field_size(mm->rss_stat) == sizeof(struct mm_rss_stat___pre_6_2)) {
+		struct mm_struct___pre_6_2 *old = (void *)mm;
+
+		switch (member) {
+		case TAPIO_MM_FILEPAGES:
+			v = BPF_CORE_READ(old, rss_stat.count[TAPIO_MM_FILEPAGES].counter);
+			break;
+		case TAPIO_MM_ANONPAGES:
+			v = BPF_CORE_READ(old, rss_stat.count[TAPIO_MM_ANONPAGES].counter);
+			break;
+		default:
+			v = BPF_CORE_READ(old, rss_stat.count[TAPIO_MM_SHMEMPAGES].counter);
+			break;
+		}
+	} else {
+		switch (member) {
+		case TAPIO_MM_FILEPAGES:
+			v = BPF_CORE_READ(mm, rss_stat[TAPIO_MM_FILEPAGES].count);
+			break;
+		case TAPIO_MM_ANONPAGES:
+			v = BPF_CORE_READ(mm, rss_stat[TAPIO_MM_ANONPAGES].count);
+			break;
+		default:
+			v = BPF_CORE_READ(mm, rss_stat[TAPIO_MM_SHMEMPAGES].count);
+			break;
+		}
+	}
+	/* Per-CPU deltas not yet folded in can make the fast read negative, as in the kernel. */
+	return v > 0 ? v : 0;
+}
+
 #endif /* TAPIO_COMPAT_BPF_H */

@@ -3,13 +3,18 @@
  * What every collector's BPF object has: the ring buffer its records go to, and a per-CPU count
  * of the records it could not reserve there (user space sums it into the loss counters).
  * Include once per .bpf.c, after vmlinux.h and bpf_helpers.h; define RINGBUF_BYTES first to size
- * the ring buffer (a power of two, a multiple of the page size).
+ * the ring buffer (a power of two, a multiple of the page size), and RINGBUF_COUNTERS for more
+ * per-CPU counter slots than slot 0 (reserve failures): slot 1 is read by user space as "records
+ * sent without their start because a BPF state map was full".
  */
 #ifndef TAPIO_RINGBUF_BPF_H
 #define TAPIO_RINGBUF_BPF_H
 
 #ifndef RINGBUF_BYTES
 #define RINGBUF_BYTES (1 << 22)
+#endif
+#ifndef RINGBUF_COUNTERS
+#define RINGBUF_COUNTERS 1
 #endif
 
 struct {
@@ -19,23 +24,26 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, RINGBUF_COUNTERS);
 	__type(key, u32);
 	__type(value, u64);
 } reserve_failures SEC(".maps");
 
-/* A record of `size` bytes in the ring buffer, or NULL (counted) when it is full. */
+static __always_inline void count_slot(u32 slot)
+{
+	u64 *n = bpf_map_lookup_elem(&reserve_failures, &slot);
+
+	if (n)
+		*n += 1;
+}
+
+/* A record of `size` bytes in the ring buffer, or NULL (counted in slot 0) when it is full. */
 static __always_inline void *reserve_record(u32 size)
 {
 	void *rec = bpf_ringbuf_reserve(&events, size, 0);
 
-	if (!rec) {
-		u32 zero = 0;
-		u64 *count = bpf_map_lookup_elem(&reserve_failures, &zero);
-
-		if (count)
-			*count += 1;
-	}
+	if (!rec)
+		count_slot(0);
 	return rec;
 }
 

@@ -41,7 +41,9 @@ struct decoded {
 /* The BPF maps the pipeline reads, owned by the collector. */
 struct collector_maps {
 	int ring_fd;
-	int reserve_failures_fd; /* per-CPU u64 array, one entry */
+	/* Per-CPU u64 array: [0] ring-buffer reserve failures (records lost), optional [1] records
+	 * sent incomplete because a BPF state map was full (kernel: tcp_conns). */
+	int reserve_failures_fd;
 };
 
 struct collector_ops {

@@ -1,19 +1,105 @@
-/* Collector `kernel`: process exec and exit records (bpf/kernel.bpf.c) → schemas/kernel.avsc. */
+/* Collector `kernel`: process exec/exit, OOM kill and TCP lifecycle records (bpf/kernel.bpf.c)
+ * → schemas/kernel.avsc. */
+#include <arpa/inet.h>
+#include <bpf/btf.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "collector.h"
 #include "kernel.h"
 #include "kernel.skel.h"
 #include "log.h"
 
-/* The `Kind` enum of schemas/kernel.avsc. */
-enum kernel_kind { KIND_UNKNOWN = 0, KIND_EXEC = 1, KIND_EXIT = 2 };
+/* The `Kind` enum of schemas/kernel.avsc. TCP kinds follow enum kernel_tcp_event's order. */
+enum kernel_kind {
+	KIND_UNKNOWN = 0,
+	KIND_EXEC = 1,
+	KIND_EXIT = 2,
+	KIND_OOM_KILL = 3,
+	KIND_TCP_CONNECT = 4,
+	KIND_TCP_CONNECT_FAILED = 5,
+	KIND_TCP_ACCEPT = 6,
+	KIND_TCP_CLOSE = 7,
+	KIND_TCP_LISTEN = 8,
+	KIND_TCP_LISTEN_CLOSE = 9,
+};
+
+#define KIND_TCP_FIRST (KIND_TCP_CONNECT - KERNEL_TCP_CONNECT)
+
+/* `IpFamily` and the highest kernel TCP state `TcpState` names (TCP_BOUND_INACTIVE). */
+enum { FAMILY_UNKNOWN = 0, FAMILY_IPV4 = 1, FAMILY_IPV6 = 2 };
+#define TCP_STATE_MAX 13
 
 static struct kernel_bpf *skel;
 
+/*
+ * True when the running kernel has tracepoint `tp` and, if argi >= 0, its argument argi (after
+ * the context pointer) is a pointer. tp_btf programs fail to load on a prototype mismatch, and
+ * one failing program would take exec/exit down with it.
+ */
+static bool tp_usable(const struct btf *vmlinux, const char *tp, int argi)
+{
+	char name[128];
+	const struct btf_type *t;
+	const struct btf_param *params;
+	int id;
+
+	snprintf(name, sizeof(name), "btf_trace_%s", tp);
+	id = btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF);
+	if (id < 0)
+		return false;
+	if (argi < 0)
+		return true;
+	t = btf__type_by_id(vmlinux, btf__type_by_id(vmlinux, id)->type); /* pointer */
+	if (!t || !btf_is_ptr(t))
+		return false;
+	t = btf__type_by_id(vmlinux, t->type); /* function prototype */
+	if (!t || !btf_is_func_proto(t) || btf_vlen(t) < argi + 2)
+		return false;
+	params = btf_params(t);
+	t = btf__type_by_id(vmlinux, params[argi + 1].type);
+	while (t && (btf_is_mod(t) || btf_is_typedef(t)))
+		t = btf__type_by_id(vmlinux, t->type);
+	return t && btf_is_ptr(t);
+}
+
+/* Leaves out the programs whose hook this kernel lacks, with a line saying what is missing. */
+static void disable_missing_hooks(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	bool oom, reclaim, tcp;
+
+	if (!vmlinux) {
+		log_warn("kernel: no vmlinux BTF to probe hooks with; trying them all");
+		return;
+	}
+	/* Kernels before "mm: update mark_victim tracepoints fields" (2024) pass only a pid. */
+	oom = tp_usable(vmlinux, "mark_victim", 0);
+	reclaim = tp_usable(vmlinux, "mm_vmscan_memcg_reclaim_begin", -1) &&
+		  tp_usable(vmlinux, "mm_vmscan_direct_reclaim_begin", -1);
+	tcp = tp_usable(vmlinux, "inet_sock_set_state", 0);
+	btf__free(vmlinux);
+	if (!oom) {
+		log_warn("kernel: oom/mark_victim lacks a task argument on this kernel: no OOM_KILL records");
+		bpf_program__set_autoload(skel->progs.handle_mark_victim, false);
+	}
+	if (!oom || !reclaim) {
+		if (oom)
+			log_warn("kernel: no vmscan reclaim tracepoints: every OOM kill reads as global");
+		bpf_program__set_autoload(skel->progs.handle_memcg_reclaim, false);
+		bpf_program__set_autoload(skel->progs.handle_direct_reclaim, false);
+	}
+	if (!tcp) {
+		log_warn("kernel: no sock/inet_sock_set_state tracepoint: no TCP records");
+		bpf_program__set_autoload(skel->progs.handle_tcp_state, false);
+	}
+}
+
 static int kernel_open(const struct tapio_config *cfg, struct collector_maps *maps)
 {
+	long page_size = sysconf(_SC_PAGESIZE);
 	int err;
 
 	(void)cfg;
@@ -23,6 +109,9 @@ static int kernel_open(const struct tapio_config *cfg, struct collector_maps *ma
 		log_error("kernel: cannot open BPF object: %s", strerror(-err));
 		return err;
 	}
+	/* User space and kernel share the page size; counters in pages become bytes. */
+	skel->rodata->page_shift = page_size > 0 ? (uint32_t)__builtin_ctzl(page_size) : 12;
+	disable_missing_hooks();
 	err = kernel_bpf__load(skel);
 	if (err) {
 		log_error("kernel: cannot load BPF programs: %s", strerror(-err));
@@ -30,7 +119,7 @@ static int kernel_open(const struct tapio_config *cfg, struct collector_maps *ma
 	}
 	err = kernel_bpf__attach(skel);
 	if (err) {
-		log_error("kernel: cannot attach to sched_process_exec/exit (tp_btf): %s", strerror(-err));
+		log_error("kernel: cannot attach its tp_btf programs: %s", strerror(-err));
 		return err;
 	}
 	maps->ring_fd = bpf_map__fd(skel->maps.events);
@@ -64,6 +153,27 @@ static enum decode_result kernel_decode(struct collector_runtime *c, const void 
 			return DECODE_BAD_LENGTH;
 		out->kind = KIND_EXIT;
 		break;
+	case TAPIO_REC_KERNEL_OOM:
+		if (hdr->version != KERNEL_OOM_VERSION)
+			return DECODE_BAD_VERSION;
+		if (size != sizeof(struct kernel_oom))
+			return DECODE_BAD_LENGTH;
+		out->kind = KIND_OOM_KILL;
+		break;
+	case TAPIO_REC_KERNEL_TCP: {
+		const struct kernel_tcp *t = data;
+
+		if (hdr->version != KERNEL_TCP_VERSION)
+			return DECODE_BAD_VERSION;
+		if (size != sizeof(struct kernel_tcp))
+			return DECODE_BAD_LENGTH;
+		if (t->event < KERNEL_TCP_CONNECT || t->event >= KERNEL_TCP_EVENT_MAX ||
+		    t->direction >= KERNEL_TCP_DIR_MAX ||
+		    (t->family != AF_INET && t->family != AF_INET6))
+			return DECODE_BAD_FIELD;
+		out->kind = KIND_TCP_FIRST + t->event;
+		break;
+	}
 	default:
 		return DECODE_UNKNOWN_TYPE;
 	}
@@ -86,9 +196,88 @@ static void put_args(struct avro_buf *out, const char *args, size_t len)
 	avro_put_long(out, 0); /* end of array */
 }
 
+static void put_addr(struct avro_buf *out, uint16_t family, const uint8_t addr[16])
+{
+	char text[INET6_ADDRSTRLEN];
+
+	/* The decoder admitted only AF_INET and AF_INET6, so this cannot fail. */
+	if (!inet_ntop(family, addr, text, sizeof(text)))
+		text[0] = '\0';
+	avro_put_string(out, text, sizeof(text));
+}
+
+static void encode_oom(const struct kernel_oom *o, struct avro_buf *out)
+{
+	avro_put_long(out, o->pid);
+	avro_put_long(out, o->ppid);
+	avro_put_string(out, o->comm, sizeof(o->comm));
+	avro_put_union(out, 0); /* exec: null */
+	avro_put_union(out, 0); /* exit: null */
+	avro_put_union(out, 1); /* oom */
+	avro_put_bool(out, o->flags & KERNEL_OOM_CGROUP);
+	if (o->flags & KERNEL_OOM_USAGE_KNOWN) {
+		avro_put_union(out, 1);
+		avro_put_long(out, (int64_t)o->memcg_usage_bytes);
+	} else {
+		avro_put_union(out, 0);
+	}
+	if (o->flags & KERNEL_OOM_LIMIT_KNOWN) {
+		avro_put_union(out, 1);
+		avro_put_long(out, (int64_t)o->memcg_limit_bytes);
+	} else {
+		avro_put_union(out, 0);
+	}
+	avro_put_long(out, (int64_t)o->total_vm_bytes);
+	avro_put_long(out, (int64_t)(o->rss_anon_bytes + o->rss_file_bytes + o->rss_shmem_bytes));
+	avro_put_long(out, (int64_t)o->rss_anon_bytes);
+	avro_put_long(out, (int64_t)o->rss_file_bytes);
+	avro_put_long(out, (int64_t)o->rss_shmem_bytes);
+	avro_put_long(out, o->oom_score_adj);
+	avro_put_long(out, o->uid);
+	avro_put_long(out, o->trigger_pid);
+	avro_put_string(out, o->trigger_comm, sizeof(o->trigger_comm));
+	avro_put_union(out, 0); /* tcp: null */
+}
+
+static void encode_tcp(const struct kernel_tcp *t, struct avro_buf *out)
+{
+	const char *err_name = t->error > 0 ? strerrorname_np(t->error) : NULL;
+
+	avro_put_long(out, t->pid);
+	avro_put_long(out, t->ppid);
+	avro_put_string(out, t->comm, sizeof(t->comm));
+	avro_put_union(out, 0); /* exec: null */
+	avro_put_union(out, 0); /* exit: null */
+	avro_put_union(out, 0); /* oom: null */
+	avro_put_union(out, 1); /* tcp */
+	avro_put_long(out, t->family == AF_INET ? FAMILY_IPV4 : FAMILY_IPV6);
+	put_addr(out, t->family, t->local_addr);
+	avro_put_long(out, t->local_port);
+	put_addr(out, t->family, t->remote_addr);
+	avro_put_long(out, t->remote_port);
+	avro_put_long(out, t->direction); /* `Direction` follows enum kernel_tcp_direction */
+	avro_put_long(out, t->old_state <= TCP_STATE_MAX ? t->old_state : 0);
+	if (t->flags & KERNEL_TCP_DURATION_KNOWN) {
+		avro_put_union(out, 1);
+		avro_put_long(out, (int64_t)t->duration_ns);
+	} else {
+		avro_put_union(out, 0);
+	}
+	avro_put_long(out, t->error);
+	avro_put_optional_string(out, err_name, 64);
+	avro_put_long(out, (int64_t)t->bytes_sent);
+	avro_put_long(out, (int64_t)t->bytes_acked);
+	avro_put_long(out, (int64_t)t->bytes_received);
+	avro_put_long(out, (int64_t)t->bytes_retrans);
+}
+
 static void kernel_encode(const struct decoded *rec, struct avro_buf *out)
 {
-	if (rec->kind == KIND_EXEC) {
+	if (rec->kind == KIND_OOM_KILL) {
+		encode_oom((const struct kernel_oom *)rec->hdr, out);
+	} else if (rec->kind >= KIND_TCP_CONNECT) {
+		encode_tcp((const struct kernel_tcp *)rec->hdr, out);
+	} else if (rec->kind == KIND_EXEC) {
 		const struct kernel_exec *e = (const struct kernel_exec *)rec->hdr;
 
 		avro_put_long(out, e->pid);
@@ -102,6 +291,8 @@ static void kernel_encode(const struct decoded *rec, struct avro_buf *out)
 		put_args(out, e->args, e->args_len);
 		avro_put_bool(out, e->flags & KERNEL_EXEC_ARGS_TRUNCATED);
 		avro_put_union(out, 0); /* exit: null */
+		avro_put_union(out, 0); /* oom: null */
+		avro_put_union(out, 0); /* tcp: null */
 	} else {
 		const struct kernel_exit *e = (const struct kernel_exit *)rec->hdr;
 		int signal = e->exit_status & 0x7f;
@@ -115,6 +306,8 @@ static void kernel_encode(const struct decoded *rec, struct avro_buf *out)
 		avro_put_long(out, signal);
 		avro_put_bool(out, e->exit_status & 0x80);
 		avro_put_long(out, (int64_t)e->lifetime_ns);
+		avro_put_union(out, 0); /* oom: null */
+		avro_put_union(out, 0); /* tcp: null */
 	}
 }
 

@@ -224,6 +224,9 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 			       "other", c->stats.delivery_errors_other);
 	}
 	render_reserve_failures(pl, out);
+	PER_COLLECTOR(out, pl, "tapio_records_incomplete_total",
+		      "Records sent without their start (duration, process) because a BPF state map "
+		      "was full.", state_map_full);
 
 	if (pl->identity)
 		identity_get_stats(pl->identity, &id);

@@ -302,17 +302,18 @@ int pipeline_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static uint64_t read_reserve_failures(const struct collector_runtime *c)
+/* Sum over CPUs of slot `key` of the collector's per-CPU counter array; `keep` when unreadable
+ * (a collector whose array has fewer slots gets ENOENT). */
+static uint64_t read_counter(const struct collector_runtime *c, uint32_t key, uint64_t keep)
 {
 	int ncpus = libbpf_num_possible_cpus();
 	uint64_t sum = 0;
-	uint32_t key = 0;
 
 	if (ncpus <= 0 || c->maps.reserve_failures_fd < 0)
-		return c->stats.reserve_failures;
+		return keep;
 	uint64_t values[ncpus];
 	if (bpf_map_lookup_elem(c->maps.reserve_failures_fd, &key, values) < 0)
-		return c->stats.reserve_failures;
+		return keep;
 	for (int i = 0; i < ncpus; i++)
 		sum += values[i];
 	return sum;
@@ -329,7 +330,8 @@ void pipeline_tick(struct pipeline *pl)
 
 		if (!c->opened)
 			continue;
-		c->stats.reserve_failures = read_reserve_failures(c);
+		c->stats.reserve_failures = read_counter(c, 0, c->stats.reserve_failures);
+		c->stats.state_map_full = read_counter(c, 1, c->stats.state_map_full);
 		if (c->ops->tick)
 			c->ops->tick(c, now);
 	}
@@ -354,10 +356,11 @@ void pipeline_log_stats(const struct pipeline *pl)
 			rejected += s->rejected[r];
 		log_info("%s: received=%" PRIu64 " produced=%" PRIu64 " delivered=%" PRIu64
 			 " delivery_failed=%" PRIu64 " rejected=%" PRIu64 " encode_failed=%" PRIu64
-			 " queue_full=%" PRIu64 " produce_failed=%" PRIu64 " reserve_failures=%" PRIu64,
+			 " queue_full=%" PRIu64 " produce_failed=%" PRIu64 " reserve_failures=%" PRIu64
+			 " state_map_full=%" PRIu64,
 			 c->ops->name, s->received, s->produced, s->delivered, s->delivery_failed,
 			 rejected, s->encode_failed, s->queue_full, s->produce_failed,
-			 s->reserve_failures);
+			 s->reserve_failures, s->state_map_full);
 	}
 }
 

@@ -48,6 +48,7 @@ struct collector_stats {
 	} delivery_errors[8];               /* delivery_failed by error, first 8 kinds seen */
 	uint64_t delivery_errors_other;     /* failures of further kinds */
 	uint64_t reserve_failures;          /* BPF ring buffer was full (read from the kernel) */
+	uint64_t state_map_full;            /* records sent without their start: BPF state map full */
 };
 
 struct collector_runtime {

@@ -1,10 +1,12 @@
 /* Collector `kernel`: record checks and Avro encoding, against golden bytes written by an
  * independent implementation (tests/golden/kernel.py, python3-avro) and against avro-c. */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 #include <avro.h>
@@ -29,13 +31,73 @@ static const uint8_t golden_exec[] = {
 	0x62, 0x61, 0x62, 0x61, 0x62, 0xa4, 0x42, 0x02, 0x04, 0x73, 0x68, 0x02,
 	0xd0, 0x0f, 0xd0, 0x0f, 0x0e, 0x2f, 0x62, 0x69, 0x6e, 0x2f, 0x73, 0x68,
 	0x00, 0x06, 0x04, 0x73, 0x68, 0x04, 0x2d, 0x63, 0x0e, 0x65, 0x78, 0x69,
-	0x74, 0x20, 0x33, 0x37, 0x00, 0x00, 0x00,
+	0x74, 0x20, 0x33, 0x37, 0x00, 0x00, 0x00, 0x00, 0x00,
 };
 static const uint8_t golden_exit[] = {
 	0x04, 0x80, 0x89, 0xa1, 0x96, 0xa8, 0x96, 0xa2, 0x06, 0x0e, 0x0c, 0x6e,
 	0x6f, 0x64, 0x65, 0x2d, 0x61, 0xf2, 0xc0, 0x01, 0x00, 0x00, 0xa4, 0x42,
 	0x02, 0x04, 0x73, 0x68, 0x00, 0x02, 0x00, 0x12, 0x01, 0x80, 0xbc, 0xc1,
-	0x96, 0x0b,
+	0x96, 0x0b, 0x00, 0x00,
+};
+static const uint8_t golden_oom[] = {
+	0x06, 0x80, 0x89, 0xa1, 0x96, 0xa8, 0x96, 0xa2, 0x06, 0x0e, 0x0c, 0x6e,
+	0x6f, 0x64, 0x65, 0x2d, 0x61, 0xf2, 0xc0, 0x01, 0x02, 0x48, 0x30, 0x66,
+	0x31, 0x65, 0x32, 0x64, 0x33, 0x63, 0x2d, 0x34, 0x62, 0x35, 0x61, 0x2d,
+	0x36, 0x39, 0x37, 0x38, 0x2d, 0x38, 0x37, 0x39, 0x36, 0x2d, 0x61, 0x35,
+	0x62, 0x34, 0x63, 0x33, 0x64, 0x32, 0x65, 0x31, 0x66, 0x30, 0x02, 0x80,
+	0x01, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61,
+	0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61,
+	0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61,
+	0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61,
+	0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61,
+	0x62, 0x61, 0x62, 0x61, 0x62, 0xa4, 0x42, 0x02, 0x0c, 0x73, 0x74, 0x72,
+	0x65, 0x73, 0x73, 0x00, 0x00, 0x02, 0x01, 0x02, 0x80, 0x80, 0x80, 0x20,
+	0x02, 0x80, 0x80, 0x80, 0x20, 0x80, 0xc0, 0xde, 0x2b, 0x80, 0x80, 0xfc,
+	0x24, 0x80, 0x80, 0xe0, 0x1f, 0x80, 0x80, 0x9c, 0x05, 0x00, 0xcb, 0x0f,
+	0xd0, 0x0f, 0xa6, 0x42, 0x04, 0x73, 0x68, 0x00,
+};
+static const uint8_t golden_oom_global[] = {
+	0x06, 0x80, 0x89, 0xa1, 0x96, 0xa8, 0x96, 0xa2, 0x06, 0x0e, 0x0c, 0x6e,
+	0x6f, 0x64, 0x65, 0x2d, 0x61, 0xf2, 0xc0, 0x01, 0x00, 0x00, 0xa4, 0x42,
+	0x02, 0x04, 0x73, 0x68, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x80, 0x40,
+	0x00, 0x00, 0x00, 0x00, 0xd0, 0x0f, 0x00, 0x02, 0x08, 0x69, 0x6e, 0x69,
+	0x74, 0x00,
+};
+static const uint8_t golden_tcp_close[] = {
+	0x0e, 0x80, 0x89, 0xa1, 0x96, 0xa8, 0x96, 0xa2, 0x06, 0x0e, 0x0c, 0x6e,
+	0x6f, 0x64, 0x65, 0x2d, 0x61, 0xf2, 0xc0, 0x01, 0x02, 0x48, 0x30, 0x66,
+	0x31, 0x65, 0x32, 0x64, 0x33, 0x63, 0x2d, 0x34, 0x62, 0x35, 0x61, 0x2d,
+	0x36, 0x39, 0x37, 0x38, 0x2d, 0x38, 0x37, 0x39, 0x36, 0x2d, 0x61, 0x35,
+	0x62, 0x34, 0x63, 0x33, 0x64, 0x32, 0x65, 0x31, 0x66, 0x30, 0x02, 0x80,
+	0x01, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61,
+	0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61,
+	0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61,
+	0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61,
+	0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61,
+	0x62, 0x61, 0x62, 0x61, 0x62, 0xa4, 0x42, 0x02, 0x08, 0x63, 0x75, 0x72,
+	0x6c, 0x00, 0x00, 0x00, 0x02, 0x02, 0x10, 0x31, 0x30, 0x2e, 0x31, 0x2e,
+	0x32, 0x2e, 0x33, 0x80, 0xf1, 0x04, 0x1a, 0x31, 0x39, 0x32, 0x2e, 0x31,
+	0x36, 0x38, 0x2e, 0x32, 0x35, 0x35, 0x2e, 0x31, 0xf6, 0x06, 0x02, 0x0a,
+	0x02, 0x80, 0xe4, 0x97, 0xd0, 0x12, 0x00, 0x00, 0xd0, 0x0f, 0xd4, 0x0f,
+	0x82, 0x80, 0x08, 0x00,
+};
+static const uint8_t golden_tcp_failed[] = {
+	0x0a, 0x80, 0x89, 0xa1, 0x96, 0xa8, 0x96, 0xa2, 0x06, 0x0e, 0x0c, 0x6e,
+	0x6f, 0x64, 0x65, 0x2d, 0x61, 0xf2, 0xc0, 0x01, 0x02, 0x48, 0x30, 0x66,
+	0x31, 0x65, 0x32, 0x64, 0x33, 0x63, 0x2d, 0x34, 0x62, 0x35, 0x61, 0x2d,
+	0x36, 0x39, 0x37, 0x38, 0x2d, 0x38, 0x37, 0x39, 0x36, 0x2d, 0x61, 0x35,
+	0x62, 0x34, 0x63, 0x33, 0x64, 0x32, 0x65, 0x31, 0x66, 0x30, 0x02, 0x80,
+	0x01, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61,
+	0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61,
+	0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61,
+	0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61,
+	0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61, 0x62, 0x61,
+	0x62, 0x61, 0x62, 0x61, 0x62, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,
+	0x04, 0x0e, 0x66, 0x64, 0x30, 0x30, 0x3a, 0x3a, 0x31, 0xf0, 0x9c, 0x06,
+	0x1e, 0x3a, 0x3a, 0x66, 0x66, 0x66, 0x66, 0x3a, 0x31, 0x30, 0x2e, 0x30,
+	0x2e, 0x30, 0x2e, 0x31, 0xa0, 0x7e, 0x02, 0x04, 0x00, 0xde, 0x01, 0x02,
+	0x18, 0x45, 0x43, 0x4f, 0x4e, 0x4e, 0x52, 0x45, 0x46, 0x55, 0x53, 0x45,
+	0x44, 0x00, 0x00, 0x00, 0x00,
 };
 
 extern const struct collector_ops kernel_collector;
@@ -73,6 +135,81 @@ static void make_exit(struct kernel_exit *x)
 	x->exit_status = 0x80 | 9; /* SIGKILL, core dumped */
 	x->lifetime_ns = 1500000000;
 	strcpy(x->comm, "sh");
+}
+
+#define MIB (1ull << 20)
+
+static void make_oom(struct kernel_oom *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->hdr = (struct tapio_hdr){ TAPIO_REC_KERNEL_OOM, KERNEL_OOM_VERSION, sizeof(*o), 1, 12345 };
+	o->pid = 4242;
+	o->ppid = 1;
+	o->trigger_pid = 4243;
+	o->uid = 1000;
+	o->flags = KERNEL_OOM_CGROUP | KERNEL_OOM_USAGE_KNOWN | KERNEL_OOM_LIMIT_KNOWN;
+	o->oom_score_adj = -998;
+	o->memcg_usage_bytes = 32 * MIB;
+	o->memcg_limit_bytes = 32 * MIB;
+	o->total_vm_bytes = 45862912;
+	o->rss_anon_bytes = 33292288;
+	o->rss_file_bytes = 5472256;
+	strcpy(o->comm, "stress");
+	strcpy(o->trigger_comm, "sh");
+}
+
+/* The golden "oom_global": the root memcg, whose counters the flags say to ignore. */
+static void make_oom_global(struct kernel_oom *o)
+{
+	make_oom(o);
+	o->flags = 0;
+	o->oom_score_adj = 1000;
+	o->uid = 0;
+	o->total_vm_bytes = 4096;
+	o->rss_anon_bytes = o->rss_file_bytes = 0;
+	o->trigger_pid = 1;
+	strcpy(o->comm, "sh");
+	strcpy(o->trigger_comm, "init");
+}
+
+static void make_tcp(struct kernel_tcp *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->hdr = (struct tapio_hdr){ TAPIO_REC_KERNEL_TCP, KERNEL_TCP_VERSION, sizeof(*t), 1, 12345 };
+	t->pid = 4242;
+	t->ppid = 1;
+	t->family = AF_INET;
+	t->local_port = 40000;
+	t->remote_port = 443;
+	t->event = KERNEL_TCP_CLOSE;
+	t->direction = KERNEL_TCP_DIR_OUTBOUND;
+	t->old_state = 5; /* TCP_FIN_WAIT2 */
+	t->flags = KERNEL_TCP_DURATION_KNOWN;
+	assert_int_equal(inet_pton(AF_INET, "10.1.2.3", t->local_addr), 1);
+	assert_int_equal(inet_pton(AF_INET, "192.168.255.1", t->remote_addr), 1);
+	t->duration_ns = 2500000000;
+	t->bytes_sent = 1000;
+	t->bytes_acked = 1002;
+	t->bytes_received = 65537;
+	strcpy(t->comm, "curl");
+}
+
+/* The golden "tcp_failed": a refused IPv6 connect whose process and start were not seen. */
+static void make_tcp_failed(struct kernel_tcp *t)
+{
+	make_tcp(t);
+	t->pid = t->ppid = 0;
+	memset(t->comm, 0, sizeof(t->comm));
+	t->family = AF_INET6;
+	t->local_port = 51000;
+	t->remote_port = 8080;
+	t->event = KERNEL_TCP_CONNECT_FAILED;
+	t->old_state = 2; /* TCP_SYN_SENT */
+	t->flags = 0;     /* duration_ns below must not show */
+	t->error = 111;   /* ECONNREFUSED */
+	assert_int_equal(inet_pton(AF_INET6, "fd00::1", t->local_addr), 1);
+	assert_int_equal(inet_pton(AF_INET6, "::ffff:10.0.0.1", t->remote_addr), 1);
+	t->bytes_sent = t->bytes_acked = t->bytes_received = 0;
 }
 
 static size_t encode(const void *rec, size_t size, const struct envelope *env, uint8_t *out, size_t cap)
@@ -179,11 +316,317 @@ static void test_exec_args_edge_cases(void **state)
 	e.args_len = 5;
 	e.flags = KERNEL_EXEC_ARGS_TRUNCATED;
 	n = encode(&e, sizeof(e), &golden_env, out, sizeof(out));
-	/* ... args array, then args_truncated=true, then exit=null */
-	assert_true(n > sizeof(expect_args) + 2);
-	assert_memory_equal(out + n - 2 - sizeof(expect_args), expect_args, sizeof(expect_args));
-	assert_int_equal(out[n - 2], 1);
-	assert_int_equal(out[n - 1], 0);
+	/* ... args array, then args_truncated=true, then exit, oom and tcp null */
+	assert_true(n > sizeof(expect_args) + 4);
+	assert_memory_equal(out + n - 4 - sizeof(expect_args), expect_args, sizeof(expect_args));
+	assert_int_equal(out[n - 4], 1);
+	assert_memory_equal(out + n - 3, "\0\0\0", 3);
+}
+
+static void expect_golden(const void *rec, size_t size, const struct envelope *env,
+			  const uint8_t *golden, size_t golden_len)
+{
+	uint8_t out[4096];
+	size_t n = encode(rec, size, env, out, sizeof(out));
+
+	assert_int_equal(n, golden_len);
+	assert_memory_equal(out, golden, n);
+}
+
+static void test_oom_matches_golden(void **state)
+{
+	struct envelope env = golden_env;
+	struct kernel_oom o;
+
+	(void)state;
+	make_oom(&o);
+	expect_golden(&o, sizeof(o), &golden_env, golden_oom, sizeof(golden_oom));
+	env.pod_uid = env.container_id = NULL;
+	make_oom_global(&o);
+	expect_golden(&o, sizeof(o), &env, golden_oom_global, sizeof(golden_oom_global));
+}
+
+static void test_tcp_matches_golden(void **state)
+{
+	struct kernel_tcp t;
+	struct decoded d;
+
+	(void)state;
+	make_tcp(&t);
+	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_OK);
+	assert_int_equal(d.kind, 7); /* TCP_CLOSE in the schema's Kind */
+	expect_golden(&t, sizeof(t), &golden_env, golden_tcp_close, sizeof(golden_tcp_close));
+	make_tcp_failed(&t);
+	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_OK);
+	assert_int_equal(d.kind, 5); /* TCP_CONNECT_FAILED */
+	expect_golden(&t, sizeof(t), &golden_env, golden_tcp_failed, sizeof(golden_tcp_failed));
+}
+
+/* Every TCP event maps to its own Kind symbol, in schema order. */
+static void test_tcp_kinds(void **state)
+{
+	static const int want[] = {
+		[KERNEL_TCP_CONNECT] = 4, [KERNEL_TCP_CONNECT_FAILED] = 5, [KERNEL_TCP_ACCEPT] = 6,
+		[KERNEL_TCP_CLOSE] = 7, [KERNEL_TCP_LISTEN] = 8, [KERNEL_TCP_LISTEN_CLOSE] = 9,
+	};
+	struct kernel_tcp t;
+	struct decoded d;
+
+	(void)state;
+	for (int e = KERNEL_TCP_CONNECT; e < KERNEL_TCP_EVENT_MAX; e++) {
+		make_tcp(&t);
+		t.event = e;
+		assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_OK);
+		assert_int_equal(d.kind, want[e]);
+	}
+}
+
+struct avro_c {
+	avro_schema_t schema;
+	avro_value_iface_t *iface;
+	avro_value_t value;
+	avro_reader_t reader;
+};
+
+static void avro_c_read(struct avro_c *a, const uint8_t *data, size_t n)
+{
+	const struct tapio_schema *s = schema_find("kernel");
+
+	assert_non_null(s);
+	assert_int_equal(avro_schema_from_json_length(s->json, s->json_len, &a->schema), 0);
+	a->iface = avro_generic_class_from_schema(a->schema);
+	assert_int_equal(avro_generic_value_new(a->iface, &a->value), 0);
+	a->reader = avro_reader_memory((const char *)data, n);
+	assert_int_equal(avro_value_read(a->reader, &a->value), 0);
+}
+
+static void avro_c_free(struct avro_c *a)
+{
+	avro_reader_free(a->reader);
+	avro_value_decref(&a->value);
+	avro_value_iface_decref(a->iface);
+	avro_schema_decref(a->schema);
+}
+
+/* The branch of a nullable field: the set record or value; fails on null. */
+static void get_branch(avro_value_t *rec, const char *name, avro_value_t *branch)
+{
+	avro_value_t field;
+	int disc;
+
+	assert_int_equal(avro_value_get_by_name(rec, name, &field, NULL), 0);
+	assert_int_equal(avro_value_get_discriminant(&field, &disc), 0);
+	assert_int_equal(disc, 1);
+	assert_int_equal(avro_value_get_current_branch(&field, branch), 0);
+}
+
+static int64_t get_long(avro_value_t *rec, const char *name)
+{
+	avro_value_t field;
+	int64_t l;
+
+	assert_int_equal(avro_value_get_by_name(rec, name, &field, NULL), 0);
+	assert_int_equal(avro_value_get_long(&field, &l), 0);
+	return l;
+}
+
+static int32_t get_int(avro_value_t *rec, const char *name)
+{
+	avro_value_t field;
+	int32_t i;
+
+	assert_int_equal(avro_value_get_by_name(rec, name, &field, NULL), 0);
+	assert_int_equal(avro_value_get_int(&field, &i), 0);
+	return i;
+}
+
+static const char *get_str(avro_value_t *rec, const char *name)
+{
+	avro_value_t field;
+	const char *str;
+	size_t len;
+
+	assert_int_equal(avro_value_get_by_name(rec, name, &field, NULL), 0);
+	assert_int_equal(avro_value_get_string(&field, &str, &len), 0);
+	return str;
+}
+
+static const char *get_enum(avro_value_t *rec, const char *name)
+{
+	avro_value_t field;
+	int sym;
+
+	assert_int_equal(avro_value_get_by_name(rec, name, &field, NULL), 0);
+	assert_int_equal(avro_value_get_enum(&field, &sym), 0);
+	return avro_schema_enum_get(avro_value_get_schema(&field), sym);
+}
+
+static void test_oom_decodes_with_avro_c(void **state)
+{
+	struct avro_c a;
+	avro_value_t oom, field;
+	struct kernel_oom o;
+	uint8_t out[4096];
+	int disc;
+	size_t n;
+
+	(void)state;
+	make_oom(&o);
+	n = encode(&o, sizeof(o), &golden_env, out, sizeof(out));
+	avro_c_read(&a, out, n);
+	assert_string_equal(get_enum(&a.value, "kind"), "OOM_KILL");
+	assert_int_equal(get_int(&a.value, "pid"), 4242);
+	assert_string_equal(get_str(&a.value, "comm"), "stress");
+	assert_int_equal(get_long(&a.value, "cgroup_id"), 12345);
+	get_branch(&a.value, "oom", &oom);
+	assert_int_equal(avro_value_get_by_name(&oom, "cgroup_oom", &field, NULL), 0);
+	assert_int_equal(avro_value_get_boolean(&field, &disc), 0);
+	assert_true(disc);
+	get_branch(&oom, "memcg_limit_bytes", &field);
+	assert_int_equal(avro_value_get_long(&field, &(int64_t){ 0 }), 0);
+	assert_int_equal(get_long(&oom, "rss_bytes"), 33292288 + 5472256);
+	assert_int_equal(get_int(&oom, "oom_score_adj"), -998);
+	assert_int_equal(get_int(&oom, "trigger_pid"), 4243);
+	assert_string_equal(get_str(&oom, "trigger_comm"), "sh");
+	assert_int_equal(avro_value_get_by_name(&a.value, "tcp", &field, NULL), 0);
+	assert_int_equal(avro_value_get_discriminant(&field, &disc), 0);
+	assert_int_equal(disc, 0);
+	avro_c_free(&a);
+}
+
+static void test_tcp_decodes_with_avro_c(void **state)
+{
+	struct avro_c a;
+	avro_value_t tcp, field;
+	struct kernel_tcp t;
+	uint8_t out[4096];
+	int64_t l;
+	size_t n;
+
+	(void)state;
+	make_tcp(&t);
+	n = encode(&t, sizeof(t), &golden_env, out, sizeof(out));
+	avro_c_read(&a, out, n);
+	assert_string_equal(get_enum(&a.value, "kind"), "TCP_CLOSE");
+	get_branch(&a.value, "tcp", &tcp);
+	assert_string_equal(get_enum(&tcp, "family"), "IPV4");
+	assert_string_equal(get_str(&tcp, "local_addr"), "10.1.2.3");
+	assert_int_equal(get_int(&tcp, "remote_port"), 443);
+	assert_string_equal(get_enum(&tcp, "direction"), "OUTBOUND");
+	assert_string_equal(get_enum(&tcp, "old_state"), "FIN_WAIT2");
+	get_branch(&tcp, "duration_ns", &field);
+	assert_int_equal(avro_value_get_long(&field, &l), 0);
+	assert_int_equal(l, 2500000000);
+	assert_int_equal(get_long(&tcp, "bytes_received"), 65537);
+	avro_c_free(&a);
+
+	make_tcp_failed(&t);
+	t.direction = KERNEL_TCP_DIR_INBOUND;
+	t.old_state = 13; /* TCP_BOUND_INACTIVE, the last state the schema names */
+	n = encode(&t, sizeof(t), &golden_env, out, sizeof(out));
+	avro_c_read(&a, out, n);
+	get_branch(&a.value, "tcp", &tcp);
+	assert_string_equal(get_enum(&tcp, "family"), "IPV6");
+	assert_string_equal(get_str(&tcp, "remote_addr"), "::ffff:10.0.0.1");
+	assert_string_equal(get_enum(&tcp, "direction"), "INBOUND");
+	assert_string_equal(get_enum(&tcp, "old_state"), "BOUND_INACTIVE");
+	get_branch(&tcp, "error_name", &field);
+	assert_int_equal(avro_value_get_string(&field, &(const char *){ NULL }, &n), 0);
+	avro_c_free(&a);
+}
+
+/* A state newer than the schema reads as UNKNOWN; an errno without a name gives a null name. */
+static void test_tcp_unknowns(void **state)
+{
+	struct avro_c a;
+	avro_value_t tcp, field;
+	struct kernel_tcp t;
+	uint8_t out[4096];
+	int disc;
+	size_t n;
+
+	(void)state;
+	make_tcp(&t);
+	t.old_state = 14;
+	t.error = 4000;
+	n = encode(&t, sizeof(t), &golden_env, out, sizeof(out));
+	avro_c_read(&a, out, n);
+	get_branch(&a.value, "tcp", &tcp);
+	assert_string_equal(get_enum(&tcp, "old_state"), "UNKNOWN");
+	assert_int_equal(get_int(&tcp, "error"), 4000);
+	assert_int_equal(avro_value_get_by_name(&tcp, "error_name", &field, NULL), 0);
+	assert_int_equal(avro_value_get_discriminant(&field, &disc), 0);
+	assert_int_equal(disc, 0);
+	avro_c_free(&a);
+}
+
+static void test_new_record_rejections(void **state)
+{
+	uint8_t big[sizeof(struct kernel_tcp) + 64];
+	struct kernel_oom o;
+	struct kernel_tcp t;
+	struct decoded d;
+
+	(void)state;
+	/* Short. */
+	make_oom(&o);
+	assert_int_equal(kernel_collector.decode(NULL, &o, sizeof(o.hdr) - 1, &d), DECODE_SHORT);
+	/* Header size disagrees with the ring buffer. */
+	assert_int_equal(kernel_collector.decode(NULL, &o, sizeof(o) - 1, &d), DECODE_SIZE_MISMATCH);
+	/* Undersized for its type, header consistent. */
+	o.hdr.size = sizeof(o) - 8;
+	assert_int_equal(kernel_collector.decode(NULL, &o, sizeof(o) - 8, &d), DECODE_BAD_LENGTH);
+	make_tcp(&t);
+	t.hdr.size = sizeof(t) - 8;
+	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t) - 8, &d), DECODE_BAD_LENGTH);
+	/* Oversized. */
+	memset(big, 0, sizeof(big));
+	make_tcp((struct kernel_tcp *)big);
+	((struct kernel_tcp *)big)->hdr.size = sizeof(big);
+	assert_int_equal(kernel_collector.decode(NULL, big, sizeof(big), &d), DECODE_BAD_LENGTH);
+	memset(big, 0, sizeof(big));
+	make_oom((struct kernel_oom *)big);
+	((struct kernel_oom *)big)->hdr.size = sizeof(o) + 8;
+	assert_int_equal(kernel_collector.decode(NULL, big, sizeof(o) + 8, &d), DECODE_BAD_LENGTH);
+	/* Unknown layout versions. */
+	make_oom(&o);
+	o.hdr.version = KERNEL_OOM_VERSION + 1;
+	assert_int_equal(kernel_collector.decode(NULL, &o, sizeof(o), &d), DECODE_BAD_VERSION);
+	make_tcp(&t);
+	t.hdr.version = 0;
+	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_BAD_VERSION);
+	/* Types of other collectors are not ours. */
+	make_tcp(&t);
+	t.hdr.type = TAPIO_REC_DNS_PACKET;
+	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_UNKNOWN_TYPE);
+	/* Fields the encoder would have to guess at. */
+	make_tcp(&t);
+	t.event = 0;
+	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_BAD_FIELD);
+	t.event = KERNEL_TCP_EVENT_MAX;
+	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_BAD_FIELD);
+	make_tcp(&t);
+	t.direction = KERNEL_TCP_DIR_MAX;
+	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_BAD_FIELD);
+	make_tcp(&t);
+	t.family = AF_UNIX;
+	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_BAD_FIELD);
+}
+
+/* Names filling their arrays without a NUL stop at the array's end. */
+static void test_oom_unterminated_comm(void **state)
+{
+	struct kernel_oom o;
+	uint8_t out[4096];
+	size_t n;
+
+	(void)state;
+	make_oom(&o);
+	memset(o.comm, 'v', sizeof(o.comm));
+	memset(o.trigger_comm, 't', sizeof(o.trigger_comm));
+	n = encode(&o, sizeof(o), &golden_env, out, sizeof(out));
+	assert_non_null(memmem(out, n, "\x20" "vvvvvvvvvvvvvvvv" "\x00", 18));
+	assert_non_null(memmem(out, n, "\x20" "tttttttttttttttt" "\x00", 18));
 }
 
 static void test_rejections(void **state)
@@ -269,6 +712,14 @@ int main(void)
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_unterminated_strings),
 		cmocka_unit_test(test_encode_overflow),
+		cmocka_unit_test(test_oom_matches_golden),
+		cmocka_unit_test(test_tcp_matches_golden),
+		cmocka_unit_test(test_tcp_kinds),
+		cmocka_unit_test(test_oom_decodes_with_avro_c),
+		cmocka_unit_test(test_tcp_decodes_with_avro_c),
+		cmocka_unit_test(test_tcp_unknowns),
+		cmocka_unit_test(test_new_record_rejections),
+		cmocka_unit_test(test_oom_unterminated_comm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -106,23 +106,51 @@ static const struct vector spec_vectors[] = {
 static const char kernel_canonical[] =
 	"{\"name\":\"io.tapio.kernel.KernelEvent\",\"type\":\"record\","
 	"\"fields\":[{\"name\":\"kind\",\"type\":{\"name\":\"io.tapio.kernel.Kind\","
-	"\"type\":\"enum\",\"symbols\":[\"UNKNOWN\",\"EXEC\",\"EXIT\"]}},"
-	"{\"name\":\"event_time\",\"type\":\"long\"},{\"name\":\"seq\",\"type\":\"long\"},"
-	"{\"name\":\"node\",\"type\":\"string\"},{\"name\":\"cgroup_id\",\"type\":\"long\"},"
-	"{\"name\":\"pod_uid\",\"type\":[\"null\",\"string\"]},{\"name\":\"container_id\","
-	"\"type\":[\"null\",\"string\"]},{\"name\":\"pid\",\"type\":\"int\"},"
-	"{\"name\":\"ppid\",\"type\":\"int\"},{\"name\":\"comm\",\"type\":\"string\"},"
-	"{\"name\":\"exec\",\"type\":[\"null\",{\"name\":\"io.tapio.kernel.Exec\","
-	"\"type\":\"record\",\"fields\":[{\"name\":\"uid\",\"type\":\"long\"},"
-	"{\"name\":\"gid\",\"type\":\"long\"},{\"name\":\"filename\",\"type\":\"string\"},"
-	"{\"name\":\"filename_truncated\",\"type\":\"boolean\"},{\"name\":\"args\","
-	"\"type\":{\"type\":\"array\",\"items\":\"string\"}},{\"name\":\"args_truncated\","
-	"\"type\":\"boolean\"}]}]},{\"name\":\"exit\",\"type\":[\"null\","
-	"{\"name\":\"io.tapio.kernel.Exit\",\"type\":\"record\","
+	"\"type\":\"enum\",\"symbols\":[\"UNKNOWN\",\"EXEC\",\"EXIT\",\"OOM_KILL\","
+	"\"TCP_CONNECT\",\"TCP_CONNECT_FAILED\",\"TCP_ACCEPT\",\"TCP_CLOSE\",\"TCP_LISTEN\","
+	"\"TCP_LISTEN_CLOSE\"]}},{\"name\":\"event_time\",\"type\":\"long\"},{\"name\":\"seq\","
+	"\"type\":\"long\"},{\"name\":\"node\",\"type\":\"string\"},{\"name\":\"cgroup_id\","
+	"\"type\":\"long\"},{\"name\":\"pod_uid\",\"type\":[\"null\",\"string\"]},"
+	"{\"name\":\"container_id\",\"type\":[\"null\",\"string\"]},{\"name\":\"pid\","
+	"\"type\":\"int\"},{\"name\":\"ppid\",\"type\":\"int\"},{\"name\":\"comm\","
+	"\"type\":\"string\"},{\"name\":\"exec\",\"type\":[\"null\","
+	"{\"name\":\"io.tapio.kernel.Exec\",\"type\":\"record\",\"fields\":[{\"name\":\"uid\","
+	"\"type\":\"long\"},{\"name\":\"gid\",\"type\":\"long\"},{\"name\":\"filename\","
+	"\"type\":\"string\"},{\"name\":\"filename_truncated\",\"type\":\"boolean\"},"
+	"{\"name\":\"args\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},"
+	"{\"name\":\"args_truncated\",\"type\":\"boolean\"}]}]},{\"name\":\"exit\","
+	"\"type\":[\"null\",{\"name\":\"io.tapio.kernel.Exit\",\"type\":\"record\","
 	"\"fields\":[{\"name\":\"exit_code\",\"type\":\"int\"},{\"name\":\"signal\","
 	"\"type\":\"int\"},{\"name\":\"core_dumped\",\"type\":\"boolean\"},"
-	"{\"name\":\"lifetime_ns\",\"type\":\"long\"}]}]}]}";
-static const uint64_t kernel_fingerprint = 0x65d0396ee9c5f599ULL;
+	"{\"name\":\"lifetime_ns\",\"type\":\"long\"}]}]},{\"name\":\"oom\",\"type\":[\"null\","
+	"{\"name\":\"io.tapio.kernel.Oom\",\"type\":\"record\","
+	"\"fields\":[{\"name\":\"cgroup_oom\",\"type\":\"boolean\"},"
+	"{\"name\":\"memcg_usage_bytes\",\"type\":[\"null\",\"long\"]},"
+	"{\"name\":\"memcg_limit_bytes\",\"type\":[\"null\",\"long\"]},"
+	"{\"name\":\"total_vm_bytes\",\"type\":\"long\"},{\"name\":\"rss_bytes\","
+	"\"type\":\"long\"},{\"name\":\"rss_anon_bytes\",\"type\":\"long\"},"
+	"{\"name\":\"rss_file_bytes\",\"type\":\"long\"},{\"name\":\"rss_shmem_bytes\","
+	"\"type\":\"long\"},{\"name\":\"oom_score_adj\",\"type\":\"int\"},{\"name\":\"uid\","
+	"\"type\":\"long\"},{\"name\":\"trigger_pid\",\"type\":\"int\"},"
+	"{\"name\":\"trigger_comm\",\"type\":\"string\"}]}]},{\"name\":\"tcp\","
+	"\"type\":[\"null\",{\"name\":\"io.tapio.kernel.Tcp\",\"type\":\"record\","
+	"\"fields\":[{\"name\":\"family\",\"type\":{\"name\":\"io.tapio.kernel.IpFamily\","
+	"\"type\":\"enum\",\"symbols\":[\"UNKNOWN\",\"IPV4\",\"IPV6\"]}},"
+	"{\"name\":\"local_addr\",\"type\":\"string\"},{\"name\":\"local_port\","
+	"\"type\":\"int\"},{\"name\":\"remote_addr\",\"type\":\"string\"},"
+	"{\"name\":\"remote_port\",\"type\":\"int\"},{\"name\":\"direction\","
+	"\"type\":{\"name\":\"io.tapio.kernel.Direction\",\"type\":\"enum\","
+	"\"symbols\":[\"UNKNOWN\",\"OUTBOUND\",\"INBOUND\"]}},{\"name\":\"old_state\","
+	"\"type\":{\"name\":\"io.tapio.kernel.TcpState\",\"type\":\"enum\","
+	"\"symbols\":[\"UNKNOWN\",\"ESTABLISHED\",\"SYN_SENT\",\"SYN_RECV\",\"FIN_WAIT1\","
+	"\"FIN_WAIT2\",\"TIME_WAIT\",\"CLOSE\",\"CLOSE_WAIT\",\"LAST_ACK\",\"LISTEN\","
+	"\"CLOSING\",\"NEW_SYN_RECV\",\"BOUND_INACTIVE\"]}},{\"name\":\"duration_ns\","
+	"\"type\":[\"null\",\"long\"]},{\"name\":\"error\",\"type\":\"int\"},"
+	"{\"name\":\"error_name\",\"type\":[\"null\",\"string\"]},{\"name\":\"bytes_sent\","
+	"\"type\":\"long\"},{\"name\":\"bytes_acked\",\"type\":\"long\"},"
+	"{\"name\":\"bytes_received\",\"type\":\"long\"},{\"name\":\"bytes_retrans\","
+	"\"type\":\"long\"}]}]}]}";
+static const uint64_t kernel_fingerprint = 0x060960072a2b3160ULL;
 
 static void check_vector(const struct vector *v)
 {
@@ -150,7 +178,7 @@ static void test_crc64(void **state)
 static void test_single_object_header(void **state)
 {
 	static const uint8_t want[AVRO_SINGLE_OBJECT_HDR_LEN] = {
-		0xc3, 0x01, 0x99, 0xf5, 0xc5, 0xe9, 0x6e, 0x39, 0xd0, 0x65,
+		0xc3, 0x01, 0x60, 0x31, 0x2b, 0x2a, 0x07, 0x60, 0x09, 0x06,
 	};
 	uint8_t hdr[AVRO_SINGLE_OBJECT_HDR_LEN];
 
