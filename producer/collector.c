@@ -3,9 +3,11 @@
 #include <string.h>
 
 extern const struct collector_ops kernel_collector;
+extern const struct collector_ops dns_collector;
 
 const struct collector_ops *const collector_table[] = {
 	&kernel_collector,
+	&dns_collector,
 };
 const size_t collector_count = sizeof(collector_table) / sizeof(collector_table[0]);
 

@@ -81,6 +81,8 @@ static int check_registry_url(const char *v, const char *const *known, char **ou
 			      size_t why_size);
 static int check_listen(const char *v, const char *const *known, char **out, char *why,
 			size_t why_size);
+static int check_dns_ports(const char *v, const char *const *known, char **out, char *why,
+			   size_t why_size);
 
 #define OFF(field) offsetof(struct tapio_config, field)
 
@@ -115,6 +117,15 @@ static const struct prop prop_table[] = {
 	{ .name = "metrics_listen", .type = PROP_STRING, .offset = OFF(metrics_listen),
 	  .def = "127.0.0.1:9464", .check = check_listen, .empty_unsets = true,
 	  .desc = "host:port of /metrics, /healthz and /readyz ([v6]:port for IPv6, port 0 = any free one); empty = off" },
+	{ .name = "dns_ports", .type = PROP_STRING, .offset = OFF(dns_ports), .def = "53",
+	  .check = check_dns_ports,
+	  .desc = "dns: UDP/TCP ports whose packets are DNS, as source or destination; comma-separated, at most 8" },
+	{ .name = "dns_timeout_ms", .type = PROP_INT, .offset = OFF(dns_timeout_ms),
+	  .def = "5000", .min = 100, .max = 600000,
+	  .desc = "dns: a query with no response after this long is published as a timeout, in ms" },
+	{ .name = "dns_pending_max", .type = PROP_INT, .offset = OFF(dns_pending_max),
+	  .def = "4096", .min = 16, .max = 1048576,
+	  .desc = "dns: queries awaiting a response, at most; beyond it the oldest is dropped and counted" },
 };
 
 #define PROP_COUNT (sizeof(prop_table) / sizeof(prop_table[0]))
@@ -391,6 +402,59 @@ static int check_node_name(const char *v, const char *const *known, char **out, 
 		return fail(why, why_size, -EINVAL, "must not contain blanks");
 	*out = strdup(v);
 	return *out ? 0 : -ENOMEM;
+}
+
+/* Matches DNS_PORTS_MAX in bpf/dns.h (the BPF program's filter array). */
+#define DNS_PORTS_MAX 8
+
+/* Comma-separated decimal ports 1..65535, blanks around items allowed, distinct, 1..8 of them;
+ * stored normalized as "53,5353". */
+static int check_dns_ports(const char *v, const char *const *known, char **out, char *why,
+			   size_t why_size)
+{
+	unsigned long ports[DNS_PORTS_MAX];
+	const char *item = v, *end, *a, *b, *c;
+	char *res;
+	size_t n = 0, used = 0, i;
+
+	(void)known;
+	*out = NULL;
+	for (;;) {
+		unsigned long port = 0;
+
+		end = strchrnul(item, ',');
+		for (a = item; a < end && is_blank(*a); a++)
+			;
+		for (b = end; b > a && is_blank(b[-1]); b--)
+			;
+		if (a == b)
+			return fail(why, why_size, -EINVAL, n || *end ? "empty item in the list" :
+				    "at least one port is required");
+		for (c = a; c < b; c++) {
+			if (*c < '0' || *c > '9' || b - a > 5)
+				return fail(why, why_size, -EINVAL, "\"%.*s\" is not a port number",
+					    (int)(b - a), a);
+			port = port * 10 + (unsigned long)(*c - '0');
+		}
+		if (port < 1 || port > 65535)
+			return fail(why, why_size, -EINVAL, "port %lu is out of range 1..65535", port);
+		for (i = 0; i < n; i++)
+			if (ports[i] == port)
+				return fail(why, why_size, -EINVAL, "port %lu is listed twice", port);
+		if (n == DNS_PORTS_MAX)
+			return fail(why, why_size, -EINVAL, "more than %d ports", DNS_PORTS_MAX);
+		ports[n++] = port;
+		if (!*end)
+			break;
+		item = end + 1;
+	}
+	res = malloc(n * 6 + 1);
+	if (!res)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		used += (size_t)sprintf(res + used, "%s%lu", i ? "," : "", ports[i]);
+	*out = res;
+	return 0;
 }
 
 /* Comma-separated, blanks around items allowed, each known, no repeats, at least one. */
@@ -909,6 +973,7 @@ void config_free(struct tapio_config *cfg)
 	free(cfg->node_name);
 	free(cfg->schema_registry_url);
 	free(cfg->metrics_listen);
+	free(cfg->dns_ports);
 	free_list(cfg->collectors);
 	for (i = 0; i < cfg->kafka_count; i++) {
 		free(cfg->kafka[i].name);

@@ -31,6 +31,9 @@ struct tapio_config {
 	int identity_grace_s; /* removed cgroups stay resolvable this long */
 	char *schema_registry_url; /* NULL = Avro single-object encoding */
 	char *metrics_listen;      /* NULL = no metrics endpoint */
+	char *dns_ports;      /* dns: "53[,port...]", validated: 1..65535, distinct, at most 8 */
+	int dns_timeout_ms;   /* dns: a query with no response after this is published as a timeout */
+	int dns_pending_max;  /* dns: queries awaiting a response, at most; the oldest is evicted */
 	struct kafka_prop *kafka;
 	int kafka_count;
 	char *config_path;    /* file that was read, or NULL */

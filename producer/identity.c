@@ -266,7 +266,7 @@ int identity_walk(struct identity_cache *ic)
 }
 
 /* The first cgroup2 mount in mountinfo: "... <mount point> ... - cgroup2 <source> <options>". */
-static int find_cgroup2_root(char *out, size_t size)
+int cgroup2_root_find(char *out, size_t size)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char line[4096], mnt[PATH_MAX], fstype[64];
@@ -300,7 +300,7 @@ int identity_open(struct identity_cache **out, const char *root, const char *nod
 		return -ENOMEM;
 	ic->root_fd = -1;
 	if (!root) {
-		err = find_cgroup2_root(found, sizeof(found));
+		err = cgroup2_root_find(found, sizeof(found));
 		if (err) {
 			snprintf(errstr, errstr_size, "no cgroup2 mount in /proc/self/mountinfo");
 			goto fail;

@@ -49,6 +49,10 @@ struct identity_stats {
 
 struct identity_cache;
 
+/* The cgroup v2 mount point (unified or hybrid), from /proc/self/mountinfo: 0, or -ENOENT when
+ * there is none (or -errno when mountinfo cannot be read). */
+int cgroup2_root_find(char *out, size_t size);
+
 /*
  * Finds the cgroup v2 mount (from /proc/self/mountinfo; unified or hybrid) unless `root` names
  * it. The cache starts empty: identity_walk() fills it. 0 or -errno with errstr set.

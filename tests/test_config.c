@@ -641,6 +641,35 @@ static void test_free_is_safe(void **state)
 	assert_false(config_has_collector(&cfg, "kernel"));
 }
 
+/* The dns collector's keys: defaults, normalized port lists, and every way a list is wrong. */
+static void test_dns_keys(void **state)
+{
+	struct tapio_config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_string_equal(cfg.dns_ports, "53");
+	assert_int_equal(cfg.dns_timeout_ms, 5000);
+	assert_int_equal(cfg.dns_pending_max, 4096);
+	parse_ok(&cfg, "dns_ports =  53 ,\t5353\ndns_timeout_ms = 250\ndns_pending_max = 16\n");
+	assert_string_equal(cfg.dns_ports, "53,5353");
+	assert_int_equal(cfg.dns_timeout_ms, 250);
+	assert_int_equal(cfg.dns_pending_max, 16);
+	config_free(&cfg);
+
+	EXPECT_ERROR("dns_ports = 0\n", "t.conf:1: bad value \"0\" for dns_ports", "out of range 1..65535");
+	EXPECT_ERROR("dns_ports = 65536\n", "out of range 1..65535");
+	EXPECT_ERROR("dns_ports = 053x\n", "\"053x\" is not a port number");
+	EXPECT_ERROR("dns_ports = 1234567\n", "is not a port number");
+	EXPECT_ERROR("dns_ports = -53\n", "is not a port number");
+	EXPECT_ERROR("dns_ports = 53,53\n", "port 53 is listed twice");
+	EXPECT_ERROR("dns_ports = 53,,54\n", "empty item");
+	EXPECT_ERROR("dns_ports =\n", "at least one port");
+	EXPECT_ERROR("dns_ports = 1,2,3,4,5,6,7,8,9\n", "more than 8 ports");
+	EXPECT_ERROR("dns_timeout_ms = 99\n", "for dns_timeout_ms", "out of range 100..600000");
+	EXPECT_ERROR("dns_pending_max = 15\n", "for dns_pending_max", "out of range 16..1048576");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -662,6 +691,7 @@ int main(void)
 		cmocka_unit_test_setup(test_dump_round_trip, setup),
 		cmocka_unit_test_setup(test_help_version, setup),
 		cmocka_unit_test_setup(test_free_is_safe, setup),
+		cmocka_unit_test_setup(test_dns_keys, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -223,7 +223,7 @@ static void test_kernel_confluent(void **state)
 	(void)state;
 	expect_json(dec, "tapio.kernel", v, n, kernel_json);
 	expect_json(dec, "kernel", v, n, kernel_json);
-	expect_error_with(dec, "tapio.dns", v, n, "no embedded schema named \"dns\"");
+	expect_error_with(dec, "tapio.nosuch", v, n, "no embedded schema named \"nosuch\"");
 	expect_error_with(dec, "tapio.", v, n, "no embedded schema named \"\"");
 	avro_json_decoder_free(dec);
 }
