@@ -229,3 +229,40 @@ def require_root():
     for tool in ("kcat",):
         if not shutil.which(tool):
             sys.exit("integration tests need %s (make deps installs it)" % tool)
+
+
+def spawn_in_cgroups(paths, argv):
+    """Starts argv in every cgroup directory in `paths` (v2 and v1 alike), without waiting;
+    returns its pid. The child joins before it execs, so its first exec is inside them."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for path in paths:
+                with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                    f.write("0")
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(127)
+    return pid
+
+
+def wait_for_log(producer, text, deadline_s=30):
+    """Waits until the producer's log holds `text` (data, not time); True when it does."""
+    deadline = time.monotonic() + deadline_s
+    while text not in producer.logs():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def records_through(bootstrap, topic, schema, seq, deadline_s=30):
+    """Every decoded record of one producer's topic with seq 1..seq, waiting until none is
+    missing: a record absent from them was never produced. Returns them in seq order."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        recs = [r for m in consume_all(bootstrap, topic) for r in [schema.decode(m.value)] if r]
+        have = {r["seq"]: r for r in recs}
+        if all(s in have for s in range(1, seq + 1)) or time.monotonic() > deadline:
+            return [have[s] for s in sorted(have) if s <= seq]
+        time.sleep(0.2)

@@ -83,6 +83,12 @@ static int check_listen(const char *v, const char *const *known, char **out, cha
 			size_t why_size);
 static int check_dns_ports(const char *v, const char *const *known, char **out, char *why,
 			   size_t why_size);
+static int check_spool_dir(const char *v, const char *const *known, char **out, char *why,
+			   size_t why_size);
+
+/* Indexed by enum spool_full_policy and enum spool_fsync_policy (producer/spool.h). */
+static const char *const spool_full_names[] = { "drop_newest", "drop_oldest", NULL };
+static const char *const spool_fsync_names[] = { "none", "segment", "interval", "always", NULL };
 
 #define OFF(field) offsetof(struct tapio_config, field)
 
@@ -108,6 +114,9 @@ static const struct prop prop_table[] = {
 	{ .name = "stats_interval_s", .type = PROP_INT, .offset = OFF(stats_interval_s),
 	  .def = "60", .min = 0, .max = 86400,
 	  .desc = "how often counters are logged, in s; 0 = never" },
+	{ .name = "ringbuf_kb", .type = PROP_INT, .offset = OFF(ringbuf_kb),
+	  .def = "4096", .min = 4, .max = 1048576,
+	  .desc = "size of each event collector's BPF ring buffer, in KiB; a power of two" },
 	{ .name = "identity_grace_s", .type = PROP_INT, .offset = OFF(identity_grace_s),
 	  .def = "60", .min = 1, .max = 86400,
 	  .desc = "how long a removed cgroup stays resolvable (and in the metadata topic) before its tombstone, in s" },
@@ -126,6 +135,24 @@ static const struct prop prop_table[] = {
 	{ .name = "dns_pending_max", .type = PROP_INT, .offset = OFF(dns_pending_max),
 	  .def = "4096", .min = 16, .max = 1048576,
 	  .desc = "dns: queries awaiting a response, at most; beyond it the oldest is dropped and counted" },
+	{ .name = "spool_dir", .type = PROP_STRING, .offset = OFF(spool_dir),
+	  .def_text = "empty (no spool)", .check = check_spool_dir, .empty_unsets = true,
+	  .desc = "directory of the disk spool that keeps records while Kafka cannot take them; empty = no spool" },
+	{ .name = "spool_max_mb", .type = PROP_INT, .offset = OFF(spool_max_mb),
+	  .def = "1024", .min = 1, .max = 1048576,
+	  .desc = "spool: bound on its size on disk, in MiB" },
+	{ .name = "spool_segment_mb", .type = PROP_INT, .offset = OFF(spool_segment_mb),
+	  .def = "16", .min = 1, .max = 1024,
+	  .desc = "spool: size of one segment file, in MiB (at most spool_max_mb)" },
+	{ .name = "spool_full", .type = PROP_ENUM, .offset = OFF(spool_full), .def = "drop_oldest",
+	  .choices = spool_full_names,
+	  .desc = "spool: what goes when it is full (counted): the oldest segment or the new record" },
+	{ .name = "spool_fsync", .type = PROP_ENUM, .offset = OFF(spool_fsync), .def = "interval",
+	  .choices = spool_fsync_names,
+	  .desc = "spool: when to fsync: none, when a segment is full, every spool_fsync_interval_ms, after every record" },
+	{ .name = "spool_fsync_interval_ms", .type = PROP_INT, .offset = OFF(spool_fsync_interval_ms),
+	  .def = "1000", .min = 10, .max = 60000,
+	  .desc = "spool: fsync interval for spool_fsync = interval, in ms" },
 };
 
 #define PROP_COUNT (sizeof(prop_table) / sizeof(prop_table[0]))
@@ -364,6 +391,20 @@ static int check_listen(const char *v, const char *const *known, char **out, cha
 	port = strtol(colon + 1, &end, 10);
 	if (colon[1] == '\0' || *end || errno || port < 0 || port > 65535)
 		return fail(why, why_size, -EINVAL, "port must be 0..65535");
+	*out = strdup(v);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int check_spool_dir(const char *v, const char *const *known, char **out, char *why,
+			   size_t why_size)
+{
+	(void)known;
+	*out = NULL;
+	if (!*v)
+		return 0; /* no spool */
+	/* Relative paths would depend on the working directory of a daemon. */
+	if (v[0] != '/')
+		return fail(why, why_size, -EINVAL, "must be an absolute path");
 	*out = strdup(v);
 	return *out ? 0 : -ENOMEM;
 }
@@ -973,6 +1014,7 @@ void config_free(struct tapio_config *cfg)
 	free(cfg->node_name);
 	free(cfg->schema_registry_url);
 	free(cfg->metrics_listen);
+	free(cfg->spool_dir);
 	free(cfg->dns_ports);
 	free_list(cfg->collectors);
 	for (i = 0; i < cfg->kafka_count; i++) {

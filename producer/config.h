@@ -29,8 +29,15 @@ struct tapio_config {
 	int flush_timeout_ms; /* bound on the shutdown flush */
 	int stats_interval_s; /* counters logged every N s; 0 = never */
 	int identity_grace_s; /* removed cgroups stay resolvable this long */
+	int ringbuf_kb;       /* per event collector; a power of two (checked by pipeline_open) */
 	char *schema_registry_url; /* NULL = Avro single-object encoding */
 	char *metrics_listen;      /* NULL = no metrics endpoint */
+	char *spool_dir;           /* NULL = no disk spool */
+	int spool_max_mb;
+	int spool_segment_mb;
+	int spool_full;            /* enum spool_full_policy */
+	int spool_fsync;           /* enum spool_fsync_policy */
+	int spool_fsync_interval_ms;
 	char *dns_ports;      /* dns: "53[,port...]", validated: 1..65535, distinct, at most 8 */
 	int dns_timeout_ms;   /* dns: a query with no response after this is published as a timeout */
 	int dns_pending_max;  /* dns: queries awaiting a response, at most; the oldest is evicted */

@@ -528,6 +528,7 @@ static int dns_open(const struct tapio_config *cfg, struct collector_maps *maps)
 	for (int i = 0; i < n; i++)
 		skel->rodata->dns_ports[i] = ports[i];
 	skel->rodata->dns_port_count = (uint32_t)n;
+	bpf_map__set_max_entries(skel->maps.events, (uint32_t)cfg->ringbuf_kb << 10);
 	err = dns_bpf__load(skel);
 	if (err) {
 		log_error("dns: cannot load BPF programs (cgroup_skb, bpf_skb_cgroup_id): %s",

@@ -102,7 +102,6 @@ static int kernel_open(const struct tapio_config *cfg, struct collector_maps *ma
 	long page_size = sysconf(_SC_PAGESIZE);
 	int err;
 
-	(void)cfg;
 	skel = kernel_bpf__open();
 	if (!skel) {
 		err = -errno;
@@ -112,6 +111,7 @@ static int kernel_open(const struct tapio_config *cfg, struct collector_maps *ma
 	/* User space and kernel share the page size; counters in pages become bytes. */
 	skel->rodata->page_shift = page_size > 0 ? (uint32_t)__builtin_ctzl(page_size) : 12;
 	disable_missing_hooks();
+	bpf_map__set_max_entries(skel->maps.events, (uint32_t)cfg->ringbuf_kb << 10);
 	err = kernel_bpf__load(skel);
 	if (err) {
 		log_error("kernel: cannot load BPF programs: %s", strerror(-err));

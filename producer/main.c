@@ -128,6 +128,7 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 				break;
 			case EV_KAFKA:
 				publisher_poll(&pl->publisher);
+				pipeline_replay(pl);
 				break;
 			case EV_TIMER:
 				if (read(timer_fd, &expirations, sizeof(expirations)) < 0)
@@ -224,6 +225,9 @@ int main(int argc, char **argv)
 	if (undelivered)
 		log_error("%d record(s) could not be delivered within %d ms and are lost", undelivered,
 			  cfg.flush_timeout_ms);
+	else if (pipeline.spool && !spool_empty(pipeline.spool))
+		log_warn("records Kafka has not taken are in the spool (%s) for the next start",
+			 cfg.spool_dir);
 	else
 		log_info("all records delivered");
 	status = err || undelivered ? 1 : 0;

@@ -194,7 +194,8 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 			       "reason", decode_result_name(r), pl->collectors[i].stats.rejected[r]);
 	family(out, "tapio_records_dropped_total", "counter",
 	       "Records lost before Kafka took them, by stage: encode (too large), queue_full "
-	       "(librdkafka's queue stayed full), produce (librdkafka refused them).");
+	       "(librdkafka's queue stayed full), produce (librdkafka refused them), spool (the spool "
+	       "was full or failed).");
 	for (size_t i = 0; i < pl->ncollectors; i++) {
 		const struct collector_runtime *c = &pl->collectors[i];
 
@@ -204,7 +205,16 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 		       c->stats.queue_full);
 		sample(out, "tapio_records_dropped_total", c->ops->name, "stage", "produce",
 		       c->stats.produce_failed);
+		sample(out, "tapio_records_dropped_total", c->ops->name, "stage", "spool",
+		       c->stats.spool_failed);
 	}
+	PER_COLLECTOR(out, pl, "tapio_records_spooled_total",
+		      "Records written to the disk spool because Kafka could not take them.", spooled);
+	PER_COLLECTOR(out, pl, "tapio_records_replayed_total",
+		      "Spooled records handed to librdkafka again.", replayed);
+	PER_COLLECTOR(out, pl, "tapio_loss_records_total",
+		      "LOSS records published on the collector's topic (reports, not kernel events).",
+		      loss_records);
 	PER_COLLECTOR(out, pl, "tapio_records_produced_total",
 		      "Records handed to librdkafka (tombstones included).", produced);
 	PER_COLLECTOR(out, pl, "tapio_records_delivered_total",
@@ -245,6 +255,26 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 	       "cgroups not cached because the cache was full.");
 	fprintf(out, "tapio_identity_refused_total %" PRIu64 "\n", id.refused);
 
+	if (pl->spool) {
+		struct spool_stats ss;
+
+		spool_get_stats(pl->spool, &ss);
+		family(out, "tapio_spool_records", "gauge", "Records in the disk spool, not yet delivered.");
+		fprintf(out, "tapio_spool_records %" PRIu64 "\n", ss.pending_records);
+		family(out, "tapio_spool_bytes", "gauge", "Size of the disk spool's segment files.");
+		fprintf(out, "tapio_spool_bytes %" PRIu64 "\n", ss.pending_bytes);
+		family(out, "tapio_spool_evicted_total", "counter",
+		       "Spooled records dropped because the spool was full (spool_full policy).");
+		fprintf(out, "tapio_spool_evicted_total %" PRIu64 "\n", ss.dropped_full);
+		family(out, "tapio_spool_write_errors_total", "counter", "Spool writes that failed.");
+		fprintf(out, "tapio_spool_write_errors_total %" PRIu64 "\n", ss.write_errors);
+		family(out, "tapio_spool_recovered_records", "gauge",
+		       "Records found in the spool at start, left by an earlier run.");
+		fprintf(out, "tapio_spool_recovered_records %" PRIu64 "\n", pl->spool_recovered.records);
+		family(out, "tapio_spool_torn_records", "gauge",
+		       "Torn or corrupt records found in the spool at start and dropped.");
+		fprintf(out, "tapio_spool_torn_records %" PRIu64 "\n", pl->spool_recovered.torn);
+	}
 	if (!ks || !ks->updated_ms)
 		return;
 	family(out, "tapio_kafka_queue_messages", "gauge", "Messages waiting in librdkafka's queues.");
@@ -274,6 +304,8 @@ const char *metrics_not_ready(const struct pipeline *pl, int64_t now_ms)
 
 	if (!pl->attached)
 		return "collectors not attached yet";
+	if (pl->spool)
+		return NULL; /* the spool takes records whether or not a broker answers */
 	if (!ks->updated_ms || now_ms - ks->updated_ms > STATS_FRESH_MS)
 		return "no recent Kafka statistics yet";
 	for (int b = 0; b < ks->nbrokers; b++)

@@ -38,16 +38,78 @@ static void count_delivery_error(struct collector_stats *s, rd_kafka_resp_err_t 
 	s->delivery_errors_other++;
 }
 
-static void on_delivery(struct collector_runtime *c, rd_kafka_resp_err_t err)
+/* Errors after which the same message can succeed later: worth keeping in the spool. */
+static bool retriable(rd_kafka_resp_err_t err)
 {
-	if (!err) {
+	switch (err) {
+	case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+	case RD_KAFKA_RESP_ERR__TIMED_OUT:
+	case RD_KAFKA_RESP_ERR__TRANSPORT:
+	case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+	case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+	case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+	case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+	case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+	case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+	case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+	case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+	case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Writes a record to the spool; from now on records queue behind it there. 0 or -ENOBUFS. */
+static int spool_record(struct collector_runtime *c, const void *key, size_t key_len,
+			const void *value, size_t len, int64_t ts_ms)
+{
+	struct pipeline *pl = c->pipeline;
+	int err = spool_append(pl->spool, c->ops->name, key, key_len, value, len, ts_ms);
+
+	if (err) {
+		c->stats.spool_failed++;
+		log_at(c->stats.spool_failed == 1 ? LOG_ERROR : LOG_DEBUG,
+		       "%s: record dropped, the spool refused it: %s", c->topic_name, strerror(-err));
+		return -ENOBUFS;
+	}
+	if (!pl->spooling)
+		log_warn("kafka is not taking records: spooling them to %s", pl->cfg->spool_dir);
+	pl->spooling = true;
+	c->stats.spooled++;
+	return 0;
+}
+
+static void on_delivery(struct msg_ref *ref, const rd_kafka_message_t *m)
+{
+	struct collector_runtime *c = ref->c;
+	struct pipeline *pl = c->pipeline;
+
+	if (ref->replay_slot >= 0) {
+		pl->replay[ref->replay_slot].busy = false;
+		pl->replay_busy--;
+		if (!m->err) {
+			spool_ack(pl->spool, pl->replay[ref->replay_slot].pos);
+			c->stats.delivered++;
+			return;
+		}
+		/* It stays in the spool: replay again from the oldest unacknowledged record. */
+		pl->replay_paused = true;
+		log_debug("%s: replayed record failed: %s", c->topic_name, rd_kafka_err2str(m->err));
+		return;
+	}
+	if (!m->err) {
 		c->stats.delivered++;
 		return;
 	}
+	if (pl->spool && retriable(m->err) &&
+	    spool_record(c, m->key, m->key_len, m->payload, m->len,
+			 rd_kafka_message_timestamp(m, NULL)) == 0)
+		return;
 	c->stats.delivery_failed++;
-	count_delivery_error(&c->stats, err);
+	count_delivery_error(&c->stats, m->err);
 	log_at(c->stats.delivery_failed == 1 ? LOG_ERROR : LOG_DEBUG, "%s: delivery failed: %s",
-	       c->topic_name, rd_kafka_err2str(err));
+	       c->topic_name, rd_kafka_err2str(m->err));
 }
 
 static int setup_collector(struct pipeline *pl, const struct collector_ops *ops, char *errstr,
@@ -66,10 +128,20 @@ static int setup_collector(struct pipeline *pl, const struct collector_ops *ops,
 	if (err)
 		return err;
 	memset(c, 0, sizeof(*c));
+	pl->ncollectors++; /* from here, pipeline_close() frees what this makes */
 	c->ops = ops;
 	c->pipeline = pl;
 	c->maps.ring_fd = c->maps.reserve_failures_fd = -1;
 	c->next_seq = 1;
+	c->ref = (struct msg_ref){ .c = c, .replay_slot = -1 };
+	c->loss_kind = schema_enum_index(schema->json, "kind", "LOSS");
+	if (c->loss_kind >= 0) {
+		err = schema_zero_fields(schema->json, ENVELOPE_FIELDS, &c->zero_fields,
+					 &c->zero_fields_len, errstr, errstr_size);
+		if (err)
+			return err;
+	}
+	c->loss_since_us = clock_ns(CLOCK_REALTIME) / 1000;
 	snprintf(c->fingerprint_hex, sizeof(c->fingerprint_hex), "%016" PRIx64, fingerprint);
 	snprintf(c->topic_name, sizeof(c->topic_name), "%s%s", pl->cfg->topic_prefix, ops->name);
 	if (pl->cfg->schema_registry_url) {
@@ -89,7 +161,6 @@ static int setup_collector(struct pipeline *pl, const struct collector_ops *ops,
 		avro_single_object_header(fingerprint, c->frame_header);
 		c->frame_len = AVRO_SINGLE_OBJECT_HDR_LEN;
 	}
-	pl->ncollectors++;
 	return 0;
 }
 
@@ -101,6 +172,12 @@ int pipeline_open(struct pipeline *pl, const struct tapio_config *cfg, const cha
 
 	memset(pl, 0, sizeof(*pl));
 	pl->cfg = cfg;
+	/* The kernel wants a power of two of pages; say which key is wrong rather than EINVAL. */
+	if (cfg->ringbuf_kb & (cfg->ringbuf_kb - 1) || (long)cfg->ringbuf_kb << 10 < sysconf(_SC_PAGESIZE)) {
+		snprintf(errstr, errstr_size, "ringbuf_kb: %d is not a power of two of at least one page",
+			 cfg->ringbuf_kb);
+		return -EINVAL;
+	}
 	for (char **name = cfg->collectors; name && *name; name++) {
 		const struct collector_ops *ops = collector_find(*name);
 
@@ -127,6 +204,29 @@ int pipeline_open(struct pipeline *pl, const struct tapio_config *cfg, const cha
 	if (err)
 		return err;
 	pl->publisher_open = true;
+	if (cfg->spool_dir) {
+		struct spool_config sc = {
+			.dir = cfg->spool_dir,
+			.max_bytes = (uint64_t)cfg->spool_max_mb << 20,
+			.segment_bytes = (uint64_t)cfg->spool_segment_mb << 20,
+			.full = cfg->spool_full,
+			.fsync = cfg->spool_fsync,
+			.fsync_interval_ms = cfg->spool_fsync_interval_ms,
+		};
+
+		err = spool_open(&pl->spool, &sc, &pl->spool_recovered, errstr, errstr_size);
+		if (err)
+			return err;
+		if (pl->spool_recovered.records || pl->spool_recovered.torn ||
+		    pl->spool_recovered.corrupt_segments)
+			log_info("spool: recovered %" PRIu64 " records (%" PRIu64 " bytes) from %s to replay; "
+				 "%" PRIu64 " torn or corrupt records dropped, %" PRIu64 " corrupt segment "
+				 "files kept aside%s%s", pl->spool_recovered.records,
+				 pl->spool_recovered.bytes, cfg->spool_dir, pl->spool_recovered.torn,
+				 pl->spool_recovered.corrupt_segments,
+				 pl->spool_recovered.detail[0] ? ": " : "", pl->spool_recovered.detail);
+		pl->spooling = !spool_empty(pl->spool);
+	}
 	for (size_t i = 0; i < pl->ncollectors; i++) {
 		struct collector_runtime *c = &pl->collectors[i];
 
@@ -172,7 +272,12 @@ int pipeline_attach(struct pipeline *pl)
 	}
 	metadata_snapshot(pl->metadata, (uint64_t)clock_ns(CLOCK_BOOTTIME));
 	pl->attached = true;
-	pl->last_tick_ms = clock_ns(CLOCK_MONOTONIC) / 1000000; /* healthy from the start */
+	pl->last_tick_ms = clock_ns(CLOCK_MONOTONIC) / 1000000;
+	pipeline_report_losses(pl);
+	if (pl->spool) {
+		spool_tick(pl->spool, pl->last_tick_ms);
+		pipeline_replay(pl);
+	} /* healthy from the start */
 	return running;
 }
 
@@ -195,6 +300,17 @@ void avro_put_envelope(struct avro_buf *out, int kind, const struct envelope *en
 	avro_put_long(out, (int64_t)env->cgroup_id);
 	avro_put_optional_string(out, env->pod_uid, 64);
 	avro_put_optional_string(out, env->container_id, 128);
+	if (!env->loss_field)
+		return;
+	if (!env->loss) {
+		avro_put_union(out, 0);
+		return;
+	}
+	avro_put_union(out, 1);
+	avro_put_long(out, env->loss->stage);
+	avro_put_long(out, env->loss->count);
+	avro_put_long(out, env->loss->since_us);
+	avro_put_long(out, env->loss->until_us);
 }
 
 struct avro_buf *pipeline_begin(struct collector_runtime *c, uint64_t ktime_ns, uint64_t cgroup_id,
@@ -210,6 +326,7 @@ struct avro_buf *pipeline_begin(struct collector_runtime *c, uint64_t ktime_ns, 
 		.cgroup_id = cgroup_id,
 		.pod_uid = id->owner.pod_uid,
 		.container_id = id->owner.container_id,
+		.loss_field = c->loss_kind >= 0,
 	};
 
 	pl->pending.identity = id;
@@ -232,12 +349,18 @@ static int send_record(struct collector_runtime *c, const char *key, size_t key_
 	};
 	rd_kafka_resp_err_t err;
 
-	err = publisher_send(&pl->publisher, c->topic, key, key_len, value, len, ts_ms, &headers, c);
+	/* Behind records already in the spool, or while no broker answers: keep the order. */
+	if (pl->spool && (pl->spooling || pl->publisher.brokers_down))
+		return spool_record(c, key, key_len, value, len, ts_ms);
+	err = publisher_send(&pl->publisher, c->topic, key, key_len, value, len, ts_ms, &headers,
+			     &c->ref);
+	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && pl->spool)
+		return spool_record(c, key, key_len, value, len, ts_ms);
 	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
 		/* Give librdkafka one bounded chance to drain before counting a drop. */
 		rd_kafka_poll(pl->publisher.rk, 100);
 		err = publisher_send(&pl->publisher, c->topic, key, key_len, value, len, ts_ms,
-				     &headers, c);
+				     &headers, &c->ref);
 	}
 	if (err) {
 		if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -302,6 +425,141 @@ int pipeline_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* The loss counters of one collector, by stage. */
+static void loss_counts(const struct collector_runtime *c, uint64_t n[LOSS_STAGE_MAX])
+{
+	memset(n, 0, sizeof(uint64_t) * LOSS_STAGE_MAX);
+	n[LOSS_RING_BUFFER] = c->stats.reserve_failures;
+	for (int r = DECODE_HELD + 1; r < DECODE_RESULT_MAX; r++)
+		n[LOSS_DECODE] += c->stats.rejected[r];
+	n[LOSS_ENCODE] = c->stats.encode_failed;
+	n[LOSS_QUEUE_FULL] = c->stats.queue_full;
+	n[LOSS_PRODUCE] = c->stats.produce_failed;
+	n[LOSS_DELIVERY] = c->stats.delivery_failed;
+	n[LOSS_SPOOL] = c->stats.spool_failed;
+}
+
+/* One LOSS record: the envelope (cgroup 0, key <node>/0) with `loss` set, then zeroed fields. */
+static void publish_loss(struct collector_runtime *c, const struct loss_report *report)
+{
+	struct pipeline *pl = c->pipeline;
+	struct avro_buf *buf = &pl->pending.buf;
+	struct envelope env = {
+		.event_time_us = report->until_us,
+		.seq = c->next_seq,
+		.node = pl->cfg->node_name,
+		.loss_field = true,
+		.loss = report,
+	};
+	char key[IDENTITY_KEY_MAX];
+	int n = snprintf(key, sizeof(key), "%s/0", pl->cfg->node_name);
+
+	avro_buf_init(buf, pl->encode_buf, sizeof(pl->encode_buf));
+	avro_put_raw(buf, c->frame_header, c->frame_len);
+	avro_put_envelope(buf, c->loss_kind, &env);
+	avro_put_raw(buf, c->zero_fields, c->zero_fields_len);
+	if (buf->overflow)
+		return;
+	if (send_record(c, key, (size_t)n < sizeof(key) ? (size_t)n : sizeof(key) - 1, buf->data,
+			buf->len, report->until_us / 1000) == 0) {
+		c->next_seq++;
+		c->stats.loss_records++;
+	}
+}
+
+void pipeline_report_losses(struct pipeline *pl)
+{
+	int64_t now_us = clock_ns(CLOCK_REALTIME) / 1000;
+
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		struct collector_runtime *c = &pl->collectors[i];
+		uint64_t now[LOSS_STAGE_MAX];
+		bool reported = false;
+
+		if (c->loss_kind < 0)
+			continue;
+		loss_counts(c, now);
+		for (int stage = LOSS_RING_BUFFER; stage < LOSS_STAGE_MAX; stage++) {
+			struct loss_report r = {
+				.stage = stage,
+				.count = (int64_t)(now[stage] - c->loss_reported[stage]),
+				.since_us = c->loss_since_us,
+				.until_us = now_us,
+			};
+
+			if (!r.count)
+				continue;
+			/* Reported once, even if this report is itself lost (that shows up next). */
+			c->loss_reported[stage] = now[stage];
+			publish_loss(c, &r);
+			reported = true;
+		}
+		if (reported)
+			c->loss_since_us = now_us;
+	}
+}
+
+static struct collector_runtime *collector_named(struct pipeline *pl, const char *name)
+{
+	for (size_t i = 0; i < pl->ncollectors; i++)
+		if (strcmp(pl->collectors[i].ops->name, name) == 0)
+			return &pl->collectors[i];
+	return NULL;
+}
+
+void pipeline_replay(struct pipeline *pl)
+{
+	struct spool_entry e;
+	unsigned slot = 0;
+
+	/* With no broker answering, one record goes out as a probe: librdkafka connects for it, and
+	 * its delivery report says when Kafka is back. */
+	unsigned limit = pl->publisher.brokers_down ? 1 : REPLAY_INFLIGHT;
+
+	if (!pl->spool || !pl->spooling)
+		return;
+	if (pl->replay_paused) {
+		/* Rewind only once nothing is in flight, so nothing is handed out twice at once. */
+		if (pl->replay_busy)
+			return;
+		spool_rewind(pl->spool);
+		pl->replay_paused = false;
+	}
+	while (pl->replay_busy < limit && spool_next(pl->spool, &e) == 0) {
+		struct collector_runtime *c = collector_named(pl, e.stream);
+		struct record_headers headers;
+
+		if (!c) {
+			/* Spooled by a run with another collector list: no topic to send it to. */
+			log_warn("spool: no collector %s in this run; its records stay spooled", e.stream);
+			pl->replay_paused = true;
+			return;
+		}
+		while (pl->replay[slot].busy)
+			slot++;
+		headers = (struct record_headers){
+			.collector = c->ops->name,
+			.node = pl->cfg->node_name,
+			.schema_fingerprint = c->fingerprint_hex,
+		};
+		pl->replay[slot].ref = (struct msg_ref){ .c = c, .replay_slot = (int)slot };
+		pl->replay[slot].pos = e.pos;
+		if (publisher_send(&pl->publisher, c->topic, e.key, e.key_len, e.value, e.value_len,
+				   e.timestamp_ms, &headers, &pl->replay[slot].ref)) {
+			/* librdkafka's queue is full: the rest waits for the next round. */
+			pl->replay_paused = true;
+			return;
+		}
+		pl->replay[slot].busy = true;
+		pl->replay_busy++;
+		c->stats.replayed++;
+	}
+	if (!pl->replay_busy && spool_empty(pl->spool)) {
+		pl->spooling = false;
+		log_info("spool: replayed; records go straight to Kafka again");
+	}
+}
+
 /* Sum over CPUs of slot `key` of the collector's per-CPU counter array; `keep` when unreadable
  * (a collector whose array has fewer slots gets ENOENT). */
 static uint64_t read_counter(const struct collector_runtime *c, uint32_t key, uint64_t keep)
@@ -325,6 +583,11 @@ void pipeline_tick(struct pipeline *pl)
 
 	pl->boot_to_epoch_ns = clock_ns(CLOCK_REALTIME) - (int64_t)now;
 	pl->last_tick_ms = clock_ns(CLOCK_MONOTONIC) / 1000000;
+	pipeline_report_losses(pl);
+	if (pl->spool) {
+		spool_tick(pl->spool, pl->last_tick_ms);
+		pipeline_replay(pl);
+	}
 	for (size_t i = 0; i < pl->ncollectors; i++) {
 		struct collector_runtime *c = &pl->collectors[i];
 
@@ -357,15 +620,29 @@ void pipeline_log_stats(const struct pipeline *pl)
 		log_info("%s: received=%" PRIu64 " produced=%" PRIu64 " delivered=%" PRIu64
 			 " delivery_failed=%" PRIu64 " rejected=%" PRIu64 " encode_failed=%" PRIu64
 			 " queue_full=%" PRIu64 " produce_failed=%" PRIu64 " reserve_failures=%" PRIu64
-			 " state_map_full=%" PRIu64,
+			 " state_map_full=%" PRIu64 " spooled=%" PRIu64 " spool_failed=%" PRIu64
+			 " replayed=%" PRIu64 " loss_records=%" PRIu64,
 			 c->ops->name, s->received, s->produced, s->delivered, s->delivery_failed,
 			 rejected, s->encode_failed, s->queue_full, s->produce_failed,
-			 s->reserve_failures, s->state_map_full);
+			 s->reserve_failures, s->state_map_full, s->spooled, s->spool_failed,
+			 s->replayed, s->loss_records);
+	}
+	if (pl->spool) {
+		struct spool_stats ss;
+
+		spool_get_stats(pl->spool, &ss);
+		log_info("spool: pending=%" PRIu64 " bytes=%" PRIu64 " appended=%" PRIu64 " acked=%" PRIu64
+			 " dropped_full=%" PRIu64 " write_errors=%" PRIu64 " recovered=%" PRIu64
+			 " torn=%" PRIu64, ss.pending_records, ss.pending_bytes, ss.appended, ss.acked,
+			 ss.dropped_full, ss.write_errors, pl->spool_recovered.records,
+			 pl->spool_recovered.torn);
 	}
 }
 
 int pipeline_drain(struct pipeline *pl, int flush_timeout_ms)
 {
+	int left;
+
 	for (size_t i = 0; i < pl->ncollectors; i++)
 		if (pl->collectors[i].opened)
 			pl->collectors[i].ops->detach();
@@ -374,7 +651,14 @@ int pipeline_drain(struct pipeline *pl, int flush_timeout_ms)
 	pipeline_tick(pl);
 	if (!pl->publisher_open)
 		return 0;
-	return publisher_flush(&pl->publisher, flush_timeout_ms);
+	left = publisher_flush(&pl->publisher, flush_timeout_ms);
+	if (left && pl->spool) {
+		/* What Kafka did not take in time comes back with _PURGE_* delivery reports, which
+		 * write it to the spool for the next start. */
+		rd_kafka_purge(pl->publisher.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		left = publisher_flush(&pl->publisher, 1000);
+	}
+	return left;
 }
 
 void pipeline_close(struct pipeline *pl)
@@ -388,11 +672,15 @@ void pipeline_close(struct pipeline *pl)
 			rd_kafka_topic_destroy(c->topic);
 		if (c->opened)
 			c->ops->destroy();
+		free(c->zero_fields);
+		c->zero_fields = NULL;
 		c->topic = NULL;
 		c->opened = false;
 	}
 	if (pl->publisher_open)
 		publisher_close(&pl->publisher);
+	spool_close(pl->spool);
+	pl->spool = NULL;
 	pl->publisher_open = false;
 	identity_close(pl->identity);
 	pl->identity = NULL;

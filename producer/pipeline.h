@@ -16,9 +16,30 @@
 #include "config.h"
 #include "identity.h"
 #include "publish.h"
+#include "spool.h"
 
 #define COLLECTOR_MAX 16
 #define ENCODE_BUF_SIZE 16384 /* well above the largest record (an exec with full argv) */
+#define REPLAY_INFLIGHT 4096  /* spooled records handed to librdkafka and not yet acknowledged */
+
+/* The `LossStage` enum every schema's `loss` record has. */
+enum loss_stage {
+	LOSS_RING_BUFFER = 1,
+	LOSS_DECODE,
+	LOSS_ENCODE,
+	LOSS_QUEUE_FULL,
+	LOSS_PRODUCE,
+	LOSS_DELIVERY,
+	LOSS_SPOOL,
+	LOSS_STAGE_MAX,
+};
+
+/* The `loss` field of a LOSS record. */
+struct loss_report {
+	enum loss_stage stage;
+	int64_t count;
+	int64_t since_us, until_us;
+};
 
 /* Fields every record of every topic carries, right after `kind`, in this order. */
 struct envelope {
@@ -28,10 +49,21 @@ struct envelope {
 	uint64_t cgroup_id;
 	const char *pod_uid;      /* NULL or "" = null */
 	const char *container_id; /* NULL or "" = null */
+	bool loss_field;          /* the schema has the `loss` field (see setup_collector) */
+	const struct loss_report *loss; /* NULL but in LOSS records */
 };
+
+/* Fields of the envelope, `kind` included: a topic's own fields start at this index. */
+#define ENVELOPE_FIELDS 8
 
 /* Writes `kind` and the envelope fields. */
 void avro_put_envelope(struct avro_buf *out, int kind, const struct envelope *env);
+
+/* What a message belongs to, handed back with its delivery report. */
+struct msg_ref {
+	struct collector_runtime *c;
+	int replay_slot; /* -1: sent straight away; else its slot in pipeline.replay */
+};
 
 struct collector_stats {
 	uint64_t received;                  /* records read from the ring buffer */
@@ -49,6 +81,10 @@ struct collector_stats {
 	uint64_t delivery_errors_other;     /* failures of further kinds */
 	uint64_t reserve_failures;          /* BPF ring buffer was full (read from the kernel) */
 	uint64_t state_map_full;            /* records sent without their start: BPF state map full */
+	uint64_t spooled;                   /* written to the disk spool instead of Kafka */
+	uint64_t spool_failed;              /* dropped: the spool was full or could not be written */
+	uint64_t replayed;                  /* handed to librdkafka from the spool */
+	uint64_t loss_records;              /* LOSS records published (not kernel events) */
 };
 
 struct collector_runtime {
@@ -61,8 +97,16 @@ struct collector_runtime {
 	size_t frame_len;
 	struct collector_maps maps;
 	bool opened;              /* BPF side opened and attached */
+	struct msg_ref ref;       /* for messages sent straight away */
 	int64_t next_seq;
 	struct collector_stats stats;
+	/* In-band loss reports: the schema's LOSS kind, the bytes that zero the topic's own fields,
+	 * and what the last report covered. */
+	int loss_kind;
+	uint8_t *zero_fields;
+	size_t zero_fields_len;
+	uint64_t loss_reported[LOSS_STAGE_MAX];
+	int64_t loss_since_us;
 };
 
 struct pipeline {
@@ -80,6 +124,18 @@ struct pipeline {
 		int64_t event_ns;
 		struct avro_buf buf;
 	} pending;
+	/* The disk spool (NULL when spool_dir is unset): while Kafka cannot take records, they go
+	 * there in order, and are replayed in order before any new record goes straight to Kafka. */
+	struct spool *spool;
+	bool spooling;            /* new records go to the spool until it has been replayed */
+	bool replay_paused;       /* a replayed record failed: rewind once nothing is in flight */
+	struct {
+		struct msg_ref ref;
+		uint64_t pos;
+		bool busy;
+	} replay[REPLAY_INFLIGHT];
+	unsigned replay_busy;
+	struct spool_recovery spool_recovered;
 	struct collector_runtime collectors[COLLECTOR_MAX + 1];
 	size_t ncollectors;             /* configured ones, then metadata */
 	struct collector_runtime *metadata;
@@ -117,12 +173,21 @@ int pipeline_tombstone(struct collector_runtime *c, uint64_t cgroup_id);
  * counted, and libbpf keeps consuming). */
 int pipeline_record(void *collector_runtime, void *data, size_t size);
 
-/* Re-reads the boot-time offset and the kernels' reserve-failure counters. */
+/* Hands spooled records to Kafka while it takes them; leaves spooling mode once the spool has
+ * been replayed and acknowledged. Call after delivery reports were served, and from the timer. */
+void pipeline_replay(struct pipeline *pl);
+
+/* Publishes a LOSS record on each collector's topic for every stage whose loss counter grew
+ * since the last report. */
+void pipeline_report_losses(struct pipeline *pl);
+
+/* Re-reads the boot-time offset and the kernels' reserve-failure counters; reports losses. */
 void pipeline_tick(struct pipeline *pl);
 
 void pipeline_log_stats(const struct pipeline *pl);
 
-/* Detach, drain the ring buffers, flush with a bound. Returns records not delivered. */
+/* Detach, drain the ring buffers, flush with a bound. Records still undelivered then go to the
+ * spool, if there is one, for the next start. Returns records neither delivered nor spooled. */
 int pipeline_drain(struct pipeline *pl, int flush_timeout_ms);
 
 void pipeline_close(struct pipeline *pl);

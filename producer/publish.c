@@ -25,6 +25,9 @@ const char *const publisher_defaults[][2] = {
 	{ "client.id", "tapio-producer" },
 	/* Queue depth, round-trip times and retries for /metrics. */
 	{ "statistics.interval.ms", "5000" },
+	/* Bounds the memory queued for Kafka; past it records go to the spool (or are counted as
+	 * dropped when there is none). */
+	{ "queue.buffering.max.kbytes", "65536" },
 };
 const size_t publisher_default_count = sizeof(publisher_defaults) / sizeof(publisher_defaults[0]);
 
@@ -36,7 +39,9 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	struct publisher *p = opaque;
 
 	(void)rk;
-	p->on_delivery(m->_private, m->err);
+	if (!m->err)
+		p->brokers_down = 0;
+	p->on_delivery(m->_private, m);
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -50,6 +55,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		p->fatal = 1;
 		return;
 	}
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+		p->brokers_down = 1;
 	/* Transport errors are retried by librdkafka: worth a line, not a stop. */
 	log_warn("kafka: %s: %s", rd_kafka_err2name(err), reason);
 }
@@ -99,6 +106,9 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	p->stats.updated_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	for (int b = 0; b < p->stats.nbrokers; b++)
+		if (p->stats.brokers[b].up)
+			p->brokers_down = 0;
 	return 0; /* librdkafka frees json */
 }
 
@@ -230,7 +240,7 @@ void publisher_poll(struct publisher *p)
 rd_kafka_resp_err_t publisher_send(struct publisher *p, rd_kafka_topic_t *topic, const char *key,
 				   size_t key_len, const void *value, size_t value_len,
 				   int64_t timestamp_ms, const struct record_headers *h,
-				   struct collector_runtime *c)
+				   struct msg_ref *ref)
 {
 	return rd_kafka_producev(p->rk,
 				 RD_KAFKA_V_RKT(topic),
@@ -242,7 +252,7 @@ rd_kafka_resp_err_t publisher_send(struct publisher *p, rd_kafka_topic_t *topic,
 				 RD_KAFKA_V_HEADER("node", h->node, -1),
 				 RD_KAFKA_V_HEADER("schema_fingerprint", h->schema_fingerprint, -1),
 				 RD_KAFKA_V_HEADER("producer_version", TAPIO_VERSION, -1),
-				 RD_KAFKA_V_OPAQUE(c),
+				 RD_KAFKA_V_OPAQUE(ref),
 				 RD_KAFKA_V_END);
 }
 

@@ -15,10 +15,11 @@
 
 #include "config.h"
 
-struct collector_runtime;
+/* What a message belongs to, handed back with its delivery report (defined by the pipeline). */
+struct msg_ref;
 
-/* Called from publisher_poll() once per message with its final outcome. */
-typedef void (*delivery_fn)(struct collector_runtime *c, rd_kafka_resp_err_t err);
+/* Called from publisher_poll() once per message with its final outcome (m->err). */
+typedef void (*delivery_fn)(struct msg_ref *ref, const rd_kafka_message_t *m);
 
 /* What librdkafka's statistics (statistics.interval.ms) say, kept for /metrics and /readyz. */
 #define KAFKA_STATS_BROKERS 16
@@ -46,6 +47,7 @@ struct publisher {
 	int wake_fd[2];                   /* librdkafka writes here when delivery reports queue up */
 	delivery_fn on_delivery;
 	int fatal;                        /* set once librdkafka reports a fatal error */
+	int brokers_down;                 /* all brokers unreachable, until one is heard from again */
 	struct kafka_stats stats;
 };
 
@@ -77,7 +79,7 @@ struct record_headers {
 rd_kafka_resp_err_t publisher_send(struct publisher *p, rd_kafka_topic_t *topic, const char *key,
 				   size_t key_len, const void *value, size_t value_len,
 				   int64_t timestamp_ms, const struct record_headers *headers,
-				   struct collector_runtime *c);
+				   struct msg_ref *ref);
 
 /* Waits up to timeout_ms for every message to be delivered; returns how many are still queued. */
 int publisher_flush(struct publisher *p, int timeout_ms);

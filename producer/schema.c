@@ -461,3 +461,152 @@ int schema_fingerprint(const char *json, uint64_t *fingerprint, char *errstr, si
 	free(canonical);
 	return 0;
 }
+
+/* Zero values. */
+
+#define ZERO_MAX 4096
+
+struct zero {
+	uint8_t buf[ZERO_MAX];
+	size_t len;
+};
+
+static int zero_put(struct zero *z, size_t n)
+{
+	if (ZERO_MAX - z->len < n)
+		return -EINVAL;
+	memset(z->buf + z->len, 0, n);
+	z->len += n;
+	return 0;
+}
+
+/* The definition of the named type `name` (full or short) anywhere in the schema, or NULL. */
+static json_t *find_named(json_t *node, const char *name, int depth)
+{
+	const char *key, *own;
+	json_t *v, *hit;
+	size_t i;
+
+	if (depth > 64)
+		return NULL;
+	if (json_is_array(node)) {
+		json_array_foreach(node, i, v)
+			if ((hit = find_named(v, name, depth + 1)))
+				return hit;
+		return NULL;
+	}
+	if (!json_is_object(node))
+		return NULL;
+	own = json_string_value(json_object_get(node, "name"));
+	if (own && json_is_string(json_object_get(node, "type"))) {
+		const char *type = json_string_value(json_object_get(node, "type"));
+		const char *dot = strrchr(name, '.');
+
+		if ((!strcmp(type, "record") || !strcmp(type, "enum") || !strcmp(type, "fixed")) &&
+		    (!strcmp(own, name) || (dot && !strcmp(own, dot + 1))))
+			return node;
+	}
+	json_object_foreach(node, key, v)
+		if ((hit = find_named(v, name, depth + 1)))
+			return hit;
+	return NULL;
+}
+
+static int zero_of(json_t *root, json_t *t, struct zero *z, int depth)
+{
+	const char *type;
+	json_t *field;
+	size_t i;
+	int err;
+
+	if (depth > 32)
+		return -EINVAL;
+	if (json_is_array(t)) /* a union: branch 0, then its zero */
+		return json_array_size(t) ? zero_put(z, 1) ?: zero_of(root, json_array_get(t, 0), z, depth + 1)
+					  : -EINVAL;
+	if (json_is_object(t) && !json_is_string(json_object_get(t, "type")))
+		return zero_of(root, json_object_get(t, "type"), z, depth + 1);
+	type = json_is_string(t) ? json_string_value(t) : json_string_value(json_object_get(t, "type"));
+	if (!type)
+		return -EINVAL;
+	if (!strcmp(type, "null"))
+		return 0;
+	if (!strcmp(type, "boolean") || !strcmp(type, "int") || !strcmp(type, "long") ||
+	    !strcmp(type, "string") || !strcmp(type, "bytes") || !strcmp(type, "enum") ||
+	    !strcmp(type, "array") || !strcmp(type, "map"))
+		return zero_put(z, 1); /* false, 0, empty, first symbol, no blocks */
+	if (!strcmp(type, "float"))
+		return zero_put(z, 4);
+	if (!strcmp(type, "double"))
+		return zero_put(z, 8);
+	if (!strcmp(type, "fixed")) {
+		json_int_t size = json_integer_value(json_object_get(t, "size"));
+
+		return size >= 0 && size <= ZERO_MAX ? zero_put(z, (size_t)size) : -EINVAL;
+	}
+	if (!strcmp(type, "record") && json_is_object(t)) {
+		json_array_foreach(json_object_get(t, "fields"), i, field) {
+			err = zero_of(root, json_object_get(field, "type"), z, depth + 1);
+			if (err)
+				return err;
+		}
+		return 0;
+	}
+	/* A reference to a named type defined elsewhere in the schema. */
+	t = json_is_string(t) ? find_named(root, type, 0) : NULL;
+	return t ? zero_of(root, t, z, depth + 1) : -EINVAL;
+}
+
+int schema_zero_fields(const char *json, size_t first_field, uint8_t **out, size_t *len,
+		       char *errstr, size_t errstr_size)
+{
+	json_t *root = json_loads(json, 0, NULL), *fields;
+	struct zero *z = calloc(1, sizeof(*z));
+	int err = -EINVAL;
+
+	fields = json_object_get(root, "fields");
+	if (!z) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (!json_is_array(fields) || json_array_size(fields) < first_field) {
+		snprintf(errstr, errstr_size, "schema: not a record with %zu fields", first_field);
+		goto out;
+	}
+	for (size_t i = first_field; i < json_array_size(fields); i++) {
+		err = zero_of(root, json_object_get(json_array_get(fields, i), "type"), z, 0);
+		if (err) {
+			snprintf(errstr, errstr_size, "schema: no zero value for field %zu", i);
+			goto out;
+		}
+	}
+	*out = malloc(z->len ? z->len : 1);
+	if (!*out) {
+		err = -ENOMEM;
+		goto out;
+	}
+	memcpy(*out, z->buf, z->len);
+	*len = z->len;
+	err = 0;
+out:
+	free(z);
+	json_decref(root);
+	return err;
+}
+
+int schema_enum_index(const char *json, const char *field, const char *symbol)
+{
+	json_t *root = json_loads(json, 0, NULL), *f, *sym;
+	size_t i, j;
+	int index = -ENOENT;
+
+	json_array_foreach(json_object_get(root, "fields"), i, f) {
+		if (strcmp(json_string_value(json_object_get(f, "name")) ?: "", field) != 0)
+			continue;
+		json_array_foreach(json_object_get(json_object_get(f, "type"), "symbols"), j, sym)
+			if (!strcmp(json_string_value(sym) ?: "", symbol))
+				index = (int)j;
+	}
+	json_decref(root);
+	return index;
+}

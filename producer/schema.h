@@ -31,6 +31,19 @@ int schema_canonical_form(const char *json, char **out, char *errstr, size_t err
 /* CRC-64-AVRO of the canonical form of `json`. 0 or -errno as schema_canonical_form(). */
 int schema_fingerprint(const char *json, uint64_t *fingerprint, char *errstr, size_t errstr_size);
 
+/*
+ * The Avro binary of a "zero" value for every field of the top-level record from field index
+ * `first_field` on: null branch of unions, 0, false, "", empty arrays and maps, the first enum
+ * symbol, zero bytes for fixed. A record of a kind that sets none of a topic's own fields (a loss
+ * record) ends with these bytes. On success *out (malloc'd, the caller frees) and *len are set.
+ * 0 or -EINVAL / -ENOMEM with errstr set.
+ */
+int schema_zero_fields(const char *json, size_t first_field, uint8_t **out, size_t *len,
+		       char *errstr, size_t errstr_size);
+
+/* Index of `symbol` in the enum of top-level field `field`, or -ENOENT. */
+int schema_enum_index(const char *json, const char *field, const char *symbol);
+
 /* Avro single-object encoding: C3 01, then the fingerprint as 8 little-endian bytes. */
 #define AVRO_SINGLE_OBJECT_HDR_LEN 10
 void avro_single_object_header(uint64_t fingerprint, uint8_t out[AVRO_SINGLE_OBJECT_HDR_LEN]);

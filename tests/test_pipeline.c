@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "avro_json.h"
 #include "kernel.h"
 #include "metadata.h"
 #include "pipeline.h"
@@ -24,6 +25,7 @@
 
 struct fixture {
 	char root[64];
+	char spool[64];     /* "" unless the fixture has a spool */
 	char pod_dir[512];
 	uint64_t pod_cgroup;  /* inode of the fake pod cgroup directory */
 	uint64_t host_cgroup; /* inode of the fake root */
@@ -33,10 +35,10 @@ struct fixture {
 
 static const char *const known[] = { "kernel", NULL };
 
-static int setup(void **state)
+static int open_fixture(void **state, bool with_spool)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	char errstr[512];
+	char errstr[512], text[256];
 	struct stat st;
 	const char *parts[] = { "/kubepods.slice", "/kubepods-burstable.slice",
 				"/kubepods-burstable-pod0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0.slice",
@@ -54,16 +56,31 @@ static int setup(void **state)
 	f->pod_cgroup = st.st_ino;
 	assert_int_equal(stat(f->root, &st), 0);
 	f->host_cgroup = st.st_ino;
+	if (with_spool) {
+		strcpy(f->spool, "/tmp/tapio-spool-XXXXXX");
+		assert_non_null(mkdtemp(f->spool));
+	}
 
 	config_defaults(&f->cfg);
-	assert_int_equal(config_parse_text(&f->cfg, "node_name = node-a\ncollectors = kernel\n", "test",
-					   known, errstr, sizeof(errstr)), 0);
+	snprintf(text, sizeof(text), "node_name = node-a\ncollectors = kernel\n%s%s\nspool_max_mb = 1\n"
+		 "spool_segment_mb = 1\n", with_spool ? "spool_dir = " : "# no spool", f->spool);
+	assert_int_equal(config_parse_text(&f->cfg, text, "test", known, errstr, sizeof(errstr)), 0);
 	log_level_current = LOG_ERROR;
 	assert_int_equal(pipeline_open(&f->pl, &f->cfg, f->root, errstr, sizeof(errstr)), 0);
 	assert_non_null(f->pl.publisher.mock); /* no brokers configured: embedded */
 	assert_int_equal(metadata_snapshot(f->pl.metadata, 1000), 0);
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return open_fixture(state, false);
+}
+
+static int setup_spool(void **state)
+{
+	return open_fixture(state, true);
 }
 
 static int teardown(void **state)
@@ -77,6 +94,12 @@ static int teardown(void **state)
 	while (strlen(path) >= strlen(f->root)) {
 		rmdir(path);
 		*strrchr(path, '/') = '\0';
+	}
+	if (f->spool[0]) {
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->spool);
+		assert_int_equal(system(cmd), 0);
 	}
 	free(f);
 	return 0;
@@ -148,11 +171,13 @@ static int consume_topic(struct fixture *f, const char *topic, struct msg *out, 
 		rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
 	assert_int_equal(rd_kafka_assign(rk, parts), 0);
 	/* Bounded wait for data that must arrive; a missing message fails in the caller. */
-	for (int polls = 0; got < want && polls < 100; polls++) {
+	for (int idle = 0; got < want && idle < 100;) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
 
-		if (!m)
+		if (!m) {
+			idle++;
 			continue;
+		}
 		if (!m->err)
 			copy_msg(m, &out[got++]);
 		rd_kafka_message_destroy(m);
@@ -342,6 +367,157 @@ static void test_metadata_snapshot_and_tombstone(void **state)
 	assert_non_null(find_key(msgs, n, key, true));
 }
 
+/* Losses show up in the data: a LOSS record on the same topic says how many records were lost
+ * at which stage, in which interval, and takes the next sequence number. */
+static void test_loss_is_reported_in_band(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = &f->pl.collectors[0];
+	struct avro_json_decoder *dec;
+	static struct msg msgs[4];
+	struct kernel_exec e;
+	const char *schema_name;
+	char errstr[256];
+	json_t *rec, *loss;
+
+	make_exec(&e, f->pod_cgroup, 100);
+	assert_int_equal(pipeline_record(c, &e, sizeof(e)), 0); /* seq 1 */
+	assert_int_equal(pipeline_record(c, &e, 12), 0);        /* short: rejected */
+	assert_int_equal(pipeline_record(c, &e, 7), 0);         /* short: rejected */
+	pipeline_report_losses(&f->pl);
+	pipeline_report_losses(&f->pl); /* nothing new: no second report */
+	assert_int_equal(c->stats.loss_records, 1);
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+
+	assert_int_equal(consume(f, msgs, 2), 2);
+	assert_int_equal(avro_json_decoder_new(tapio_schemas, tapio_schema_count, &dec, errstr,
+					       sizeof(errstr)), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(avro_json_decode(dec, "tapio.kernel", msgs[i].value, msgs[i].len, &rec,
+						  &schema_name, errstr, sizeof(errstr)), 0);
+		if (strcmp(json_string_value(json_object_get(rec, "kind")), "LOSS") != 0) {
+			json_decref(rec);
+			continue;
+		}
+		loss = json_object_get(rec, "loss");
+		assert_string_equal(json_string_value(json_object_get(loss, "stage")), "DECODE");
+		assert_int_equal(json_integer_value(json_object_get(loss, "count")), 2);
+		assert_true(json_integer_value(json_object_get(loss, "since")) <=
+			    json_integer_value(json_object_get(loss, "until")));
+		assert_int_equal(json_integer_value(json_object_get(rec, "seq")), 2);
+		assert_int_equal(json_integer_value(json_object_get(rec, "cgroup_id")), 0);
+		assert_memory_equal(msgs[i].key, "node-a/0", 8);
+		json_decref(rec);
+		avro_json_decoder_free(dec);
+		return;
+	}
+	fail_msg("no LOSS record in the topic");
+}
+
+/* Serves librdkafka until `done` holds, at most ~30 s: waits on events, not on time. */
+#define SERVE_UNTIL(f, done)                                                        \
+	do {                                                                        \
+		for (int polls_ = 0; !(done) && polls_ < 300; polls_++) {           \
+			rd_kafka_poll((f)->pl.publisher.rk, 100);                  \
+			pipeline_replay(&(f)->pl);                                  \
+		}                                                                   \
+	} while (0)
+
+static void spool_outage(struct fixture *f, int n, uint32_t first_pid)
+{
+	struct collector_runtime *c = &f->pl.collectors[0];
+	struct kernel_exec e;
+
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0); /* the start-up snapshot */
+	assert_int_equal(rd_kafka_mock_broker_set_down(f->pl.publisher.mock, 1), 0);
+	/* Something to send makes librdkafka notice the broker is gone. */
+	make_exec(&e, f->pod_cgroup, first_pid);
+	assert_int_equal(pipeline_record(c, &e, sizeof(e)), 0);
+	SERVE_UNTIL(f, f->pl.publisher.brokers_down);
+	assert_true(f->pl.publisher.brokers_down);
+	for (int i = 1; i < n; i++) {
+		make_exec(&e, f->pod_cgroup, first_pid + (uint32_t)i);
+		assert_int_equal(pipeline_record(c, &e, sizeof(e)), 0);
+	}
+}
+
+/* Records made while the broker is down go to the spool; once it is back, every one arrives,
+ * each sequence number once, in order (one pod: one key, one partition). */
+static void test_outage_spools_then_replays_in_order(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = &f->pl.collectors[0];
+	static struct msg msgs[300];
+	int64_t last = 0;
+	int n;
+
+	spool_outage(f, 200, 1000);
+	assert_true(f->pl.spooling);
+	assert_true(c->stats.spooled >= 199); /* the first may still sit in librdkafka's queue */
+	assert_int_equal(c->stats.spooled + c->stats.produced, 200);
+
+	assert_int_equal(rd_kafka_mock_broker_set_up(f->pl.publisher.mock, 1), 0);
+	SERVE_UNTIL(f, !f->pl.spooling);
+	assert_false(f->pl.spooling);
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+	assert_int_equal(c->stats.delivered, 200);
+	assert_int_equal(c->stats.delivery_failed + c->stats.spool_failed, 0);
+
+	n = consume(f, msgs, 200);
+	assert_int_equal(n, 200);
+	for (int i = 0; i < n; i++) {
+		/* seq is the envelope's third field: after the 10-byte frame and the kind. */
+		const uint8_t *p = msgs[i].value + 10 + 1;
+		int64_t seq = 0, shift = 0;
+		uint64_t z = 0;
+
+		while (*p & 0x80) /* event_time varint */
+			p++;
+		p++;
+		do {
+			z |= (uint64_t)(*p & 0x7f) << shift;
+			shift += 7;
+		} while (*p++ & 0x80);
+		seq = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+		assert_int_equal(seq, last + 1);
+		last = seq;
+	}
+}
+
+/* A spool of 1 MiB under drop_oldest: it stays within its bound and counts what it evicted. */
+static void test_full_spool_drops_oldest_and_counts(void **state)
+{
+	struct fixture *f = *state;
+	struct spool_stats ss;
+
+	spool_outage(f, 12000, 1); /* ~1.3 MB of records */
+	spool_get_stats(f->pl.spool, &ss);
+	assert_true(ss.dropped_full > 0);
+	assert_true(ss.pending_bytes <= 1 << 20);
+	assert_int_equal(ss.appended, f->pl.collectors[0].stats.spooled);
+}
+
+/* A producer that stops without delivering (as after kill -9) leaves its records in the spool;
+ * the next one recovers and delivers all of them. */
+static void test_spool_survives_a_restart(void **state)
+{
+	struct fixture *f = *state;
+	static struct msg msgs[64];
+	char errstr[256];
+
+	spool_outage(f, 50, 2000);
+	/* Drop the pipeline without draining: what was spooled is on disk already. */
+	pipeline_close(&f->pl);
+	assert_int_equal(pipeline_open(&f->pl, &f->cfg, f->root, errstr, sizeof(errstr)), 0);
+	assert_true(f->pl.spool_recovered.records >= 49);
+	assert_int_equal(f->pl.spool_recovered.torn, 0);
+	assert_true(f->pl.spooling);
+	SERVE_UNTIL(f, !f->pl.spooling);
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+	assert_int_equal(consume(f, msgs, 64), (int)f->pl.spool_recovered.records);
+	assert_int_equal(f->pl.collectors[0].stats.delivered, f->pl.spool_recovered.records);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,7 +526,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rejections_are_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_cgroup_gets_node_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delivery_failure_is_counted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loss_is_reported_in_band, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metadata_snapshot_and_tombstone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outage_spools_then_replays_in_order, setup_spool, teardown),
+		cmocka_unit_test_setup_teardown(test_full_spool_drops_oldest_and_counts, setup_spool, teardown),
+		cmocka_unit_test_setup_teardown(test_spool_survives_a_restart, setup_spool, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -108,12 +108,18 @@ static const char kernel_canonical[] =
 	"\"fields\":[{\"name\":\"kind\",\"type\":{\"name\":\"io.tapio.kernel.Kind\","
 	"\"type\":\"enum\",\"symbols\":[\"UNKNOWN\",\"EXEC\",\"EXIT\",\"OOM_KILL\","
 	"\"TCP_CONNECT\",\"TCP_CONNECT_FAILED\",\"TCP_ACCEPT\",\"TCP_CLOSE\",\"TCP_LISTEN\","
-	"\"TCP_LISTEN_CLOSE\"]}},{\"name\":\"event_time\",\"type\":\"long\"},{\"name\":\"seq\","
-	"\"type\":\"long\"},{\"name\":\"node\",\"type\":\"string\"},{\"name\":\"cgroup_id\","
-	"\"type\":\"long\"},{\"name\":\"pod_uid\",\"type\":[\"null\",\"string\"]},"
-	"{\"name\":\"container_id\",\"type\":[\"null\",\"string\"]},{\"name\":\"pid\","
-	"\"type\":\"int\"},{\"name\":\"ppid\",\"type\":\"int\"},{\"name\":\"comm\","
-	"\"type\":\"string\"},{\"name\":\"exec\",\"type\":[\"null\","
+	"\"TCP_LISTEN_CLOSE\",\"LOSS\"]}},{\"name\":\"event_time\",\"type\":\"long\"},"
+	"{\"name\":\"seq\",\"type\":\"long\"},{\"name\":\"node\",\"type\":\"string\"},"
+	"{\"name\":\"cgroup_id\",\"type\":\"long\"},{\"name\":\"pod_uid\",\"type\":[\"null\","
+	"\"string\"]},{\"name\":\"container_id\",\"type\":[\"null\",\"string\"]},"
+	"{\"name\":\"loss\",\"type\":[\"null\",{\"name\":\"io.tapio.kernel.Loss\","
+	"\"type\":\"record\",\"fields\":[{\"name\":\"stage\","
+	"\"type\":{\"name\":\"io.tapio.kernel.LossStage\",\"type\":\"enum\","
+	"\"symbols\":[\"UNKNOWN\",\"RING_BUFFER\",\"DECODE\",\"ENCODE\",\"QUEUE_FULL\","
+	"\"PRODUCE\",\"DELIVERY\",\"SPOOL\"]}},{\"name\":\"count\",\"type\":\"long\"},"
+	"{\"name\":\"since\",\"type\":\"long\"},{\"name\":\"until\",\"type\":\"long\"}]}]},"
+	"{\"name\":\"pid\",\"type\":\"int\"},{\"name\":\"ppid\",\"type\":\"int\"},"
+	"{\"name\":\"comm\",\"type\":\"string\"},{\"name\":\"exec\",\"type\":[\"null\","
 	"{\"name\":\"io.tapio.kernel.Exec\",\"type\":\"record\",\"fields\":[{\"name\":\"uid\","
 	"\"type\":\"long\"},{\"name\":\"gid\",\"type\":\"long\"},{\"name\":\"filename\","
 	"\"type\":\"string\"},{\"name\":\"filename_truncated\",\"type\":\"boolean\"},"
@@ -122,8 +128,8 @@ static const char kernel_canonical[] =
 	"\"type\":[\"null\",{\"name\":\"io.tapio.kernel.Exit\",\"type\":\"record\","
 	"\"fields\":[{\"name\":\"exit_code\",\"type\":\"int\"},{\"name\":\"signal\","
 	"\"type\":\"int\"},{\"name\":\"core_dumped\",\"type\":\"boolean\"},"
-	"{\"name\":\"lifetime_ns\",\"type\":\"long\"}]}]},{\"name\":\"oom\",\"type\":[\"null\","
-	"{\"name\":\"io.tapio.kernel.Oom\",\"type\":\"record\","
+	"{\"name\":\"lifetime_ns\",\"type\":\"long\"}]}]},{\"name\":\"oom\","
+	"\"type\":[\"null\",{\"name\":\"io.tapio.kernel.Oom\",\"type\":\"record\","
 	"\"fields\":[{\"name\":\"cgroup_oom\",\"type\":\"boolean\"},"
 	"{\"name\":\"memcg_usage_bytes\",\"type\":[\"null\",\"long\"]},"
 	"{\"name\":\"memcg_limit_bytes\",\"type\":[\"null\",\"long\"]},"
@@ -150,7 +156,7 @@ static const char kernel_canonical[] =
 	"\"type\":\"long\"},{\"name\":\"bytes_acked\",\"type\":\"long\"},"
 	"{\"name\":\"bytes_received\",\"type\":\"long\"},{\"name\":\"bytes_retrans\","
 	"\"type\":\"long\"}]}]}]}";
-static const uint64_t kernel_fingerprint = 0x060960072a2b3160ULL;
+static const uint64_t kernel_fingerprint = 0xc53c7730077540e5ULL;
 
 static void check_vector(const struct vector *v)
 {
@@ -178,7 +184,7 @@ static void test_crc64(void **state)
 static void test_single_object_header(void **state)
 {
 	static const uint8_t want[AVRO_SINGLE_OBJECT_HDR_LEN] = {
-		0xc3, 0x01, 0x60, 0x31, 0x2b, 0x2a, 0x07, 0x60, 0x09, 0x06,
+		0xc3, 0x01, 0xe5, 0x40, 0x75, 0x07, 0x30, 0x77, 0x3c, 0xc5,
 	};
 	uint8_t hdr[AVRO_SINGLE_OBJECT_HDR_LEN];
 

@@ -15,7 +15,7 @@ COMMON = {
     "event_time": EPOCH + datetime.timedelta(microseconds=1764000000123456),
     "seq": 7, "node": "node-a", "cgroup_id": 12345,
     "pod_uid": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "container_id": "ab" * 32,
-    "pid": 4242, "ppid": 1, "comm": "sh",
+    "pid": 4242, "ppid": 1, "comm": "sh", "loss": None,
 }
 MIB = 1 << 20
 
@@ -28,6 +28,11 @@ def record(**fields):
 
 
 RECORDS = {
+    # A loss report: 3 records rejected by the decoder in one interval; no kernel fields set.
+    "loss": record(kind="LOSS", cgroup_id=0, pod_uid=None, container_id=None, pid=0, ppid=0, comm="",
+                   seq=8, loss={"stage": "DECODE", "count": 3,
+                                "since": EPOCH + datetime.timedelta(microseconds=1764000000000000),
+                                "until": EPOCH + datetime.timedelta(microseconds=1764000000123456)}),
     "exec": record(kind="EXEC", exec={
         "uid": 1000, "gid": 1000, "filename": "/bin/sh", "filename_truncated": False,
         "args": ["sh", "-c", "exit 37"], "args_truncated": False}),

@@ -1,0 +1,69 @@
+#!/usr/bin/python3
+"""A loss caused on purpose: a 4 KiB ring buffer and a burst of execs. The metric and the in-band
+LOSS records agree on how many records the kernel could not write, and the counters add up."""
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import harness
+from harness import Producer, Schema
+
+KERNEL = Schema("kernel")
+
+
+def reserve_failures(producer):
+    with urllib.request.urlopen("http://%s/metrics" % producer.metrics, timeout=10) as r:
+        text = r.read().decode()
+    return sum(int(v) for v in re.findall(
+        r'^tapio_ringbuf_reserve_failures_total\{collector="kernel",cpu="\d+"\} (\d+)$', text, re.M))
+
+
+def reported(producer):
+    """Sum of RING_BUFFER counts in the LOSS records of tapio.kernel, and their sequence numbers."""
+    recs = [KERNEL.decode(m.value) for m in harness.consume_all(producer.bootstrap, "tapio.kernel")]
+    loss = [r for r in recs if r and r["kind"] == "LOSS" and r["loss"]["stage"] == "RING_BUFFER"]
+    return sum(r["loss"]["count"] for r in loss), loss, recs
+
+
+def test_tiny_ring_buffer_burst():
+    producer = Producer("--collectors", "kernel", "--set", "ringbuf_kb=4", "--set", "stats_interval_s=0")
+    try:
+        subprocess.run(["/bin/sh", "-c", "for i in $(seq 300); do /bin/true; done"], check=True)
+        # Wait on the data: the reports catch up with the counter once the burst is over.
+        deadline = time.monotonic() + 30
+        while True:
+            metric = reserve_failures(producer)
+            total, loss, recs = reported(producer)
+            if (metric > 0 and total == metric) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert metric > 0, "the burst overflowed nothing"
+        assert total == metric, (total, metric)
+        for r in loss:
+            assert r["cgroup_id"] == 0 and r["pid"] == 0 and r["exec"] is None, r
+            assert r["loss"]["since"] <= r["loss"]["until"], r
+        # LOSS records take sequence numbers like any record: no gaps, no repeats.
+        seqs = sorted(r["seq"] for r in recs if r)
+        assert seqs == list(range(1, len(seqs) + 1)), seqs[:20]
+    finally:
+        rc = producer.stop(signal.SIGTERM)
+    logs = producer.logs()
+    assert rc == 0, logs
+    line = next(l for l in logs.splitlines() if " kernel: received=" in l)
+    n = {k: int(v) for k, v in (kv.split("=") for kv in line.split() if "=" in kv)}
+    assert n["reserve_failures"] >= metric, line
+    assert n["produced"] == n["delivered"] + n["delivery_failed"], line
+    assert n["received"] + n["loss_records"] == n["produced"] + n["spooled"] + n["rejected"] + \
+        n["encode_failed"] + n["queue_full"] + n["produce_failed"], line
+
+
+def main():
+    harness.require_root()
+    return harness.run_tests([test_tiny_ring_buffer_burst])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
