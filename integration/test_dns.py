@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.request
 
 import harness
 from harness import PodCgroup, Producer, Schema
@@ -382,6 +383,12 @@ def test_degrades_when_it_cannot_attach():
 
 
 def test_shutdown_counts():
+    # The parser's counters are on /metrics too.
+    with urllib.request.urlopen("http://%s/metrics" % producer.metrics, timeout=10) as r:
+        metrics = r.read().decode()
+    for reason in ("truncated", "label", "pointer", "counts"):
+        line = 'tapio_dns_rejected_packets_total{reason="%s"} 2' % reason
+        assert line in metrics.splitlines(), (line, metrics[-2000:])
     rc = producer.stop(signal.SIGTERM)
     logs = producer.logs()
     assert rc == 0, "exit status %d\n%s" % (rc, logs)

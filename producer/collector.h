@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "avro_writer.h"
 #include "common.h"
@@ -64,6 +65,8 @@ struct collector_ops {
 	void (*encode)(const struct decoded *rec, struct avro_buf *out);
 	/* Optional: called about once a second with the boot-relative time (timeouts, expiry). */
 	void (*tick)(struct collector_runtime *c, uint64_t now_ktime_ns);
+	/* Optional: the collector's own counters for /metrics, in the text exposition format. */
+	void (*render_metrics)(FILE *out);
 	/* Detaches the programs so no new records arrive; the maps stay readable for draining. */
 	void (*detach)(void);
 	/* Frees everything open() made. Safe after a failed open(). */

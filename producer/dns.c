@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,6 +317,39 @@ static void log_stats(void)
 		 s->rejected[DNS_ERR_RDATA], s->rejected[DNS_ERR_TCP_LENGTH]);
 }
 
+static void render_metrics(FILE *out)
+{
+	const struct dns_stats *s = &st->stats;
+	static const struct {
+		const char *name, *help;
+		size_t offset;
+	} counters[] = {
+		{ "tapio_dns_queries_total", "DNS query packets parsed.", offsetof(struct dns_stats, queries) },
+		{ "tapio_dns_responses_total", "DNS response packets parsed.", offsetof(struct dns_stats, responses) },
+		{ "tapio_dns_answered_total", "Queries published with their response.", offsetof(struct dns_stats, answered) },
+		{ "tapio_dns_timeouts_total", "Queries published as timeouts.", offsetof(struct dns_stats, timeouts) },
+		{ "tapio_dns_unsolicited_total", "Responses that matched no pending query (not published).", offsetof(struct dns_stats, unsolicited) },
+		{ "tapio_dns_question_mismatch_total", "Responses whose question differed from the pending query's.", offsetof(struct dns_stats, question_mismatch) },
+		{ "tapio_dns_retransmits_total", "Repeated queries folded into the pending one.", offsetof(struct dns_stats, retransmits) },
+		{ "tapio_dns_replaced_total", "Pending queries dropped for a new question under the same key.", offsetof(struct dns_stats, replaced) },
+		{ "tapio_dns_evicted_total", "Pending queries dropped because dns_pending_max were waiting.", offsetof(struct dns_stats, evicted) },
+	};
+
+	if (!st)
+		return;
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		fprintf(out, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", counters[i].name,
+			counters[i].help, counters[i].name, counters[i].name,
+			*(const uint64_t *)((const char *)s + counters[i].offset));
+	fprintf(out, "# HELP tapio_dns_pending Queries waiting for a response.\n"
+		"# TYPE tapio_dns_pending gauge\ntapio_dns_pending %u\n", st->count);
+	fputs("# HELP tapio_dns_rejected_packets_total Packets the DNS parser refused, by reason.\n"
+	      "# TYPE tapio_dns_rejected_packets_total counter\n", out);
+	for (int r = DNS_PARSE_OK + 1; r < DNS_PARSE_ERROR_MAX; r++)
+		fprintf(out, "tapio_dns_rejected_packets_total{reason=\"%s\"} %" PRIu64 "\n",
+			dns_parse_error_name(r), s->rejected[r]);
+}
+
 static void publish(struct collector_runtime *c, const struct dns_query *q, int kind,
 		    const struct dns_msg *resp, uint64_t resp_ktime_ns)
 {
@@ -587,6 +621,7 @@ const struct collector_ops dns_collector = {
 	.open = dns_open,
 	.decode = dns_decode,
 	.tick = dns_tick,
+	.render_metrics = render_metrics,
 	.detach = dns_detach,
 	.destroy = dns_destroy,
 };

@@ -238,6 +238,10 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 		      "Records sent without their start (duration, process) because a BPF state map "
 		      "was full.", state_map_full);
 
+	for (size_t i = 0; i < pl->ncollectors; i++)
+		if (pl->collectors[i].opened && pl->collectors[i].ops->render_metrics)
+			pl->collectors[i].ops->render_metrics(out);
+
 	if (pl->identity)
 		identity_get_stats(pl->identity, &id);
 	family(out, "tapio_identity_entries", "gauge", "cgroups in the identity cache.");
