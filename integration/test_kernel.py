@@ -119,7 +119,7 @@ def test_tail_shows_the_record():
     found, msgs = harness.wait_for(producer.bootstrap, TOPIC, KERNEL, by_pid(pid, "EXIT"), 1)
     assert found
     out = subprocess.run([harness.TAIL, "-b", producer.bootstrap, "--from-beginning", "-c", str(len(msgs)),
-                          "--timeout-ms", "30000", TOPIC], check=True, capture_output=True, timeout=60).stdout
+                          "--timeout-ms", "120000", TOPIC], check=True, capture_output=True, timeout=180).stdout
     lines = [json.loads(line) for line in out.decode().splitlines()]
     assert len(lines) == len(msgs)
     mine = [line for line in lines if marker in json.dumps(line["value"])]

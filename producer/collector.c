@@ -4,10 +4,16 @@
 
 extern const struct collector_ops kernel_collector;
 extern const struct collector_ops dns_collector;
+extern const struct collector_ops cni_collector;
+extern const struct collector_ops cri_collector;
+extern const struct collector_ops systemd_collector;
 
 const struct collector_ops *const collector_table[] = {
 	&kernel_collector,
 	&dns_collector,
+	&cni_collector,
+	&cri_collector,
+	&systemd_collector,
 };
 const size_t collector_count = sizeof(collector_table) / sizeof(collector_table[0]);
 

@@ -134,13 +134,16 @@ static int setup_collector(struct pipeline *pl, const struct collector_ops *ops,
 	c->maps.ring_fd = c->maps.reserve_failures_fd = -1;
 	c->next_seq = 1;
 	c->ref = (struct msg_ref){ .c = c, .replay_slot = -1 };
+	/* Every topic reports its losses in band: its schema has the LOSS kind and `loss` field. */
 	c->loss_kind = schema_enum_index(schema->json, "kind", "LOSS");
-	if (c->loss_kind >= 0) {
-		err = schema_zero_fields(schema->json, ENVELOPE_FIELDS, &c->zero_fields,
-					 &c->zero_fields_len, errstr, errstr_size);
-		if (err)
-			return err;
+	if (c->loss_kind < 0) {
+		snprintf(errstr, errstr_size, "%s: schema has no LOSS kind", ops->name);
+		return -EINVAL;
 	}
+	err = schema_zero_fields(schema->json, ENVELOPE_FIELDS, &c->zero_fields, &c->zero_fields_len,
+				 errstr, errstr_size);
+	if (err)
+		return err;
 	c->loss_since_us = clock_ns(CLOCK_REALTIME) / 1000;
 	snprintf(c->fingerprint_hex, sizeof(c->fingerprint_hex), "%016" PRIx64, fingerprint);
 	snprintf(c->topic_name, sizeof(c->topic_name), "%s%s", pl->cfg->topic_prefix, ops->name);
@@ -300,8 +303,6 @@ void avro_put_envelope(struct avro_buf *out, int kind, const struct envelope *en
 	avro_put_long(out, (int64_t)env->cgroup_id);
 	avro_put_optional_string(out, env->pod_uid, 64);
 	avro_put_optional_string(out, env->container_id, 128);
-	if (!env->loss_field)
-		return;
 	if (!env->loss) {
 		avro_put_union(out, 0);
 		return;
@@ -326,7 +327,6 @@ struct avro_buf *pipeline_begin(struct collector_runtime *c, uint64_t ktime_ns, 
 		.cgroup_id = cgroup_id,
 		.pod_uid = id->owner.pod_uid,
 		.container_id = id->owner.container_id,
-		.loss_field = c->loss_kind >= 0,
 	};
 
 	pl->pending.identity = id;
@@ -448,7 +448,6 @@ static void publish_loss(struct collector_runtime *c, const struct loss_report *
 		.event_time_us = report->until_us,
 		.seq = c->next_seq,
 		.node = pl->cfg->node_name,
-		.loss_field = true,
 		.loss = report,
 	};
 	char key[IDENTITY_KEY_MAX];
@@ -476,8 +475,6 @@ void pipeline_report_losses(struct pipeline *pl)
 		uint64_t now[LOSS_STAGE_MAX];
 		bool reported = false;
 
-		if (c->loss_kind < 0)
-			continue;
 		loss_counts(c, now);
 		for (int stage = LOSS_RING_BUFFER; stage < LOSS_STAGE_MAX; stage++) {
 			struct loss_report r = {

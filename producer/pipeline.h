@@ -49,7 +49,6 @@ struct envelope {
 	uint64_t cgroup_id;
 	const char *pod_uid;      /* NULL or "" = null */
 	const char *container_id; /* NULL or "" = null */
-	bool loss_field;          /* the schema has the `loss` field (see setup_collector) */
 	const struct loss_report *loss; /* NULL but in LOSS records */
 };
 

@@ -81,7 +81,6 @@ static const struct envelope golden_env = {
 	.cgroup_id = 12345,
 	.pod_uid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
 	.container_id = "abababababababababababababababababababababababababababababababab",
-	.loss_field = true,
 };
 
 static void addr(uint8_t out[16], int af, const char *text)

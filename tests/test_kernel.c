@@ -116,7 +116,6 @@ static const struct envelope golden_env = {
 	.cgroup_id = 12345,
 	.pod_uid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
 	.container_id = "abababababababababababababababababababababababababababababababab",
-	.loss_field = true,
 };
 
 static void make_exec(struct kernel_exec *e)
@@ -725,7 +724,6 @@ static void test_loss_record_matches_golden(void **state)
 		.event_time_us = 1764000000123456,
 		.seq = 8,
 		.node = "node-a",
-		.loss_field = true,
 		.loss = &report,
 	};
 	char errstr[256];

@@ -1,0 +1,491 @@
+/*
+ * Collector `cni`: network namespaces (bpf/cni.bpf.c) and the interfaces in them →
+ * schemas/cni.avsc.
+ *
+ * No tracepoint reports a network device being registered, moved or unregistered, so interfaces
+ * come from rtnetlink: one NETLINK_ROUTE socket in the producer's namespace, subscribed to link
+ * notifications with NETLINK_LISTEN_ALL_NSID, which also delivers those of every namespace that
+ * has an nsid here. The nsid is turned into the namespace's inode by a BPF resolver. A socket
+ * per namespace would see all of them but keep every namespace alive (user sockets hold a
+ * reference), so it is not an option. A BPF socket filter on the socket writes a stamp into the
+ * collector's ring buffer as each notification is delivered; the notification is read when its
+ * stamp comes out of the ring, so link records carry the kernel's time and keep their order
+ * among the namespace records. Without the filter, the socket is read once a second.
+ */
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cni.skel.h"
+#include "cni_collector.h"
+#include "log.h"
+#include "pipeline.h"
+
+#ifndef NETLINK_LISTEN_ALL_NSID
+#define NETLINK_LISTEN_ALL_NSID 8
+#endif
+
+#define TRACEFS "/sys/kernel/tracing"
+#define NL_BUF_SIZE 65536
+#define NL_RCVBUF (4 << 20)
+#define NETNS_TABLE_MAX 16384
+/* A stamped notification is queued microseconds after its stamp: wait at most this long. */
+#define NOTIFY_WAIT_MS 100
+
+/* Which cgroup speaks for a namespace: its creator's, or the first pod process seen entering. */
+struct netns_owner {
+	uint64_t inum; /* 0 = free */
+	uint64_t cgroup_id;
+	bool pod;
+};
+
+static struct cni_bpf *skel;
+static int nl_fd = -1;
+static uint64_t own_netns, root_cgroup = 1;
+static struct netns_owner *owners;
+static uint8_t *nl_buf;
+static uint64_t nl_overruns, nl_unmatched;
+static bool stamped; /* the socket filter is attached */
+static bool root_known;
+
+static bool tracepoint_exists(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), TRACEFS "/events/syscalls/%s", name);
+	return access(path, F_OK) == 0;
+}
+
+/* Classic tracepoints need tracefs; mount it where libbpf looks when nobody did. */
+static void ensure_tracefs(void)
+{
+	if (access(TRACEFS "/events", F_OK) == 0 || access("/sys/kernel/debug/tracing/events", F_OK) == 0)
+		return;
+	if (mount("tracefs", TRACEFS, "tracefs", 0, NULL) < 0)
+		log_warn("cni: tracefs not mounted and mounting it on " TRACEFS " failed: %s",
+			 strerror(errno));
+	else
+		log_info("cni: mounted tracefs on " TRACEFS " for the syscall tracepoints");
+}
+
+static uint64_t kallsyms_addr(const char *symbol)
+{
+	char line[512], name[256], type;
+	unsigned long long addr;
+	uint64_t found = 0;
+	FILE *f = fopen("/proc/kallsyms", "re");
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx %c %255s", &addr, &type, name) == 3 && strcmp(name, symbol) == 0)
+			found = addr;
+	fclose(f);
+	return found;
+}
+
+static bool btf_has_tracepoint(const char *tp)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	char name[128];
+	bool ok;
+
+	if (!vmlinux)
+		return true; /* let the load say */
+	snprintf(name, sizeof(name), "btf_trace_%s", tp);
+	ok = btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) >= 0;
+	btf__free(vmlinux);
+	return ok;
+}
+
+/* Leaves out, with a line each, the programs whose hook this kernel or host lacks. */
+static void disable_missing_hooks(void)
+{
+	static const struct {
+		const char *tp;
+		const char *loss;
+	} syscalls[] = {
+		{ "sys_enter_unshare", "no NETNS_CREATED for unshare()" },
+		{ "sys_exit_unshare", "no NETNS_CREATED for unshare()" },
+		{ "sys_enter_setns", "no NETNS_ENTERED" },
+		{ "sys_exit_setns", "no NETNS_ENTERED" },
+	};
+	struct bpf_program *progs[] = {
+		skel->progs.cni_enter_unshare, skel->progs.cni_exit_unshare,
+		skel->progs.cni_enter_setns, skel->progs.cni_exit_setns,
+	};
+	uint64_t cleanup;
+
+	ensure_tracefs();
+	for (size_t i = 0; i < sizeof(syscalls) / sizeof(syscalls[0]); i++) {
+		if (tracepoint_exists(syscalls[i].tp))
+			continue;
+		log_warn("cni: no tracepoint syscalls:%s: %s", syscalls[i].tp, syscalls[i].loss);
+		bpf_program__set_autoload(progs[i], false);
+	}
+	if (!btf_has_tracepoint("sched_process_fork")) {
+		log_warn("cni: no sched_process_fork tracepoint: no NETNS_CREATED for clone()");
+		bpf_program__set_autoload(skel->progs.cni_fork, false);
+	}
+	cleanup = kallsyms_addr("cleanup_net");
+	if (!cleanup || !btf_has_tracepoint("workqueue_execute_end")) {
+		log_warn("cni: %s: no NETNS_DESTROYED records",
+			 cleanup ? "no workqueue_execute_end tracepoint" :
+				   "no address for cleanup_net (the netns cleanup work) in /proc/kallsyms "
+				   "(absent, or hidden by kptr_restrict without CAP_SYSLOG)");
+		bpf_program__set_autoload(skel->progs.cni_work_end, false);
+	}
+	skel->rodata->cleanup_net_fn = cleanup;
+	/* Run by hand (BPF_PROG_TEST_RUN), never attached. */
+	bpf_program__set_autoattach(skel->progs.cni_resolve_nsid, false);
+}
+
+static int open_rtnetlink(void)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
+	int one = 1, size = NL_RCVBUF;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+
+	if (fd < 0)
+		return -errno;
+	/* Past the default limit (root only), so a burst between two reads is not lost. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    setsockopt(fd, SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, &one, sizeof(one)) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static uint64_t inode_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+static int cni_open(const struct tapio_config *cfg, struct collector_maps *maps)
+{
+	int err;
+
+	owners = calloc(NETNS_TABLE_MAX, sizeof(*owners));
+	nl_buf = malloc(NL_BUF_SIZE);
+	if (!owners || !nl_buf)
+		return -ENOMEM;
+	skel = cni_bpf__open();
+	if (!skel) {
+		err = -errno;
+		log_error("cni: cannot open BPF object: %s", strerror(-err));
+		return err;
+	}
+	bpf_map__set_max_entries(skel->maps.events, (uint32_t)cfg->ringbuf_kb << 10);
+	disable_missing_hooks();
+	err = cni_bpf__load(skel);
+	if (err) {
+		log_error("cni: cannot load BPF programs: %s", strerror(-err));
+		return err;
+	}
+	err = cni_bpf__attach(skel);
+	if (err) {
+		log_error("cni: cannot attach its programs: %s", strerror(-err));
+		return err;
+	}
+	own_netns = inode_of("/proc/self/ns/net");
+	/* rtnetlink sees from the producer's own namespace; in a pod without hostNetwork that is
+	 * not the host's, whose interfaces (the host ends of veth pairs) are then not seen. */
+	if (own_netns && inode_of("/proc/1/ns/net") && own_netns != inode_of("/proc/1/ns/net"))
+		log_warn("cni: not in the host's network namespace (that of PID 1): interfaces are "
+			 "seen from the producer's own; run it with hostNetwork");
+	nl_fd = open_rtnetlink();
+	stamped = false;
+	if (nl_fd < 0) {
+		log_warn("cni: rtnetlink link notifications (NETLINK_LISTEN_ALL_NSID): %s: no LINK_* "
+			 "records", strerror(-nl_fd));
+		nl_fd = -1;
+	} else {
+		int prog = bpf_program__fd(skel->progs.cni_rtnl_stamp);
+
+		stamped = setsockopt(nl_fd, SOL_SOCKET, SO_ATTACH_BPF, &prog, sizeof(prog)) == 0;
+		if (!stamped)
+			log_warn("cni: cannot attach the rtnetlink socket filter (%s): LINK_* records are "
+				 "read once a second and carry the time they were read", strerror(errno));
+	}
+	maps->ring_fd = bpf_map__fd(skel->maps.events);
+	maps->reserve_failures_fd = bpf_map__fd(skel->maps.reserve_failures);
+	return 0;
+}
+
+/* The namespace's slot, made if `create`; NULL when absent or full. Linear: namespaces change
+ * seldom and the table is small. */
+static struct netns_owner *owner_find(uint64_t inum, bool create)
+{
+	struct netns_owner *free_slot = NULL;
+
+	for (size_t i = 0; i < NETNS_TABLE_MAX; i++) {
+		if (owners[i].inum == inum)
+			return &owners[i];
+		if (!owners[i].inum && !free_slot)
+			free_slot = &owners[i];
+	}
+	if (!create || !free_slot)
+		return NULL;
+	free_slot->inum = inum;
+	return free_slot;
+}
+
+static uint64_t owner_cgroup(uint64_t inum)
+{
+	struct netns_owner *o = inum ? owner_find(inum, false) : NULL;
+
+	return o ? o->cgroup_id : root_cgroup;
+}
+
+/* The last inode each nsid of ours resolved to: a notification read after its namespace died
+ * (and lost its nsid) still names it. Entries go when that namespace's destruction is seen. */
+#define NSID_CACHE 1024
+static uint64_t nsid_inum[NSID_CACHE];
+
+static void forget_inum(uint64_t inum)
+{
+	for (size_t i = 0; i < NSID_CACHE; i++)
+		if (nsid_inum[i] == inum)
+			nsid_inum[i] = 0;
+}
+
+static uint64_t run_resolver(uint64_t args[2])
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = args, .ctx_size_in = 2 * sizeof(uint64_t));
+
+	if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.cni_resolve_nsid), &opts) < 0)
+		return 0;
+	return opts.retval;
+}
+
+/* nsid → inode, through the BPF resolver: `nsid` names a namespace in the producer's (NONE: the
+ * producer's own), `nsid_inside` one in that namespace (NONE: that namespace itself). */
+static uint64_t resolve(int32_t nsid, int32_t nsid_inside)
+{
+	uint64_t args[2] = { (uint64_t)(int64_t)nsid, (uint64_t)(int64_t)nsid_inside };
+	uint64_t inum;
+
+	if (nsid == CNI_NSID_NONE && nsid_inside == CNI_NSID_NONE)
+		return own_netns;
+	if (nsid == CNI_NSID_NONE) /* relative to our own namespace */
+		args[0] = (uint64_t)(int64_t)nsid_inside, args[1] = (uint64_t)-1;
+	inum = run_resolver(args);
+	if (args[1] == (uint64_t)-1 && args[0] < NSID_CACHE) {
+		if (inum)
+			nsid_inum[args[0]] = inum;
+		else
+			inum = nsid_inum[args[0]];
+	}
+	return inum;
+}
+
+static void publish_link(struct collector_runtime *c, struct cni_link *l, int32_t msg_nsid,
+			 uint64_t ktime_ns)
+{
+	struct avro_buf *out;
+
+	l->netns_inum = resolve(msg_nsid, CNI_NSID_NONE);
+	l->peer_netns_inum = l->peer_nsid != CNI_NSID_NONE ? resolve(msg_nsid, l->peer_nsid) : 0;
+	l->moved_to_netns_inum = l->moved_to_nsid != CNI_NSID_NONE ?
+					 resolve(msg_nsid, l->moved_to_nsid) : 0;
+	out = pipeline_begin(c, ktime_ns, owner_cgroup(l->netns_inum), l->kind);
+	cni_encode_link(out, l);
+	pipeline_commit(c);
+}
+
+static uint64_t boottime_ns(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_BOOTTIME, &now);
+	return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+}
+
+/* Reads one notification datagram and publishes its link records at ktime_ns (0: now).
+ * Returns its length, 0 when there was none, or -errno. */
+static ssize_t read_one(struct collector_runtime *c, uint64_t ktime_ns)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { nl_buf, NL_BUF_SIZE };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+			     .msg_controllen = sizeof(control) };
+	int32_t nsid = CNI_NSID_NONE;
+	struct nlmsghdr *nh;
+	struct cmsghdr *cm;
+	ssize_t n = recvmsg(nl_fd, &mh, 0), left;
+
+	if (n < 0 && errno == ENOBUFS) {
+		/* The socket overflowed: those notifications are gone; say it once. */
+		if (nl_overruns++ == 0)
+			log_warn("cni: rtnetlink socket overran: link records lost (counting)");
+		return -ENOBUFS;
+	}
+	if (n <= 0)
+		return n < 0 ? -errno : 0;
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_NETLINK && cm->cmsg_type == NETLINK_LISTEN_ALL_NSID &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(int)))
+			memcpy(&nsid, CMSG_DATA(cm), sizeof(nsid));
+	left = n;
+	for (nh = (struct nlmsghdr *)nl_buf; NLMSG_OK(nh, (size_t)left); nh = NLMSG_NEXT(nh, left)) {
+		struct cni_link l;
+
+		if (cni_parse_link(nh, nh->nlmsg_len, &l) == 0 && l.kind != CNI_UNKNOWN)
+			publish_link(c, &l, nsid, ktime_ns ? ktime_ns : boottime_ns());
+	}
+	return n;
+}
+
+/* The notification a stamp stands for: queued right after the filter ran, so wait briefly. */
+static void read_stamped(struct collector_runtime *c, const struct cni_link_notify *stamp)
+{
+	struct pollfd pfd = { .fd = nl_fd, .events = POLLIN };
+	ssize_t n;
+
+	if (nl_fd < 0)
+		return;
+	n = read_one(c, stamp->hdr.ktime_ns);
+	if (n == -EAGAIN && poll(&pfd, 1, NOTIFY_WAIT_MS) == 1)
+		n = read_one(c, stamp->hdr.ktime_ns);
+	/* Passed the filter but not queued (receive buffer full), or out of step after a loss. */
+	if (n != (ssize_t)stamp->len && nl_unmatched++ == 0)
+		log_warn("cni: an rtnetlink notification did not match its stamp (%zd bytes, stamp "
+			 "says %u); counting", n, stamp->len);
+}
+
+/* Without the filter: every pending notification, at the time it is read. */
+static void drain_rtnetlink(struct collector_runtime *c)
+{
+	while (nl_fd >= 0 && read_one(c, 0) > 0)
+		;
+}
+
+/* Netns records speak for a namespace's pod through the best cgroup seen for it. */
+static void note_owner(struct collector_runtime *c, const struct cni_netns_event *ev)
+{
+	const struct identity *id;
+	struct netns_owner *o;
+	bool pod;
+
+	/* The host's namespace is no pod's, whoever enters it (ip netns add switches back). */
+	if (ev->hdr.type == TAPIO_REC_CNI_NETNS_DESTROY || ev->netns_inum == own_netns)
+		return;
+	o = owner_find(ev->netns_inum, ev->hdr.type == TAPIO_REC_CNI_NETNS_CREATE);
+	if (ev->hdr.type == TAPIO_REC_CNI_NETNS_CREATE) {
+		if (!o)
+			return;
+		o->cgroup_id = ev->hdr.cgroup_id;
+		o->pod = false;
+	}
+	id = identity_lookup(c->pipeline->identity, ev->hdr.cgroup_id);
+	pod = id->owner.pod_uid[0] != '\0';
+	if (!o) {
+		o = owner_find(ev->netns_inum, true);
+		if (!o)
+			return;
+		o->cgroup_id = ev->hdr.cgroup_id;
+	} else if (pod && !o->pod) {
+		o->cgroup_id = ev->hdr.cgroup_id;
+	}
+	o->pod = o->pod || pod;
+}
+
+static enum decode_result cni_decode(struct collector_runtime *c, const void *data, size_t size,
+				     struct decoded *out)
+{
+	const struct cni_netns_event *ev;
+	struct netns_owner *o;
+	enum decode_result r;
+	uint64_t cgroup_id;
+	int kind;
+
+	(void)out;
+	r = cni_check(data, size, &ev, &kind);
+	if (r != DECODE_OK)
+		return r;
+	if (kind == CNI_KIND_NOTIFY) {
+		read_stamped(c, data);
+		return DECODE_HELD;
+	}
+	note_owner(c, ev);
+	cgroup_id = ev->hdr.cgroup_id;
+	if (kind == CNI_NETNS_DESTROYED) {
+		forget_inum(ev->netns_inum);
+		o = owner_find(ev->netns_inum, false);
+		if (o) {
+			cgroup_id = o->cgroup_id;
+			o->inum = 0;
+		}
+	}
+	cni_encode_netns(pipeline_begin(c, ev->hdr.ktime_ns, cgroup_id, kind), ev);
+	pipeline_commit(c);
+	return DECODE_HELD;
+}
+
+static void cni_tick(struct collector_runtime *c, uint64_t now_ns)
+{
+	(void)now_ns;
+	/* The cgroup v2 root's id (1 on every kernel so far), once the identity cache knows it. */
+	if (!root_known && c->pipeline->identity) {
+		root_cgroup = inode_of(identity_root(c->pipeline->identity)) ?: 1;
+		root_known = true;
+	}
+	if (!stamped)
+		drain_rtnetlink(c);
+}
+
+static void cni_detach(void)
+{
+	if (skel)
+		cni_bpf__detach(skel);
+}
+
+static void cni_destroy(void)
+{
+	cni_bpf__destroy(skel);
+	skel = NULL;
+	if (nl_fd >= 0)
+		close(nl_fd);
+	nl_fd = -1;
+	if (nl_overruns || nl_unmatched)
+		log_warn("cni: rtnetlink socket overran %llu times, %llu notifications unmatched",
+			 (unsigned long long)nl_overruns, (unsigned long long)nl_unmatched);
+	nl_overruns = nl_unmatched = 0;
+	root_known = false;
+	free(owners);
+	owners = NULL;
+	free(nl_buf);
+	nl_buf = NULL;
+}
+
+const struct collector_ops cni_collector = {
+	.name = "cni",
+	.open = cni_open,
+	.decode = cni_decode,
+	.tick = cni_tick,
+	.detach = cni_detach,
+	.destroy = cni_destroy,
+};
