@@ -22,6 +22,7 @@
 #include <bpf/bpf_core_read.h>
 
 #include "cni.h"
+#include "compat.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -48,25 +49,6 @@ struct {
 	__type(key, u64); /* netns inode */
 	__type(value, struct cni_netns_live);
 } netns_live SEC(".maps");
-
-/* v6.18 ("ns: add active reference count", the ns_tree work) renamed ns_common.count to
- * __ns_ref. Kept here, not in compat.bpf.h, which belongs to the kernel collector's files. */
-struct ns_common___v618 {
-	refcount_t __ns_ref;
-} __attribute__((preserve_access_index));
-
-struct ns_common___old {
-	refcount_t count;
-} __attribute__((preserve_access_index));
-
-static __always_inline int netns_refs(struct net *net)
-{
-	struct ns_common *ns = &net->ns;
-
-	if (bpf_core_field_exists(((struct ns_common___v618 *)ns)->__ns_ref))
-		return BPF_CORE_READ((struct ns_common___v618 *)ns, __ns_ref.refs.counter);
-	return BPF_CORE_READ((struct ns_common___old *)ns, count.refs.counter);
-}
 
 static __always_inline struct net *task_net(struct task_struct *task)
 {

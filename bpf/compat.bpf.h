@@ -109,4 +109,23 @@ static __always_inline long mm_counter_pages(struct mm_struct *mm, int member)
 	return v > 0 ? v : 0;
 }
 
+/* v6.18 ("ns: add active reference count", the ns_tree work) renamed ns_common.count to
+ * __ns_ref. */
+struct ns_common___v618 {
+	refcount_t __ns_ref;
+} __attribute__((preserve_access_index));
+
+struct ns_common___old {
+	refcount_t count;
+} __attribute__((preserve_access_index));
+
+static __always_inline int netns_refs(struct net *net)
+{
+	struct ns_common *ns = &net->ns;
+
+	if (bpf_core_field_exists(((struct ns_common___v618 *)ns)->__ns_ref))
+		return BPF_CORE_READ((struct ns_common___v618 *)ns, __ns_ref.refs.counter);
+	return BPF_CORE_READ((struct ns_common___old *)ns, count.refs.counter);
+}
+
 #endif /* TAPIO_COMPAT_BPF_H */
