@@ -39,7 +39,7 @@ static __always_inline int emit(struct cgroup *cgrp, const char *path, u16 type)
 		rec->flags |= CGROUP_PATH_TRUNCATED;
 	}
 	rec->path_len = n - 1;
-	bpf_ringbuf_submit(rec, 0);
+	submit_record(rec);
 	return 0;
 }
 

@@ -87,7 +87,7 @@ static __always_inline void emit(u16 type, u32 via, u64 inum, u64 prev, u64 cgro
 	} else {
 		rec->pid = rec->ppid = 0;
 	}
-	bpf_ringbuf_submit(rec, 0);
+	submit_record(rec);
 }
 
 SEC("tp_btf/sched_process_fork")
@@ -251,6 +251,6 @@ int cni_rtnl_stamp(struct __sk_buff *skb)
 	rec->hdr.cgroup_id = 0;
 	rec->len = skb->len;
 	rec->pad = 0;
-	bpf_ringbuf_submit(rec, 0);
+	submit_record(rec);
 	return skb->len;
 }

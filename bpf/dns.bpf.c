@@ -161,7 +161,7 @@ static __always_inline void capture(struct __sk_buff *skb, bool egress)
 	p->payload_len = n;
 	p->orig_len = len;
 	p->pad = 0;
-	bpf_ringbuf_submit(p, 0);
+	submit_record(p);
 }
 
 /* Both return 1: the programs observe, they never drop. */

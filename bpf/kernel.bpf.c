@@ -72,7 +72,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 		len = 0;
 	rec->args_len = len;
 
-	bpf_ringbuf_submit(rec, 0);
+	submit_record(rec);
 	return 0;
 }
 
@@ -99,7 +99,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	/* The leader's comm names the process even when another thread exits last. */
 	BPF_CORE_READ_STR_INTO(&rec->comm, leader, comm);
 
-	bpf_ringbuf_submit(rec, 0);
+	submit_record(rec);
 	return 0;
 }
 
@@ -232,7 +232,7 @@ int BPF_PROG(handle_mark_victim, struct task_struct *victim, uid_t uid)
 	BPF_CORE_READ_STR_INTO(&rec->comm, victim, group_leader, comm);
 	BPF_CORE_READ_STR_INTO(&rec->trigger_comm, current, group_leader, comm);
 
-	bpf_ringbuf_submit(rec, 0);
+	submit_record(rec);
 	return 0;
 }
 
@@ -338,7 +338,7 @@ static __always_inline void emit_tcp(const struct sock *sk, u8 event, int oldsta
 	rec->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
 	rec->bytes_received = BPF_CORE_READ(tp, bytes_received);
 	rec->bytes_retrans = BPF_CORE_READ(tp, bytes_retrans);
-	bpf_ringbuf_submit(rec, 0);
+	submit_record(rec);
 }
 
 SEC("tp_btf/inet_sock_set_state")

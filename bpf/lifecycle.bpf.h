@@ -90,7 +90,7 @@ static __always_inline int lc_cgroup_event(struct cgroup *cgrp, const char *path
 	if (!rec)
 		return 0;
 	lc_text(rec, path);
-	bpf_ringbuf_submit(rec, 0);
+	submit_record(rec);
 	return 0;
 }
 
@@ -127,7 +127,7 @@ int BPF_PROG(lc_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	rec->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
 	lc_text(rec, BPF_CORE_READ(bprm, filename));
-	bpf_ringbuf_submit(rec, 0);
+	submit_record(rec);
 	return 0;
 }
 
@@ -158,7 +158,7 @@ int BPF_PROG(lc_exit, struct task_struct *task)
 	rec->exit_status = BPF_CORE_READ(task, exit_code);
 	rec->lifetime_ns = rec->hdr.ktime_ns - task_start_boottime(leader);
 	BPF_CORE_READ_STR_INTO(&rec->comm, leader, comm);
-	bpf_ringbuf_submit(rec, 0);
+	submit_record(rec);
 	return 0;
 }
 
@@ -183,7 +183,7 @@ int BPF_PROG(lc_oom, struct task_struct *victim, uid_t uid)
 	rec->pid = tgid;
 	rec->ppid = BPF_CORE_READ(victim, real_parent, tgid);
 	BPF_CORE_READ_STR_INTO(&rec->comm, victim, group_leader, comm);
-	bpf_ringbuf_submit(rec, 0);
+	submit_record(rec);
 	return 0;
 }
 

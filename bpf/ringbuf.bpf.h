@@ -47,4 +47,20 @@ static __always_inline void *reserve_record(u32 size)
 	return rec;
 }
 
+/* Wake the reader only once this much is queued (or half the ring, when the ring is smaller);
+ * below it, the reader finds the records on its own within RING_POLL_MS (producer/main.c). A
+ * wake-up per record costs the reader a context switch per record at low rates (BENCHMARKS.md). */
+#ifndef RINGBUF_WAKEUP_BYTES
+#define RINGBUF_WAKEUP_BYTES (256 * 1024)
+#endif
+
+static __always_inline void submit_record(void *rec)
+{
+	u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	u64 half = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2;
+
+	bpf_ringbuf_submit(rec, queued >= RINGBUF_WAKEUP_BYTES || queued >= half ?
+				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
 #endif /* TAPIO_RINGBUF_BPF_H */

@@ -38,13 +38,34 @@ static size_t utf8_sequence(const uint8_t *s, size_t n)
 	return len;
 }
 
+/* Length of an all-ASCII prefix of s[0..n), checked eight bytes at a time. */
+static size_t ascii_prefix(const uint8_t *s, size_t n)
+{
+	size_t i = 0;
+	uint64_t w;
+
+	for (; n - i >= sizeof(w); i += sizeof(w)) {
+		memcpy(&w, s + i, sizeof(w));
+		if (w & 0x8080808080808080ull)
+			return i;
+	}
+	if (n >= sizeof(w)) { /* the tail as one word overlapping what was checked */
+		memcpy(&w, s + n - sizeof(w), sizeof(w));
+		return w & 0x8080808080808080ull ? i : n;
+	}
+	while (i < n && s[i] < 0x80)
+		i++;
+	return i;
+}
+
 void avro_put_string(struct avro_buf *b, const char *str, size_t max)
 {
 	const uint8_t *s = (const uint8_t *)str;
-	size_t n = strnlen(str, max), out_len = 0, i = 0, seq;
+	size_t n = strnlen(str, max), i = ascii_prefix(s, n), out_len = i, seq;
 	bool clean = true;
 
-	/* First pass: the encoded length, which Avro writes before the bytes. */
+	/* First pass: the encoded length, which Avro writes before the bytes. Kernel strings are
+	 * nearly always ASCII: that prefix is counted a word at a time. */
 	while (i < n) {
 		if (s[i] < 0x80) {
 			out_len++;

@@ -48,14 +48,19 @@ static inline void avro_put_raw(struct avro_buf *b, const void *p, size_t n)
 static inline void avro_put_long(struct avro_buf *b, int64_t v)
 {
 	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+	uint8_t *p;
 
 	if (!avro_buf_room(b, 10))
 		return;
+	/* A local cursor: a store through uint8_t * may alias b->len, which would otherwise be
+	 * reloaded and stored again for every byte. */
+	p = b->data + b->len;
 	while (z > 0x7f) {
-		b->data[b->len++] = (uint8_t)(z | 0x80);
+		*p++ = (uint8_t)(z | 0x80);
 		z >>= 7;
 	}
-	b->data[b->len++] = (uint8_t)z;
+	*p++ = (uint8_t)z;
+	b->len = (size_t)(p - b->data);
 }
 
 static inline void avro_put_bool(struct avro_buf *b, bool v)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "avro_writer.h"
 #include "log.h"
 
 #define FILEID_KERNFS 0xfe /* include/linux/exportfs.h: a kernfs node id, i.e. the cgroup id */
@@ -57,6 +58,25 @@ static int grow(struct identity_cache *ic)
 			*find_slot(ic, old[i]->cgroup_id) = old[i];
 	free(old);
 	return 0;
+}
+
+/* The per-cgroup part of every record's envelope (pipeline.c, avro_put_envelope), in the same
+ * order and with the same limits, made once per entry so that each record copies it. */
+static void set_envelope_tail(struct identity *e, const char *node)
+{
+	uint8_t bytes[512]; /* node ≤ 256 + 2, cgroup id ≤ 10, pod UID ≤ 66, container id ≤ 130 */
+	struct avro_buf b;
+
+	avro_buf_init(&b, bytes, sizeof(bytes));
+	avro_put_string(&b, node, 256);
+	avro_put_long(&b, (int64_t)e->cgroup_id);
+	avro_put_optional_string(&b, e->owner.pod_uid, 64);
+	avro_put_optional_string(&b, e->owner.container_id, 128);
+	free(e->envelope_tail);
+	e->envelope_tail = b.overflow ? NULL : malloc(b.len);
+	e->envelope_tail_len = e->envelope_tail ? b.len : 0;
+	if (e->envelope_tail)
+		memcpy(e->envelope_tail, bytes, b.len);
 }
 
 static void set_keys(struct identity *e, const char *node)
@@ -158,6 +178,7 @@ const struct identity *identity_put(struct identity_cache *ic, uint64_t cgroup_i
 	e->removed_ns = 0;
 	cgroup_path_parse(path, &e->owner);
 	set_keys(e, ic->node);
+	set_envelope_tail(e, ic->node);
 	return e;
 }
 
@@ -188,6 +209,7 @@ static void delete_slot(struct identity_cache *ic, size_t i)
 	size_t mask = ic->nslots - 1, j = i;
 
 	free(ic->slots[i]->path);
+	free(ic->slots[i]->envelope_tail);
 	free(ic->slots[i]);
 	ic->slots[i] = NULL;
 	ic->stats.entries--;
@@ -349,6 +371,7 @@ void identity_close(struct identity_cache *ic)
 	for (size_t i = 0; ic->slots && i < ic->nslots; i++) {
 		if (ic->slots[i]) {
 			free(ic->slots[i]->path);
+			free(ic->slots[i]->envelope_tail);
 			free(ic->slots[i]);
 		}
 	}

@@ -36,6 +36,10 @@ struct identity {
 	size_t node_key_len;
 	const char *key;          /* Kafka key of events: owner.pod_uid if any, else node_key */
 	size_t key_len;
+	/* node, cgroup_id, pod_uid, container_id as avro_put_envelope() writes them, made once
+	 * here so a record copies them (pipeline_begin); 0 = not made, write them field by field */
+	uint8_t *envelope_tail;   /* malloc'd; NULL when not made */
+	size_t envelope_tail_len;
 };
 
 struct identity_stats {

@@ -21,6 +21,9 @@
 #include "metrics.h"
 #include "pipeline.h"
 
+/* Longest a record waits in a ring buffer below the wake-up threshold (bpf/ringbuf.bpf.h). */
+#define RING_POLL_MS 5
+
 /* epoll tags; metrics clients are EV_METRICS_CLIENT + their index. */
 enum { EV_RING, EV_KAFKA, EV_TIMER, EV_SIGNAL, EV_METRICS, EV_METRICS_CLIENT = 16 };
 
@@ -101,7 +104,9 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 		goto out;
 	}
 	for (;;) {
-		int n = epoll_wait(epfd, events, 8, -1);
+		/* Records below the wake-up threshold come without a wake-up: the rings are read on
+		 * every pass, and there is a pass at least every RING_POLL_MS. */
+		int n = epoll_wait(epfd, events, 8, RING_POLL_MS);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -148,6 +153,8 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 				goto out;
 			}
 		}
+		if (ring_buffer__consume(pl->ring) < 0)
+			log_warn("ring buffer: %s", strerror(errno));
 		if (pl->publisher.fatal) {
 			err = -EIO;
 			goto out;

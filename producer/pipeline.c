@@ -333,7 +333,17 @@ struct avro_buf *pipeline_begin(struct collector_runtime *c, uint64_t ktime_ns, 
 	pl->pending.event_ns = event_ns;
 	avro_buf_init(&pl->pending.buf, pl->encode_buf, sizeof(pl->encode_buf));
 	avro_put_raw(&pl->pending.buf, c->frame_header, c->frame_len);
-	avro_put_envelope(&pl->pending.buf, kind, &env);
+	if (id->envelope_tail) {
+		/* The same bytes as avro_put_envelope(): kind, time and seq, then the fields that
+		 * depend on the cgroup alone, made once in its identity entry. */
+		avro_put_long(&pl->pending.buf, kind);
+		avro_put_long(&pl->pending.buf, env.event_time_us);
+		avro_put_long(&pl->pending.buf, env.seq);
+		avro_put_raw(&pl->pending.buf, id->envelope_tail, id->envelope_tail_len);
+		avro_put_union(&pl->pending.buf, 0); /* loss: null */
+	} else {
+		avro_put_envelope(&pl->pending.buf, kind, &env);
+	}
 	return &pl->pending.buf;
 }
 

@@ -367,6 +367,33 @@ static void test_metadata_snapshot_and_tombstone(void **state)
 	assert_non_null(find_key(msgs, n, key, true));
 }
 
+/* pipeline_begin copies the per-cgroup envelope bytes its identity entry made once: they must be
+ * the bytes avro_put_envelope writes field by field. */
+static void test_cached_envelope_matches(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = &f->pl.collectors[0];
+	const struct identity *id = identity_lookup(f->pl.identity, f->pod_cgroup);
+	struct envelope env = {
+		.seq = c->next_seq,
+		.node = "node-a",
+		.cgroup_id = f->pod_cgroup,
+		.pod_uid = POD_UID,
+		.container_id = CONTAINER,
+	};
+	uint8_t want[512];
+	struct avro_buf b, *got;
+
+	assert_non_null(id->envelope_tail); /* the fast path is taken */
+	got = pipeline_begin(c, 5000000000ull, f->pod_cgroup, 1);
+	env.event_time_us = (5000000000 + f->pl.boot_to_epoch_ns) / 1000;
+	avro_buf_init(&b, want, sizeof(want));
+	avro_put_raw(&b, c->frame_header, c->frame_len);
+	avro_put_envelope(&b, 1, &env);
+	assert_int_equal(got->len, b.len);
+	assert_memory_equal(got->data, want, b.len);
+}
+
 /* Losses show up in the data: a LOSS record on the same topic says how many records were lost
  * at which stage, in which interval, and takes the next sequence number. */
 static void test_loss_is_reported_in_band(void **state)
@@ -527,6 +554,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_cgroup_gets_node_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delivery_failure_is_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loss_is_reported_in_band, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cached_envelope_matches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metadata_snapshot_and_tombstone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outage_spools_then_replays_in_order, setup_spool, teardown),
 		cmocka_unit_test_setup_teardown(test_full_spool_drops_oldest_and_counts, setup_spool, teardown),

@@ -1,0 +1,81 @@
+/*
+ * mockbroker: librdkafka's mock cluster in a process of its own, so a benchmark's broker work is
+ * not charged to the producer it measures. Prints "bootstrap.servers=HOST:PORT" on stdout once it
+ * accepts connections, then runs until SIGINT/SIGTERM (or stdin closes with --stdin).
+ *
+ *   mockbroker [--brokers N] [--partitions N] [TOPIC...]     (default topic: tapio.kernel)
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+int main(int argc, char **argv)
+{
+	int brokers = 1, partitions = 4, ntopics = 0;
+	const char *topics[32];
+	char errstr[512];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_mock_cluster_t *mock;
+	rd_kafka_t *rk;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--brokers") && i + 1 < argc)
+			brokers = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--partitions") && i + 1 < argc)
+			partitions = atoi(argv[++i]);
+		else if (argv[i][0] != '-' && ntopics < 32)
+			topics[ntopics++] = argv[i];
+		else {
+			fprintf(stderr, "usage: mockbroker [--brokers N] [--partitions N] [TOPIC...]\n");
+			return 2;
+		}
+	}
+	if (!ntopics)
+		topics[ntopics++] = "tapio.kernel";
+	if (rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+		fprintf(stderr, "mockbroker: %s\n", errstr);
+		return 1;
+	}
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (!rk) {
+		fprintf(stderr, "mockbroker: %s\n", errstr);
+		return 1;
+	}
+	mock = rd_kafka_mock_cluster_new(rk, brokers);
+	if (!mock) {
+		fprintf(stderr, "mockbroker: cannot start the mock cluster\n");
+		rd_kafka_destroy(rk);
+		return 1;
+	}
+	for (int i = 0; i < ntopics; i++) {
+		rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mock, topics[i], partitions, 1);
+
+		if (err) {
+			fprintf(stderr, "mockbroker: topic %s: %s\n", topics[i], rd_kafka_err2str(err));
+			return 1;
+		}
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	printf("bootstrap.servers=%s\n", rd_kafka_mock_cluster_bootstraps(mock));
+	fflush(stdout);
+	while (!stop)
+		pause();
+	rd_kafka_mock_cluster_destroy(mock);
+	rd_kafka_destroy(rk);
+	return 0;
+}
