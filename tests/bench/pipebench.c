@@ -3,12 +3,11 @@
  * figure goes through the real code: the kernel collector's decode and encode, the identity
  * cache, pipeline_record() as the ring-buffer callback, publisher_send() into librdkafka.
  *
- *   pipebench encode [--iters N] [--reps R] [--only ours|avroc|avroc_reuse|ours_cached]
+ *   pipebench encode [--iters N] [--reps R] [--only ours|avroc|avroc_reuse]
  *                    [--kind exec|exit]
  *       our encode path (pipeline_begin: identity, framing, avro_put_envelope; then
  *       kernel_collector.encode, into the pipeline's one reusable buffer) against avro-c's
- *       generic value API on the same records; checks the bytes are identical. ours_cached is
- *       a proposed variant (see BENCHMARKS.md).
+ *       generic value API on the same records; checks the bytes are identical.
  *   pipebench pipeline --brokers B [--count N] [--batch N] [--rate R] [--seconds S] [--latency]
  *                      [--wakeup threshold|per-record] [--wakeup-bytes N] [--poll-ms T] [--ring-mb N]
  *                      [--set K=V]...
@@ -262,33 +261,6 @@ enum { F_KIND, F_TIME, F_SEQ, F_NODE, F_CGROUP, F_POD, F_CONTAINER, F_PID, F_PPI
 static const char *const field_names[F_MAX] = { "kind", "event_time", "seq", "node", "cgroup_id",
 	"pod_uid", "container_id", "pid", "ppid", "comm", "exec", "exit" };
 
-/*
- * A proposal measured here, not in the producer: node, cgroup id, pod UID and container id (and
- * any later envelope field that depends on the cgroup alone) are the same for every record of
- * one cgroup, so their Avro bytes can be made once per identity entry; a record then writes
- * kind, time and seq and copies that tail. The tail is cut from what pipeline_begin() wrote.
- */
-struct envelope_tail {
-	uint8_t bytes[1024];
-	size_t len;
-};
-
-__attribute__((noinline)) static size_t encode_ours_cached(const struct decoded *d,
-							   int64_t event_time_us, int64_t seq,
-							   const struct envelope_tail *t,
-							   uint8_t *out, size_t cap)
-{
-	struct avro_buf buf;
-
-	avro_buf_init(&buf, out, cap);
-	avro_put_long(&buf, d->kind);
-	avro_put_long(&buf, event_time_us);
-	avro_put_long(&buf, seq);
-	avro_put_raw(&buf, t->bytes, t->len);
-	kernel_collector.encode(d, &buf);
-	return buf.overflow ? 0 : buf.len;
-}
-
 struct avroc {
 	size_t idx[F_MAX];
 	size_t other[32]; /* optional fields this bench does not know: set to null */
@@ -451,17 +423,15 @@ static void avroc_close(struct avroc *a)
 	avro_schema_decref(a->schema);
 }
 
-enum encoder { ENC_OURS, ENC_AVROC, ENC_AVROC_REUSE, ENC_OURS_CACHED, ENC_MAX };
-static const char *const encoder_name[] = { "ours", "avroc", "avroc_reuse", "ours_cached" };
+enum encoder { ENC_OURS, ENC_AVROC, ENC_AVROC_REUSE, ENC_MAX };
+static const char *const encoder_name[] = { "ours", "avroc", "avroc_reuse" };
 
 struct encode_bench {
 	struct collector_runtime *c;
 	int64_t boot_to_epoch_ns;
 	uint64_t ktime_ns;       /* of the first record */
 	struct fields f;         /* of the first record */
-	struct envelope_tail tail;
 	struct avroc a;
-	uint8_t cached_buf[ENCODE_BUF_SIZE];
 };
 
 /* ns per record over `iters` records (seq and event time change every record). */
@@ -483,12 +453,8 @@ static double time_encoder(enum encoder which, struct encode_bench *eb, const st
 		case ENC_AVROC:
 			total += encode_avroc(&eb->a, d, &f);
 			break;
-		case ENC_AVROC_REUSE:
-			total += encode_avroc_reuse(&eb->a, d, &f);
-			break;
 		default:
-			total += encode_ours_cached(d, f.event_time_us, f.seq, &eb->tail, eb->cached_buf,
-						    sizeof(eb->cached_buf));
+			total += encode_avroc_reuse(&eb->a, d, &f);
 		}
 	}
 	sink = total;
@@ -500,18 +466,6 @@ static int cmp_double(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
-}
-
-static size_t varint_len(int64_t v)
-{
-	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-	size_t n = 1;
-
-	while (z > 0x7f) {
-		z >>= 7;
-		n++;
-	}
-	return n;
 }
 
 static void config_for_bench(struct tapio_config *cfg, const struct opts *o);
@@ -586,16 +540,15 @@ static int cmd_encode(int argc, char **argv)
 		die("decode", "bench records rejected");
 	avroc_open(&eb.a, avroc_buf, sizeof(avroc_buf));
 
-	/* Same bytes from every encoder, for both kinds; the cached tail is cut from ours. */
+	/* Same bytes from every encoder, for both kinds. */
 	for (int k = 0; k < 2; k++) {
 		const char *kind = k ? "exit" : "exec";
 		struct avro_buf *ours;
-		size_t n_avroc, n_env, frame, prefix, n_cached;
+		size_t n_avroc, frame;
 		int same;
 
 		eb.c->next_seq = eb.f.seq;
 		ours = pipeline_begin(eb.c, eb.ktime_ns, eb.f.cgroup_id, d[k].kind);
-		n_env = ours->len;
 		kernel_collector.encode(&d[k], ours);
 		n_avroc = encode_avroc(&eb.a, &d[k], &eb.f);
 		frame = ours->len - n_avroc;
@@ -603,15 +556,6 @@ static int cmd_encode(int argc, char **argv)
 		       !memcmp(ours->data + frame, avroc_buf, n_avroc);
 		same = same && encode_avroc_reuse(&eb.a, &d[k], &eb.f) == n_avroc &&
 		       !memcmp(ours->data + frame, avroc_buf, n_avroc);
-		prefix = frame + varint_len(d[k].kind) + varint_len(eb.f.event_time_us) +
-			 varint_len(eb.f.seq);
-		if (same && k == 0) {
-			eb.tail.len = n_env - prefix;
-			memcpy(eb.tail.bytes, ours->data + prefix, eb.tail.len);
-		}
-		n_cached = encode_ours_cached(&d[k], eb.f.event_time_us, eb.f.seq, &eb.tail,
-					      eb.cached_buf, sizeof(eb.cached_buf));
-		same = same && n_cached == n_avroc && !memcmp(eb.cached_buf, avroc_buf, n_avroc);
 		printf("encode_%s_bytes=%zu\nencode_%s_frame_bytes=%zu\nencode_%s_identical=%d\n", kind,
 		       n_avroc, kind, frame, kind, same);
 		if (!same) {
@@ -634,7 +578,7 @@ static int cmd_encode(int argc, char **argv)
 		long n[ENC_MAX];
 
 		/* Sized for ~0.1-0.3 s per run on this machine. */
-		n[ENC_OURS] = n[ENC_OURS_CACHED] = iters ? iters : 1000000;
+		n[ENC_OURS] = iters ? iters : 1000000;
 		n[ENC_AVROC] = n[ENC_AVROC_REUSE] = iters ? iters / 10 : 100000;
 		for (int e = 0; e < ENC_MAX; e++) /* warm-up */
 			time_encoder(e, &eb, &d[k], n[e] / 10);
