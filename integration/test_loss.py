@@ -1,6 +1,8 @@
 #!/usr/bin/python3
-"""A loss caused on purpose: a 4 KiB ring buffer and a burst of execs. The metric and the in-band
-LOSS records agree on how many records the kernel could not write, and the counters add up."""
+"""A loss caused on purpose: a 4 KiB ring buffer and a burst of execs while the producer is stopped.
+The metric and the in-band LOSS records agree on how many records the kernel could not write, and the
+counters add up."""
+import os
 import re
 import signal
 import subprocess
@@ -28,10 +30,31 @@ def reported(producer):
     return sum(r["loss"]["count"] for r in loss), loss, recs
 
 
+def wait_all_threads_stopped(pid):
+    """SIGSTOP is asynchronous: return once every thread of pid is in state T, so none drains."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        states = []
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+        if all(s in ("T", "t") for s in states):
+            return
+        time.sleep(0.01)
+    raise AssertionError("producer threads did not stop: %s" % states)
+
+
 def test_tiny_ring_buffer_burst():
     producer = Producer("--collectors", "kernel", "--set", "ringbuf_kb=4", "--set", "stats_interval_s=0")
     try:
-        subprocess.run(["/bin/sh", "-c", "for i in $(seq 300); do /bin/true; done"], check=True)
+        # With the reader stopped nothing drains the ring: 300 execs and exits (600 records, each
+        # well over 7 bytes) cannot all fit in 4 KiB, whatever the speed of the machine.
+        producer.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_all_threads_stopped(producer.proc.pid)
+            subprocess.run(["/bin/sh", "-c", "for i in $(seq 300); do /bin/true; done"], check=True)
+        finally:
+            producer.proc.send_signal(signal.SIGCONT)
         # Wait on the data: the reports catch up with the counter once the burst is over.
         deadline = time.monotonic() + 30
         while True:
