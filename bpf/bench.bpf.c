@@ -30,26 +30,24 @@ struct emit_state {
 	__u32 done;
 };
 
+/* As the kernel collector's output_record(): the template is the scratch record, and only its
+ * hdr.size bytes (up to the end of argv) are copied into the ring. */
 static long emit_one(__u32 i, void *data)
 {
 	struct emit_state *st = data;
-	struct kernel_exec *rec;
+	__u32 size = template_exec.hdr.size;
 	__u64 flags = 0;
 
-	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
-	if (!rec)
-		return 1; /* ring full: stop, the caller decides whether that is loss or back-pressure */
-	if (bpf_probe_read_kernel(rec, sizeof(*rec), &template_exec) < 0) {
-		bpf_ringbuf_discard(rec, BPF_RB_NO_WAKEUP);
+	if (size > sizeof(template_exec))
 		return 1;
-	}
-	rec->hdr.ktime_ns = bpf_ktime_get_boot_ns();
-	rec->hdr.cgroup_id = st->cgroup_id;
-	rec->pid = st->pid_base + i;
+	template_exec.hdr.ktime_ns = bpf_ktime_get_boot_ns();
+	template_exec.hdr.cgroup_id = st->cgroup_id;
+	template_exec.pid = st->pid_base + i;
 	if (bench_wakeup_mode == BENCH_WAKEUP_THRESHOLD)
 		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= bench_wakeup_bytes ?
 				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	bpf_ringbuf_submit(rec, flags);
+	if (bpf_ringbuf_output(&events, &template_exec, size, flags))
+		return 1; /* ring full: stop, the caller decides whether that is loss or back-pressure */
 	st->done++;
 	return 0;
 }

@@ -33,18 +33,28 @@ static __always_inline void fill_hdr(struct tapio_hdr *hdr, u16 type, u16 versio
 	hdr->cgroup_id = bpf_get_current_cgroup_id();
 }
 
+/* Where an exec record is built before output_record() copies its used bytes to the ring. One
+ * per CPU is enough: a program does not re-enter itself on a CPU (the kernel skips and counts
+ * the nested run as a miss), and an exec and its tracepoint run without migrating. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct kernel_exec);
+} exec_scratch SEC(".maps");
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct kernel_exec *rec;
 	unsigned long arg_start, arg_end, len;
 	u64 uid_gid;
+	u32 zero = 0;
 	long n;
 
-	rec = reserve_record(sizeof(*rec));
+	rec = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!rec)
 		return 0;
-	fill_hdr(&rec->hdr, TAPIO_REC_KERNEL_EXEC, KERNEL_EXEC_VERSION, sizeof(*rec));
 	rec->pid = BPF_CORE_READ(task, tgid);
 	rec->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	uid_gid = bpf_get_current_uid_gid();
@@ -71,8 +81,9 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	if (bpf_probe_read_user(rec->args, len, (const void *)arg_start) < 0)
 		len = 0;
 	rec->args_len = len;
-
-	submit_record(rec);
+	/* Only the argv bytes read travel: a ring holds about 4x more short command lines. */
+	fill_hdr(&rec->hdr, TAPIO_REC_KERNEL_EXEC, KERNEL_EXEC_VERSION, KERNEL_EXEC_FIXED_SIZE + len);
+	output_record(rec, KERNEL_EXEC_FIXED_SIZE + len);
 	return 0;
 }
 

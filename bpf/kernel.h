@@ -35,6 +35,12 @@ struct kernel_exec {
 
 _Static_assert(sizeof(struct kernel_exec) == 24 + 24 + 16 + 256 + 1024, "kernel_exec layout");
 
+/* An exec record ends after its argv: hdr.size is KERNEL_EXEC_FIXED_SIZE + args_len (at most
+ * sizeof(struct kernel_exec)), so a short command line takes about 350 bytes of the ring, not
+ * 1 376. Decoders accept any size in that range that holds args_len bytes of argv. */
+#define KERNEL_EXEC_FIXED_SIZE __builtin_offsetof(struct kernel_exec, args)
+_Static_assert(KERNEL_EXEC_FIXED_SIZE == 320, "kernel_exec: args last");
+
 /* Emitted once per process, when its last thread exits. */
 struct kernel_exit {
 	struct tapio_hdr hdr;

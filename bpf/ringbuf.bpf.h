@@ -54,13 +54,26 @@ static __always_inline void *reserve_record(u32 size)
 #define RINGBUF_WAKEUP_BYTES (256 * 1024)
 #endif
 
-static __always_inline void submit_record(void *rec)
+static __always_inline u64 wakeup_flags(void)
 {
 	u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	u64 half = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2;
 
-	bpf_ringbuf_submit(rec, queued >= RINGBUF_WAKEUP_BYTES || queued >= half ?
-				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	return queued >= RINGBUF_WAKEUP_BYTES || queued >= half ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void submit_record(void *rec)
+{
+	bpf_ringbuf_submit(rec, wakeup_flags());
+}
+
+/* Copies a record built elsewhere (a per-CPU scratch map) into the ring buffer, taking only
+ * `size` bytes of it: for records whose length is known once they are built, since
+ * bpf_ringbuf_reserve() takes a constant size. A full ring is counted in slot 0. */
+static __always_inline void output_record(const void *rec, u64 size)
+{
+	if (bpf_ringbuf_output(&events, (void *)rec, size, wakeup_flags()))
+		count_slot(0);
 }
 
 #endif /* TAPIO_RINGBUF_BPF_H */

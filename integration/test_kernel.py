@@ -61,6 +61,23 @@ def test_exec_and_exit_in_pod():
     assert x["seq"] > e["seq"]
 
 
+def test_long_argv_is_cut_at_the_limit_and_flagged():
+    """argv longer than KERNEL_ARGS_LEN (1024 bytes): the record carries the first 1024 bytes
+    (the last argument cut, without its NUL) and says so."""
+    marker = "tapio-long-" + uuid.uuid4().hex
+    argv = ["sh", "-c", "exit 0", marker, "y" * 3000]
+    pid = os.fork()
+    if pid == 0:
+        os.execv("/bin/sh", argv)
+    os.waitpid(pid, 0)
+    found, _ = harness.wait_for(producer.bootstrap, TOPIC, KERNEL, by_pid(pid, "EXEC"), 1)
+    assert len(found) == 1, found
+    e = found[0][1]["exec"]
+    kept = 1024 - sum(len(a) + 1 for a in argv[:4])
+    assert e["args"] == argv[:4] + ["y" * kept], [len(a) for a in e["args"]]
+    assert e["args_truncated"] is True and e["filename_truncated"] is False, e
+
+
 def test_host_process_is_keyed_by_node_and_cgroup():
     pid = os.fork()
     if pid == 0:
@@ -143,6 +160,7 @@ def main():
     try:
         return harness.run_tests([
             test_exec_and_exit_in_pod,
+            test_long_argv_is_cut_at_the_limit_and_flagged,
             test_host_process_is_keyed_by_node_and_cgroup,
             test_one_exit_per_process_not_per_thread,
             test_killed_by_signal,

@@ -140,9 +140,10 @@ static enum decode_result kernel_decode(struct collector_runtime *c, const void 
 	case TAPIO_REC_KERNEL_EXEC:
 		if (hdr->version != KERNEL_EXEC_VERSION)
 			return DECODE_BAD_VERSION;
-		if (size != sizeof(struct kernel_exec))
+		/* Ends after its argv (bpf/kernel.h): args_len must lie inside the record. */
+		if (size < KERNEL_EXEC_FIXED_SIZE || size > sizeof(struct kernel_exec))
 			return DECODE_BAD_LENGTH;
-		if (((const struct kernel_exec *)data)->args_len > KERNEL_ARGS_LEN)
+		if (((const struct kernel_exec *)data)->args_len > size - KERNEL_EXEC_FIXED_SIZE)
 			return DECODE_BAD_FIELD;
 		out->kind = KIND_EXEC;
 		break;

@@ -245,6 +245,40 @@ static void test_exec_matches_golden(void **state)
 	assert_memory_equal(out, golden_exec, n);
 }
 
+/* As the BPF side sends it: the record ends after its argv. The copy lives in a heap block of
+ * exactly that size, so ASan fails the test if decode or encode reads past the argv. */
+static void test_exec_ends_after_argv(void **state)
+{
+	struct kernel_exec e;
+	struct kernel_exec *shortrec;
+	struct decoded d;
+	uint8_t out[4096];
+	size_t n, size;
+
+	(void)state;
+	make_exec(&e);
+	size = KERNEL_EXEC_FIXED_SIZE + e.args_len;
+	e.hdr.size = (uint32_t)size;
+	shortrec = malloc(size);
+	assert_non_null(shortrec);
+	memcpy(shortrec, &e, size);
+	n = encode(shortrec, size, &golden_env, out, sizeof(out));
+	assert_int_equal(n, sizeof(golden_exec));
+	assert_memory_equal(out, golden_exec, n);
+	/* argv claiming more bytes than the record holds. */
+	shortrec->args_len++;
+	assert_int_equal(kernel_collector.decode(NULL, shortrec, size, &d), DECODE_BAD_FIELD);
+	/* No argv at all: the fixed part alone is a record. */
+	shortrec->args_len = 0;
+	shortrec->hdr.size = KERNEL_EXEC_FIXED_SIZE;
+	assert_int_equal(kernel_collector.decode(NULL, shortrec, KERNEL_EXEC_FIXED_SIZE, &d), DECODE_OK);
+	/* Cut inside the fixed part. */
+	shortrec->hdr.size = KERNEL_EXEC_FIXED_SIZE - 1;
+	assert_int_equal(kernel_collector.decode(NULL, shortrec, KERNEL_EXEC_FIXED_SIZE - 1, &d),
+			 DECODE_BAD_LENGTH);
+	free(shortrec);
+}
+
 static void test_exit_matches_golden(void **state)
 {
 	struct envelope env = golden_env;
@@ -749,6 +783,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exec_matches_golden),
+		cmocka_unit_test(test_exec_ends_after_argv),
 		cmocka_unit_test(test_loss_record_matches_golden),
 		cmocka_unit_test(test_exit_matches_golden),
 		cmocka_unit_test(test_exec_decodes_with_avro_c),

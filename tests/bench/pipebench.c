@@ -98,8 +98,8 @@ static void make_exec(struct kernel_exec *e, uint64_t cgroup_id)
 	static const char args[] = "healthcheck\0--port\0" "8080\0--timeout=5s\0--path=/healthz";
 
 	memset(e, 0, sizeof(*e));
-	e->hdr = (struct tapio_hdr){ TAPIO_REC_KERNEL_EXEC, KERNEL_EXEC_VERSION, sizeof(*e),
-				     123456789000, cgroup_id };
+	e->hdr = (struct tapio_hdr){ TAPIO_REC_KERNEL_EXEC, KERNEL_EXEC_VERSION,
+				     KERNEL_EXEC_FIXED_SIZE + sizeof(args), 123456789000, cgroup_id };
 	e->pid = BENCH_PID_BASE;
 	e->ppid = 1234;
 	e->uid = e->gid = 65534;
@@ -535,7 +535,7 @@ static int cmd_encode(int argc, char **argv)
 		die("identity", "the fake pod cgroup was not recognised");
 	make_exec(&exec, fc.leaf_id);
 	make_exit(&exit_rec, fc.leaf_id);
-	if (kernel_collector.decode(NULL, &exec, sizeof(exec), &d[0]) != DECODE_OK ||
+	if (kernel_collector.decode(NULL, &exec, exec.hdr.size, &d[0]) != DECODE_OK ||
 	    kernel_collector.decode(NULL, &exit_rec, sizeof(exit_rec), &d[1]) != DECODE_OK)
 		die("decode", "bench records rejected");
 	avroc_open(&eb.a, avroc_buf, sizeof(avroc_buf));
@@ -1205,7 +1205,7 @@ static int cmd_kcat_input(int argc, char **argv)
 		e.pid = BENCH_PID_BASE + (uint32_t)i;
 		e.hdr.ktime_ns += 1000;
 		c->next_seq = (int64_t)i + 1;
-		if (kernel_collector.decode(NULL, &e, sizeof(e), &d) != DECODE_OK)
+		if (kernel_collector.decode(NULL, &e, e.hdr.size, &d) != DECODE_OK)
 			die("decode", "rejected");
 		b = pipeline_begin(c, e.hdr.ktime_ns, cgid, d.kind);
 		kernel_collector.encode(&d, b);
@@ -1258,7 +1258,7 @@ static int cmd_hotpath(int argc, char **argv)
 		make_exec(&recs[i], cgid);
 		recs[i].pid += i;
 	}
-	hot_record(c, &recs[0], sizeof(recs[0])); /* the identity miss, once */
+	hot_record(c, &recs[0], recs[0].hdr.size); /* the identity miss, once */
 	for (uint64_t i = 0; i < o.count; i++) {
 		struct kernel_exec *r = &recs[i & 63];
 		uint64_t m = 0, f = 0;
@@ -1266,7 +1266,7 @@ static int cmd_hotpath(int argc, char **argv)
 		r->hdr.ktime_ns += 1000;
 		if (alloc_count_start)
 			alloc_count_start();
-		hot_record(c, r, sizeof(*r));
+		hot_record(c, r, r->hdr.size);
 		if (alloc_count_stop) {
 			alloc_count_stop(&m, &f);
 			mallocs += m;
