@@ -348,7 +348,7 @@ ovh_row() { # CONFIG WORKLOAD N
 		zl="none of the rates tried (down to 0.1x saturation)"
 	fi
 	printf '| pipeline, open loop, 4 MiB ring (loss counted), 5 s per rate | highest zero-loss rate | %s | | lost at:%s%s |\n' \
-		"$zl" "${ZL_LOST:- no rate tried, from 1.0x saturation down}" "${RING64:+; $RING64}"
+		"$zl" "${ZL_LOST:- none}" "${RING64:+; $RING64}"
 	printf '| pipeline | message size (framing + datum) | %s B | same bytes | |\n' "$(kv "$OUT/kcat-input.txt" kcat_msg_bytes)"
 	printf '| latency at %s/s (%s samples; ring-buffer loss: %s) | event time -> delivery report | p50 %s µs, p99 %s µs, max %s µs | | |\n' \
 		"$RATE" "$(kv "$L" latency_samples)" "$(kv "$L" lost_ring_full)" "$(kv "$L" latency_p50_us)" \
