@@ -49,7 +49,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	struct kernel_exec *rec;
 	unsigned long arg_start, arg_end, len;
 	u64 uid_gid;
-	u32 zero = 0;
+	u32 size, zero = 0;
 	long n;
 
 	rec = bpf_map_lookup_elem(&exec_scratch, &zero);
@@ -82,8 +82,9 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 		len = 0;
 	rec->args_len = len;
 	/* Only the argv bytes read travel: a ring holds about 4x more short command lines. */
-	fill_hdr(&rec->hdr, TAPIO_REC_KERNEL_EXEC, KERNEL_EXEC_VERSION, KERNEL_EXEC_FIXED_SIZE + len);
-	output_record(rec, KERNEL_EXEC_FIXED_SIZE + len);
+	size = KERNEL_EXEC_FIXED_SIZE + len;
+	fill_hdr(&rec->hdr, TAPIO_REC_KERNEL_EXEC, KERNEL_EXEC_VERSION, size);
+	output_record(rec, size);
 	return 0;
 }
 
