@@ -167,15 +167,22 @@ def wait_for(bootstrap, topic, schema, predicate, want, deadline_s=30):
 
 
 class PodCgroup:
-    """A kubelet-style (systemd driver) pod + container cgroup in the v2 hierarchy."""
+    """A kubelet-style (systemd driver) pod + container cgroup in the v2 hierarchy. With
+    cgroup_root (kubelet's --cgroup-root, "kubelet" on kind) every slice carries its prefix:
+    kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-<qos>.slice/..."""
 
-    def __init__(self, qos="burstable"):
+    def __init__(self, qos="burstable", cgroup_root=None):
         self.pod_uid = str(uuid.uuid4())
         self.container_id = uuid.uuid4().hex + uuid.uuid4().hex
         root = cgroup2_root()
-        pod = "kubepods-%s-pod%s.slice" % (qos, self.pod_uid.replace("-", "_"))
-        self.top = os.path.join(root, "kubepods.slice")
-        self.path = os.path.join(self.top, "kubepods-%s.slice" % qos, pod,
+        p = cgroup_root + "-" if cgroup_root else ""
+        pod = "%skubepods-%s-pod%s.slice" % (p, qos, self.pod_uid.replace("-", "_"))
+        if cgroup_root:
+            self.top = os.path.join(root, cgroup_root + ".slice")
+            kubepods = os.path.join(self.top, p + "kubepods.slice")
+        else:
+            self.top = kubepods = os.path.join(root, "kubepods.slice")
+        self.path = os.path.join(kubepods, "%skubepods-%s.slice" % (p, qos), pod,
                                  "cri-containerd-%s.scope" % self.container_id)
         os.makedirs(self.path)
         self.cgroup_id = os.stat(self.path).st_ino

@@ -61,6 +61,23 @@ def test_exec_and_exit_in_pod():
     assert x["seq"] > e["seq"]
 
 
+def test_exec_in_a_kind_style_pod():
+    """kind runs kubelet with --cgroup-root=/kubelet: the pod's slices all carry "kubelet-"."""
+    pod = PodCgroup(qos="besteffort", cgroup_root="kubelet")
+    try:
+        pid, status = pod.run(["/bin/sh", "-c", "exit 0"])
+        assert os.WEXITSTATUS(status) == 0
+        found, _ = harness.wait_for(producer.bootstrap, TOPIC, KERNEL, by_pid(pid, "EXEC"), 1)
+    finally:
+        pod.remove()
+    assert len(found) == 1, found
+    msg, rec = found[0]
+    assert "/kubelet.slice/kubelet-kubepods.slice/" in pod.path, pod.path
+    assert rec["cgroup_id"] == pod.cgroup_id, (rec["cgroup_id"], pod.cgroup_id)
+    assert rec["pod_uid"] == pod.pod_uid and rec["container_id"] == pod.container_id, rec
+    assert msg.key == pod.pod_uid, msg.key
+
+
 def test_long_argv_is_cut_at_the_limit_and_flagged():
     """argv longer than KERNEL_ARGS_LEN (1024 bytes): the record carries the first 1024 bytes
     (the last argument cut, without its NUL) and says so."""
@@ -160,6 +177,7 @@ def main():
     try:
         return harness.run_tests([
             test_exec_and_exit_in_pod,
+            test_exec_in_a_kind_style_pod,
             test_long_argv_is_cut_at_the_limit_and_flagged,
             test_host_process_is_keyed_by_node_and_cgroup,
             test_one_exit_per_process_not_per_thread,

@@ -19,8 +19,12 @@
  * The kubepods root is the first component that is exactly "kubepods" or "kubepods.slice", at any
  * depth: k3s/rke2 may nest the tree (/k3s/kubepods/..., /system.slice/k3s.service/kubepods/...).
  * k0s runs an ordinary kubelet whose pods, as far as we know, sit under kubepods[.slice] too; if
- * a distribution nests it deeper, any depth still covers it. Trees named differently (e.g. kind's
- * kubelet-kubepods.slice) are not recognised.
+ * a distribution nests it deeper, any depth still covers it.
+ *
+ * A kubelet with --cgroup-root (kind runs it with /kubelet) and the systemd driver names every
+ * slice after its whole path, so the tree carries a prefix: <p>.slice/<p>-kubepods.slice/
+ * <p>-kubepods-<qos>.slice/<p>-kubepods-<qos>-pod<uid>.slice/<scope>. The root is recognised as
+ * "<p>-kubepods.slice" straight below "<p>.slice"; every level below must carry the same "<p>-".
  *
  * Deliberately not attributed (nothing is better than the wrong pod, the UID is the Kafka key):
  *   - a new owner named below the first container component (or below anything else that follows
@@ -96,16 +100,19 @@ static bool span_is(struct span s, const char *lit)
 	return s.len == n && memcmp(s.p, lit, n) == 0;
 }
 
-/* Consumes `lit` from the front of *s if it is there. */
+/* Consumes `front` from the front of *s if it is there. */
+static bool eat_span(struct span *s, struct span front)
+{
+	if (s->len < front.len || memcmp(s->p, front.p, front.len) != 0)
+		return false;
+	s->p += front.len;
+	s->len -= front.len;
+	return true;
+}
+
 static bool eat(struct span *s, const char *lit)
 {
-	size_t n = strlen(lit);
-
-	if (s->len < n || memcmp(s->p, lit, n) != 0)
-		return false;
-	s->p += n;
-	s->len -= n;
-	return true;
+	return eat_span(s, (struct span){ lit, strlen(lit) });
 }
 
 /* Lowercase only: Kubernetes UIDs and runtime ids are lowercase, so anything else is not one. */
@@ -182,15 +189,17 @@ static bool match_container(struct span c, bool cgroupfs, struct cgroup_owner *o
 }
 
 /*
- * The pod component: systemd kubepods-pod<uid_>.slice (guaranteed) or
- * kubepods-<qos>-pod<uid_>.slice, cgroupfs pod<uid>. Fills *o only on a whole-component match.
+ * The pod component: systemd <prefix>kubepods-pod<uid_>.slice (guaranteed) or
+ * <prefix>kubepods-<qos>-pod<uid_>.slice, cgroupfs pod<uid>. Fills *o only on a whole-component
+ * match.
  */
-static bool match_pod(struct span c, enum driver driver, enum pod_qos qos, struct cgroup_owner *o)
+static bool match_pod(struct span c, enum driver driver, struct span prefix, enum pod_qos qos,
+		      struct cgroup_owner *o)
 {
 	char uid[POD_UID_LEN + 1];
 
 	if (driver == DRIVER_SYSTEMD) {
-		if (!eat(&c, "kubepods-"))
+		if (!eat_span(&c, prefix) || !eat(&c, "kubepods-"))
 			return false;
 		if (qos != QOS_GUARANTEED && !(eat(&c, qos_names[qos]) && eat(&c, "-")))
 			return false;
@@ -205,18 +214,37 @@ static bool match_pod(struct span c, enum driver driver, enum pod_qos qos, struc
 	return true;
 }
 
-/* The QoS level below the root: kubepods-<qos>.slice or <qos>. */
-static enum pod_qos match_qos(struct span c, enum driver driver)
+/* The QoS level below the root: <prefix>kubepods-<qos>.slice or <qos>. */
+static enum pod_qos match_qos(struct span c, enum driver driver, struct span prefix)
 {
 	bool systemd = driver == DRIVER_SYSTEMD;
 
-	if (systemd && !eat(&c, "kubepods-"))
+	if (systemd && !(eat_span(&c, prefix) && eat(&c, "kubepods-")))
 		return QOS_NONE;
 	if (eat(&c, "burstable"))
 		return span_is(c, systemd ? ".slice" : "") ? QOS_BURSTABLE : QOS_NONE;
 	if (eat(&c, "besteffort"))
 		return span_is(c, systemd ? ".slice" : "") ? QOS_BESTEFFORT : QOS_NONE;
 	return QOS_NONE;
+}
+
+/*
+ * A prefixed systemd root: c is "<p>-kubepods.slice" and its parent is "<p>.slice", p not empty.
+ * Sets *prefix to "<p>-", the part every slice below repeats.
+ */
+static bool match_prefixed_root(struct span c, struct span parent, struct span *prefix)
+{
+	static const char root[] = "-kubepods.slice";
+	size_t n = sizeof(root) - 1, plen;
+
+	if (c.len <= n || memcmp(c.p + c.len - n, root, n) != 0)
+		return false;
+	plen = c.len - n; /* p */
+	if (parent.len != plen + strlen(".slice") || memcmp(parent.p, c.p, plen) != 0 ||
+	    memcmp(parent.p + plen, ".slice", strlen(".slice")) != 0)
+		return false;
+	*prefix = (struct span){ c.p, plen + 1 };
+	return true;
 }
 
 /* Characters systemd allows in unit names: keeps odd bytes out of the output. */
@@ -269,7 +297,7 @@ static bool next_component(const char **cursor, struct span *c)
 int cgroup_path_parse(const char *path, struct cgroup_owner *out)
 {
 	struct cgroup_owner o;
-	struct span c, unit = { NULL, 0 };
+	struct span c, parent = { NULL, 0 }, unit = { NULL, 0 }, prefix = { "", 0 };
 	enum place at = AT_HOST;
 	enum driver driver = DRIVER_SYSTEMD;
 	enum pod_qos qos = QOS_NONE;
@@ -296,7 +324,8 @@ int cgroup_path_parse(const char *path, struct cgroup_owner *out)
 		case AT_HOST:
 			if (top && span_is(c, "user.slice")) {
 				at = AT_SETTLED; /* delegated to users: names prove nothing */
-			} else if (span_is(c, "kubepods.slice")) {
+			} else if (span_is(c, "kubepods.slice") ||
+				   (parent.p && match_prefixed_root(c, parent, &prefix))) {
 				driver = DRIVER_SYSTEMD;
 				at = AT_KUBEPODS;
 			} else if (span_is(c, "kubepods")) {
@@ -308,16 +337,16 @@ int cgroup_path_parse(const char *path, struct cgroup_owner *out)
 			break;
 		case AT_KUBEPODS:
 			/* A QoS level, or a guaranteed pod straight below the root. */
-			qos = match_qos(c, driver);
+			qos = match_qos(c, driver, prefix);
 			if (qos != QOS_NONE)
 				at = AT_QOS;
-			else if (match_pod(c, driver, QOS_GUARANTEED, &o))
+			else if (match_pod(c, driver, prefix, QOS_GUARANTEED, &o))
 				at = AT_POD;
 			else
 				at = AT_SETTLED;
 			break;
 		case AT_QOS:
-			at = match_pod(c, driver, qos, &o) ? AT_POD : AT_SETTLED;
+			at = match_pod(c, driver, prefix, qos, &o) ? AT_POD : AT_SETTLED;
 			break;
 		case AT_POD:
 			/* Whatever this is, deeper cgroups belong to it, not to a new owner. */
@@ -327,6 +356,7 @@ int cgroup_path_parse(const char *path, struct cgroup_owner *out)
 		case AT_SETTLED:
 			break;
 		}
+		parent = c;
 	}
 
 	if (unit.p) {

@@ -108,6 +108,43 @@ static const struct row rows[] = {
 	  "/k0s/kubepods.slice/kubepods-pod" U_ ".slice/cri-containerd-" C ".scope",
 	  U, QOS_GUARANTEED, C, RUNTIME_CONTAINERD, 0, "cri-containerd-" C ".scope" },
 
+	/* kubelet --cgroup-root with the systemd driver (kind: /kubelet): every slice prefixed */
+	{ "kind burstable containerd",
+	  "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/"
+	  "kubelet-kubepods-burstable-pod" U_ ".slice/cri-containerd-" C ".scope",
+	  U, QOS_BURSTABLE, C, RUNTIME_CONTAINERD, 0, "cri-containerd-" C ".scope" },
+	{ "kind besteffort pod slice alone",
+	  "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/"
+	  "kubelet-kubepods-besteffort-pod" U_ ".slice",
+	  U, QOS_BESTEFFORT, NOCTR, "kubelet-kubepods-besteffort-pod" U_ ".slice" },
+	{ "kind guaranteed",
+	  "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-pod" U_ ".slice/cri-containerd-" C ".scope",
+	  U, QOS_GUARANTEED, C, RUNTIME_CONTAINERD, 0, "cri-containerd-" C ".scope" },
+	{ "two-level cgroup root",
+	  "/a.slice/a-b.slice/a-b-kubepods.slice/a-b-kubepods-pod" U_ ".slice/crio-" C ".scope",
+	  U, QOS_GUARANTEED, C, RUNTIME_CRIO, 0, "crio-" C ".scope" },
+	{ "prefix dropped below the root",
+	  "/kubelet.slice/kubelet-kubepods.slice/kubepods-burstable.slice/"
+	  "kubepods-burstable-pod" U_ ".slice/cri-containerd-" C ".scope",
+	  NONE_, NOCTR, "cri-containerd-" C ".scope" },
+	{ "prefix changed for the pod",
+	  "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/"
+	  "other-kubepods-burstable-pod" U_ ".slice",
+	  NONE_, NOCTR, "other-kubepods-burstable-pod" U_ ".slice" },
+	{ "prefixed root under another slice",
+	  "/system.slice/kubelet-kubepods.slice/kubelet-kubepods-pod" U_ ".slice",
+	  NONE_, NOCTR, "kubelet-kubepods-pod" U_ ".slice" },
+	{ "prefixed root at the top",
+	  "/kubelet-kubepods.slice/kubelet-kubepods-pod" U_ ".slice",
+	  NONE_, NOCTR, "kubelet-kubepods-pod" U_ ".slice" },
+	{ "empty prefix", "/.slice/-kubepods.slice/-kubepods-pod" U_ ".slice",
+	  NONE_, NOCTR, "-kubepods-pod" U_ ".slice" },
+	{ "prefixed cgroupfs names", "/kubelet.slice/kubelet-kubepods.slice/burstable/pod" U "/" C,
+	  NONE_, NOCTR, "kubelet-kubepods.slice" },
+	{ "user-delegated prefixed root",
+	  "/user.slice/user-kubepods.slice/user-kubepods-pod" U_ ".slice",
+	  NONE_, NOCTR, "user-kubepods-pod" U_ ".slice" },
+
 	/* systemd units and containers outside Kubernetes */
 	{ "kubelet", "/system.slice/kubelet.service", NONE_, NOCTR, "kubelet.service" },
 	{ "containerd", "/system.slice/containerd.service", NONE_, NOCTR, "containerd.service" },
