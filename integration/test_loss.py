@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import harness
@@ -90,9 +91,59 @@ def test_tiny_ring_buffer_burst():
         n["encode_failed"] + n["queue_full"] + n["produce_failed"], line
 
 
+def get(producer, path, timeout=60):
+    try:
+        with urllib.request.urlopen("http://%s%s" % (producer.metrics, path), timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def queue_full_drops(producer, timeout=60):
+    _, text = get(producer, "/metrics", timeout)
+    m = re.search(r'^tapio_records_dropped_total\{collector="kernel",stage="queue_full"\} (\d+)$', text, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def test_outage_without_spool_drops_at_once():
+    """No broker answers and there is no spool: once librdkafka's queue is full, each record is
+    dropped and counted at once, and /healthz keeps answering. Waiting on Kafka for each record
+    instead (100 ms each, as the producer once did) stalls the event loop: the burst's 350 drops
+    would take at least 35 s to count, past the 20 s allowed here for what takes milliseconds."""
+    producer = Producer("--collectors", "kernel", "--brokers", "127.0.0.1:1",
+                        "--set", "kafka.queue.buffering.max.messages=50", "--set", "kafka.log_level=0",
+                        "--set", "stats_interval_s=0", "--set", "flush_timeout_ms=1000")
+    try:
+        subprocess.run(["/bin/sh", "-c", "for i in $(seq 200); do /bin/true; done"], check=True)
+        # Wait on the data: the burst's 400 records minus the 50 the queue holds.
+        deadline = time.monotonic() + 20
+        drops = 0
+        while drops < 350:
+            left = deadline - time.monotonic()
+            assert left > 0, "drops counted after 20 s: %d of 350" % drops
+            try:
+                drops = queue_full_drops(producer, timeout=left)
+            except OSError as e:  # the event loop did not answer in time
+                raise AssertionError("event loop stalled: /metrics unanswered (%s)" % e)
+            time.sleep(0.2)
+        status, body = get(producer, "/healthz")
+        assert (status, body) == (200, "ok\n"), (status, body)
+    finally:
+        rc = producer.stop(signal.SIGTERM)
+    logs = producer.logs()
+    assert rc == 1, logs  # records left undelivered
+    line = next(l for l in logs.splitlines() if " kernel: received=" in l)
+    n = {k: int(v) for k, v in (kv.split("=") for kv in line.split() if "=" in kv)}
+    # What the queue held is still there at shutdown: the log says so, counted.
+    m = re.search(r"error (\d+) record\(s\) could not be delivered within 1000 ms", logs)
+    assert n["delivered"] == 0 and m and int(m.group(1)) >= n["produced"] > 0, (line, logs[-500:])
+    # LOSS reports the full queue could not take are not counted as lost records.
+    assert n["received"] + n["loss_records"] == n["produced"] + n["queue_full"] + n["rejected"], line
+
+
 def main():
     harness.require_root()
-    return harness.run_tests([test_tiny_ring_buffer_burst])
+    return harness.run_tests([test_tiny_ring_buffer_burst, test_outage_without_spool_drops_at_once])
 
 
 if __name__ == "__main__":

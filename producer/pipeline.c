@@ -60,7 +60,8 @@ static bool retriable(rd_kafka_resp_err_t err)
 	}
 }
 
-/* Writes a record to the spool; from now on records queue behind it there. 0 or -ENOBUFS. */
+/* Writes a record to the spool (from now on records queue behind it there) and counts it
+ * spooled; -ENOSPC when the spool refuses it (the caller counts what that lost). */
 static int spool_record(struct collector_runtime *c, const void *key, size_t key_len,
 			const void *value, size_t len, int64_t ts_ms)
 {
@@ -68,10 +69,9 @@ static int spool_record(struct collector_runtime *c, const void *key, size_t key
 	int err = spool_append(pl->spool, c->ops->name, key, key_len, value, len, ts_ms);
 
 	if (err) {
-		c->stats.spool_failed++;
-		log_at(c->stats.spool_failed == 1 ? LOG_ERROR : LOG_DEBUG,
-		       "%s: record dropped, the spool refused it: %s", c->topic_name, strerror(-err));
-		return -ENOBUFS;
+		log_at(c->stats.spool_failed == 0 ? LOG_ERROR : LOG_DEBUG,
+		       "%s: the spool refused a record: %s", c->topic_name, strerror(-err));
+		return -ENOSPC;
 	}
 	if (!pl->spooling)
 		log_warn("kafka is not taking records: spooling them to %s", pl->cfg->spool_dir);
@@ -144,7 +144,8 @@ static int setup_collector(struct pipeline *pl, const struct collector_ops *ops,
 				 errstr, errstr_size);
 	if (err)
 		return err;
-	c->loss_since_us = clock_ns(CLOCK_REALTIME) / 1000;
+	for (int stage = 0; stage < LOSS_STAGE_MAX; stage++)
+		c->loss_since_us[stage] = clock_ns(CLOCK_REALTIME) / 1000;
 	snprintf(c->fingerprint_hex, sizeof(c->fingerprint_hex), "%016" PRIx64, fingerprint);
 	snprintf(c->topic_name, sizeof(c->topic_name), "%s%s", pl->cfg->topic_prefix, ops->name);
 	if (pl->cfg->schema_registry_url) {
@@ -347,9 +348,13 @@ struct avro_buf *pipeline_begin(struct collector_runtime *c, uint64_t ktime_ns, 
 	return &pl->pending.buf;
 }
 
-/* One message with the collector's headers; counts the outcome. 0 or -ENOBUFS. */
-static int send_record(struct collector_runtime *c, const char *key, size_t key_len,
-		       const void *value, size_t len, int64_t ts_ms)
+/*
+ * Hands one message, with the collector's headers, to librdkafka or to the spool, and counts it
+ * produced or spooled. A refusal is not counted here; it returns why: -ENOSPC (the spool refused
+ * it), -ENOBUFS (librdkafka's queue is full) or -EIO (librdkafka refused it otherwise, *kerr).
+ */
+static int offer_record(struct collector_runtime *c, const char *key, size_t key_len,
+			const void *value, size_t len, int64_t ts_ms, rd_kafka_resp_err_t *kerr)
 {
 	struct pipeline *pl = c->pipeline;
 	struct record_headers headers = {
@@ -367,22 +372,40 @@ static int send_record(struct collector_runtime *c, const char *key, size_t key_
 	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && pl->spool)
 		return spool_record(c, key, key_len, value, len, ts_ms);
 	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-		/* Give librdkafka one bounded chance to drain before counting a drop. */
-		rd_kafka_poll(pl->publisher.rk, 100);
+		/* Serve the delivery reports already waiting (each frees queue space) and try once
+		 * more, without blocking: in an outage nothing drains, and a wait per record would
+		 * stall the event loop (and /healthz) for as long as records keep coming. */
+		rd_kafka_poll(pl->publisher.rk, 0);
 		err = publisher_send(&pl->publisher, c->topic, key, key_len, value, len, ts_ms,
 				     &headers, &c->ref);
 	}
-	if (err) {
-		if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-			c->stats.queue_full++;
-		else
-			c->stats.produce_failed++;
-		log_at(c->stats.queue_full + c->stats.produce_failed == 1 ? LOG_ERROR : LOG_DEBUG,
-		       "%s: record dropped: %s", c->topic_name, rd_kafka_err2str(err));
-		return -ENOBUFS;
-	}
+	*kerr = err;
+	if (err)
+		return err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? -ENOBUFS : -EIO;
 	c->stats.produced++;
 	return 0;
+}
+
+/* A record of the collector's stream: one that was not taken is counted as lost, by stage. */
+static int send_record(struct collector_runtime *c, const char *key, size_t key_len,
+		       const void *value, size_t len, int64_t ts_ms)
+{
+	rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+	int err = offer_record(c, key, key_len, value, len, ts_ms, &kerr);
+
+	if (!err)
+		return 0;
+	if (err == -ENOSPC) {
+		c->stats.spool_failed++;
+		return err;
+	}
+	if (err == -ENOBUFS)
+		c->stats.queue_full++;
+	else
+		c->stats.produce_failed++;
+	log_at(c->stats.queue_full + c->stats.produce_failed == 1 ? LOG_ERROR : LOG_DEBUG,
+	       "%s: record dropped: %s", c->topic_name, rd_kafka_err2str(kerr));
+	return err;
 }
 
 int pipeline_commit(struct collector_runtime *c)
@@ -449,9 +472,14 @@ static void loss_counts(const struct collector_runtime *c, uint64_t n[LOSS_STAGE
 	n[LOSS_SPOOL] = c->stats.spool_failed;
 }
 
-/* One LOSS record: the envelope (cgroup 0, key <node>/0) with `loss` set, then zeroed fields. */
-static void publish_loss(struct collector_runtime *c, const struct loss_report *report)
+/*
+ * One LOSS record: the envelope (cgroup 0, key <node>/0) with `loss` set, then zeroed fields.
+ * True when librdkafka or the spool took it. One that was not taken is not a lost record: its
+ * count stays unreported and goes out in the next report.
+ */
+static bool publish_loss(struct collector_runtime *c, const struct loss_report *report)
 {
+	rd_kafka_resp_err_t kerr;
 	struct pipeline *pl = c->pipeline;
 	struct avro_buf *buf = &pl->pending.buf;
 	struct envelope env = {
@@ -467,13 +495,13 @@ static void publish_loss(struct collector_runtime *c, const struct loss_report *
 	avro_put_raw(buf, c->frame_header, c->frame_len);
 	avro_put_envelope(buf, c->loss_kind, &env);
 	avro_put_raw(buf, c->zero_fields, c->zero_fields_len);
-	if (buf->overflow)
-		return;
-	if (send_record(c, key, (size_t)n < sizeof(key) ? (size_t)n : sizeof(key) - 1, buf->data,
-			buf->len, report->until_us / 1000) == 0) {
-		c->next_seq++;
-		c->stats.loss_records++;
-	}
+	if (buf->overflow ||
+	    offer_record(c, key, (size_t)n < sizeof(key) ? (size_t)n : sizeof(key) - 1, buf->data,
+			 buf->len, report->until_us / 1000, &kerr))
+		return false;
+	c->next_seq++;
+	c->stats.loss_records++;
+	return true;
 }
 
 void pipeline_report_losses(struct pipeline *pl)
@@ -483,26 +511,23 @@ void pipeline_report_losses(struct pipeline *pl)
 	for (size_t i = 0; i < pl->ncollectors; i++) {
 		struct collector_runtime *c = &pl->collectors[i];
 		uint64_t now[LOSS_STAGE_MAX];
-		bool reported = false;
 
 		loss_counts(c, now);
 		for (int stage = LOSS_RING_BUFFER; stage < LOSS_STAGE_MAX; stage++) {
 			struct loss_report r = {
 				.stage = stage,
 				.count = (int64_t)(now[stage] - c->loss_reported[stage]),
-				.since_us = c->loss_since_us,
+				.since_us = c->loss_since_us[stage],
 				.until_us = now_us,
 			};
 
-			if (!r.count)
-				continue;
-			/* Reported once, even if this report is itself lost (that shows up next). */
-			c->loss_reported[stage] = now[stage];
-			publish_loss(c, &r);
-			reported = true;
+			/* Not taken (Kafka's queue full, say): the next report covers it too. A report
+			 * taken but then not delivered counts as one record lost at delivery. */
+			if (r.count && publish_loss(c, &r)) {
+				c->loss_reported[stage] = now[stage];
+				c->loss_since_us[stage] = now_us;
+			}
 		}
-		if (reported)
-			c->loss_since_us = now_us;
 	}
 }
 

@@ -104,8 +104,8 @@ struct collector_runtime {
 	int loss_kind;
 	uint8_t *zero_fields;
 	size_t zero_fields_len;
-	uint64_t loss_reported[LOSS_STAGE_MAX];
-	int64_t loss_since_us;
+	uint64_t loss_reported[LOSS_STAGE_MAX]; /* counts the LOSS records taken so far cover */
+	int64_t loss_since_us[LOSS_STAGE_MAX];  /* when the last one taken, per stage, ended */
 };
 
 struct pipeline {

@@ -35,7 +35,7 @@ struct fixture {
 
 static const char *const known[] = { "kernel", NULL };
 
-static int open_fixture(void **state, bool with_spool)
+static int open_fixture(void **state, bool with_spool, const char *extra_config)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	char errstr[512], text[256];
@@ -63,7 +63,8 @@ static int open_fixture(void **state, bool with_spool)
 
 	config_defaults(&f->cfg);
 	snprintf(text, sizeof(text), "node_name = node-a\ncollectors = kernel\n%s%s\nspool_max_mb = 1\n"
-		 "spool_segment_mb = 1\n", with_spool ? "spool_dir = " : "# no spool", f->spool);
+		 "spool_segment_mb = 1\n%s", with_spool ? "spool_dir = " : "# no spool", f->spool,
+		 extra_config);
 	assert_int_equal(config_parse_text(&f->cfg, text, "test", known, errstr, sizeof(errstr)), 0);
 	log_level_current = LOG_ERROR;
 	assert_int_equal(pipeline_open(&f->pl, &f->cfg, f->root, errstr, sizeof(errstr)), 0);
@@ -75,12 +76,20 @@ static int open_fixture(void **state, bool with_spool)
 
 static int setup(void **state)
 {
-	return open_fixture(state, false);
+	return open_fixture(state, false, "");
 }
 
 static int setup_spool(void **state)
 {
-	return open_fixture(state, true);
+	return open_fixture(state, true, "");
+}
+
+#define SMALL_QUEUE 8
+
+/* librdkafka takes at most SMALL_QUEUE messages before their delivery reports are served. */
+static int setup_small_queue(void **state)
+{
+	return open_fixture(state, false, "kafka.queue.buffering.max.messages = 8\n");
 }
 
 static int teardown(void **state)
@@ -441,6 +450,63 @@ static void test_loss_is_reported_in_band(void **state)
 	fail_msg("no LOSS record in the topic");
 }
 
+/* A LOSS report Kafka cannot take (its queue is full, the broker down) is not a lost record
+ * itself: its count waits, and the first report taken carries it whole, with its interval. */
+static void test_loss_report_not_taken_waits(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = &f->pl.collectors[0];
+	struct avro_json_decoder *dec;
+	static struct msg msgs[SMALL_QUEUE + 1];
+	struct kernel_exec e;
+	const char *schema_name;
+	char errstr[256];
+	json_t *rec = NULL, *loss;
+	int64_t opened_us = c->loss_since_us[LOSS_QUEUE_FULL];
+
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0); /* the start-up snapshot */
+	assert_int_equal(rd_kafka_mock_broker_set_down(f->pl.publisher.mock, 1), 0);
+	for (uint32_t i = 0; i < SMALL_QUEUE + 2; i++) {
+		make_exec(&e, f->pod_cgroup, 100 + i);
+		assert_int_equal(pipeline_record(c, &e, sizeof(e)), 0);
+	}
+	assert_int_equal(c->stats.produced, SMALL_QUEUE);
+	assert_int_equal(c->stats.queue_full, 2);
+	pipeline_report_losses(&f->pl);
+	pipeline_report_losses(&f->pl);
+	assert_int_equal(c->stats.loss_records, 0);
+	assert_int_equal(c->stats.queue_full, 2); /* the reports were not counted as lost records */
+
+	assert_int_equal(rd_kafka_mock_broker_set_up(f->pl.publisher.mock, 1), 0);
+	assert_int_equal(pipeline_drain(&f->pl, 30000), 0);
+	pipeline_report_losses(&f->pl);
+	pipeline_report_losses(&f->pl); /* nothing new */
+	assert_int_equal(c->stats.loss_records, 1);
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+	assert_int_equal(c->stats.delivered, SMALL_QUEUE + 1);
+
+	assert_int_equal(consume(f, msgs, SMALL_QUEUE + 1), SMALL_QUEUE + 1);
+	assert_int_equal(avro_json_decoder_new(tapio_schemas, tapio_schema_count, &dec, errstr,
+					       sizeof(errstr)), 0);
+	for (int i = 0; i < SMALL_QUEUE + 1; i++) {
+		assert_int_equal(avro_json_decode(dec, "tapio.kernel", msgs[i].value, msgs[i].len, &rec,
+						  &schema_name, errstr, sizeof(errstr)), 0);
+		if (strcmp(json_string_value(json_object_get(rec, "kind")), "LOSS") == 0)
+			break;
+		json_decref(rec);
+		rec = NULL;
+	}
+	assert_non_null(rec);
+	loss = json_object_get(rec, "loss");
+	assert_string_equal(json_string_value(json_object_get(loss, "stage")), "QUEUE_FULL");
+	assert_int_equal(json_integer_value(json_object_get(loss, "count")), 2);
+	/* The interval runs from the producer's start, not from a report that was not taken. */
+	assert_int_equal(json_integer_value(json_object_get(loss, "since")), opened_us);
+	assert_int_equal(json_integer_value(json_object_get(rec, "seq")), SMALL_QUEUE + 1);
+	json_decref(rec);
+	avro_json_decoder_free(dec);
+}
+
 /* Serves librdkafka until `done` holds, at most ~30 s: waits on events, not on time. */
 #define SERVE_UNTIL(f, done)                                                        \
 	do {                                                                        \
@@ -554,6 +620,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_cgroup_gets_node_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delivery_failure_is_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loss_is_reported_in_band, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loss_report_not_taken_waits, setup_small_queue,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_cached_envelope_matches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metadata_snapshot_and_tombstone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outage_spools_then_replays_in_order, setup_spool, teardown),
