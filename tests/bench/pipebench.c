@@ -714,7 +714,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 	o->seconds = 30;
 	o->wakeup = "threshold"; /* as the collectors submit (bpf/ringbuf.bpf.h) */
 	o->wakeup_bytes = 256 * 1024;
-	o->poll_ms = 5; /* tapio-producer's RING_POLL_MS */
+	o->poll_ms = 20; /* tapio-producer's RING_POLL_MS */
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
