@@ -250,8 +250,12 @@ int pipeline_attach(struct pipeline *pl)
 {
 	int running = 0, err;
 
-	for (size_t i = 0; i < pl->ncollectors; i++) {
-		struct collector_runtime *c = &pl->collectors[i];
+	/* The metadata collector (set up last) is attached first: ring_buffer__consume() reads the
+	 * rings in the order they were added, so a cgroup's mkdir is taken into the identity cache
+	 * before the records of processes in it that wait in the same pass. Read after them, a
+	 * cgroup already removed again could no longer be resolved. */
+	for (size_t n = 0; n < pl->ncollectors; n++) {
+		struct collector_runtime *c = &pl->collectors[(n + pl->ncollectors - 1) % pl->ncollectors];
 
 		err = c->ops->open(pl->cfg, &c->maps);
 		if (err) {
