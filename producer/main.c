@@ -142,12 +142,13 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 					break;
 				publisher_poll(&pl->publisher);
 				pipeline_tick(pl);
+				metrics_expire(&metrics, monotonic_ms());
 				ticks++;
 				if (cfg->stats_interval_s && ticks % cfg->stats_interval_s == 0)
 					pipeline_log_stats(pl);
 				break;
 			case EV_METRICS:
-				metrics_accept(&metrics, epfd, EV_METRICS_CLIENT);
+				metrics_accept(&metrics, epfd, EV_METRICS_CLIENT, monotonic_ms());
 				break;
 			case EV_SIGNAL:
 				if (read(signal_fd, &si, sizeof(si)) == sizeof(si))

@@ -87,8 +87,10 @@ int metrics_open(struct metrics_server *m, const char *listen_addr, char *errstr
 	return 0;
 }
 
-void metrics_accept(struct metrics_server *m, int epfd, uint32_t tag_base)
+void metrics_accept(struct metrics_server *m, int epfd, uint32_t tag_base, int64_t now_ms)
 {
+	m->epfd = epfd;
+	m->tag_base = tag_base;
 	for (;;) {
 		int fd = accept4(m->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), i;
 		struct epoll_event ev = { .events = EPOLLIN };
@@ -102,9 +104,15 @@ void metrics_accept(struct metrics_server *m, int epfd, uint32_t tag_base)
 			close(fd);
 			continue;
 		}
-		m->clients[i].fd = fd;
-		m->clients[i].len = 0;
+		m->clients[i] = (struct metrics_client){ .fd = fd, .accepted_ms = now_ms };
 	}
+}
+
+static void drop_client(struct metrics_client *c)
+{
+	close(c->fd); /* also removes it from epoll */
+	free(c->response);
+	*c = (struct metrics_client){ .fd = -1 };
 }
 
 static void label_value(FILE *out, const char *v)
@@ -318,33 +326,37 @@ const char *metrics_not_ready(const struct pipeline *pl, int64_t now_ms)
 	return "no broker reachable";
 }
 
-static void respond(int fd, int status, const char *reason, const char *type, const char *body,
-		    size_t len)
+/* Makes the client's response; without memory, none (the client is dropped). */
+static void respond(struct metrics_client *c, int status, const char *reason, const char *type,
+		    const char *body, size_t len)
 {
 	char head[256];
 	int n = snprintf(head, sizeof(head),
 			 "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 			 "Connection: close\r\n\r\n", status, reason, type, len);
-	struct iovec iov[2] = { { head, (size_t)n }, { (void *)body, len } };
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
 
-	/* One non-blocking write: a client that does not read a few kB at once is dropped. */
-	if (sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		log_debug("metrics: client went away: %s", strerror(errno));
+	c->response = malloc((size_t)n + len);
+	if (!c->response)
+		return;
+	memcpy(c->response, head, (size_t)n);
+	memcpy(c->response + n, body, len);
+	c->response_len = (size_t)n + len;
+	c->sent = 0;
 }
 
-static void answer(int fd, const char *request, const struct pipeline *pl, int64_t now_ms)
+static void answer(struct metrics_client *c, const struct pipeline *pl, int64_t now_ms)
 {
+	const char *request = c->request;
 	static const char text[] = "text/plain; charset=utf-8";
 	char method[8], path[256];
 	const char *why;
 
 	if (sscanf(request, "%7s %255s", method, path) != 2) {
-		respond(fd, 400, "Bad Request", text, "bad request\n", 12);
+		respond(c, 400, "Bad Request", text, "bad request\n", 12);
 		return;
 	}
 	if (strcmp(method, "GET") != 0) {
-		respond(fd, 405, "Method Not Allowed", text, "GET only\n", 9);
+		respond(c, 405, "Method Not Allowed", text, "GET only\n", 9);
 		return;
 	}
 	if (strcmp(path, "/metrics") == 0) {
@@ -353,27 +365,51 @@ static void answer(int fd, const char *request, const struct pipeline *pl, int64
 		FILE *out = open_memstream(&body, &len);
 
 		if (!out) {
-			respond(fd, 500, "Internal Server Error", text, "out of memory\n", 14);
+			respond(c, 500, "Internal Server Error", text, "out of memory\n", 14);
 			return;
 		}
 		metrics_render(pl, out);
 		fclose(out);
-		respond(fd, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body, len);
+		respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body, len);
 		free(body);
 	} else if (strcmp(path, "/healthz") == 0) {
 		if (now_ms - pl->last_tick_ms <= HEALTHY_TICK_AGE_MS)
-			respond(fd, 200, "OK", text, "ok\n", 3);
+			respond(c, 200, "OK", text, "ok\n", 3);
 		else
-			respond(fd, 503, "Service Unavailable", text, "event loop stalled\n", 19);
+			respond(c, 503, "Service Unavailable", text, "event loop stalled\n", 19);
 	} else if (strcmp(path, "/readyz") == 0) {
 		why = metrics_not_ready(pl, now_ms);
 		if (!why)
-			respond(fd, 200, "OK", text, "ready\n", 6);
+			respond(c, 200, "OK", text, "ready\n", 6);
 		else
-			respond(fd, 503, "Service Unavailable", text, why, strlen(why));
+			respond(c, 503, "Service Unavailable", text, why, strlen(why));
 	} else {
-		respond(fd, 404, "Not Found", text, "try /metrics, /healthz or /readyz\n", 34);
+		respond(c, 404, "Not Found", text, "try /metrics, /healthz or /readyz\n", 34);
 	}
+}
+
+/* Sends what the socket takes; true while some is left and EPOLLOUT will bring the rest. */
+static bool send_some(struct metrics_server *m, int idx)
+{
+	struct metrics_client *c = &m->clients[idx];
+	struct epoll_event ev = { .events = EPOLLOUT, .data.u32 = m->tag_base + (uint32_t)idx };
+
+	while (c->sent < c->response_len) {
+		ssize_t n = send(c->fd, c->response + c->sent, c->response_len - c->sent,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			/* Watch for room instead of input from now on (MOD again is harmless). */
+			return epoll_ctl(m->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0;
+		if (n <= 0) {
+			log_debug("metrics: client went away: %s", strerror(errno));
+			return false;
+		}
+		c->sent += (size_t)n;
+	}
+	return false;
 }
 
 void metrics_serve(struct metrics_server *m, int idx, const struct pipeline *pl, int64_t now_ms)
@@ -384,31 +420,44 @@ void metrics_serve(struct metrics_server *m, int idx, const struct pipeline *pl,
 	if (idx < 0 || idx >= METRICS_MAX_CLIENTS || m->clients[idx].fd < 0)
 		return;
 	c = &m->clients[idx];
-	n = read(c->fd, c->request + c->len, sizeof(c->request) - 1 - c->len);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n > 0) {
+	if (!c->response) {
+		n = read(c->fd, c->request + c->len, sizeof(c->request) - 1 - c->len);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			drop_client(c);
+			return;
+		}
 		c->len += (size_t)n;
 		c->request[c->len] = '\0';
 		/* Only the request line matters; wait for the end of the headers unless full. */
 		if (!strstr(c->request, "\r\n\r\n") && !strstr(c->request, "\n\n") &&
 		    c->len < sizeof(c->request) - 1)
 			return;
-		answer(c->fd, c->request, pl, now_ms);
+		answer(c, pl, now_ms);
+		if (!c->response) {
+			drop_client(c);
+			return;
+		}
 	}
-	close(c->fd); /* also removes it from epoll */
-	c->fd = -1;
+	if (!send_some(m, idx))
+		drop_client(c);
+}
+
+void metrics_expire(struct metrics_server *m, int64_t now_ms)
+{
+	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
+		if (m->clients[i].fd >= 0 && now_ms - m->clients[i].accepted_ms > METRICS_CLIENT_TIMEOUT_MS)
+			drop_client(&m->clients[i]);
 }
 
 void metrics_close(struct metrics_server *m)
 {
 	if (m->listen_fd < 0)
 		return; /* never opened: no clients either */
-	for (int i = 0; i < METRICS_MAX_CLIENTS; i++) {
+	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
 		if (m->clients[i].fd >= 0)
-			close(m->clients[i].fd);
-		m->clients[i].fd = -1;
-	}
+			drop_client(&m->clients[i]);
 	if (m->listen_fd >= 0)
 		close(m->listen_fd);
 	m->listen_fd = -1;

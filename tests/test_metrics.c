@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -136,12 +139,137 @@ static void test_readiness(void **state)
 	free(pl);
 }
 
+/* A client of the server, on one end of a socketpair whose server end takes at most a few kB
+ * per write (the smallest SO_SNDBUF the kernel allows), in an epoll set as the event loop's. */
+struct http_pair {
+	struct metrics_server m;
+	int epfd;
+	int client;
+};
+
+#define TAG_BASE 100
+
+/* As many collectors as a pipeline holds: a large exposition, as on a node with many CPUs. */
+static struct pipeline *big_pipeline(void)
+{
+	struct pipeline *pl = fake_pipeline();
+
+	for (size_t i = 1; i < COLLECTOR_MAX; i++)
+		pl->collectors[i] = pl->collectors[0];
+	pl->ncollectors = COLLECTOR_MAX;
+	return pl;
+}
+
+static void http_pair_open(struct http_pair *h, int64_t accepted_ms)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = TAG_BASE };
+	int sv[2], tiny = 1;
+
+	memset(h, 0, sizeof(*h));
+	h->m.listen_fd = -1;
+	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
+		h->m.clients[i].fd = -1;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &tiny, sizeof(tiny)), 0);
+	h->epfd = epoll_create1(0);
+	assert_true(h->epfd >= 0);
+	assert_int_equal(epoll_ctl(h->epfd, EPOLL_CTL_ADD, sv[0], &ev), 0);
+	/* As metrics_accept() leaves a new client. */
+	h->m.epfd = h->epfd;
+	h->m.tag_base = TAG_BASE;
+	h->m.clients[0] = (struct metrics_client){ .fd = sv[0], .accepted_ms = accepted_ms };
+	h->client = sv[1];
+}
+
+static void http_pair_close(struct http_pair *h)
+{
+	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
+		if (h->m.clients[i].fd >= 0) {
+			close(h->m.clients[i].fd);
+			free(h->m.clients[i].response);
+		}
+	close(h->client);
+	close(h->epfd);
+}
+
+/* A /metrics answer several times the socket buffer arrives whole: what the socket does not take
+ * at once goes out as epoll reports room, and the connection closes after the last byte. */
+static void test_large_answer_arrives_whole(void **state)
+{
+	static const char request[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	static char got[1 << 20];
+	struct pipeline *pl = big_pipeline();
+	char *body = render(pl), *sep, want_head[128];
+	size_t got_len = 0;
+	int sends_pending = 0;
+	struct http_pair h;
+
+	(void)state;
+	http_pair_open(&h, 0);
+	assert_true(strlen(body) > 12000); /* several times what the server end takes at once */
+	assert_int_equal(write(h.client, request, sizeof(request) - 1), (ssize_t)sizeof(request) - 1);
+	metrics_serve(&h.m, 0, pl, 0);
+	for (;;) {
+		struct epoll_event ev;
+		ssize_t n = read(h.client, got + got_len, sizeof(got) - got_len);
+
+		if (n > 0) {
+			got_len += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			break; /* the server closed: everything was sent */
+		assert_int_equal(errno, EAGAIN);
+		/* Nothing to read: the server must be waiting for room, and has it now. */
+		assert_int_equal(epoll_wait(h.epfd, &ev, 1, 0), 1);
+		assert_int_equal(ev.data.u32, TAG_BASE);
+		assert_true(ev.events & EPOLLOUT);
+		metrics_serve(&h.m, 0, pl, 0);
+		sends_pending++;
+	}
+	assert_true(sends_pending > 0); /* the answer did take more than one write */
+	assert_int_equal(h.m.clients[0].fd, -1);
+	sep = memmem(got, got_len, "\r\n\r\n", 4);
+	assert_non_null(sep);
+	snprintf(want_head, sizeof(want_head), "Content-Length: %zu\r\n", strlen(body));
+	assert_non_null(memmem(got, (size_t)(sep - got), want_head, strlen(want_head)));
+	assert_int_equal(got_len - (size_t)(sep + 4 - got), strlen(body));
+	assert_memory_equal(sep + 4, body, strlen(body));
+	h.m.clients[0].fd = -1;
+	http_pair_close(&h);
+	free(body);
+	free(pl);
+}
+
+/* A client that never finishes its request loses its slot after METRICS_CLIENT_TIMEOUT_MS. */
+static void test_idle_client_is_dropped(void **state)
+{
+	struct pipeline *pl = fake_pipeline();
+	struct http_pair h;
+	char c;
+
+	(void)state;
+	http_pair_open(&h, 1000);
+	assert_int_equal(write(h.client, "GET /metr", 9), 9);
+	metrics_serve(&h.m, 0, pl, 1000); /* incomplete: keeps waiting */
+	assert_true(h.m.clients[0].fd >= 0);
+	metrics_expire(&h.m, 1000 + METRICS_CLIENT_TIMEOUT_MS);
+	assert_true(h.m.clients[0].fd >= 0);
+	metrics_expire(&h.m, 1000 + METRICS_CLIENT_TIMEOUT_MS + 1);
+	assert_int_equal(h.m.clients[0].fd, -1);
+	assert_int_equal(read(h.client, &c, 1), 0); /* closed, nothing sent */
+	http_pair_close(&h);
+	free(pl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exposition_format),
 		cmocka_unit_test(test_kafka_stats),
 		cmocka_unit_test(test_readiness),
+		cmocka_unit_test(test_large_answer_arrives_whole),
+		cmocka_unit_test(test_idle_client_is_dropped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
