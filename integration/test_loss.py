@@ -17,9 +17,22 @@ from harness import Producer, Schema
 KERNEL = Schema("kernel")
 
 
+def get(producer, path, timeout=60):
+    try:
+        with urllib.request.urlopen("http://%s%s" % (producer.metrics, path), timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def kernel_counters(logs):
+    """The kernel collector's counters from the producer's first stats line (at shutdown)."""
+    line = next(l for l in logs.splitlines() if " kernel: received=" in l)
+    return line, {k: int(v) for k, v in (kv.split("=") for kv in line.split() if "=" in kv)}
+
+
 def reserve_failures(producer):
-    with urllib.request.urlopen("http://%s/metrics" % producer.metrics, timeout=10) as r:
-        text = r.read().decode()
+    _, text = get(producer, "/metrics")
     return sum(int(v) for v in re.findall(
         r'^tapio_ringbuf_reserve_failures_total\{collector="kernel",cpu="\d+"\} (\d+)$', text, re.M))
 
@@ -83,20 +96,11 @@ def test_tiny_ring_buffer_burst():
         rc = producer.stop(signal.SIGTERM)
     logs = producer.logs()
     assert rc == 0, logs
-    line = next(l for l in logs.splitlines() if " kernel: received=" in l)
-    n = {k: int(v) for k, v in (kv.split("=") for kv in line.split() if "=" in kv)}
+    line, n = kernel_counters(logs)
     assert n["reserve_failures"] >= metric, line
     assert n["produced"] == n["delivered"] + n["delivery_failed"], line
     assert n["received"] + n["loss_records"] == n["produced"] + n["spooled"] + n["rejected"] + \
         n["encode_failed"] + n["queue_full"] + n["produce_failed"], line
-
-
-def get(producer, path, timeout=60):
-    try:
-        with urllib.request.urlopen("http://%s%s" % (producer.metrics, path), timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def queue_full_drops(producer, timeout=60):
@@ -132,8 +136,7 @@ def test_outage_without_spool_drops_at_once():
         rc = producer.stop(signal.SIGTERM)
     logs = producer.logs()
     assert rc == 1, logs  # records left undelivered
-    line = next(l for l in logs.splitlines() if " kernel: received=" in l)
-    n = {k: int(v) for k, v in (kv.split("=") for kv in line.split() if "=" in kv)}
+    line, n = kernel_counters(logs)
     # What the queue held is still there at shutdown: the log says so, counted.
     m = re.search(r"error (\d+) record\(s\) could not be delivered within 1000 ms", logs)
     assert n["delivered"] == 0 and m and int(m.group(1)) >= n["produced"] > 0, (line, logs[-500:])

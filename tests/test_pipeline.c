@@ -405,16 +405,39 @@ static void test_cached_envelope_matches(void **state)
 
 /* Losses show up in the data: a LOSS record on the same topic says how many records were lost
  * at which stage, in which interval, and takes the next sequence number. */
+/* The one LOSS record among msgs, decoded (the caller frees it); fails the test without one.
+ * *at says which message it was. */
+static json_t *find_loss_record(const struct msg *msgs, int n, int *at)
+{
+	struct avro_json_decoder *dec;
+	const char *schema_name;
+	char errstr[256];
+	json_t *rec = NULL;
+
+	assert_int_equal(avro_json_decoder_new(tapio_schemas, tapio_schema_count, &dec, errstr,
+					       sizeof(errstr)), 0);
+	for (*at = 0; *at < n; ++*at) {
+		assert_int_equal(avro_json_decode(dec, "tapio.kernel", msgs[*at].value, msgs[*at].len,
+						  &rec, &schema_name, errstr, sizeof(errstr)), 0);
+		if (strcmp(json_string_value(json_object_get(rec, "kind")), "LOSS") == 0)
+			break;
+		json_decref(rec);
+		rec = NULL;
+	}
+	avro_json_decoder_free(dec);
+	if (!rec)
+		fail_msg("no LOSS record in the topic");
+	return rec;
+}
+
 static void test_loss_is_reported_in_band(void **state)
 {
 	struct fixture *f = *state;
 	struct collector_runtime *c = &f->pl.collectors[0];
-	struct avro_json_decoder *dec;
 	static struct msg msgs[4];
 	struct kernel_exec e;
-	const char *schema_name;
-	char errstr[256];
 	json_t *rec, *loss;
+	int at;
 
 	make_exec(&e, f->pod_cgroup, 100);
 	assert_int_equal(pipeline_record(c, &e, sizeof(e)), 0); /* seq 1 */
@@ -426,28 +449,16 @@ static void test_loss_is_reported_in_band(void **state)
 	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
 
 	assert_int_equal(consume(f, msgs, 2), 2);
-	assert_int_equal(avro_json_decoder_new(tapio_schemas, tapio_schema_count, &dec, errstr,
-					       sizeof(errstr)), 0);
-	for (int i = 0; i < 2; i++) {
-		assert_int_equal(avro_json_decode(dec, "tapio.kernel", msgs[i].value, msgs[i].len, &rec,
-						  &schema_name, errstr, sizeof(errstr)), 0);
-		if (strcmp(json_string_value(json_object_get(rec, "kind")), "LOSS") != 0) {
-			json_decref(rec);
-			continue;
-		}
-		loss = json_object_get(rec, "loss");
-		assert_string_equal(json_string_value(json_object_get(loss, "stage")), "DECODE");
-		assert_int_equal(json_integer_value(json_object_get(loss, "count")), 2);
-		assert_true(json_integer_value(json_object_get(loss, "since")) <=
-			    json_integer_value(json_object_get(loss, "until")));
-		assert_int_equal(json_integer_value(json_object_get(rec, "seq")), 2);
-		assert_int_equal(json_integer_value(json_object_get(rec, "cgroup_id")), 0);
-		assert_memory_equal(msgs[i].key, "node-a/0", 8);
-		json_decref(rec);
-		avro_json_decoder_free(dec);
-		return;
-	}
-	fail_msg("no LOSS record in the topic");
+	rec = find_loss_record(msgs, 2, &at);
+	loss = json_object_get(rec, "loss");
+	assert_string_equal(json_string_value(json_object_get(loss, "stage")), "DECODE");
+	assert_int_equal(json_integer_value(json_object_get(loss, "count")), 2);
+	assert_true(json_integer_value(json_object_get(loss, "since")) <=
+		    json_integer_value(json_object_get(loss, "until")));
+	assert_int_equal(json_integer_value(json_object_get(rec, "seq")), 2);
+	assert_int_equal(json_integer_value(json_object_get(rec, "cgroup_id")), 0);
+	assert_memory_equal(msgs[at].key, "node-a/0", 8);
+	json_decref(rec);
 }
 
 /* A LOSS report Kafka cannot take (its queue is full, the broker down) is not a lost record
@@ -456,12 +467,10 @@ static void test_loss_report_not_taken_waits(void **state)
 {
 	struct fixture *f = *state;
 	struct collector_runtime *c = &f->pl.collectors[0];
-	struct avro_json_decoder *dec;
 	static struct msg msgs[SMALL_QUEUE + 1];
 	struct kernel_exec e;
-	const char *schema_name;
-	char errstr[256];
-	json_t *rec = NULL, *loss;
+	json_t *rec, *loss;
+	int at;
 	int64_t opened_us = c->loss_since_us[LOSS_QUEUE_FULL];
 
 	assert_int_equal(pipeline_drain(&f->pl, 10000), 0); /* the start-up snapshot */
@@ -486,17 +495,7 @@ static void test_loss_report_not_taken_waits(void **state)
 	assert_int_equal(c->stats.delivered, SMALL_QUEUE + 1);
 
 	assert_int_equal(consume(f, msgs, SMALL_QUEUE + 1), SMALL_QUEUE + 1);
-	assert_int_equal(avro_json_decoder_new(tapio_schemas, tapio_schema_count, &dec, errstr,
-					       sizeof(errstr)), 0);
-	for (int i = 0; i < SMALL_QUEUE + 1; i++) {
-		assert_int_equal(avro_json_decode(dec, "tapio.kernel", msgs[i].value, msgs[i].len, &rec,
-						  &schema_name, errstr, sizeof(errstr)), 0);
-		if (strcmp(json_string_value(json_object_get(rec, "kind")), "LOSS") == 0)
-			break;
-		json_decref(rec);
-		rec = NULL;
-	}
-	assert_non_null(rec);
+	rec = find_loss_record(msgs, SMALL_QUEUE + 1, &at);
 	loss = json_object_get(rec, "loss");
 	assert_string_equal(json_string_value(json_object_get(loss, "stage")), "QUEUE_FULL");
 	assert_int_equal(json_integer_value(json_object_get(loss, "count")), 2);
@@ -504,7 +503,6 @@ static void test_loss_report_not_taken_waits(void **state)
 	assert_int_equal(json_integer_value(json_object_get(loss, "since")), opened_us);
 	assert_int_equal(json_integer_value(json_object_get(rec, "seq")), SMALL_QUEUE + 1);
 	json_decref(rec);
-	avro_json_decoder_free(dec);
 }
 
 /* Serves librdkafka until `done` holds, at most ~30 s: waits on events, not on time. */
