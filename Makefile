@@ -12,7 +12,12 @@ BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
 
 WARN := -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
-CPPFLAGS := -D_GNU_SOURCE -DTAPIO_VERSION='"$(VERSION)"' -Iproducer -Ibpf -I$(BUILD)/bpf -I$(BUILD)/gen
+# producer/core: the pipeline every record takes; producer/collectors/<name>: one collector each;
+# producer/tools: programs that read the topics. Object files are named after their source alone,
+# so every source file name is unique across these folders.
+SRC_DIRS := producer producer/core $(sort $(dir $(wildcard producer/collectors/*/*.c))) producer/tools
+SRC_DIRS := $(patsubst %/,%,$(SRC_DIRS))
+CPPFLAGS := -D_GNU_SOURCE -DTAPIO_VERSION='"$(VERSION)"' $(addprefix -I,$(SRC_DIRS)) -Ibpf -I$(BUILD)/bpf -I$(BUILD)/gen
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -MMD -MP
 LDLIBS := -lbpf -lelf -lz -lrdkafka -lavro -ljansson -lcurl -lpthread
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -30,8 +35,11 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 SCHEMAS := $(wildcard schemas/*.avsc)
 
-# Everything but the two mains goes into one library shared by the programs and the tests.
-LIB_SRCS := $(filter-out producer/main.c producer/tail.c,$(wildcard producer/*.c)) $(BUILD)/gen/schemas.c
+# Everything but the programs' mains goes into one library shared by the programs and the tests.
+TOOLS := tail
+TOOL_MAINS := $(addprefix producer/tools/,$(addsuffix .c,$(TOOLS)))
+LIB_SRCS := $(filter-out $(TOOL_MAINS),$(wildcard producer/core/*.c producer/collectors/*/*.c producer/tools/*.c)) \
+	$(BUILD)/gen/schemas.c
 LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(notdir $(LIB_SRCS)))
 SAN_OBJS := $(patsubst %.c,$(BUILD)/san/%.o,$(notdir $(LIB_SRCS)))
 TEST_SRCS := $(wildcard tests/test_*.c)
@@ -41,14 +49,14 @@ FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 20
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
-vpath %.c producer $(BUILD)/gen tests
+vpath %.c $(SRC_DIRS) $(BUILD)/gen tests
 
 .PHONY: all deps test unit fuzz integration run clean bench
 .DEFAULT_GOAL := all
 # Keep intermediate files (BPF objects, skeletons, test objects) so a second make does nothing.
 .SECONDARY:
 
-all: $(BUILD)/tapio-producer $(BUILD)/tapio-tail
+all: $(BUILD)/tapio-producer $(addprefix $(BUILD)/tapio-,$(TOOLS))
 
 # Installs only what is missing: a no-op (no apt-get at all) once everything is there.
 define install_missing
@@ -57,7 +65,7 @@ define install_missing
 	done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:" $$missing; \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing || exit 1; \
+		apt-get -o DPkg::Lock::Timeout=600 update -q && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q $$missing || exit 1; \
 	fi
 	@mkdir -p $(@D) && touch $@
 endef
@@ -76,9 +84,9 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) | $(BUILD)/.deps
 $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/gen/schemas.c: $(SCHEMAS) producer/embed-schemas.sh | $(BUILD)/.deps
+$(BUILD)/gen/schemas.c: $(SCHEMAS) producer/core/embed-schemas.sh | $(BUILD)/.deps
 	@mkdir -p $(@D)
-	sh producer/embed-schemas.sh $(SCHEMAS) > $@.tmp && mv $@.tmp $@
+	sh producer/core/embed-schemas.sh $(SCHEMAS) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/%.o: %.c $(SKELS) VERSION | $(BUILD)/.deps
 	@mkdir -p $(@D)
@@ -97,7 +105,8 @@ $(BUILD)/libtapio-san.a: $(SAN_OBJS)
 $(BUILD)/tapio-producer: $(BUILD)/obj/main.o $(BUILD)/libtapio.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tapio-tail: $(BUILD)/obj/tail.o $(BUILD)/libtapio.a
+# Each tool: producer/tools/<tool>.c has its main.
+$(BUILD)/tapio-%: $(BUILD)/obj/%.o $(BUILD)/libtapio.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests run under ASan and UBSan.
@@ -105,10 +114,11 @@ $(BUILD)/tests/%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
 
-# Sources some fuzz targets need beyond producer/<name>.c (log.c goes with every one).
-FUZZ_EXTRA_avro_json := producer/schema.c $(BUILD)/gen/schemas.c
+# Sources some fuzz targets need beyond producer/*/<name>.c (log.c goes with every one).
+FUZZ_EXTRA_avro_json := producer/core/schema.c $(BUILD)/gen/schemas.c
 .SECONDEXPANSION:
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c producer/%.c producer/log.c $$(FUZZ_EXTRA_$$*) | $(BUILD)/.deps
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(wildcard producer/*/$$*.c producer/collectors/*/$$*.c) \
+		producer/core/log.c $$(FUZZ_EXTRA_$$*) | $(BUILD)/.deps
 	@mkdir -p $(@D)
 	$(CLANG) -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined $(CPPFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
@@ -128,14 +138,14 @@ $(BUILD)/san-bin/tapio-producer: $(BUILD)/san/main.o $(BUILD)/libtapio-san.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/san-bin/tapio-tail: $(BUILD)/san/tail.o $(BUILD)/libtapio-san.a
+$(BUILD)/san-bin/tapio-%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
 unit: $(TESTS) | $(BUILD)/.deps-test
 	@set -e; for t in $(TESTS); do echo "== $$t"; TAPIO_SCHEMA_DIR=schemas $$t; done
 
-integration: $(BUILD)/san-bin/tapio-producer $(BUILD)/san-bin/tapio-tail | $(BUILD)/.deps-test
+integration: $(BUILD)/san-bin/tapio-producer $(addprefix $(BUILD)/san-bin/tapio-,$(TOOLS)) | $(BUILD)/.deps-test
 	TAPIO_BIN=$(abspath $(BUILD)/san-bin) bash integration/run.sh
 
 test: deps unit fuzz integration

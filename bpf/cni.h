@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* Records of the `cni` collector (network namespaces, and the moments rtnetlink link
- * notifications reach the producer), shared by cni.bpf.c and producer/cni.c. */
+ * notifications reach the producer), shared by cni.bpf.c and producer/collectors/cni/cni.c. */
 #ifndef TAPIO_CNI_H
 #define TAPIO_CNI_H
 

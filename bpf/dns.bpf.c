@@ -2,7 +2,7 @@
 /*
  * Collector `dns`: every UDP datagram and TCP segment to or from a DNS port, from any socket of
  * any cgroup below the one the programs are attached to (the cgroup v2 root). The DNS message is
- * parsed in user space (producer/dns_parse.c): the kernel side only copies bytes.
+ * parsed in user space (producer/collectors/dns/dns_parse.c): the kernel side only copies bytes.
  *
  * cgroup_skb programs see skb->data at the network header, on egress before neighbour resolution
  * and fragmentation, on ingress after reassembly, with the owning socket in skb->sk (the kernel

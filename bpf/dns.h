@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* Records of the `dns` collector, shared by dns.bpf.c and producer/dns.c. */
+/* Records of the `dns` collector, shared by dns.bpf.c and producer/collectors/dns/dns.c. */
 #ifndef TAPIO_DNS_H
 #define TAPIO_DNS_H
 

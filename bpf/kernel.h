@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* Records of the `kernel` collector, shared by kernel.bpf.c and producer/kernel.c. */
+/* Records of the `kernel` collector, shared by kernel.bpf.c and
+ * producer/collectors/kernel/kernel.c. */
 #ifndef TAPIO_KERNEL_H
 #define TAPIO_KERNEL_H
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Records of the cgroup-lifecycle collectors `cri` (containers) and `systemd` (units), shared by
- * lifecycle.bpf.h (compiled into cri.bpf.c and systemd.bpf.c) and producer/lifecycle.c. Both
- * collectors watch a set of cgroups that user space chooses; the kernel reports only for those.
+ * lifecycle.bpf.h (compiled into cri.bpf.c and systemd.bpf.c) and producer/collectors/lifecycle/.
+ * Both collectors watch a set of cgroups that user space chooses; the kernel reports only for those.
  */
 #ifndef TAPIO_LIFECYCLE_H
 #define TAPIO_LIFECYCLE_H

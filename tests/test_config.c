@@ -1,4 +1,4 @@
-/* Unit tests for producer/config.c: defaults, the file format, every error class, flags. */
+/* Unit tests for producer/core/config.c: defaults, the file format, every error class, flags. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

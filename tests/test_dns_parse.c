@@ -1,4 +1,4 @@
-/* The strict DNS parser (producer/dns_parse.c): real answers, and the ways a hostile packet can
+/* The strict DNS parser (producer/collectors/dns/dns_parse.c): real answers, and the ways a hostile packet can
  * lie (pointer loops, oversized labels and names, counts, rdata, truncation). */
 #include <setjmp.h>
 #include <stdarg.h>

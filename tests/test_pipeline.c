@@ -16,7 +16,7 @@
 
 #include "avro_json.h"
 #include "kernel.h"
-#include "metadata.h"
+#include "metadata_collector.h"
 #include "pipeline.h"
 #include "schema.h"
 

@@ -1,4 +1,4 @@
-/* The disk spool (producer/spool.c): round trips across segments, the on-disk bytes, acks and
+/* The disk spool (producer/core/spool.c): round trips across segments, the on-disk bytes, acks and
  * rewinds, both full policies at the bound, recovery after a close, a kill -9, a torn tail and a
  * flipped byte, bad segment files, fsync policies, disk full, hostile configs. Ends with an
  * informational throughput figure (TAPIO_SPOOL_BENCH_RECORDS, default 1000000). */

@@ -1,5 +1,5 @@
 /*
- * tapio-tail's value decoding (producer/avro_json.c) without a broker: a kernel datum written by
+ * tapio-tail's value decoding (producer/tools/avro_json.c) without a broker: a kernel datum written by
  * avro-c's generic API, framed both ways, must come back as the expected JSON; short, unknown,
  * truncated and hostile values must end in -EINVAL with a reason, never in a crash.
  */

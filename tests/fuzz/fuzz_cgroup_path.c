@@ -3,7 +3,7 @@
  * events, whose names any process allowed to create cgroups chooses.
  *
  * clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iproducer \
- *	tests/fuzz/fuzz_cgroup_path.c producer/cgroup_path.c -o /tmp/fuzz_cgroup_path
+ *	tests/fuzz/fuzz_cgroup_path.c producer/core/cgroup_path.c -o /tmp/fuzz_cgroup_path
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -4,7 +4,7 @@
  * capture, and every result is checked for the parser's promises.
  *
  * clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iproducer \
- *	tests/fuzz/fuzz_dns_parse.c producer/dns_parse.c -o /tmp/fuzz_dns_parse
+ *	tests/fuzz/fuzz_dns_parse.c producer/collectors/dns/dns_parse.c -o /tmp/fuzz_dns_parse
  */
 #include <stddef.h>
 #include <stdint.h>

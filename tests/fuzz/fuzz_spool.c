@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for spool recovery and replay (producer/spool.c): a segment file is whatever
+ * libFuzzer target for spool recovery and replay (producer/core/spool.c): a segment file is whatever
  * a crash, a bad disk or another program left in the spool directory.
  *
  * Input: one mode byte, then the bytes of segment file 0000000000000001.spool.
@@ -11,7 +11,7 @@
  * everything leaves the spool empty and the segment deleted.
  *
  * clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iproducer \
- *	tests/fuzz/fuzz_spool.c producer/spool.c -o /tmp/fuzz_spool
+ *	tests/fuzz/fuzz_spool.c producer/core/spool.c -o /tmp/fuzz_spool
  */
 #include <dirent.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* rtnetlink link messages → struct cni_link (producer/cni.c). Bytes from the kernel, but parsed
+/* rtnetlink link messages → struct cni_link (producer/collectors/cni/cni.c). Bytes from the kernel, but parsed
  * as if hostile: every length is checked against what is left. */
 #include <errno.h>
 #include <linux/if_link.h>

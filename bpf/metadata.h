@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* cgroup v2 lifecycle records: what keeps the identity cache current (bpf/cgroup.bpf.c →
- * producer/metadata.c). */
-#ifndef TAPIO_CGROUP_H
-#define TAPIO_CGROUP_H
+/* cgroup v2 lifecycle records: what keeps the identity cache current (bpf/metadata.bpf.c →
+ * producer/collectors/metadata/). */
+#ifndef TAPIO_METADATA_H
+#define TAPIO_METADATA_H
 
 #include "common.h"
 
@@ -28,4 +28,4 @@ struct cgroup_event {
 
 _Static_assert(sizeof(struct cgroup_event) == 24 + 16 + CGROUP_PATH_LEN, "cgroup_event layout");
 
-#endif /* TAPIO_CGROUP_H */
+#endif /* TAPIO_METADATA_H */

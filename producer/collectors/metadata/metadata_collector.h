@@ -1,4 +1,4 @@
-/* The metadata topic: cgroup identities as they appear and disappear (producer/metadata.c). */
+/* The metadata topic: cgroup identities as they appear and disappear (producer/collectors/metadata/metadata.c). */
 #ifndef TAPIO_METADATA_H
 #define TAPIO_METADATA_H
 

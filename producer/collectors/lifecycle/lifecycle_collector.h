@@ -1,6 +1,6 @@
 /*
- * The cgroup-lifecycle collectors `cri` (containers, producer/cri.c) and `systemd` (service
- * units, producer/systemd.c): what they share. Both load the same BPF code (bpf/lifecycle.bpf.h)
+ * The cgroup-lifecycle collectors `cri` (containers, cri.c) and `systemd` (service
+ * units, systemd.c): what they share. Both load the same BPF code (bpf/lifecycle.bpf.h)
  * and keep in its `watched` map the cgroups that are their kind; the encoders are exposed for the
  * unit tests.
  */

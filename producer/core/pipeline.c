@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "metadata.h"
+#include "metadata_collector.h"
 #include "registry.h"
 #include "schema.h"
 

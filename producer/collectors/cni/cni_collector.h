@@ -1,5 +1,5 @@
 /*
- * Collector `cni` (producer/cni.c): network namespaces from BPF (bpf/cni.bpf.c), network
+ * Collector `cni` (producer/collectors/cni/cni.c): network namespaces from BPF (bpf/cni.bpf.c), network
  * interfaces from rtnetlink. Exposed for the unit tests: the record check, the encoders and the
  * rtnetlink message parser.
  */

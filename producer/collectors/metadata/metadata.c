@@ -1,5 +1,5 @@
 /*
- * Topic <prefix>metadata: what each cgroup is. Follows cgroup v2 mkdir/rmdir (bpf/cgroup.bpf.c),
+ * Topic <prefix>metadata: what each cgroup is. Follows cgroup v2 mkdir/rmdir (bpf/metadata.bpf.c),
  * keeps the identity cache current, and publishes one record per cgroup appearing (and, at
  * start, per cgroup present) or disappearing, keyed <node>/<cgroup id> for a compacted topic; a
  * tombstone follows a removal once its grace period is over.
@@ -11,10 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cgroup.h"
-#include "cgroup.skel.h"
 #include "log.h"
 #include "metadata.h"
+#include "metadata.skel.h"
+#include "metadata_collector.h"
 #include "pipeline.h"
 
 /* The `Kind` enum of schemas/metadata.avsc. */
@@ -22,20 +22,20 @@ enum metadata_kind { KIND_UNKNOWN = 0, KIND_SNAPSHOT = 1, KIND_CREATED = 2, KIND
 
 #define EXPIRE_BATCH 256
 
-static struct cgroup_bpf *skel;
+static struct metadata_bpf *skel;
 
 static int metadata_open(const struct tapio_config *cfg, struct collector_maps *maps)
 {
 	int err;
 
 	(void)cfg;
-	skel = cgroup_bpf__open_and_load();
+	skel = metadata_bpf__open_and_load();
 	if (!skel) {
 		err = -errno;
 		log_error("metadata: cannot load the cgroup tracking programs: %s", strerror(-err));
 		return err;
 	}
-	err = cgroup_bpf__attach(skel);
+	err = metadata_bpf__attach(skel);
 	if (err) {
 		log_error("metadata: cannot attach to cgroup_mkdir/rmdir (tp_btf): %s; cgroups made "
 			  "after start resolve on first use instead", strerror(-err));
@@ -130,12 +130,12 @@ int metadata_snapshot(struct collector_runtime *c, uint64_t now_ns)
 static void metadata_detach(void)
 {
 	if (skel)
-		cgroup_bpf__detach(skel);
+		metadata_bpf__detach(skel);
 }
 
 static void metadata_destroy(void)
 {
-	cgroup_bpf__destroy(skel);
+	metadata_bpf__destroy(skel);
 	skel = NULL;
 }
 

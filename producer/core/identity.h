@@ -1,6 +1,6 @@
 /*
  * cgroup id → who: the identity cache. Filled by one walk of the cgroup v2 tree at start and
- * kept current by cgroup mkdir/rmdir events (producer/metadata.c); a miss on the hot path is
+ * kept current by cgroup mkdir/rmdir events (producer/collectors/metadata/metadata.c); a miss on the hot path is
  * resolved once through the kernel's cgroup file handles (open_by_handle_at on the cgroup id: no
  * tree walk) and counted. Lookups never fail: an id that cannot be resolved (the cgroup is already
  * gone) gets an entry with no owner, keyed <node>/<cgroup id>.

@@ -86,7 +86,7 @@ static int check_dns_ports(const char *v, const char *const *known, char **out, 
 static int check_spool_dir(const char *v, const char *const *known, char **out, char *why,
 			   size_t why_size);
 
-/* Indexed by enum spool_full_policy and enum spool_fsync_policy (producer/spool.h). */
+/* Indexed by enum spool_full_policy and enum spool_fsync_policy (producer/core/spool.h). */
 static const char *const spool_full_names[] = { "drop_newest", "drop_oldest", NULL };
 static const char *const spool_fsync_names[] = { "none", "segment", "interval", "always", NULL };
 

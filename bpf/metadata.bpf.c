@@ -5,7 +5,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 
-#include "cgroup.h"
+#include "metadata.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
