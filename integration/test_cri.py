@@ -157,7 +157,7 @@ def test_disabled_when_not_configured():
         logs = other.logs()
     finally:
         other.stop()
-    assert "cri: attached" not in logs and "kernel: attached" in logs, logs
+    assert "cri: running" not in logs and "kernel: running" in logs, logs
 
 
 def test_shutdown():

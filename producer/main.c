@@ -1,7 +1,7 @@
 /*
- * tapio-producer: one process, one event loop. epoll watches the joined ring buffers, librdkafka's
- * delivery-report pipe, a 1 s timerfd (clock offset, kernel counters, stats) and a signalfd
- * (SIGINT/SIGTERM: detach, drain, flush).
+ * tapio-producer: one process, one event loop. epoll watches the joined ring buffers, the
+ * collectors' wake fds and hand-off queues, librdkafka's delivery-report pipe, a 1 s timerfd
+ * (clock offset, kernel counters, stats) and a signalfd (SIGINT/SIGTERM: stop, drain, flush).
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -26,8 +26,12 @@
  * event at 10 000 events/s (BENCHMARKS.md); busy rings wake the loop at once anyway. */
 #define RING_POLL_MS 20
 
-/* epoll tags; metrics clients are EV_METRICS_CLIENT + their index. */
-enum { EV_RING, EV_KAFKA, EV_TIMER, EV_SIGNAL, EV_METRICS, EV_METRICS_CLIENT = 16 };
+/* epoll tags; collector i's wake fd is EV_WAKE + i, its hand-off EV_HANDOFF + i, metrics client
+ * n EV_METRICS_CLIENT + n. */
+enum {
+	EV_RING, EV_KAFKA, EV_TIMER, EV_SIGNAL, EV_METRICS,
+	EV_WAKE = 1 << 8, EV_HANDOFF = 2 << 8, EV_METRICS_CLIENT = 3 << 8,
+};
 
 static struct pipeline pipeline;
 static struct metrics_server metrics = { .listen_fd = -1 };
@@ -97,13 +101,19 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 	int epfd = epoll_create1(EPOLL_CLOEXEC), err = 0;
 	unsigned ticks = 0;
 
-	if (epfd < 0 || watch(epfd, ring_buffer__epoll_fd(pl->ring), EV_RING) < 0 ||
+	if (epfd < 0 || (pl->ring && watch(epfd, ring_buffer__epoll_fd(pl->ring), EV_RING) < 0) ||
 	    watch(epfd, publisher_wake_fd(&pl->publisher), EV_KAFKA) < 0 ||
 	    watch(epfd, timer_fd, EV_TIMER) < 0 || watch(epfd, signal_fd, EV_SIGNAL) < 0 ||
-	    (metrics.listen_fd >= 0 && watch(epfd, metrics.listen_fd, EV_METRICS) < 0)) {
-		err = -errno;
-		log_error("epoll: %s", strerror(errno));
-		goto out;
+	    (metrics.listen_fd >= 0 && watch(epfd, metrics.listen_fd, EV_METRICS) < 0))
+		goto epoll_failed;
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		const struct collector_runtime *c = &pl->collectors[i];
+
+		if (c->state != COLLECTOR_RUNNING)
+			continue;
+		if ((c->io.wake_fd >= 0 && watch(epfd, c->io.wake_fd, EV_WAKE + (int)i) < 0) ||
+		    (c->io.handoff && watch(epfd, handoff_fd(c->io.handoff), EV_HANDOFF + (int)i) < 0))
+			goto epoll_failed;
 	}
 	for (;;) {
 		/* Records below the wake-up threshold come without a wake-up: the rings are read on
@@ -128,14 +138,25 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 					      monotonic_ms());
 				continue;
 			}
+			if (tag >= EV_HANDOFF) {
+				pipeline_take_handoff(&pl->collectors[tag - EV_HANDOFF]);
+				continue;
+			}
+			if (tag >= EV_WAKE) {
+				pipeline_wake(&pl->collectors[tag - EV_WAKE]);
+				continue;
+			}
 			switch (tag) {
 			case EV_RING:
 				if (ring_buffer__consume(pl->ring) < 0)
 					log_warn("ring buffer: %s", strerror(errno));
 				break;
 			case EV_KAFKA:
+				/* Delivery reports settle records: hand-offs may take more. */
 				publisher_poll(&pl->publisher);
 				pipeline_replay(pl);
+				for (size_t c = 0; c < pl->ncollectors; c++)
+					pipeline_take_handoff(&pl->collectors[c]);
 				break;
 			case EV_TIMER:
 				if (read(timer_fd, &expirations, sizeof(expirations)) < 0)
@@ -156,7 +177,7 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 				goto out;
 			}
 		}
-		if (ring_buffer__consume(pl->ring) < 0)
+		if (pl->ring && ring_buffer__consume(pl->ring) < 0)
 			log_warn("ring buffer: %s", strerror(errno));
 		if (pl->publisher.fatal) {
 			err = -EIO;
@@ -167,6 +188,10 @@ out:
 	if (epfd >= 0)
 		close(epfd);
 	return err;
+epoll_failed:
+	err = -errno;
+	log_error("epoll: %s", strerror(errno));
+	goto out;
 }
 
 int main(int argc, char **argv)
@@ -176,8 +201,12 @@ int main(int argc, char **argv)
 	char errstr[1024];
 	int timer_fd = -1, signal_fd = -1, status = 1, err, running, undelivered;
 
-	for (size_t i = 0; i < collector_count && i < COLLECTOR_MAX; i++)
-		known[i] = collector_table[i]->name;
+	size_t nknown = 0;
+
+	/* Those that always run are not for `collectors` to name. */
+	for (size_t i = 0; i < collector_count && nknown < COLLECTOR_MAX; i++)
+		if (!collector_table[i]->always)
+			known[nknown++] = collector_table[i]->name;
 	err = config_from_args(&cfg, argc, argv, known, stdout, errstr, sizeof(errstr));
 	if (err) {
 		if (err < 0)

@@ -99,6 +99,7 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.collectors[0], "kernel");
 	assert_string_equal(cfg.collectors[1], "network");
 	assert_null(cfg.collectors[2]);
+	assert_true(cfg.collectors_default);
 	assert_true(config_has_collector(&cfg, "kernel"));
 	assert_true(config_has_collector(&cfg, "network"));
 	assert_false(config_has_collector(&cfg, "fs"));
@@ -578,8 +579,11 @@ static void test_dump_round_trip(void **state)
 		config_defaults(&back);
 		parse_ok(&back, text);
 		assert_null(back.brokers);
-		assert_string_equal(back.collectors[0], "kernel");
-		assert_string_equal(back.collectors[1], "network");
+		/* The default set stays a comment: read back, it is the default set again, with
+		 * no collector named. */
+		assert_true(cfg.collectors_default);
+		assert_contains(text, "\n# collectors = kernel,network\n");
+		assert_null(back.collectors);
 		assert_string_equal(back.node_name, cfg.node_name);
 		assert_int_equal(back.log_level, LOG_INFO);
 		config_free(&back);

@@ -383,7 +383,8 @@ static int group_setup(void **state)
 					   "test", known, errstr, sizeof(errstr)), 0);
 	log_level_current = LOG_ERROR;
 	assert_int_equal(pipeline_open(&fx.pl, &fx.cfg, fx.root, errstr, sizeof(errstr)), 0);
-	fx.c = &fx.pl.collectors[0];
+	fx.c = pipeline_collector(&fx.pl, "dns");
+	assert_non_null(fx.c);
 	assert_string_equal(fx.c->ops->name, "dns");
 	return 0;
 }
@@ -675,38 +676,37 @@ static void test_record_checks(void **state)
 {
 	uint8_t big[sizeof(struct dns_packet) + 8];
 	struct dns_packet *p = (struct dns_packet *)big;
-	struct decoded d;
 	uint8_t q[64];
 	size_t qn = chain_query(q);
 
 	(void)state;
 	packet(p, q, qn, true, "10.0.0.1", 40000, "10.0.0.2", 53, 1);
-	assert_int_equal(dns_collector.decode(fx.c, p, 8, &d), DECODE_SHORT);
-	assert_int_equal(dns_collector.decode(fx.c, p, sizeof(*p) - 1, &d), DECODE_SIZE_MISMATCH);
+	assert_int_equal(dns_collector.ring_record(fx.c, p, 8), DECODE_SHORT);
+	assert_int_equal(dns_collector.ring_record(fx.c, p, sizeof(*p) - 1), DECODE_SIZE_MISMATCH);
 	p->hdr.type = TAPIO_REC_KERNEL_EXEC;
-	assert_int_equal(dns_collector.decode(fx.c, p, sizeof(*p), &d), DECODE_UNKNOWN_TYPE);
+	assert_int_equal(dns_collector.ring_record(fx.c, p, sizeof(*p)), DECODE_UNKNOWN_TYPE);
 	p->hdr.type = TAPIO_REC_DNS_PACKET;
 	p->hdr.version = 2;
-	assert_int_equal(dns_collector.decode(fx.c, p, sizeof(*p), &d), DECODE_BAD_VERSION);
+	assert_int_equal(dns_collector.ring_record(fx.c, p, sizeof(*p)), DECODE_BAD_VERSION);
 	p->hdr.version = DNS_PACKET_VERSION;
 	p->hdr.size = sizeof(big);
-	assert_int_equal(dns_collector.decode(fx.c, big, sizeof(big), &d), DECODE_BAD_LENGTH);
+	assert_int_equal(dns_collector.ring_record(fx.c, big, sizeof(big)), DECODE_BAD_LENGTH);
 	p->hdr.size = sizeof(*p);
 	p->payload_len = DNS_PAYLOAD_MAX + 1;
 	p->orig_len = 4000;
 	p->flags |= DNS_PKT_CUT;
-	assert_int_equal(dns_collector.decode(fx.c, p, sizeof(*p), &d), DECODE_BAD_FIELD);
+	assert_int_equal(dns_collector.ring_record(fx.c, p, sizeof(*p)), DECODE_BAD_FIELD);
 	p->payload_len = p->orig_len = (uint16_t)qn;
 	p->flags = DNS_PKT_EGRESS | 0x100;
-	assert_int_equal(dns_collector.decode(fx.c, p, sizeof(*p), &d), DECODE_BAD_FIELD);
+	assert_int_equal(dns_collector.ring_record(fx.c, p, sizeof(*p)), DECODE_BAD_FIELD);
 	/* A cut flag that disagrees with the lengths. */
 	p->flags = DNS_PKT_EGRESS | DNS_PKT_CUT;
-	assert_int_equal(dns_collector.decode(fx.c, p, sizeof(*p), &d), DECODE_BAD_FIELD);
+	assert_int_equal(dns_collector.ring_record(fx.c, p, sizeof(*p)), DECODE_BAD_FIELD);
 	p->flags = DNS_PKT_EGRESS;
 	p->payload_len = 0;
-	assert_int_equal(dns_collector.decode(fx.c, p, sizeof(*p), &d), DECODE_BAD_FIELD);
+	assert_int_equal(dns_collector.ring_record(fx.c, p, sizeof(*p)), DECODE_BAD_FIELD);
 	p->payload_len = (uint16_t)qn;
-	assert_int_equal(dns_collector.decode(fx.c, p, sizeof(*p), &d), DECODE_HELD);
+	assert_int_equal(dns_collector.ring_record(fx.c, p, sizeof(*p)), DECODE_OK);
 }
 
 int main(void)
@@ -728,6 +728,6 @@ int main(void)
 	};
 	int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
 
-	dns_collector.destroy();
+	dns_collector.destroy(fx.c);
 	return failed;
 }

@@ -15,6 +15,7 @@
 #include "collector.h"
 #include "pipeline.h"
 #include "kernel.h"
+#include "kernel_collector.h"
 #include "schema.h"
 
 /* tests/golden/kernel.py */
@@ -221,13 +222,13 @@ static void make_tcp_failed(struct kernel_tcp *t)
 
 static size_t encode(const void *rec, size_t size, const struct envelope *env, uint8_t *out, size_t cap)
 {
-	struct decoded d;
+	int kind;
 	struct avro_buf buf;
 
-	assert_int_equal(kernel_collector.decode(NULL, rec, size, &d), DECODE_OK);
+	assert_int_equal(kernel_check(rec, size, &kind), DECODE_OK);
 	avro_buf_init(&buf, out, cap);
-	avro_put_envelope(&buf, d.kind, env);
-	kernel_collector.encode(&d, &buf);
+	avro_put_envelope(&buf, kind, env);
+	kernel_encode(rec, kind, &buf);
 	assert_false(buf.overflow);
 	return buf.len;
 }
@@ -251,7 +252,7 @@ static void test_exec_ends_after_argv(void **state)
 {
 	struct kernel_exec e;
 	struct kernel_exec *shortrec;
-	struct decoded d;
+	int kind;
 	uint8_t out[4096];
 	size_t n, size;
 
@@ -267,14 +268,14 @@ static void test_exec_ends_after_argv(void **state)
 	assert_memory_equal(out, golden_exec, n);
 	/* argv claiming more bytes than the record holds. */
 	shortrec->args_len++;
-	assert_int_equal(kernel_collector.decode(NULL, shortrec, size, &d), DECODE_BAD_FIELD);
+	assert_int_equal(kernel_check(shortrec, size, &kind), DECODE_BAD_FIELD);
 	/* No argv at all: the fixed part alone is a record. */
 	shortrec->args_len = 0;
 	shortrec->hdr.size = KERNEL_EXEC_FIXED_SIZE;
-	assert_int_equal(kernel_collector.decode(NULL, shortrec, KERNEL_EXEC_FIXED_SIZE, &d), DECODE_OK);
+	assert_int_equal(kernel_check(shortrec, KERNEL_EXEC_FIXED_SIZE, &kind), DECODE_OK);
 	/* Cut inside the fixed part. */
 	shortrec->hdr.size = KERNEL_EXEC_FIXED_SIZE - 1;
-	assert_int_equal(kernel_collector.decode(NULL, shortrec, KERNEL_EXEC_FIXED_SIZE - 1, &d),
+	assert_int_equal(kernel_check(shortrec, KERNEL_EXEC_FIXED_SIZE - 1, &kind),
 			 DECODE_BAD_LENGTH);
 	free(shortrec);
 }
@@ -390,16 +391,16 @@ static void test_oom_matches_golden(void **state)
 static void test_tcp_matches_golden(void **state)
 {
 	struct kernel_tcp t;
-	struct decoded d;
+	int kind;
 
 	(void)state;
 	make_tcp(&t);
-	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_OK);
-	assert_int_equal(d.kind, 7); /* TCP_CLOSE in the schema's Kind */
+	assert_int_equal(kernel_check(&t, sizeof(t), &kind), DECODE_OK);
+	assert_int_equal(kind, 7); /* TCP_CLOSE in the schema's Kind */
 	expect_golden(&t, sizeof(t), &golden_env, golden_tcp_close, sizeof(golden_tcp_close));
 	make_tcp_failed(&t);
-	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_OK);
-	assert_int_equal(d.kind, 5); /* TCP_CONNECT_FAILED */
+	assert_int_equal(kernel_check(&t, sizeof(t), &kind), DECODE_OK);
+	assert_int_equal(kind, 5); /* TCP_CONNECT_FAILED */
 	expect_golden(&t, sizeof(t), &golden_env, golden_tcp_failed, sizeof(golden_tcp_failed));
 }
 
@@ -411,14 +412,14 @@ static void test_tcp_kinds(void **state)
 		[KERNEL_TCP_CLOSE] = 7, [KERNEL_TCP_LISTEN] = 8, [KERNEL_TCP_LISTEN_CLOSE] = 9,
 	};
 	struct kernel_tcp t;
-	struct decoded d;
+	int kind;
 
 	(void)state;
 	for (int e = KERNEL_TCP_CONNECT; e < KERNEL_TCP_EVENT_MAX; e++) {
 		make_tcp(&t);
 		t.event = e;
-		assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_OK);
-		assert_int_equal(d.kind, want[e]);
+		assert_int_equal(kernel_check(&t, sizeof(t), &kind), DECODE_OK);
+		assert_int_equal(kind, want[e]);
 	}
 }
 
@@ -606,52 +607,52 @@ static void test_new_record_rejections(void **state)
 	uint8_t big[sizeof(struct kernel_tcp) + 64];
 	struct kernel_oom o;
 	struct kernel_tcp t;
-	struct decoded d;
+	int kind;
 
 	(void)state;
 	/* Short. */
 	make_oom(&o);
-	assert_int_equal(kernel_collector.decode(NULL, &o, sizeof(o.hdr) - 1, &d), DECODE_SHORT);
+	assert_int_equal(kernel_check(&o, sizeof(o.hdr) - 1, &kind), DECODE_SHORT);
 	/* Header size disagrees with the ring buffer. */
-	assert_int_equal(kernel_collector.decode(NULL, &o, sizeof(o) - 1, &d), DECODE_SIZE_MISMATCH);
+	assert_int_equal(kernel_check(&o, sizeof(o) - 1, &kind), DECODE_SIZE_MISMATCH);
 	/* Undersized for its type, header consistent. */
 	o.hdr.size = sizeof(o) - 8;
-	assert_int_equal(kernel_collector.decode(NULL, &o, sizeof(o) - 8, &d), DECODE_BAD_LENGTH);
+	assert_int_equal(kernel_check(&o, sizeof(o) - 8, &kind), DECODE_BAD_LENGTH);
 	make_tcp(&t);
 	t.hdr.size = sizeof(t) - 8;
-	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t) - 8, &d), DECODE_BAD_LENGTH);
+	assert_int_equal(kernel_check(&t, sizeof(t) - 8, &kind), DECODE_BAD_LENGTH);
 	/* Oversized. */
 	memset(big, 0, sizeof(big));
 	make_tcp((struct kernel_tcp *)big);
 	((struct kernel_tcp *)big)->hdr.size = sizeof(big);
-	assert_int_equal(kernel_collector.decode(NULL, big, sizeof(big), &d), DECODE_BAD_LENGTH);
+	assert_int_equal(kernel_check(big, sizeof(big), &kind), DECODE_BAD_LENGTH);
 	memset(big, 0, sizeof(big));
 	make_oom((struct kernel_oom *)big);
 	((struct kernel_oom *)big)->hdr.size = sizeof(o) + 8;
-	assert_int_equal(kernel_collector.decode(NULL, big, sizeof(o) + 8, &d), DECODE_BAD_LENGTH);
+	assert_int_equal(kernel_check(big, sizeof(o) + 8, &kind), DECODE_BAD_LENGTH);
 	/* Unknown layout versions. */
 	make_oom(&o);
 	o.hdr.version = KERNEL_OOM_VERSION + 1;
-	assert_int_equal(kernel_collector.decode(NULL, &o, sizeof(o), &d), DECODE_BAD_VERSION);
+	assert_int_equal(kernel_check(&o, sizeof(o), &kind), DECODE_BAD_VERSION);
 	make_tcp(&t);
 	t.hdr.version = 0;
-	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_BAD_VERSION);
+	assert_int_equal(kernel_check(&t, sizeof(t), &kind), DECODE_BAD_VERSION);
 	/* Types of other collectors are not ours. */
 	make_tcp(&t);
 	t.hdr.type = TAPIO_REC_DNS_PACKET;
-	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_UNKNOWN_TYPE);
+	assert_int_equal(kernel_check(&t, sizeof(t), &kind), DECODE_UNKNOWN_TYPE);
 	/* Fields the encoder would have to guess at. */
 	make_tcp(&t);
 	t.event = 0;
-	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_BAD_FIELD);
+	assert_int_equal(kernel_check(&t, sizeof(t), &kind), DECODE_BAD_FIELD);
 	t.event = KERNEL_TCP_EVENT_MAX;
-	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_BAD_FIELD);
+	assert_int_equal(kernel_check(&t, sizeof(t), &kind), DECODE_BAD_FIELD);
 	make_tcp(&t);
 	t.direction = KERNEL_TCP_DIR_MAX;
-	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_BAD_FIELD);
+	assert_int_equal(kernel_check(&t, sizeof(t), &kind), DECODE_BAD_FIELD);
 	make_tcp(&t);
 	t.family = AF_UNIX;
-	assert_int_equal(kernel_collector.decode(NULL, &t, sizeof(t), &d), DECODE_BAD_FIELD);
+	assert_int_equal(kernel_check(&t, sizeof(t), &kind), DECODE_BAD_FIELD);
 }
 
 /* Names filling their arrays without a NUL stop at the array's end. */
@@ -675,34 +676,34 @@ static void test_rejections(void **state)
 	uint8_t big[sizeof(struct kernel_exec) + 64];
 	struct kernel_exec *e = (struct kernel_exec *)big;
 	struct kernel_exit x;
-	struct decoded d;
+	int kind;
 
 	(void)state;
 	make_exit(&x);
 	/* Shorter than a header. */
-	assert_int_equal(kernel_collector.decode(NULL, &x, 8, &d), DECODE_SHORT);
-	assert_int_equal(kernel_collector.decode(NULL, &x, 0, &d), DECODE_SHORT);
+	assert_int_equal(kernel_check(&x, 8, &kind), DECODE_SHORT);
+	assert_int_equal(kernel_check(&x, 0, &kind), DECODE_SHORT);
 	/* Header claims a size the ring buffer did not give. */
-	assert_int_equal(kernel_collector.decode(NULL, &x, sizeof(x) - 8, &d), DECODE_SIZE_MISMATCH);
+	assert_int_equal(kernel_check(&x, sizeof(x) - 8, &kind), DECODE_SIZE_MISMATCH);
 	/* Unknown type. */
 	x.hdr.type = TAPIO_REC_TYPE_MAX + 7;
-	assert_int_equal(kernel_collector.decode(NULL, &x, sizeof(x), &d), DECODE_UNKNOWN_TYPE);
+	assert_int_equal(kernel_check(&x, sizeof(x), &kind), DECODE_UNKNOWN_TYPE);
 	/* Known type, unknown layout version. */
 	make_exit(&x);
 	x.hdr.version = 99;
-	assert_int_equal(kernel_collector.decode(NULL, &x, sizeof(x), &d), DECODE_BAD_VERSION);
+	assert_int_equal(kernel_check(&x, sizeof(x), &kind), DECODE_BAD_VERSION);
 	/* Oversized: a consistent header on a record longer than its type. */
 	make_exec(e);
 	e->hdr.size = sizeof(big);
-	assert_int_equal(kernel_collector.decode(NULL, big, sizeof(big), &d), DECODE_BAD_LENGTH);
+	assert_int_equal(kernel_check(big, sizeof(big), &kind), DECODE_BAD_LENGTH);
 	/* Undersized for its type, header consistent. */
 	make_exit(&x);
 	x.hdr.type = TAPIO_REC_KERNEL_EXEC;
-	assert_int_equal(kernel_collector.decode(NULL, &x, sizeof(x), &d), DECODE_BAD_LENGTH);
+	assert_int_equal(kernel_check(&x, sizeof(x), &kind), DECODE_BAD_LENGTH);
 	/* A length field pointing past its buffer. */
 	make_exec(e);
 	e->args_len = KERNEL_ARGS_LEN + 1;
-	assert_int_equal(kernel_collector.decode(NULL, e, sizeof(*e), &d), DECODE_BAD_FIELD);
+	assert_int_equal(kernel_check(e, sizeof(*e), &kind), DECODE_BAD_FIELD);
 }
 
 /* Strings with no NUL inside their arrays stop at the array's end. */
@@ -726,17 +727,17 @@ static void test_unterminated_strings(void **state)
 static void test_encode_overflow(void **state)
 {
 	struct kernel_exec e;
-	struct decoded d;
+	int kind;
 	struct avro_buf buf;
 	uint8_t out[64 + 16];
 
 	(void)state;
 	make_exec(&e);
 	memset(out + 64, 0x5a, 16);
-	assert_int_equal(kernel_collector.decode(NULL, &e, sizeof(e), &d), DECODE_OK);
+	assert_int_equal(kernel_check(&e, sizeof(e), &kind), DECODE_OK);
 	avro_buf_init(&buf, out, 64);
-	avro_put_envelope(&buf, d.kind, &golden_env);
-	kernel_collector.encode(&d, &buf);
+	avro_put_envelope(&buf, kind, &golden_env);
+	kernel_encode(&e, kind, &buf);
 	assert_true(buf.overflow);
 	assert_true(buf.len <= 64);
 	for (int i = 64; i < 80; i++)

@@ -37,7 +37,7 @@ static struct pipeline *fake_pipeline(void)
 
 	pl->ncollectors = 1;
 	pl->collectors[0].ops = &kernel_collector;
-	pl->collectors[0].maps.reserve_failures_fd = -1;
+	pl->collectors[0].io = (struct collector_io){ .ring_fd = -1, .counters_fd = -1, .wake_fd = -1 };
 	pl->collectors[0].stats.received = 12;
 	pl->collectors[0].stats.rejected[DECODE_SHORT] = 3;
 	pl->collectors[0].stats.delivered = 9;

@@ -16,7 +16,6 @@
 
 #include "avro_json.h"
 #include "kernel.h"
-#include "metadata_collector.h"
 #include "pipeline.h"
 #include "schema.h"
 
@@ -38,6 +37,7 @@ static const char *const known[] = { "kernel", NULL };
 static int open_fixture(void **state, bool with_spool, const char *extra_config)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
+	struct collector_runtime *metadata;
 	char errstr[512], text[256];
 	struct stat st;
 	const char *parts[] = { "/kubepods.slice", "/kubepods-burstable.slice",
@@ -69,7 +69,9 @@ static int open_fixture(void **state, bool with_spool, const char *extra_config)
 	log_level_current = LOG_ERROR;
 	assert_int_equal(pipeline_open(&f->pl, &f->cfg, f->root, errstr, sizeof(errstr)), 0);
 	assert_non_null(f->pl.publisher.mock); /* no brokers configured: embedded */
-	assert_int_equal(metadata_snapshot(f->pl.metadata, 1000), 0);
+	metadata = pipeline_collector(&f->pl, "metadata");
+	assert_non_null(metadata);
+	assert_int_equal(metadata->ops->start(metadata), 0); /* the start-up snapshot */
 	*state = f;
 	return 0;
 }
@@ -212,7 +214,7 @@ static const char *header(const struct msg *m, const char *name)
 static void test_records_arrive_keyed_and_framed(void **state)
 {
 	struct fixture *f = *state;
-	struct collector_runtime *c = &f->pl.collectors[0];
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
 	static struct msg msgs[4];
 	struct kernel_exec pod, host;
 	uint64_t fp;
@@ -258,7 +260,7 @@ static void test_records_arrive_keyed_and_framed(void **state)
 static void test_timestamp_is_wall_clock(void **state)
 {
 	struct fixture *f = *state;
-	struct collector_runtime *c = &f->pl.collectors[0];
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
 	static struct msg m;
 	struct kernel_exec e;
 	int64_t want;
@@ -277,7 +279,7 @@ static void test_timestamp_is_wall_clock(void **state)
 static void test_rejections_are_counted(void **state)
 {
 	struct fixture *f = *state;
-	struct collector_runtime *c = &f->pl.collectors[0];
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
 	struct kernel_exec e;
 
 	make_exec(&e, f->pod_cgroup, 400);
@@ -317,7 +319,7 @@ static void test_unknown_cgroup_gets_node_key(void **state)
 static void test_delivery_failure_is_counted(void **state)
 {
 	struct fixture *f = *state;
-	struct collector_runtime *c = &f->pl.collectors[0];
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
 	struct kernel_exec e;
 
 	/* The start-up snapshot goes first, so the error lands on the record under test. */
@@ -346,7 +348,7 @@ static const struct msg *find_key(const struct msg *msgs, int n, const char *key
 static void test_metadata_snapshot_and_tombstone(void **state)
 {
 	struct fixture *f = *state;
-	struct collector_runtime *m = f->pl.metadata;
+	struct collector_runtime *m = pipeline_collector(&f->pl, "metadata");
 	static struct msg msgs[16];
 	const struct msg *rec;
 	char key[64];
@@ -381,7 +383,7 @@ static void test_metadata_snapshot_and_tombstone(void **state)
 static void test_cached_envelope_matches(void **state)
 {
 	struct fixture *f = *state;
-	struct collector_runtime *c = &f->pl.collectors[0];
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
 	const struct identity *id = identity_lookup(f->pl.identity, f->pod_cgroup);
 	struct envelope env = {
 		.seq = c->next_seq,
@@ -433,7 +435,7 @@ static json_t *find_loss_record(const struct msg *msgs, int n, int *at)
 static void test_loss_is_reported_in_band(void **state)
 {
 	struct fixture *f = *state;
-	struct collector_runtime *c = &f->pl.collectors[0];
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
 	static struct msg msgs[4];
 	struct kernel_exec e;
 	json_t *rec, *loss;
@@ -466,7 +468,7 @@ static void test_loss_is_reported_in_band(void **state)
 static void test_loss_report_not_taken_waits(void **state)
 {
 	struct fixture *f = *state;
-	struct collector_runtime *c = &f->pl.collectors[0];
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
 	static struct msg msgs[SMALL_QUEUE + 1];
 	struct kernel_exec e;
 	json_t *rec, *loss;
@@ -516,7 +518,7 @@ static void test_loss_report_not_taken_waits(void **state)
 
 static void spool_outage(struct fixture *f, int n, uint32_t first_pid)
 {
-	struct collector_runtime *c = &f->pl.collectors[0];
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
 	struct kernel_exec e;
 
 	assert_int_equal(pipeline_drain(&f->pl, 10000), 0); /* the start-up snapshot */
@@ -537,7 +539,7 @@ static void spool_outage(struct fixture *f, int n, uint32_t first_pid)
 static void test_outage_spools_then_replays_in_order(void **state)
 {
 	struct fixture *f = *state;
-	struct collector_runtime *c = &f->pl.collectors[0];
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
 	static struct msg msgs[300];
 	int64_t last = 0;
 	int n;
@@ -585,7 +587,7 @@ static void test_full_spool_drops_oldest_and_counts(void **state)
 	spool_get_stats(f->pl.spool, &ss);
 	assert_true(ss.dropped_full > 0);
 	assert_true(ss.pending_bytes <= 1 << 20);
-	assert_int_equal(ss.appended, f->pl.collectors[0].stats.spooled);
+	assert_int_equal(ss.appended, pipeline_collector(&f->pl, "kernel")->stats.spooled);
 	/* Memory does not grow with the outage: librdkafka holds only the record that found the
 	 * broker gone; the rest is on disk, within the spool's bound. */
 	assert_true(rd_kafka_outq_len(f->pl.publisher.rk) <= 1);
@@ -609,7 +611,7 @@ static void test_spool_survives_a_restart(void **state)
 	SERVE_UNTIL(f, !f->pl.spooling);
 	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
 	assert_int_equal(consume(f, msgs, 64), (int)f->pl.spool_recovered.records);
-	assert_int_equal(f->pl.collectors[0].stats.delivered, f->pl.spool_recovered.records);
+	assert_int_equal(pipeline_collector(&f->pl, "kernel")->stats.delivered, f->pl.spool_recovered.records);
 }
 
 int main(void)

@@ -2,13 +2,17 @@
 
 #include <string.h>
 
+extern const struct collector_ops metadata_collector;
 extern const struct collector_ops kernel_collector;
 extern const struct collector_ops dns_collector;
 extern const struct collector_ops cni_collector;
 extern const struct collector_ops cri_collector;
 extern const struct collector_ops systemd_collector;
 
+/* metadata first: it always runs, and the identity cache it keeps must be filled (start) and
+ * its records read (ring order) before the others'. */
 const struct collector_ops *const collector_table[] = {
+	&metadata_collector,
 	&kernel_collector,
 	&dns_collector,
 	&cni_collector,
@@ -27,7 +31,6 @@ const struct collector_ops *collector_find(const char *name)
 
 static const char *const decode_result_names[DECODE_RESULT_MAX] = {
 	[DECODE_OK] = "ok",
-	[DECODE_HELD] = "held",
 	[DECODE_SHORT] = "short",
 	[DECODE_SIZE_MISMATCH] = "size_mismatch",
 	[DECODE_UNKNOWN_TYPE] = "unknown_type",

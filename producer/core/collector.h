@@ -1,7 +1,21 @@
 /*
- * A collector is one row of collector_table: typed ops that open its BPF programs, check its
- * ring-buffer records and encode them as Avro for its topic. The pipeline (pipeline.c) does the
- * rest, the same way for every collector.
+ * A collector is one row of collector_table: typed ops that open its sources and turn what they
+ * deliver into records of its topic. Records reach Kafka one way only: the collector begins a
+ * record with pipeline_begin() (a kernel event in a cgroup) or pipeline_begin_keyed() (an event
+ * with a wall-clock time and a key of its own), appends its topic's fields, and calls
+ * pipeline_commit(). The pipeline (pipeline.c) writes the framing and the envelope, numbers the
+ * record, publishes it, and counts every way it can fail to arrive.
+ *
+ * A collector's sources, any of which it may have (struct collector_io):
+ *   - a BPF ring buffer, read by the event loop; each record goes to ring_record();
+ *   - a wake fd the event loop watches; when it is readable, wake() runs (a netlink socket);
+ *   - a hand-off queue (handoff.h) that a worker thread of the collector fills with finished
+ *     records (HTTP sources: I/O, TLS and JSON parsing off the loop); the pipeline drains it.
+ *
+ * Every op runs on the event-loop thread. Lifecycle: open() for every configured collector, then
+ * start() for those that opened, in table order (metadata first: it fills the identity cache the
+ * others read); the loop; stop() when shutdown begins (no new records; what is queued stays
+ * readable), the pipeline drains and flushes; destroy().
  */
 #ifndef TAPIO_COLLECTOR_H
 #define TAPIO_COLLECTOR_H
@@ -17,11 +31,11 @@
 #include "config.h"
 
 struct collector_runtime;
+struct handoff;
 
 /* Outcome of checking one ring-buffer record. Every rejection is counted by reason. */
 enum decode_result {
-	DECODE_OK = 0,        /* publish it now: the pipeline calls encode() */
-	DECODE_HELD,          /* valid, kept by the collector, which publishes later (or never) */
+	DECODE_OK = 0,        /* valid: the collector published it, or keeps it for later */
 	DECODE_SHORT,         /* smaller than the common header */
 	DECODE_SIZE_MISMATCH, /* header size field disagrees with the ring buffer's record length */
 	DECODE_UNKNOWN_TYPE,  /* a type this collector does not emit */
@@ -33,18 +47,15 @@ enum decode_result {
 
 const char *decode_result_name(enum decode_result r);
 
-/* A checked record. `hdr` points into the ring buffer and is valid only inside the callback. */
-struct decoded {
-	const struct tapio_hdr *hdr;
-	int kind; /* index into the topic schema's `Kind` enum */
-};
-
-/* The BPF maps the pipeline reads, owned by the collector. */
-struct collector_maps {
-	int ring_fd;
+/* What open() hands the pipeline; every member is optional (-1 / NULL: none). The collector keeps
+ * ownership of each: destroy() closes them. */
+struct collector_io {
+	int ring_fd;             /* BPF ring buffer: records go to ring_record() */
 	/* Per-CPU u64 array: [0] ring-buffer reserve failures (records lost), optional [1] records
 	 * sent incomplete because a BPF state map was full (kernel: tcp_conns). */
-	int reserve_failures_fd;
+	int counters_fd;
+	int wake_fd;             /* readable: wake() runs */
+	struct handoff *handoff; /* finished records from the collector's worker */
 };
 
 struct collector_ops {
@@ -52,25 +63,36 @@ struct collector_ops {
 	/* Key records by <node>/<cgroup id> even when the cgroup belongs to a pod (the metadata
 	 * topic is compacted per cgroup); otherwise the key is the pod UID when there is one. */
 	bool key_by_cgroup;
-	/* Opens, loads and attaches the BPF programs: 0 with *maps filled, or -errno with a log line
-	 * saying what the kernel lacks. */
-	int (*open)(const struct tapio_config *cfg, struct collector_maps *maps);
-	/* Checks one ring-buffer record of `size` bytes. Reads nothing beyond `size`. A stateful
-	 * collector may keep what it needs and return DECODE_HELD; it then publishes through
-	 * pipeline_begin()/pipeline_commit() itself, from decode() or tick(). */
-	enum decode_result (*decode)(struct collector_runtime *c, const void *data, size_t size,
-				     struct decoded *out);
-	/* Writes the collector's own fields of a DECODE_OK record, after the kind and envelope
-	 * the pipeline wrote. NULL for a collector whose decode() never returns DECODE_OK. */
-	void (*encode)(const struct decoded *rec, struct avro_buf *out);
+	/* Runs whatever `collectors` says: every other collector depends on it (metadata). */
+	bool always;
+	/* Runs only when asked for by name (`collectors`), never in the default set. */
+	bool not_default;
+	/* Opens the collector's sources (loads and attaches BPF programs, opens sockets, checks
+	 * its settings) and fills *io. 0; -ENODEV when it has nothing to connect to and was not
+	 * asked for by name (skipped with one info line); or -errno with a log line saying what is
+	 * missing (the collector does not run; the others do). */
+	int (*open)(struct collector_runtime *c, struct collector_io *io);
+	/* Optional: after every collector opened, in table order. First records (a snapshot of
+	 * what exists at start), seeding from the identity cache, starting a worker. 0 or -errno
+	 * (logged; the collector is stopped and does not run). */
+	int (*start)(struct collector_runtime *c);
+	/* Required with a ring: checks one record of `size` bytes (reading nothing beyond it) and
+	 * publishes what it means, now or later. DECODE_OK, or why it was rejected (counted by the
+	 * pipeline, never fatal). */
+	enum decode_result (*ring_record)(struct collector_runtime *c, const void *data,
+					  size_t size);
+	/* Required with a wake fd: reads what made it readable, without blocking. */
+	void (*wake)(struct collector_runtime *c);
 	/* Optional: called about once a second with the boot-relative time (timeouts, expiry). */
 	void (*tick)(struct collector_runtime *c, uint64_t now_ktime_ns);
-	/* Optional: the collector's own counters for /metrics, in the text exposition format. */
-	void (*render_metrics)(FILE *out);
-	/* Detaches the programs so no new records arrive; the maps stay readable for draining. */
-	void (*detach)(void);
-	/* Frees everything open() made. Safe after a failed open(). */
-	void (*destroy)(void);
+	/* Optional: the collector's own series for /metrics, in the text exposition format. */
+	void (*render_metrics)(const struct collector_runtime *c, FILE *out);
+	/* Optional: no new records from here on (detach programs, stop the worker); what its ring
+	 * and hand-off hold stays readable for the drain. */
+	void (*stop)(struct collector_runtime *c);
+	/* Frees everything open() and start() made; runs after the drain and flush, whether or not
+	 * open() succeeded. */
+	void (*destroy)(struct collector_runtime *c);
 };
 
 extern const struct collector_ops *const collector_table[];

@@ -33,6 +33,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "collector.h"
+
 #ifndef TAPIO_VERSION
 #define TAPIO_VERSION "unknown"
 #endif
@@ -103,7 +105,7 @@ static const struct prop prop_table[] = {
 	  .def_text = "$NODE_NAME, else the host name", .check = check_node_name,
 	  .desc = "this node's name, first part of message keys <node>/<cgroup id>" },
 	{ .name = "collectors", .type = PROP_LIST, .offset = OFF(collectors),
-	  .def_text = "all known collectors",
+	  .def_text = "every collector but etcd",
 	  .desc = "comma-separated collectors to run" },
 	{ .name = "log_level", .type = PROP_ENUM, .offset = OFF(log_level), .def = "info",
 	  .choices = log_level_names,
@@ -935,13 +937,14 @@ static void prop_hint(const struct prop *p, const char *const *known, char *buf,
 	}
 }
 
-static void dump_value(const struct tapio_config *cfg, const struct prop *p, FILE *out)
+static void dump_value(const struct tapio_config *cfg, const struct prop *p, FILE *out,
+		       const char *prefix)
 {
 	const char *s;
 	char *const *list;
 	int n, i;
 
-	fprintf(out, "%s =", p->name);
+	fprintf(out, "%s%s =", prefix, p->name);
 	switch (p->type) {
 	case PROP_STRING:
 		s = *(char *const *)cfield(cfg, p);
@@ -984,11 +987,15 @@ void config_dump(const struct tapio_config *cfg, FILE *out)
 		/* Unset values that have no file syntax stay comments so the dump reads back. */
 		if (p->type == PROP_LIST && !*(char **const *)cfield(cfg, p))
 			fprintf(out, "# %s = (%s)\n", p->name, p->def_text);
+		else if (p->offset == OFF(collectors) && cfg->collectors_default)
+			/* A comment, so that reading the dump back keeps the default set (no
+			 * collector named: those with nothing to connect to are skipped). */
+			dump_value(cfg, p, out, "# ");
 		else if (p->type == PROP_STRING && !p->empty_unsets &&
 			 !*(char *const *)cfield(cfg, p))
 			fprintf(out, "# %s = (not set)\n", p->name);
 		else
-			dump_value(cfg, p, out);
+			dump_value(cfg, p, out, "");
 	}
 	for (k = 0; k < cfg->kafka_count; k++)
 		fprintf(out, "\n# librdkafka property, set at %s\n" KAFKA_PREFIX "%s = %s\n",
@@ -1178,10 +1185,11 @@ out:
 	return ret;
 }
 
-static int set_all_collectors(struct tapio_config *cfg, const char *const *known, char *errstr,
-			      size_t errstr_size)
+/* The default set: every known collector but those that run only when named (etcd). */
+static int set_default_collectors(struct tapio_config *cfg, const char *const *known,
+				  char *errstr, size_t errstr_size)
 {
-	size_t n = 0, i;
+	size_t n = 0, i, used = 0;
 
 	while (known && known[n])
 		n++;
@@ -1190,9 +1198,14 @@ static int set_all_collectors(struct tapio_config *cfg, const char *const *known
 	cfg->collectors = calloc(n + 1, sizeof(*cfg->collectors));
 	if (!cfg->collectors)
 		return fail(errstr, errstr_size, -ENOMEM, "out of memory");
+	cfg->collectors_default = true;
 	for (i = 0; i < n; i++) {
-		cfg->collectors[i] = strdup(known[i]);
-		if (!cfg->collectors[i])
+		const struct collector_ops *ops = collector_find(known[i]);
+
+		if (ops && ops->not_default)
+			continue;
+		cfg->collectors[used] = strdup(known[i]);
+		if (!cfg->collectors[used++])
 			return fail(errstr, errstr_size, -ENOMEM, "out of memory");
 	}
 	return 0;
@@ -1352,7 +1365,7 @@ int config_from_args(struct tapio_config *cfg, int argc, char **argv,
 	}
 
 	if (!cfg->collectors) {
-		ret = set_all_collectors(cfg, known_collectors, errstr, errstr_size);
+		ret = set_default_collectors(cfg, known_collectors, errstr, errstr_size);
 		if (ret)
 			goto out;
 	}

@@ -25,6 +25,7 @@ struct tapio_config {
 	char *topic_prefix;   /* default "tapio." */
 	char *node_name;      /* default $NODE_NAME, else the host name */
 	char **collectors;    /* NULL-terminated, validated against the known names */
+	bool collectors_default; /* `collectors` was not set: the default set, none named */
 	enum log_level log_level;
 	int flush_timeout_ms; /* bound on the shutdown flush */
 	int stats_interval_s; /* counters logged every N s; 0 = never */

@@ -165,10 +165,10 @@ static void render_reserve_failures(const struct pipeline *pl, FILE *out)
 		const struct collector_runtime *c = &pl->collectors[i];
 		uint64_t *values;
 
-		if (!c->opened || c->maps.reserve_failures_fd < 0)
+		if (c->state != COLLECTOR_RUNNING || c->io.counters_fd < 0)
 			continue;
 		values = calloc((size_t)ncpus, sizeof(*values));
-		if (values && bpf_map_lookup_elem(c->maps.reserve_failures_fd, &key, values) == 0) {
+		if (values && bpf_map_lookup_elem(c->io.counters_fd, &key, values) == 0) {
 			for (int n = 0; n < ncpus; n++) {
 				snprintf(cpu, sizeof(cpu), "%d", n);
 				sample(out, "tapio_ringbuf_reserve_failures_total", c->ops->name, "cpu",
@@ -176,6 +176,28 @@ static void render_reserve_failures(const struct pipeline *pl, FILE *out)
 			}
 		}
 		free(values);
+	}
+}
+
+/* The queues from HTTP collectors' workers to the event loop. */
+static void render_handoffs(const struct pipeline *pl, FILE *out)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < pl->ncollectors; i++)
+		any = any || pl->collectors[i].io.handoff;
+	if (!any)
+		return;
+	family(out, "tapio_handoff_queue_records", "gauge",
+	       "Records a collector's worker handed over that the event loop has not taken yet.");
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		const struct collector_runtime *c = &pl->collectors[i];
+		uint64_t entries, bytes;
+
+		if (!c->io.handoff)
+			continue;
+		handoff_depth(c->io.handoff, &entries, &bytes);
+		sample(out, "tapio_handoff_queue_records", c->ops->name, NULL, NULL, entries);
 	}
 }
 
@@ -187,26 +209,32 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 	family(out, "tapio_build_info", "gauge", "Producer version.");
 	fprintf(out, "tapio_build_info{version=\"%s\"} 1\n", TAPIO_VERSION);
 
-	family(out, "tapio_collector_up", "gauge", "1 when the collector's programs are attached.");
+	family(out, "tapio_collector_up", "gauge",
+	       "1 when the collector runs (its programs attached, its sources open).");
 	for (size_t i = 0; i < pl->ncollectors; i++)
 		sample(out, "tapio_collector_up", pl->collectors[i].ops->name, NULL, NULL,
-		       pl->collectors[i].opened);
+		       pl->collectors[i].state == COLLECTOR_RUNNING);
 
 	PER_COLLECTOR(out, pl, "tapio_records_received_total",
-		      "Records read from the collector's ring buffer.", received);
+		      "Records read from the collector's ring buffer or taken from its hand-off queue.",
+		      received);
 	family(out, "tapio_records_rejected_total", "counter",
 	       "Ring-buffer records rejected by the decoder, by reason.");
 	for (size_t i = 0; i < pl->ncollectors; i++)
-		for (int r = DECODE_HELD + 1; r < DECODE_RESULT_MAX; r++)
+		for (int r = DECODE_OK + 1; r < DECODE_RESULT_MAX; r++)
 			sample(out, "tapio_records_rejected_total", pl->collectors[i].ops->name,
 			       "reason", decode_result_name(r), pl->collectors[i].stats.rejected[r]);
 	family(out, "tapio_records_dropped_total", "counter",
-	       "Records lost before Kafka took them, by stage: encode (too large), queue_full "
-	       "(librdkafka's queue stayed full), produce (librdkafka refused them), spool (the spool "
-	       "was full or failed).");
+	       "Records lost before Kafka took them, by stage: handoff (a collector's worker found "
+	       "its queue to the event loop full), encode (too large), queue_full (librdkafka's "
+	       "queue stayed full), produce (librdkafka refused them), spool (the spool was full or "
+	       "failed).");
 	for (size_t i = 0; i < pl->ncollectors; i++) {
 		const struct collector_runtime *c = &pl->collectors[i];
 
+		if (c->io.handoff)
+			sample(out, "tapio_records_dropped_total", c->ops->name, "stage",
+			       "handoff", c->stats.handoff_refused);
 		sample(out, "tapio_records_dropped_total", c->ops->name, "stage", "encode",
 		       c->stats.encode_failed);
 		sample(out, "tapio_records_dropped_total", c->ops->name, "stage", "queue_full",
@@ -246,9 +274,10 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 		      "Records sent without their start (duration, process) because a BPF state map "
 		      "was full.", state_map_full);
 
+	render_handoffs(pl, out);
 	for (size_t i = 0; i < pl->ncollectors; i++)
-		if (pl->collectors[i].opened && pl->collectors[i].ops->render_metrics)
-			pl->collectors[i].ops->render_metrics(out);
+		if (pl->collectors[i].state == COLLECTOR_RUNNING && pl->collectors[i].ops->render_metrics)
+			pl->collectors[i].ops->render_metrics(&pl->collectors[i], out);
 
 	if (pl->identity)
 		identity_get_stats(pl->identity, &id);

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "metadata_collector.h"
 #include "registry.h"
 #include "schema.h"
 
@@ -80,6 +79,30 @@ static int spool_record(struct collector_runtime *c, const void *key, size_t key
 	return 0;
 }
 
+/* Record `ref` of a hand-off has its outcome: delivered, spooled, or lost and counted. Positions
+ * whose records are now all settled become durable. */
+static void release_positions(struct collector_runtime *c)
+{
+	struct settle_tracker *t = c->settle;
+
+	while (t->settled_upto < t->issued && t->settled[t->settled_upto % SETTLE_WINDOW])
+		t->settled_upto++;
+	while (t->mark_count && t->marks[t->mark_head].upto <= t->settled_upto) {
+		handoff_set_durable(c->io.handoff, t->marks[t->mark_head].source,
+				    t->marks[t->mark_head].position);
+		t->mark_head = (t->mark_head + 1) % SETTLE_MARKS;
+		t->mark_count--;
+	}
+}
+
+static void settle(struct msg_ref *ref)
+{
+	if (!ref->c->settle || ref->settle_slot < 0)
+		return;
+	ref->c->settle->settled[ref->settle_slot] = true;
+	release_positions(ref->c);
+}
+
 static void on_delivery(struct msg_ref *ref, const rd_kafka_message_t *m)
 {
 	struct collector_runtime *c = ref->c;
@@ -100,16 +123,20 @@ static void on_delivery(struct msg_ref *ref, const rd_kafka_message_t *m)
 	}
 	if (!m->err) {
 		c->stats.delivered++;
+		settle(ref);
 		return;
 	}
 	if (pl->spool && retriable(m->err) &&
 	    spool_record(c, m->key, m->key_len, m->payload, m->len,
-			 rd_kafka_message_timestamp(m, NULL)) == 0)
+			 rd_kafka_message_timestamp(m, NULL)) == 0) {
+		settle(ref);
 		return;
+	}
 	c->stats.delivery_failed++;
 	count_delivery_error(&c->stats, m->err);
 	log_at(c->stats.delivery_failed == 1 ? LOG_ERROR : LOG_DEBUG, "%s: delivery failed: %s",
 	       c->topic_name, rd_kafka_err2str(m->err));
+	settle(ref);
 }
 
 static int setup_collector(struct pipeline *pl, const struct collector_ops *ops, char *errstr,
@@ -131,9 +158,9 @@ static int setup_collector(struct pipeline *pl, const struct collector_ops *ops,
 	pl->ncollectors++; /* from here, pipeline_close() frees what this makes */
 	c->ops = ops;
 	c->pipeline = pl;
-	c->maps.ring_fd = c->maps.reserve_failures_fd = -1;
+	c->io = (struct collector_io){ .ring_fd = -1, .counters_fd = -1, .wake_fd = -1 };
 	c->next_seq = 1;
-	c->ref = (struct msg_ref){ .c = c, .replay_slot = -1 };
+	c->ref = (struct msg_ref){ .c = c, .replay_slot = -1, .settle_slot = -1 };
 	/* Every topic reports its losses in band: its schema has the LOSS kind and `loss` field. */
 	c->loss_kind = schema_enum_index(schema->json, "kind", "LOSS");
 	if (c->loss_kind < 0) {
@@ -168,10 +195,11 @@ static int setup_collector(struct pipeline *pl, const struct collector_ops *ops,
 	return 0;
 }
 
-int pipeline_open(struct pipeline *pl, const struct tapio_config *cfg, const char *cgroup_root,
-		  char *errstr, size_t errstr_size)
+int pipeline_open_collectors(struct pipeline *pl, const struct tapio_config *cfg,
+			     const struct collector_ops *const *ops, size_t nops,
+			     const char *cgroup_root, char *errstr, size_t errstr_size)
 {
-	const char *topics[COLLECTOR_MAX + 1];
+	const char *topics[COLLECTOR_MAX];
 	int err;
 
 	memset(pl, 0, sizeof(*pl));
@@ -182,23 +210,18 @@ int pipeline_open(struct pipeline *pl, const struct tapio_config *cfg, const cha
 			 cfg->ringbuf_kb);
 		return -EINVAL;
 	}
-	for (char **name = cfg->collectors; name && *name; name++) {
-		const struct collector_ops *ops = collector_find(*name);
-
-		if (!ops || pl->ncollectors == COLLECTOR_MAX) {
-			snprintf(errstr, errstr_size, "collector %s: unknown", *name);
-			return -EINVAL;
-		}
-		err = setup_collector(pl, ops, errstr, errstr_size);
+	if (nops > COLLECTOR_MAX) {
+		snprintf(errstr, errstr_size, "collectors: more than %d", COLLECTOR_MAX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < nops; i++) {
+		err = setup_collector(pl, ops[i], errstr, errstr_size);
 		if (err)
 			return err;
-		topics[pl->ncollectors - 1] = pl->collectors[pl->ncollectors - 1].topic_name;
+		pl->collectors[i].named = !cfg->collectors_default &&
+					  config_has_collector(cfg, ops[i]->name);
+		topics[i] = pl->collectors[i].topic_name;
 	}
-	err = setup_collector(pl, &metadata_collector, errstr, errstr_size);
-	if (err)
-		return err;
-	pl->metadata = &pl->collectors[pl->ncollectors - 1];
-	topics[pl->ncollectors - 1] = pl->metadata->topic_name;
 
 	err = identity_open(&pl->identity, cgroup_root, cfg->node_name, errstr, errstr_size);
 	if (err)
@@ -246,39 +269,99 @@ int pipeline_open(struct pipeline *pl, const struct tapio_config *cfg, const cha
 	return 0;
 }
 
+int pipeline_open(struct pipeline *pl, const struct tapio_config *cfg, const char *cgroup_root,
+		  char *errstr, size_t errstr_size)
+{
+	const struct collector_ops *ops[COLLECTOR_MAX];
+	size_t n = 0;
+
+	/* Table order, which puts metadata first: its cgroup records must be read before the
+	 * others' (see pipeline_attach). */
+	for (size_t i = 0; i < collector_count && n < COLLECTOR_MAX; i++)
+		if (collector_table[i]->always || config_has_collector(cfg, collector_table[i]->name))
+			ops[n++] = collector_table[i];
+	return pipeline_open_collectors(pl, cfg, ops, n, cgroup_root, errstr, errstr_size);
+}
+
+struct collector_runtime *pipeline_collector(struct pipeline *pl, const char *name)
+{
+	for (size_t i = 0; i < pl->ncollectors; i++)
+		if (strcmp(pl->collectors[i].ops->name, name) == 0)
+			return &pl->collectors[i];
+	return NULL;
+}
+
+/* Joins c's ring buffer to the pipeline's one ring_buffer. 0 or -errno. */
+static int join_ring(struct pipeline *pl, struct collector_runtime *c)
+{
+	if (c->io.ring_fd < 0)
+		return 0;
+	if (!pl->ring) {
+		pl->ring = ring_buffer__new(c->io.ring_fd, pipeline_record, c, NULL);
+		return pl->ring ? 0 : -errno;
+	}
+	return ring_buffer__add(pl->ring, c->io.ring_fd, pipeline_record, c) < 0 ? -errno : 0;
+}
+
+static int open_collector(struct pipeline *pl, struct collector_runtime *c)
+{
+	int err = c->ops->open(c, &c->io);
+
+	if (err == -ENODEV && !c->named) {
+		c->state = COLLECTOR_SKIPPED;
+		return err;
+	}
+	if (err) {
+		log_error("%s: collector not running (%s); the others go on", c->ops->name,
+			  strerror(-err));
+		c->state = COLLECTOR_FAILED;
+		return err;
+	}
+	err = join_ring(pl, c);
+	if (err) {
+		log_error("%s: ring buffer: %s; the collector does not run", c->ops->name,
+			  strerror(-err));
+		c->state = COLLECTOR_FAILED;
+		return err;
+	}
+	if (c->io.handoff) {
+		c->settle = calloc(1, sizeof(*c->settle));
+		if (!c->settle) {
+			c->state = COLLECTOR_FAILED;
+			return -ENOMEM;
+		}
+	}
+	c->state = COLLECTOR_RUNNING;
+	return 0;
+}
+
 int pipeline_attach(struct pipeline *pl)
 {
 	int running = 0, err;
 
-	/* The metadata collector (set up last) is attached first: ring_buffer__consume() reads the
-	 * rings in the order they were added, so a cgroup's mkdir is taken into the identity cache
-	 * before the records of processes in it that wait in the same pass. Read after them, a
-	 * cgroup already removed again could no longer be resolved. */
-	for (size_t n = 0; n < pl->ncollectors; n++) {
-		struct collector_runtime *c = &pl->collectors[(n + pl->ncollectors - 1) % pl->ncollectors];
+	/* Rings join in table order, metadata's first: ring_buffer__consume() reads them in the
+	 * order they were added, so a cgroup's mkdir is taken into the identity cache before the
+	 * records of processes in it that wait in the same pass. Read after them, a cgroup already
+	 * removed again could no longer be resolved. */
+	for (size_t i = 0; i < pl->ncollectors; i++)
+		open_collector(pl, &pl->collectors[i]);
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		struct collector_runtime *c = &pl->collectors[i];
 
-		err = c->ops->open(pl->cfg, &c->maps);
+		if (c->state != COLLECTOR_RUNNING)
+			continue;
+		err = c->ops->start ? c->ops->start(c) : 0;
 		if (err) {
-			log_error("%s: collector not running on this kernel (%s); the others go on",
-				  c->ops->name, strerror(-err));
-			c->ops->destroy();
+			log_error("%s: could not start (%s); the others go on", c->ops->name,
+				  strerror(-err));
+			if (c->ops->stop)
+				c->ops->stop(c);
+			c->state = COLLECTOR_FAILED;
 			continue;
 		}
-		if (!pl->ring)
-			pl->ring = ring_buffer__new(c->maps.ring_fd, pipeline_record, c, NULL);
-		else if (ring_buffer__add(pl->ring, c->maps.ring_fd, pipeline_record, c) < 0)
-			err = -errno;
-		if (!pl->ring || err) {
-			err = err ? err : -errno;
-			log_error("%s: ring buffer: %s", c->ops->name, strerror(-err));
-			c->ops->destroy();
-			return err;
-		}
-		c->opened = true;
-		running += c != pl->metadata;
-		log_info("%s: attached, publishing to %s", c->ops->name, c->topic_name);
+		running += !c->ops->always;
+		log_info("%s: running, publishing to %s", c->ops->name, c->topic_name);
 	}
-	metadata_snapshot(pl->metadata, (uint64_t)clock_ns(CLOCK_BOOTTIME));
 	pl->attached = true;
 	pl->last_tick_ms = clock_ns(CLOCK_MONOTONIC) / 1000000;
 	pipeline_report_losses(pl);
@@ -319,12 +402,25 @@ void avro_put_envelope(struct avro_buf *out, int kind, const struct envelope *en
 	avro_put_long(out, env->loss->until_us);
 }
 
+/* Starts the pending record: the framing first. */
+static struct avro_buf *begin_pending(struct collector_runtime *c, int64_t event_ns)
+{
+	struct pipeline *pl = c->pipeline;
+
+	pl->pending.event_ns = event_ns;
+	pl->pending.ref = &c->ref;
+	avro_buf_init(&pl->pending.buf, pl->encode_buf, sizeof(pl->encode_buf));
+	avro_put_raw(&pl->pending.buf, c->frame_header, c->frame_len);
+	return &pl->pending.buf;
+}
+
 struct avro_buf *pipeline_begin(struct collector_runtime *c, uint64_t ktime_ns, uint64_t cgroup_id,
 				int kind)
 {
 	struct pipeline *pl = c->pipeline;
 	const struct identity *id = identity_lookup(pl->identity, cgroup_id);
 	int64_t event_ns = (int64_t)ktime_ns + pl->boot_to_epoch_ns;
+	struct avro_buf *buf = begin_pending(c, event_ns);
 	struct envelope env = {
 		.event_time_us = event_ns / 1000,
 		.seq = c->next_seq,
@@ -335,30 +431,60 @@ struct avro_buf *pipeline_begin(struct collector_runtime *c, uint64_t ktime_ns, 
 	};
 
 	pl->pending.identity = id;
-	pl->pending.event_ns = event_ns;
-	avro_buf_init(&pl->pending.buf, pl->encode_buf, sizeof(pl->encode_buf));
-	avro_put_raw(&pl->pending.buf, c->frame_header, c->frame_len);
+	if (c->ops->key_by_cgroup) {
+		pl->pending.key = id->node_key;
+		pl->pending.key_len = id->node_key_len;
+	} else {
+		pl->pending.key = id->key;
+		pl->pending.key_len = id->key_len;
+	}
 	if (id->envelope_tail) {
 		/* The same bytes as avro_put_envelope(): kind, time and seq, then the fields that
 		 * depend on the cgroup alone, made once in its identity entry. */
-		avro_put_long(&pl->pending.buf, kind);
-		avro_put_long(&pl->pending.buf, env.event_time_us);
-		avro_put_long(&pl->pending.buf, env.seq);
-		avro_put_raw(&pl->pending.buf, id->envelope_tail, id->envelope_tail_len);
-		avro_put_union(&pl->pending.buf, 0); /* loss: null */
+		avro_put_long(buf, kind);
+		avro_put_long(buf, env.event_time_us);
+		avro_put_long(buf, env.seq);
+		avro_put_raw(buf, id->envelope_tail, id->envelope_tail_len);
+		avro_put_union(buf, 0); /* loss: null */
 	} else {
-		avro_put_envelope(&pl->pending.buf, kind, &env);
+		avro_put_envelope(buf, kind, &env);
 	}
-	return &pl->pending.buf;
+	return buf;
 }
+
+struct avro_buf *pipeline_begin_keyed(struct collector_runtime *c, const struct record_origin *o,
+				      int kind)
+{
+	struct pipeline *pl = c->pipeline;
+	struct avro_buf *buf = begin_pending(c, o->event_time_us * 1000);
+	struct envelope env = {
+		.event_time_us = o->event_time_us,
+		.seq = c->next_seq,
+		.node = pl->cfg->node_name,
+		.cgroup_id = o->cgroup_id,
+		.pod_uid = o->pod_uid,
+		.container_id = o->container_id,
+	};
+
+	pl->pending.identity = NULL;
+	pl->pending.key = o->key;
+	pl->pending.key_len = o->key_len;
+	avro_put_envelope(buf, kind, &env);
+	return buf;
+}
+
+/* How offer_record() placed a record. */
+enum offer_outcome { OFFER_SENT, OFFER_SPOOLED };
 
 /*
  * Hands one message, with the collector's headers, to librdkafka or to the spool, and counts it
- * produced or spooled. A refusal is not counted here; it returns why: -ENOSPC (the spool refused
- * it), -ENOBUFS (librdkafka's queue is full) or -EIO (librdkafka refused it otherwise, *kerr).
+ * produced or spooled. OFFER_SENT (its delivery report will follow), OFFER_SPOOLED, or why it was
+ * refused, not counted here: -ENOSPC (the spool refused it), -ENOBUFS (librdkafka's queue is
+ * full) or -EIO (librdkafka refused it otherwise, *kerr).
  */
 static int offer_record(struct collector_runtime *c, const char *key, size_t key_len,
-			const void *value, size_t len, int64_t ts_ms, rd_kafka_resp_err_t *kerr)
+			const void *value, size_t len, int64_t ts_ms, struct msg_ref *ref,
+			rd_kafka_resp_err_t *kerr)
 {
 	struct pipeline *pl = c->pipeline;
 	struct record_headers headers = {
@@ -370,66 +496,66 @@ static int offer_record(struct collector_runtime *c, const char *key, size_t key
 
 	/* Behind records already in the spool, or while no broker answers: keep the order. */
 	if (pl->spool && (pl->spooling || pl->publisher.brokers_down))
-		return spool_record(c, key, key_len, value, len, ts_ms);
+		return spool_record(c, key, key_len, value, len, ts_ms) ?: OFFER_SPOOLED;
 	err = publisher_send(&pl->publisher, c->topic, key, key_len, value, len, ts_ms, &headers,
-			     &c->ref);
+			     ref);
 	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && pl->spool)
-		return spool_record(c, key, key_len, value, len, ts_ms);
+		return spool_record(c, key, key_len, value, len, ts_ms) ?: OFFER_SPOOLED;
 	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
 		/* Serve the delivery reports already waiting (each frees queue space) and try once
 		 * more, without blocking: in an outage nothing drains, and a wait per record would
 		 * stall the event loop (and /healthz) for as long as records keep coming. */
 		rd_kafka_poll(pl->publisher.rk, 0);
 		err = publisher_send(&pl->publisher, c->topic, key, key_len, value, len, ts_ms,
-				     &headers, &c->ref);
+				     &headers, ref);
 	}
 	*kerr = err;
 	if (err)
 		return err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? -ENOBUFS : -EIO;
 	c->stats.produced++;
-	return 0;
+	return OFFER_SENT;
 }
 
 /* A record of the collector's stream: one that was not taken is counted as lost, by stage. */
 static int send_record(struct collector_runtime *c, const char *key, size_t key_len,
-		       const void *value, size_t len, int64_t ts_ms)
+		       const void *value, size_t len, int64_t ts_ms, struct msg_ref *ref)
 {
 	rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
-	int err = offer_record(c, key, key_len, value, len, ts_ms, &kerr);
+	int ret = offer_record(c, key, key_len, value, len, ts_ms, ref, &kerr);
 
-	if (!err)
-		return 0;
-	if (err == -ENOSPC) {
+	if (ret >= 0)
+		return ret;
+	if (ret == -ENOSPC) {
 		c->stats.spool_failed++;
-		return err;
+		return ret;
 	}
-	if (err == -ENOBUFS)
+	if (ret == -ENOBUFS)
 		c->stats.queue_full++;
 	else
 		c->stats.produce_failed++;
 	log_at(c->stats.queue_full + c->stats.produce_failed == 1 ? LOG_ERROR : LOG_DEBUG,
 	       "%s: record dropped: %s", c->topic_name, rd_kafka_err2str(kerr));
-	return err;
+	return ret;
 }
 
 int pipeline_commit(struct collector_runtime *c)
 {
 	struct pipeline *pl = c->pipeline;
-	const struct identity *id = pl->pending.identity;
 	struct avro_buf *buf = &pl->pending.buf;
-	int64_t ts_ms = pl->pending.event_ns / 1000000;
-	int err;
+	struct msg_ref *ref = pl->pending.ref;
+	int ret;
 
 	if (buf->overflow) {
 		c->stats.encode_failed++;
+		settle(ref);
 		return -EMSGSIZE;
 	}
-	if (c->ops->key_by_cgroup)
-		err = send_record(c, id->node_key, id->node_key_len, buf->data, buf->len, ts_ms);
-	else
-		err = send_record(c, id->key, id->key_len, buf->data, buf->len, ts_ms);
-	if (err)
-		return err;
+	ret = send_record(c, pl->pending.key, pl->pending.key_len, buf->data, buf->len,
+			  pl->pending.event_ns / 1000000, ref);
+	if (ret != OFFER_SENT) /* its outcome is known now: spooled or lost */
+		settle(ref);
+	if (ret < 0)
+		return ret;
 	c->next_seq++;
 	return 0;
 }
@@ -438,28 +564,105 @@ int pipeline_tombstone(struct collector_runtime *c, uint64_t cgroup_id)
 {
 	char key[IDENTITY_KEY_MAX];
 	int n = snprintf(key, sizeof(key), "%s/%" PRIu64, c->pipeline->cfg->node_name, cgroup_id);
+	int ret = send_record(c, key, (size_t)n < sizeof(key) ? (size_t)n : sizeof(key) - 1, NULL, 0,
+			      clock_ns(CLOCK_REALTIME) / 1000000, &c->ref);
 
-	return send_record(c, key, (size_t)n < sizeof(key) ? (size_t)n : sizeof(key) - 1, NULL, 0,
-			   clock_ns(CLOCK_REALTIME) / 1000000);
+	return ret < 0 ? ret : 0;
 }
 
 int pipeline_record(void *ctx, void *data, size_t size)
 {
 	struct collector_runtime *c = ctx;
-	struct decoded rec;
 	enum decode_result r;
 
 	c->stats.received++;
-	r = c->ops->decode(c, data, size, &rec);
-	if (r == DECODE_HELD)
-		return 0;
-	if (r != DECODE_OK) {
+	r = c->ops->ring_record(c, data, size);
+	if (r != DECODE_OK)
 		reject(c, r);
-		return 0;
-	}
-	c->ops->encode(&rec, pipeline_begin(c, rec.hdr->ktime_ns, rec.hdr->cgroup_id, rec.kind));
-	pipeline_commit(c);
 	return 0;
+}
+
+void pipeline_wake(struct collector_runtime *c)
+{
+	struct pipeline *pl = c->pipeline;
+
+	if (pl->ring && ring_buffer__consume(pl->ring) < 0)
+		log_warn("ring buffer: %s", strerror(errno));
+	if (c->state == COLLECTOR_RUNNING || c->state == COLLECTOR_STOPPED)
+		c->ops->wake(c);
+}
+
+/* Remembers that `position` of `source` is complete once the records committed so far settle. */
+static void add_mark(struct settle_tracker *t, int source, const char *position)
+{
+	unsigned last = (t->mark_head + t->mark_count + SETTLE_MARKS - 1) % SETTLE_MARKS;
+
+	if (t->mark_count && t->marks[last].source == source && t->marks[last].upto == t->issued) {
+		/* Nothing committed since: the newer position replaces it. */
+	} else if (t->mark_count == SETTLE_MARKS) {
+		/* Full: the newest mark of the same source moves up (a later one covers more);
+		 * else this position waits for a later one. */
+		for (unsigned n = t->mark_count; n-- > 0;) {
+			last = (t->mark_head + n) % SETTLE_MARKS;
+			if (t->marks[last].source == source)
+				break;
+		}
+		if (t->marks[last].source != source)
+			return;
+		t->marks[last].upto = t->issued;
+	} else {
+		last = (t->mark_head + t->mark_count++) % SETTLE_MARKS;
+		t->marks[last].source = source;
+		t->marks[last].upto = t->issued;
+	}
+	snprintf(t->marks[last].position, sizeof(t->marks[last].position), "%s", position);
+}
+
+/* One entry of a hand-off: a record to frame, number and publish, and/or a position. */
+static void publish_entry(struct collector_runtime *c, const struct handoff_entry *e)
+{
+	struct settle_tracker *t = c->settle;
+
+	if (!e->is_mark) {
+		struct record_origin o = {
+			.event_time_us = e->meta.event_time_us,
+			.key = e->key,
+			.key_len = e->key_len,
+			.cgroup_id = e->meta.cgroup_id,
+			.pod_uid = e->meta.pod_uid,
+			.container_id = e->meta.container_id,
+		};
+		unsigned slot = t->issued % SETTLE_WINDOW;
+		struct avro_buf *buf;
+
+		c->stats.received++;
+		t->refs[slot] = (struct msg_ref){ .c = c, .replay_slot = -1, .settle_slot = (int)slot };
+		t->settled[slot] = false;
+		t->issued++;
+		buf = pipeline_begin_keyed(c, &o, e->meta.kind);
+		avro_put_raw(buf, e->body, e->body_len);
+		c->pipeline->pending.ref = &t->refs[slot];
+		pipeline_commit(c);
+	}
+	if (e->meta.position[0]) {
+		add_mark(t, e->meta.source, e->meta.position);
+		release_positions(c); /* durable now when everything before it has settled */
+	}
+}
+
+void pipeline_take_handoff(struct collector_runtime *c)
+{
+	struct handoff_entry *e;
+
+	if (!c->io.handoff || !c->settle)
+		return;
+	/* A full window waits for delivery reports: pipeline_tick() and the Kafka wake-up call
+	 * this again. */
+	while (c->settle->issued - c->settle->settled_upto < SETTLE_WINDOW &&
+	       (e = handoff_pop(c->io.handoff))) {
+		publish_entry(c, e);
+		free(e);
+	}
 }
 
 /* The loss counters of one collector, by stage. */
@@ -467,13 +670,14 @@ static void loss_counts(const struct collector_runtime *c, uint64_t n[LOSS_STAGE
 {
 	memset(n, 0, sizeof(uint64_t) * LOSS_STAGE_MAX);
 	n[LOSS_RING_BUFFER] = c->stats.reserve_failures;
-	for (int r = DECODE_HELD + 1; r < DECODE_RESULT_MAX; r++)
+	for (int r = DECODE_OK + 1; r < DECODE_RESULT_MAX; r++)
 		n[LOSS_DECODE] += c->stats.rejected[r];
 	n[LOSS_ENCODE] = c->stats.encode_failed;
 	n[LOSS_QUEUE_FULL] = c->stats.queue_full;
 	n[LOSS_PRODUCE] = c->stats.produce_failed;
 	n[LOSS_DELIVERY] = c->stats.delivery_failed;
 	n[LOSS_SPOOL] = c->stats.spool_failed;
+	n[LOSS_HANDOFF] = c->stats.handoff_refused;
 }
 
 /*
@@ -501,7 +705,7 @@ static bool publish_loss(struct collector_runtime *c, const struct loss_report *
 	avro_put_raw(buf, c->zero_fields, c->zero_fields_len);
 	if (buf->overflow ||
 	    offer_record(c, key, (size_t)n < sizeof(key) ? (size_t)n : sizeof(key) - 1, buf->data,
-			 buf->len, report->until_us / 1000, &kerr))
+			 buf->len, report->until_us / 1000, &c->ref, &kerr) < 0)
 		return false;
 	c->next_seq++;
 	c->stats.loss_records++;
@@ -535,14 +739,6 @@ void pipeline_report_losses(struct pipeline *pl)
 	}
 }
 
-static struct collector_runtime *collector_named(struct pipeline *pl, const char *name)
-{
-	for (size_t i = 0; i < pl->ncollectors; i++)
-		if (strcmp(pl->collectors[i].ops->name, name) == 0)
-			return &pl->collectors[i];
-	return NULL;
-}
-
 void pipeline_replay(struct pipeline *pl)
 {
 	struct spool_entry e;
@@ -562,7 +758,7 @@ void pipeline_replay(struct pipeline *pl)
 		pl->replay_paused = false;
 	}
 	while (pl->replay_busy < limit && spool_next(pl->spool, &e) == 0) {
-		struct collector_runtime *c = collector_named(pl, e.stream);
+		struct collector_runtime *c = pipeline_collector(pl, e.stream);
 		struct record_headers headers;
 
 		if (!c) {
@@ -603,10 +799,10 @@ static uint64_t read_counter(const struct collector_runtime *c, uint32_t key, ui
 	int ncpus = libbpf_num_possible_cpus();
 	uint64_t sum = 0;
 
-	if (ncpus <= 0 || c->maps.reserve_failures_fd < 0)
+	if (ncpus <= 0 || c->io.counters_fd < 0)
 		return keep;
 	uint64_t values[ncpus];
-	if (bpf_map_lookup_elem(c->maps.reserve_failures_fd, &key, values) < 0)
+	if (bpf_map_lookup_elem(c->io.counters_fd, &key, values) < 0)
 		return keep;
 	for (int i = 0; i < ncpus; i++)
 		sum += values[i];
@@ -627,10 +823,15 @@ void pipeline_tick(struct pipeline *pl)
 	for (size_t i = 0; i < pl->ncollectors; i++) {
 		struct collector_runtime *c = &pl->collectors[i];
 
-		if (!c->opened)
+		/* Stopped ones still drain (pipeline_drain). */
+		if (c->state != COLLECTOR_RUNNING && c->state != COLLECTOR_STOPPED)
 			continue;
 		c->stats.reserve_failures = read_counter(c, 0, c->stats.reserve_failures);
 		c->stats.state_map_full = read_counter(c, 1, c->stats.state_map_full);
+		if (c->io.handoff) {
+			c->stats.handoff_refused = handoff_refused(c->io.handoff);
+			pipeline_take_handoff(c);
+		}
 		if (c->ops->tick)
 			c->ops->tick(c, now);
 	}
@@ -679,11 +880,23 @@ int pipeline_drain(struct pipeline *pl, int flush_timeout_ms)
 {
 	int left;
 
-	for (size_t i = 0; i < pl->ncollectors; i++)
-		if (pl->collectors[i].opened)
-			pl->collectors[i].ops->detach();
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		struct collector_runtime *c = &pl->collectors[i];
+
+		if (c->state != COLLECTOR_RUNNING)
+			continue;
+		if (c->ops->stop)
+			c->ops->stop(c);
+		c->state = COLLECTOR_STOPPED;
+	}
 	if (pl->ring)
 		ring_buffer__consume(pl->ring);
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		struct collector_runtime *c = &pl->collectors[i];
+
+		if (c->state == COLLECTOR_STOPPED && c->io.wake_fd >= 0)
+			c->ops->wake(c);
+	}
 	pipeline_tick(pl);
 	if (!pl->publisher_open)
 		return 0;
@@ -706,12 +919,14 @@ void pipeline_close(struct pipeline *pl)
 
 		if (c->topic)
 			rd_kafka_topic_destroy(c->topic);
-		if (c->opened)
-			c->ops->destroy();
+		if (c->state != COLLECTOR_CLOSED)
+			c->ops->destroy(c);
 		free(c->zero_fields);
+		free(c->settle);
 		c->zero_fields = NULL;
+		c->settle = NULL;
 		c->topic = NULL;
-		c->opened = false;
+		c->state = COLLECTOR_CLOSED;
 	}
 	if (pl->publisher_open)
 		publisher_close(&pl->publisher);

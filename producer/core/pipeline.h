@@ -1,6 +1,11 @@
 /*
- * The one path every record takes: ring buffer → decode → identity → encode → publish, with a
- * counter for every way a record can fail to arrive.
+ * The one path every record takes: a collector begins it (pipeline_begin / pipeline_begin_keyed:
+ * framing, `kind`, the envelope), appends its topic's fields, and commits it (pipeline_commit:
+ * key, timestamp, publish to Kafka or the spool), with a counter for every way a record can fail
+ * to arrive. The pipeline also reads the collectors' sources for them: the joined BPF ring
+ * buffers, their wake fds and their hand-off queues (collector.h).
+ *
+ * Single-threaded: every function here runs on the event-loop thread.
  *
  * Ownership: struct pipeline owns the identity cache, the publisher, the ring buffer and each
  * collector it opened; pipeline_close() releases them and is safe after any failed step.
@@ -14,12 +19,14 @@
 
 #include "collector.h"
 #include "config.h"
+#include "handoff.h"
 #include "identity.h"
 #include "publish.h"
 #include "spool.h"
 
 #define COLLECTOR_MAX 16
-#define ENCODE_BUF_SIZE 16384 /* well above the largest record (an exec with full argv) */
+/* Above the largest kernel record (an exec with full argv) and a hand-off body with its envelope. */
+#define ENCODE_BUF_SIZE (HANDOFF_BODY_MAX + 4096)
 #define REPLAY_INFLIGHT 4096  /* spooled records handed to librdkafka and not yet acknowledged */
 
 /* The `LossStage` enum every schema's `loss` record has. */
@@ -31,6 +38,7 @@ enum loss_stage {
 	LOSS_PRODUCE,
 	LOSS_DELIVERY,
 	LOSS_SPOOL,
+	LOSS_HANDOFF,
 	LOSS_STAGE_MAX,
 };
 
@@ -62,11 +70,36 @@ void avro_put_envelope(struct avro_buf *out, int kind, const struct envelope *en
 struct msg_ref {
 	struct collector_runtime *c;
 	int replay_slot; /* -1: sent straight away; else its slot in pipeline.replay */
+	int settle_slot; /* -1: not tracked; else its slot in c->settle (records from a hand-off) */
+};
+
+/* Records a hand-off delivered whose outcome is not known yet, at most; while this many are
+ * open the pipeline takes no more from that hand-off (its worker waits, or counts refusals). */
+#define SETTLE_WINDOW 8192
+#define SETTLE_MARKS 256
+
+/*
+ * Which records from a hand-off are settled (delivered, spooled, or lost and counted), so that a
+ * position is reported durable only once every record before it is. Records are numbered in the
+ * order they were committed; slot = number % SETTLE_WINDOW.
+ */
+struct settle_tracker {
+	struct msg_ref refs[SETTLE_WINDOW];
+	bool settled[SETTLE_WINDOW];
+	uint64_t issued;  /* records committed so far */
+	uint64_t settled_upto; /* records 0 .. settled_upto - 1 are all settled */
+	struct {
+		uint64_t upto; /* durable once settled_upto reaches it */
+		int source;
+		char position[HANDOFF_POSITION_MAX];
+	} marks[SETTLE_MARKS];
+	unsigned mark_head, mark_count;
 };
 
 struct collector_stats {
-	uint64_t received;                  /* records read from the ring buffer */
+	uint64_t received;                  /* records read from the ring buffer or the hand-off */
 	uint64_t rejected[DECODE_RESULT_MAX]; /* by reason; [DECODE_OK] unused */
+	uint64_t handoff_refused;           /* the worker found the hand-off queue full */
 	uint64_t encode_failed;             /* did not fit ENCODE_BUF_SIZE */
 	uint64_t produced;                  /* handed to librdkafka */
 	uint64_t queue_full;                /* dropped: librdkafka's local queue stayed full */
@@ -83,7 +116,16 @@ struct collector_stats {
 	uint64_t spooled;                   /* written to the disk spool instead of Kafka */
 	uint64_t spool_failed;              /* dropped: the spool was full or could not be written */
 	uint64_t replayed;                  /* handed to librdkafka from the spool */
-	uint64_t loss_records;              /* LOSS records published (not kernel events) */
+	uint64_t loss_records;              /* LOSS records published (not events) */
+};
+
+/* Where a collector stands. */
+enum collector_state {
+	COLLECTOR_CLOSED = 0, /* not opened yet, or destroyed */
+	COLLECTOR_SKIPPED,    /* nothing to connect to and not asked for by name */
+	COLLECTOR_FAILED,     /* open() or start() failed: not running, the others are */
+	COLLECTOR_RUNNING,    /* opened and started */
+	COLLECTOR_STOPPED,    /* stop() ran: draining */
 };
 
 struct collector_runtime {
@@ -94,9 +136,11 @@ struct collector_runtime {
 	char fingerprint_hex[17];
 	uint8_t frame_header[10]; /* single-object (10 bytes) or Confluent (5 bytes) framing */
 	size_t frame_len;
-	struct collector_maps maps;
-	bool opened;              /* BPF side opened and attached */
+	struct collector_io io;
+	enum collector_state state;
+	bool named;               /* asked for by name in `collectors` */
 	struct msg_ref ref;       /* for messages sent straight away */
+	struct settle_tracker *settle; /* with a hand-off only */
 	int64_t next_seq;
 	struct collector_stats stats;
 	/* In-band loss reports: the schema's LOSS kind, the bytes that zero the topic's own fields,
@@ -117,10 +161,13 @@ struct pipeline {
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME, refreshed by the timer */
 	int64_t last_tick_ms;     /* CLOCK_MONOTONIC of the last pipeline_tick(): the loop turns */
 	bool attached;            /* pipeline_attach() has run */
-	/* The record between pipeline_begin() and pipeline_commit(). */
+	/* The record between pipeline_begin*() and pipeline_commit(). */
 	struct {
-		const struct identity *identity;
+		const struct identity *identity; /* NULL for a keyed record */
+		const char *key;
+		size_t key_len;
 		int64_t event_ns;
+		struct msg_ref *ref;
 		struct avro_buf buf;
 	} pending;
 	/* The disk spool (NULL when spool_dir is unset): while Kafka cannot take records, they go
@@ -135,32 +182,54 @@ struct pipeline {
 	} replay[REPLAY_INFLIGHT];
 	unsigned replay_busy;
 	struct spool_recovery spool_recovered;
-	struct collector_runtime collectors[COLLECTOR_MAX + 1];
-	size_t ncollectors;             /* configured ones, then metadata */
-	struct collector_runtime *metadata;
+	struct collector_runtime collectors[COLLECTOR_MAX];
+	size_t ncollectors;       /* in collector_table order: metadata first */
 	uint8_t encode_buf[ENCODE_BUF_SIZE];
 };
 
 /*
- * Sets up identity, the publisher (and embedded broker) and one runtime per configured
- * collector plus the metadata one (always last), without touching BPF or walking the cgroup tree.
- * `cgroup_root` NULL = find it. 0 or -errno with errstr set.
+ * Sets up identity, the publisher (and embedded broker) and one runtime per collector that runs:
+ * those `collectors` names and those that always run, in collector_table order. Touches no BPF
+ * and no cgroup. `cgroup_root` NULL = find it. 0 or -errno with errstr set.
  */
 int pipeline_open(struct pipeline *pl, const struct tapio_config *cfg, const char *cgroup_root,
 		  char *errstr, size_t errstr_size);
 
-/* Opens and attaches every collector's BPF programs and joins their ring buffers, then walks the
- * cgroup tree and publishes the metadata snapshot. A collector the kernel cannot run is logged
- * and skipped. Returns how many of the configured collectors run, or -errno. */
+/* The same with an explicit list of collectors (tests: a collector outside the table). */
+int pipeline_open_collectors(struct pipeline *pl, const struct tapio_config *cfg,
+			     const struct collector_ops *const *ops, size_t nops,
+			     const char *cgroup_root, char *errstr, size_t errstr_size);
+
+/* Opens every collector and joins its ring buffer, then starts them in order. A collector that
+ * cannot run is logged and skipped; the others go on. Returns how many collectors run, not
+ * counting those that always run, or -errno. */
 int pipeline_attach(struct pipeline *pl);
 
+/* The runtime of collector `name`, or NULL. */
+struct collector_runtime *pipeline_collector(struct pipeline *pl, const char *name);
+
 /*
- * Starts a record of collector c for an event at boot-relative ktime_ns in cgroup_id: writes the
- * framing, `kind` and the envelope (identity looked up here). The collector appends its own fields
- * to the returned buffer, then calls pipeline_commit(). The one way records reach Kafka.
+ * Starts a record of collector c for a kernel event at boot-relative ktime_ns in cgroup_id:
+ * writes the framing, `kind` and the envelope (identity looked up here). The key is the pod UID
+ * when the cgroup belongs to a pod, else <node>/<cgroup id>. The collector appends its own fields
+ * to the returned buffer, then calls pipeline_commit().
  */
 struct avro_buf *pipeline_begin(struct collector_runtime *c, uint64_t ktime_ns, uint64_t cgroup_id,
 				int kind);
+
+/* Who and what a keyed record is about: an event that is not a kernel event in a cgroup. */
+struct record_origin {
+	int64_t event_time_us;    /* wall clock */
+	const char *key;          /* the Kafka key; the caller keeps it until pipeline_commit() */
+	size_t key_len;
+	uint64_t cgroup_id;       /* 0: none */
+	const char *pod_uid;      /* NULL or "": null */
+	const char *container_id; /* NULL or "": null */
+};
+
+/* Starts a record of collector c with its own time and key; otherwise as pipeline_begin(). */
+struct avro_buf *pipeline_begin_keyed(struct collector_runtime *c, const struct record_origin *o,
+				      int kind);
 
 /* Publishes the record begun last: key, timestamp, headers; counts the outcome. 0 or -errno. */
 int pipeline_commit(struct collector_runtime *c);
@@ -171,6 +240,13 @@ int pipeline_tombstone(struct collector_runtime *c, uint64_t cgroup_id);
 /* The ring-buffer callback: one record of one collector. Always returns 0 (a bad record is
  * counted, and libbpf keeps consuming). */
 int pipeline_record(void *collector_runtime, void *data, size_t size);
+
+/* Reads the rings, then lets collector c read its wake fd (rings first: a BPF stamp that a
+ * notification on the fd matches was written before it). */
+void pipeline_wake(struct collector_runtime *c);
+
+/* Publishes what collector c's hand-off holds, as far as its settle window allows. */
+void pipeline_take_handoff(struct collector_runtime *c);
 
 /* Hands spooled records to Kafka while it takes them; leaves spooling mode once the spool has
  * been replayed and acknowledged. Call after delivery reports were served, and from the timer. */
@@ -185,8 +261,9 @@ void pipeline_tick(struct pipeline *pl);
 
 void pipeline_log_stats(const struct pipeline *pl);
 
-/* Detach, drain the ring buffers, flush with a bound. Records still undelivered then go to the
- * spool, if there is one, for the next start. Returns records neither delivered nor spooled. */
+/* Stops the collectors, drains the ring buffers and hand-offs, flushes with a bound. Records still
+ * undelivered then go to the spool, if there is one, for the next start. Returns records neither
+ * delivered nor spooled. */
 int pipeline_drain(struct pipeline *pl, int flush_timeout_ms);
 
 void pipeline_close(struct pipeline *pl);

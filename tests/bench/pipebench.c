@@ -6,7 +6,7 @@
  *   pipebench encode [--iters N] [--reps R] [--only ours|avroc|avroc_reuse]
  *                    [--kind exec|exit]
  *       our encode path (pipeline_begin: identity, framing, avro_put_envelope; then
- *       kernel_collector.encode, into the pipeline's one reusable buffer) against avro-c's
+ *       kernel_encode, into the pipeline's one reusable buffer) against avro-c's
  *       generic value API on the same records; checks the bytes are identical.
  *   pipebench pipeline --brokers B [--count N] [--batch N] [--rate R] [--seconds S] [--latency]
  *                      [--wakeup threshold|per-record] [--wakeup-bytes N] [--poll-ms T] [--ring-mb N]
@@ -54,7 +54,19 @@
 
 #include "bench.h"
 
-extern const struct collector_ops kernel_collector;
+#include "kernel_collector.h"
+
+/* A record kernel_check() accepted. */
+struct decoded {
+	const struct tapio_hdr *hdr;
+	int kind;
+};
+
+static int decode(const void *rec, size_t size, struct decoded *d)
+{
+	d->hdr = rec;
+	return kernel_check(rec, size, &d->kind);
+}
 
 /* alloc_count.c, linked only into pipebench-counting: malloc/free calls of the calling thread. */
 void alloc_count_start(void) __attribute__((weak));
@@ -251,7 +263,7 @@ __attribute__((noinline)) static struct avro_buf *encode_ours(struct collector_r
 {
 	struct avro_buf *buf = pipeline_begin(c, ktime_ns, cgroup_id, d->kind);
 
-	kernel_collector.encode(d, buf);
+	kernel_encode(d->hdr, d->kind, buf);
 	return buf;
 }
 
@@ -517,7 +529,7 @@ static int cmd_encode(int argc, char **argv)
 	log_level_current = LOG_ERROR;
 	if (pipeline_open(&pl, &cfg, fc.root, errstr, sizeof(errstr)))
 		die("pipeline_open", errstr);
-	eb.c = &pl.collectors[0];
+	eb.c = pipeline_collector(&pl, "kernel");
 	/* As the start-up walk or a cgroup_mkdir record would enter it. */
 	id = identity_put(pl.identity, fc.leaf_id, fc.leaf + strlen(fc.root));
 	if (!id)
@@ -535,8 +547,8 @@ static int cmd_encode(int argc, char **argv)
 		die("identity", "the fake pod cgroup was not recognised");
 	make_exec(&exec, fc.leaf_id);
 	make_exit(&exit_rec, fc.leaf_id);
-	if (kernel_collector.decode(NULL, &exec, exec.hdr.size, &d[0]) != DECODE_OK ||
-	    kernel_collector.decode(NULL, &exit_rec, sizeof(exit_rec), &d[1]) != DECODE_OK)
+	if (decode(&exec, exec.hdr.size, &d[0]) != DECODE_OK ||
+	    decode(&exit_rec, sizeof(exit_rec), &d[1]) != DECODE_OK)
 		die("decode", "bench records rejected");
 	avroc_open(&eb.a, avroc_buf, sizeof(avroc_buf));
 
@@ -549,7 +561,7 @@ static int cmd_encode(int argc, char **argv)
 
 		eb.c->next_seq = eb.f.seq;
 		ours = pipeline_begin(eb.c, eb.ktime_ns, eb.f.cgroup_id, d[k].kind);
-		kernel_collector.encode(&d[k], ours);
+		kernel_encode(d[k].hdr, d[k].kind, ours);
 		n_avroc = encode_avroc(&eb.a, &d[k], &eb.f);
 		frame = ours->len - n_avroc;
 		same = !ours->overflow && ours->len > n_avroc &&
@@ -930,17 +942,17 @@ static int cmd_pipeline(int argc, char **argv)
 	log_level_current = LOG_WARN;
 	if (pipeline_open(&pl, &cfg, NULL, errstr, sizeof(errstr)))
 		die("pipeline_open", errstr);
-	c = &pl.collectors[0];
-	if (pipeline_attach(&pl) < 1 || !c->opened || strcmp(c->ops->name, "kernel"))
+	c = pipeline_collector(&pl, "kernel");
+	if (pipeline_attach(&pl) < 1 || !c || c->state != COLLECTOR_RUNNING)
 		die("pipeline_attach", "the kernel collector did not start (root? BTF?)");
 	/* Keep the ring buffer, drop the hooks: only the synthetic source writes to it now. */
-	c->ops->detach();
+	c->ops->stop(c);
 
 	/* --ring-mb: a ring of another size (bench.bpf.c's own map), to measure what size buys;
 	 * otherwise the kernel collector's ring itself. */
-	src.skel = open_source(o.ring_mb ? -1 : c->maps.ring_fd, o.ring_mb << 20, o.wakeup,
+	src.skel = open_source(o.ring_mb ? -1 : c->io.ring_fd, o.ring_mb << 20, o.wakeup,
 			       o.wakeup_bytes);
-	ring_fd = o.ring_mb ? bpf_map__fd(src.skel->maps.events) : c->maps.ring_fd;
+	ring_fd = o.ring_mb ? bpf_map__fd(src.skel->maps.events) : c->io.ring_fd;
 	src.prog_fd = bpf_program__fd(src.skel->progs.bench_emit);
 	src.cgroup_id = own_cgroup_id();
 	src.count = o.count;
@@ -1192,7 +1204,7 @@ static int cmd_kcat_input(int argc, char **argv)
 	log_level_current = LOG_ERROR;
 	if (pipeline_open(&pl, &cfg, NULL, errstr, sizeof(errstr)))
 		die("pipeline_open", errstr);
-	c = &pl.collectors[0];
+	c = pipeline_collector(&pl, "kernel");
 	id = identity_lookup(pl.identity, cgid);
 	make_exec(&e, cgid);
 	e.hdr.ktime_ns = (uint64_t)clock_ns(CLOCK_BOOTTIME);
@@ -1205,10 +1217,10 @@ static int cmd_kcat_input(int argc, char **argv)
 		e.pid = BENCH_PID_BASE + (uint32_t)i;
 		e.hdr.ktime_ns += 1000;
 		c->next_seq = (int64_t)i + 1;
-		if (kernel_collector.decode(NULL, &e, e.hdr.size, &d) != DECODE_OK)
+		if (decode(&e, e.hdr.size, &d) != DECODE_OK)
 			die("decode", "rejected");
 		b = pipeline_begin(c, e.hdr.ktime_ns, cgid, d.kind);
-		kernel_collector.encode(&d, b);
+		kernel_encode(d.hdr, d.kind, b);
 		if (b->overflow)
 			die("kcat-input", "record too large");
 		if (memmem(b->data, b->len, kcat_delim, sizeof(kcat_delim)))
@@ -1253,7 +1265,7 @@ static int cmd_hotpath(int argc, char **argv)
 	log_level_current = LOG_WARN;
 	if (pipeline_open(&pl, &cfg, NULL, errstr, sizeof(errstr)))
 		die("pipeline_open", errstr);
-	c = &pl.collectors[0];
+	c = pipeline_collector(&pl, "kernel");
 	for (int i = 0; i < 64; i++) {
 		make_exec(&recs[i], cgid);
 		recs[i].pid += i;

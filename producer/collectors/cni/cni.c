@@ -10,13 +10,14 @@
  * reference), so it is not an option. A BPF socket filter on the socket writes a stamp into the
  * collector's ring buffer as each notification is delivered; the notification is read when its
  * stamp comes out of the ring, so link records carry the kernel's time and keep their order
- * among the namespace records. Without the filter, the socket is read once a second.
+ * among the namespace records. The socket is the collector's wake fd: a notification queued
+ * after its stamp was read (the filter runs just before it is queued) is read when it arrives,
+ * never waited for. Without the filter, notifications are read as they arrive.
  */
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -43,7 +44,7 @@
 #define NL_RCVBUF (4 << 20)
 #define NETNS_TABLE_MAX 16384
 /* A stamped notification is queued microseconds after its stamp: wait at most this long. */
-#define NOTIFY_WAIT_MS 100
+#define STAMPS_MAX 256 /* stamps whose notification was not read yet */
 
 /* Which cgroup speaks for a namespace: its creator's, or the first pod process seen entering. */
 struct netns_owner {
@@ -59,7 +60,12 @@ static struct netns_owner *owners;
 static uint8_t *nl_buf;
 static uint64_t nl_overruns, nl_unmatched;
 static bool stamped; /* the socket filter is attached */
-static bool root_known;
+/* Stamps read from the ring, oldest first, each waiting for its notification on nl_fd. */
+static struct {
+	uint64_t ktime_ns;
+	uint32_t len;
+} stamps[STAMPS_MAX];
+static unsigned stamp_head, stamp_count;
 
 static bool tracepoint_exists(const char *name)
 {
@@ -181,8 +187,9 @@ static uint64_t inode_of(const char *path)
 	return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
-static int cni_open(const struct tapio_config *cfg, struct collector_maps *maps)
+static int cni_open(struct collector_runtime *c, struct collector_io *io)
 {
+	const struct tapio_config *cfg = c->pipeline->cfg;
 	int err;
 
 	owners = calloc(NETNS_TABLE_MAX, sizeof(*owners));
@@ -224,11 +231,13 @@ static int cni_open(const struct tapio_config *cfg, struct collector_maps *maps)
 
 		stamped = setsockopt(nl_fd, SOL_SOCKET, SO_ATTACH_BPF, &prog, sizeof(prog)) == 0;
 		if (!stamped)
-			log_warn("cni: cannot attach the rtnetlink socket filter (%s): LINK_* records are "
-				 "read once a second and carry the time they were read", strerror(errno));
+			log_warn("cni: cannot attach the rtnetlink socket filter (%s): LINK_* records "
+				 "carry the time they were read", strerror(errno));
 	}
-	maps->ring_fd = bpf_map__fd(skel->maps.events);
-	maps->reserve_failures_fd = bpf_map__fd(skel->maps.reserve_failures);
+	stamp_head = stamp_count = 0;
+	io->ring_fd = bpf_map__fd(skel->maps.events);
+	io->counters_fd = bpf_map__fd(skel->maps.reserve_failures);
+	io->wake_fd = nl_fd;
 	return 0;
 }
 
@@ -359,28 +368,72 @@ static ssize_t read_one(struct collector_runtime *c, uint64_t ktime_ns)
 	return n;
 }
 
-/* The notification a stamp stands for: queued right after the filter ran, so wait briefly. */
-static void read_stamped(struct collector_runtime *c, const struct cni_link_notify *stamp)
+static void count_unmatched(ssize_t got, uint32_t want)
 {
-	struct pollfd pfd = { .fd = nl_fd, .events = POLLIN };
-	ssize_t n;
-
-	if (nl_fd < 0)
-		return;
-	n = read_one(c, stamp->hdr.ktime_ns);
-	if (n == -EAGAIN && poll(&pfd, 1, NOTIFY_WAIT_MS) == 1)
-		n = read_one(c, stamp->hdr.ktime_ns);
-	/* Passed the filter but not queued (receive buffer full), or out of step after a loss. */
-	if (n != (ssize_t)stamp->len && nl_unmatched++ == 0)
+	if (nl_unmatched++ == 0)
 		log_warn("cni: an rtnetlink notification did not match its stamp (%zd bytes, stamp "
-			 "says %u); counting", n, stamp->len);
+			 "says %u); counting", got, want);
 }
 
-/* Without the filter: every pending notification, at the time it is read. */
+/*
+ * Pairs pending stamps with their notifications, oldest first, without waiting: a notification
+ * is queued right after its filter ran, so one not there yet arrives with the next wake-up.
+ */
+static void read_stamped(struct collector_runtime *c)
+{
+	while (stamp_count) {
+		ssize_t n = read_one(c, stamps[stamp_head].ktime_ns);
+
+		if (n == -EAGAIN)
+			return;
+		if (n == -ENOBUFS) {
+			/* Notifications were dropped: which stamps they were is unknown. */
+			for (; stamp_count; stamp_count--)
+				count_unmatched(0, stamps[stamp_head].len);
+			return;
+		}
+		if (n != (ssize_t)stamps[stamp_head].len)
+			count_unmatched(n, stamps[stamp_head].len);
+		stamp_head = (stamp_head + 1) % STAMPS_MAX;
+		stamp_count--;
+	}
+}
+
+/* Every pending notification, at the time it is read: without the filter, or past its stamps. */
 static void drain_rtnetlink(struct collector_runtime *c)
 {
-	while (nl_fd >= 0 && read_one(c, 0) > 0)
-		;
+	ssize_t n;
+
+	while (nl_fd >= 0 && (n = read_one(c, 0)) != -EAGAIN && n != 0)
+		if (stamped && n > 0)
+			count_unmatched(n, 0); /* its stamp was lost (ring full: counted there) */
+}
+
+static void add_stamp(struct collector_runtime *c, const struct cni_link_notify *stamp)
+{
+	if (nl_fd < 0)
+		return;
+	if (stamp_count == STAMPS_MAX) {
+		read_stamped(c);
+		if (stamp_count == STAMPS_MAX) { /* their notifications never came */
+			count_unmatched(0, stamps[stamp_head].len);
+			stamp_head = (stamp_head + 1) % STAMPS_MAX;
+			stamp_count--;
+		}
+	}
+	stamps[(stamp_head + stamp_count) % STAMPS_MAX].ktime_ns = stamp->hdr.ktime_ns;
+	stamps[(stamp_head + stamp_count) % STAMPS_MAX].len = stamp->len;
+	stamp_count++;
+	read_stamped(c);
+}
+
+/* nl_fd is readable. The pipeline read the rings first, so every notification queued has its
+ * stamp pending, unless the ring was full. */
+static void cni_wake(struct collector_runtime *c)
+{
+	read_stamped(c);
+	if (!stamp_count)
+		drain_rtnetlink(c);
 }
 
 /* Netns records speak for a namespace's pod through the best cgroup seen for it. */
@@ -413,8 +466,8 @@ static void note_owner(struct collector_runtime *c, const struct cni_netns_event
 	o->pod = o->pod || pod;
 }
 
-static enum decode_result cni_decode(struct collector_runtime *c, const void *data, size_t size,
-				     struct decoded *out)
+static enum decode_result cni_ring_record(struct collector_runtime *c, const void *data,
+					  size_t size)
 {
 	const struct cni_netns_event *ev;
 	struct netns_owner *o;
@@ -422,13 +475,12 @@ static enum decode_result cni_decode(struct collector_runtime *c, const void *da
 	uint64_t cgroup_id;
 	int kind;
 
-	(void)out;
 	r = cni_check(data, size, &ev, &kind);
 	if (r != DECODE_OK)
 		return r;
 	if (kind == CNI_KIND_NOTIFY) {
-		read_stamped(c, data);
-		return DECODE_HELD;
+		add_stamp(c, data);
+		return DECODE_OK;
 	}
 	note_owner(c, ev);
 	cgroup_id = ev->hdr.cgroup_id;
@@ -442,29 +494,37 @@ static enum decode_result cni_decode(struct collector_runtime *c, const void *da
 	}
 	cni_encode_netns(pipeline_begin(c, ev->hdr.ktime_ns, cgroup_id, kind), ev);
 	pipeline_commit(c);
-	return DECODE_HELD;
+	return DECODE_OK;
+}
+
+static int cni_start(struct collector_runtime *c)
+{
+	/* The cgroup v2 root's id (1 on every kernel so far), which the identity cache found. */
+	root_cgroup = inode_of(identity_root(c->pipeline->identity)) ?: 1;
+	return 0;
 }
 
 static void cni_tick(struct collector_runtime *c, uint64_t now_ns)
 {
-	(void)now_ns;
-	/* The cgroup v2 root's id (1 on every kernel so far), once the identity cache knows it. */
-	if (!root_known && c->pipeline->identity) {
-		root_cgroup = inode_of(identity_root(c->pipeline->identity)) ?: 1;
-		root_known = true;
+	read_stamped(c);
+	/* A stamp still pending a second later lost its notification (receive buffer full). */
+	while (stamp_count && stamps[stamp_head].ktime_ns + 1000000000ull < now_ns) {
+		count_unmatched(0, stamps[stamp_head].len);
+		stamp_head = (stamp_head + 1) % STAMPS_MAX;
+		stamp_count--;
 	}
-	if (!stamped)
-		drain_rtnetlink(c);
 }
 
-static void cni_detach(void)
+static void cni_stop(struct collector_runtime *c)
 {
+	(void)c;
 	if (skel)
 		cni_bpf__detach(skel);
 }
 
-static void cni_destroy(void)
+static void cni_destroy(struct collector_runtime *c)
 {
+	(void)c;
 	cni_bpf__destroy(skel);
 	skel = NULL;
 	if (nl_fd >= 0)
@@ -474,7 +534,6 @@ static void cni_destroy(void)
 		log_warn("cni: rtnetlink socket overran %llu times, %llu notifications unmatched",
 			 (unsigned long long)nl_overruns, (unsigned long long)nl_unmatched);
 	nl_overruns = nl_unmatched = 0;
-	root_known = false;
 	free(owners);
 	owners = NULL;
 	free(nl_buf);
@@ -484,8 +543,10 @@ static void cni_destroy(void)
 const struct collector_ops cni_collector = {
 	.name = "cni",
 	.open = cni_open,
-	.decode = cni_decode,
+	.start = cni_start,
+	.ring_record = cni_ring_record,
+	.wake = cni_wake,
 	.tick = cni_tick,
-	.detach = cni_detach,
+	.stop = cni_stop,
 	.destroy = cni_destroy,
 };

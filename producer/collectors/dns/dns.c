@@ -317,8 +317,9 @@ static void log_stats(void)
 		 s->rejected[DNS_ERR_RDATA], s->rejected[DNS_ERR_TCP_LENGTH]);
 }
 
-static void render_metrics(FILE *out)
+static void render_metrics(const struct collector_runtime *c, FILE *out)
 {
+	(void)c;
 	const struct dns_stats *s = &st->stats;
 	static const struct {
 		const char *name, *help;
@@ -427,8 +428,8 @@ static void on_response(struct collector_runtime *c, const struct dns_packet *p,
 	publish(c, &q, DNS_KIND_RESPONSE, m, p->hdr.ktime_ns);
 }
 
-static enum decode_result dns_decode(struct collector_runtime *c, const void *data, size_t size,
-				     struct decoded *out)
+static enum decode_result dns_ring_record(struct collector_runtime *c, const void *data,
+					  size_t size)
 {
 	const struct dns_packet *p = data;
 	const struct tapio_hdr *hdr;
@@ -437,7 +438,6 @@ static enum decode_result dns_decode(struct collector_runtime *c, const void *da
 	struct dns_key k;
 	int err;
 
-	(void)out;
 	if (r != DECODE_OK)
 		return r;
 	if (hdr->type != TAPIO_REC_DNS_PACKET)
@@ -481,7 +481,7 @@ static enum decode_result dns_decode(struct collector_runtime *c, const void *da
 	else
 		on_response(c, p, &k, &st->msg);
 	/* Published (or not) by the collector itself. */
-	return DECODE_HELD;
+	return DECODE_OK;
 }
 
 static void dns_tick(struct collector_runtime *c, uint64_t now_ktime_ns)
@@ -537,8 +537,9 @@ static int attach_one(struct bpf_program *prog, int cgroup_fd, const char *root,
 	return 0;
 }
 
-static int dns_open(const struct tapio_config *cfg, struct collector_maps *maps)
+static int dns_open(struct collector_runtime *c, struct collector_io *io)
 {
+	const struct tapio_config *cfg = c->pipeline->cfg;
 	uint16_t ports[DNS_PORTS_MAX];
 	char root[PATH_MAX];
 	int n, err, fd;
@@ -586,16 +587,17 @@ static int dns_open(const struct tapio_config *cfg, struct collector_maps *maps)
 	close(fd);
 	if (err)
 		return err;
-	maps->ring_fd = bpf_map__fd(skel->maps.events);
-	maps->reserve_failures_fd = bpf_map__fd(skel->maps.reserve_failures);
+	io->ring_fd = bpf_map__fd(skel->maps.events);
+	io->counters_fd = bpf_map__fd(skel->maps.reserve_failures);
 	attached = true;
 	log_info("dns: cgroup_skb on %s, ports %s, timeout %d ms, up to %d pending queries", root,
 		 cfg->dns_ports ? cfg->dns_ports : "53", cfg->dns_timeout_ms, cfg->dns_pending_max);
 	return 0;
 }
 
-static void dns_detach(void)
+static void dns_stop(struct collector_runtime *c)
 {
+	(void)c;
 	if (!skel)
 		return;
 	bpf_link__destroy(skel->links.dns_egress);
@@ -603,8 +605,9 @@ static void dns_detach(void)
 	skel->links.dns_egress = skel->links.dns_ingress = NULL;
 }
 
-static void dns_destroy(void)
+static void dns_destroy(struct collector_runtime *c)
 {
+	(void)c;
 	/* After the pipeline's own counters: ours, with what was still waiting. */
 	if (st && attached)
 		log_stats();
@@ -614,14 +617,13 @@ static void dns_destroy(void)
 	state_free();
 }
 
-/* No .encode: decode() never returns DECODE_OK; every record is published from on_response()
- * or dns_tick() through pipeline_begin()/pipeline_commit(). */
+/* Records are published from on_response() (a query's response) and dns_tick() (its timeout). */
 const struct collector_ops dns_collector = {
 	.name = "dns",
 	.open = dns_open,
-	.decode = dns_decode,
+	.ring_record = dns_ring_record,
 	.tick = dns_tick,
 	.render_metrics = render_metrics,
-	.detach = dns_detach,
+	.stop = dns_stop,
 	.destroy = dns_destroy,
 };

@@ -7,24 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "collector.h"
 #include "kernel.h"
 #include "kernel.skel.h"
+#include "kernel_collector.h"
 #include "log.h"
-
-/* The `Kind` enum of schemas/kernel.avsc. TCP kinds follow enum kernel_tcp_event's order. */
-enum kernel_kind {
-	KIND_UNKNOWN = 0,
-	KIND_EXEC = 1,
-	KIND_EXIT = 2,
-	KIND_OOM_KILL = 3,
-	KIND_TCP_CONNECT = 4,
-	KIND_TCP_CONNECT_FAILED = 5,
-	KIND_TCP_ACCEPT = 6,
-	KIND_TCP_CLOSE = 7,
-	KIND_TCP_LISTEN = 8,
-	KIND_TCP_LISTEN_CLOSE = 9,
-};
+#include "pipeline.h"
 
 #define KIND_TCP_FIRST (KIND_TCP_CONNECT - KERNEL_TCP_CONNECT)
 
@@ -97,8 +84,9 @@ static void disable_missing_hooks(void)
 	}
 }
 
-static int kernel_open(const struct tapio_config *cfg, struct collector_maps *maps)
+static int kernel_open(struct collector_runtime *c, struct collector_io *io)
 {
+	const struct tapio_config *cfg = c->pipeline->cfg;
 	long page_size = sysconf(_SC_PAGESIZE);
 	int err;
 
@@ -122,18 +110,16 @@ static int kernel_open(const struct tapio_config *cfg, struct collector_maps *ma
 		log_error("kernel: cannot attach its tp_btf programs: %s", strerror(-err));
 		return err;
 	}
-	maps->ring_fd = bpf_map__fd(skel->maps.events);
-	maps->reserve_failures_fd = bpf_map__fd(skel->maps.reserve_failures);
+	io->ring_fd = bpf_map__fd(skel->maps.events);
+	io->counters_fd = bpf_map__fd(skel->maps.reserve_failures);
 	return 0;
 }
 
-static enum decode_result kernel_decode(struct collector_runtime *c, const void *data, size_t size,
-					struct decoded *out)
+enum decode_result kernel_check(const void *data, size_t size, int *kind)
 {
 	const struct tapio_hdr *hdr;
 	enum decode_result r = decode_header(data, size, &hdr);
 
-	(void)c;
 	if (r != DECODE_OK)
 		return r;
 	switch (hdr->type) {
@@ -145,21 +131,21 @@ static enum decode_result kernel_decode(struct collector_runtime *c, const void 
 			return DECODE_BAD_LENGTH;
 		if (((const struct kernel_exec *)data)->args_len > size - KERNEL_EXEC_FIXED_SIZE)
 			return DECODE_BAD_FIELD;
-		out->kind = KIND_EXEC;
+		*kind = KIND_EXEC;
 		break;
 	case TAPIO_REC_KERNEL_EXIT:
 		if (hdr->version != KERNEL_EXIT_VERSION)
 			return DECODE_BAD_VERSION;
 		if (size != sizeof(struct kernel_exit))
 			return DECODE_BAD_LENGTH;
-		out->kind = KIND_EXIT;
+		*kind = KIND_EXIT;
 		break;
 	case TAPIO_REC_KERNEL_OOM:
 		if (hdr->version != KERNEL_OOM_VERSION)
 			return DECODE_BAD_VERSION;
 		if (size != sizeof(struct kernel_oom))
 			return DECODE_BAD_LENGTH;
-		out->kind = KIND_OOM_KILL;
+		*kind = KIND_OOM_KILL;
 		break;
 	case TAPIO_REC_KERNEL_TCP: {
 		const struct kernel_tcp *t = data;
@@ -172,13 +158,12 @@ static enum decode_result kernel_decode(struct collector_runtime *c, const void 
 		    t->direction >= KERNEL_TCP_DIR_MAX ||
 		    (t->family != AF_INET && t->family != AF_INET6))
 			return DECODE_BAD_FIELD;
-		out->kind = KIND_TCP_FIRST + t->event;
+		*kind = KIND_TCP_FIRST + t->event;
 		break;
 	}
 	default:
 		return DECODE_UNKNOWN_TYPE;
 	}
-	out->hdr = hdr;
 	return DECODE_OK;
 }
 
@@ -272,14 +257,14 @@ static void encode_tcp(const struct kernel_tcp *t, struct avro_buf *out)
 	avro_put_long(out, (int64_t)t->bytes_retrans);
 }
 
-static void kernel_encode(const struct decoded *rec, struct avro_buf *out)
+void kernel_encode(const void *record, int kind, struct avro_buf *out)
 {
-	if (rec->kind == KIND_OOM_KILL) {
-		encode_oom((const struct kernel_oom *)rec->hdr, out);
-	} else if (rec->kind >= KIND_TCP_CONNECT) {
-		encode_tcp((const struct kernel_tcp *)rec->hdr, out);
-	} else if (rec->kind == KIND_EXEC) {
-		const struct kernel_exec *e = (const struct kernel_exec *)rec->hdr;
+	if (kind == KIND_OOM_KILL) {
+		encode_oom(record, out);
+	} else if (kind >= KIND_TCP_CONNECT) {
+		encode_tcp(record, out);
+	} else if (kind == KIND_EXEC) {
+		const struct kernel_exec *e = record;
 
 		avro_put_long(out, e->pid);
 		avro_put_long(out, e->ppid);
@@ -295,7 +280,7 @@ static void kernel_encode(const struct decoded *rec, struct avro_buf *out)
 		avro_put_union(out, 0); /* oom: null */
 		avro_put_union(out, 0); /* tcp: null */
 	} else {
-		const struct kernel_exit *e = (const struct kernel_exit *)rec->hdr;
+		const struct kernel_exit *e = record;
 		int signal = e->exit_status & 0x7f;
 
 		avro_put_long(out, e->pid);
@@ -312,14 +297,30 @@ static void kernel_encode(const struct decoded *rec, struct avro_buf *out)
 	}
 }
 
-static void kernel_detach(void)
+static enum decode_result kernel_ring_record(struct collector_runtime *c, const void *data,
+					     size_t size)
 {
+	const struct tapio_hdr *hdr = data;
+	int kind;
+	enum decode_result r = kernel_check(data, size, &kind);
+
+	if (r != DECODE_OK)
+		return r;
+	kernel_encode(data, kind, pipeline_begin(c, hdr->ktime_ns, hdr->cgroup_id, kind));
+	pipeline_commit(c);
+	return DECODE_OK;
+}
+
+static void kernel_stop(struct collector_runtime *c)
+{
+	(void)c;
 	if (skel)
 		kernel_bpf__detach(skel);
 }
 
-static void kernel_destroy(void)
+static void kernel_destroy(struct collector_runtime *c)
 {
+	(void)c;
 	kernel_bpf__destroy(skel);
 	skel = NULL;
 }
@@ -327,8 +328,7 @@ static void kernel_destroy(void)
 const struct collector_ops kernel_collector = {
 	.name = "kernel",
 	.open = kernel_open,
-	.decode = kernel_decode,
-	.encode = kernel_encode,
-	.detach = kernel_detach,
+	.ring_record = kernel_ring_record,
+	.stop = kernel_stop,
 	.destroy = kernel_destroy,
 };

@@ -11,11 +11,11 @@
 static struct cri_bpf *skel;
 static struct lifecycle_bpf lb = { .name = "cri", .watched_fd = -1, .wants = cri_wants };
 
-static int cri_open(const struct tapio_config *cfg, struct collector_maps *maps)
+static int cri_open(struct collector_runtime *c, struct collector_io *io)
 {
+	const struct tapio_config *cfg = c->pipeline->cfg;
 	int err;
 
-	lb.seeded = false;
 	skel = cri_bpf__open();
 	if (!skel) {
 		err = -errno;
@@ -37,8 +37,8 @@ static int cri_open(const struct tapio_config *cfg, struct collector_maps *maps)
 		return err;
 	}
 	lb.watched_fd = bpf_map__fd(skel->maps.watched);
-	maps->ring_fd = bpf_map__fd(skel->maps.events);
-	maps->reserve_failures_fd = bpf_map__fd(skel->maps.reserve_failures);
+	io->ring_fd = bpf_map__fd(skel->maps.events);
+	io->counters_fd = bpf_map__fd(skel->maps.reserve_failures);
 	return 0;
 }
 
@@ -51,50 +51,51 @@ static void publish(struct collector_runtime *c, const struct lifecycle_event *e
 	pipeline_commit(c);
 }
 
-static enum decode_result cri_decode(struct collector_runtime *c, const void *data, size_t size,
-				     struct decoded *out)
+static enum decode_result cri_ring_record(struct collector_runtime *c, const void *data,
+					  size_t size)
 {
 	const struct lifecycle_event *ev;
 	enum decode_result r = lifecycle_check(data, size, TAPIO_REC_CRI_EVENT, &ev);
 	const struct identity *id;
 	struct cgroup_owner owner;
 
-	(void)out;
 	if (r != DECODE_OK)
 		return r;
-	lifecycle_seed(&lb, c);
 	if (ev->event == LC_CGROUP_CREATED || ev->event == LC_CGROUP_REMOVED) {
 		/* The record's own path: the identity cache may not have seen this cgroup yet. */
 		cgroup_path_parse(ev->text, &owner);
 		if (!cri_wants(ev->text, &owner)) {
 			if (ev->event == LC_CGROUP_CREATED)
 				lifecycle_drop(&lb, ev->hdr.cgroup_id);
-			return DECODE_HELD;
+			return DECODE_OK;
 		}
 		publish(c, ev, ev->text, &owner);
-		return DECODE_HELD;
+		return DECODE_OK;
 	}
 	/* A process event of a cgroup still tentative (or just dropped): ask its identity. */
 	id = identity_lookup(c->pipeline->identity, ev->hdr.cgroup_id);
 	if (id->path[0] && cri_wants(id->path, &id->owner))
 		publish(c, ev, id->path, &id->owner);
-	return DECODE_HELD;
+	return DECODE_OK;
 }
 
-static void cri_tick(struct collector_runtime *c, uint64_t now_ns)
+/* The cgroups present at start, from the identity cache metadata's start filled. */
+static int cri_start(struct collector_runtime *c)
 {
-	(void)now_ns;
 	lifecycle_seed(&lb, c);
+	return 0;
 }
 
-static void cri_detach(void)
+static void cri_stop(struct collector_runtime *c)
 {
+	(void)c;
 	if (skel)
 		cri_bpf__detach(skel);
 }
 
-static void cri_destroy(void)
+static void cri_destroy(struct collector_runtime *c)
 {
+	(void)c;
 	cri_bpf__destroy(skel);
 	skel = NULL;
 	lb.watched_fd = -1;
@@ -103,8 +104,8 @@ static void cri_destroy(void)
 const struct collector_ops cri_collector = {
 	.name = "cri",
 	.open = cri_open,
-	.decode = cri_decode,
-	.tick = cri_tick,
-	.detach = cri_detach,
+	.start = cri_start,
+	.ring_record = cri_ring_record,
+	.stop = cri_stop,
 	.destroy = cri_destroy,
 };

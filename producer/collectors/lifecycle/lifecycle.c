@@ -158,9 +158,6 @@ void lifecycle_seed(struct lifecycle_bpf *lb, struct collector_runtime *c)
 	const struct identity *id;
 	size_t cursor = 0, n = 0;
 
-	if (lb->seeded)
-		return;
-	lb->seeded = true;
 	while ((id = identity_next(ic, &cursor))) {
 		struct lifecycle_watch w = { .state = LC_WATCH_FROM_SEED };
 

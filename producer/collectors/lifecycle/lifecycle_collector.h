@@ -32,14 +32,14 @@ struct lifecycle_bpf {
 	const char *name;          /* collector name, for log lines */
 	int watched_fd;
 	lifecycle_wants_fn wants;
-	bool seeded;               /* cgroups present at start added */
 };
 
 /* Whether oom/mark_victim passes the victim task (v6.9+); logs when it does not. */
 bool lifecycle_oom_usable(const char *name);
 
 /* Adds the cgroups present at start that `wants` keeps, with their main process, from the
- * identity cache (filled after every collector opened). Idempotent. */
+ * identity cache (filled by metadata's start step). Reads each one's cgroup.procs and its
+ * processes' /proc/<pid>/stat: at start-up, before the event loop turns. */
 void lifecycle_seed(struct lifecycle_bpf *lb, struct collector_runtime *c);
 
 /* Stops watching a cgroup the kernel began watching at its mkdir: not this collector's kind. */

@@ -56,11 +56,11 @@ static struct unit_state *unit_find(const char *name, bool create)
 	return NULL;
 }
 
-static int systemd_open(const struct tapio_config *cfg, struct collector_maps *maps)
+static int systemd_open(struct collector_runtime *c, struct collector_io *io)
 {
+	const struct tapio_config *cfg = c->pipeline->cfg;
 	int err;
 
-	lb.seeded = false;
 	units = calloc(UNITS_MAX, sizeof(*units));
 	if (!units)
 		return -ENOMEM;
@@ -85,8 +85,8 @@ static int systemd_open(const struct tapio_config *cfg, struct collector_maps *m
 		return err;
 	}
 	lb.watched_fd = bpf_map__fd(skel->maps.watched);
-	maps->ring_fd = bpf_map__fd(skel->maps.events);
-	maps->reserve_failures_fd = bpf_map__fd(skel->maps.reserve_failures);
+	io->ring_fd = bpf_map__fd(skel->maps.events);
+	io->counters_fd = bpf_map__fd(skel->maps.reserve_failures);
 	return 0;
 }
 
@@ -179,37 +179,38 @@ static void on_process(struct collector_runtime *c, const struct lifecycle_event
 	publish(c, kind, ev, unit, id->path, u ? u->restarts : 0);
 }
 
-static enum decode_result systemd_decode(struct collector_runtime *c, const void *data,
-					 size_t size, struct decoded *out)
+static enum decode_result systemd_ring_record(struct collector_runtime *c, const void *data,
+					      size_t size)
 {
 	const struct lifecycle_event *ev;
 	enum decode_result r = lifecycle_check(data, size, TAPIO_REC_SYSTEMD_EVENT, &ev);
 
-	(void)out;
 	if (r != DECODE_OK)
 		return r;
-	lifecycle_seed(&lb, c);
 	if (ev->event == LC_CGROUP_CREATED || ev->event == LC_CGROUP_REMOVED)
 		on_cgroup(c, ev);
 	else
 		on_process(c, ev);
-	return DECODE_HELD;
+	return DECODE_OK;
 }
 
-static void systemd_tick(struct collector_runtime *c, uint64_t now_ns)
+/* The cgroups present at start, from the identity cache metadata's start filled. */
+static int systemd_start(struct collector_runtime *c)
 {
-	(void)now_ns;
 	lifecycle_seed(&lb, c);
+	return 0;
 }
 
-static void systemd_detach(void)
+static void systemd_stop(struct collector_runtime *c)
 {
+	(void)c;
 	if (skel)
 		systemd_bpf__detach(skel);
 }
 
-static void systemd_destroy(void)
+static void systemd_destroy(struct collector_runtime *c)
 {
+	(void)c;
 	systemd_bpf__destroy(skel);
 	skel = NULL;
 	lb.watched_fd = -1;
@@ -220,8 +221,8 @@ static void systemd_destroy(void)
 const struct collector_ops systemd_collector = {
 	.name = "systemd",
 	.open = systemd_open,
-	.decode = systemd_decode,
-	.tick = systemd_tick,
-	.detach = systemd_detach,
+	.start = systemd_start,
+	.ring_record = systemd_ring_record,
+	.stop = systemd_stop,
 	.destroy = systemd_destroy,
 };

@@ -10,11 +10,11 @@
 #include <linux/types.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "metadata.h"
 #include "metadata.skel.h"
-#include "metadata_collector.h"
 #include "pipeline.h"
 
 /* The `Kind` enum of schemas/metadata.avsc. */
@@ -24,11 +24,11 @@ enum metadata_kind { KIND_UNKNOWN = 0, KIND_SNAPSHOT = 1, KIND_CREATED = 2, KIND
 
 static struct metadata_bpf *skel;
 
-static int metadata_open(const struct tapio_config *cfg, struct collector_maps *maps)
+static int metadata_open(struct collector_runtime *c, struct collector_io *io)
 {
 	int err;
 
-	(void)cfg;
+	(void)c;
 	skel = metadata_bpf__open_and_load();
 	if (!skel) {
 		err = -errno;
@@ -41,8 +41,8 @@ static int metadata_open(const struct tapio_config *cfg, struct collector_maps *
 			  "after start resolve on first use instead", strerror(-err));
 		return err;
 	}
-	maps->ring_fd = bpf_map__fd(skel->maps.events);
-	maps->reserve_failures_fd = bpf_map__fd(skel->maps.reserve_failures);
+	io->ring_fd = bpf_map__fd(skel->maps.events);
+	io->counters_fd = bpf_map__fd(skel->maps.reserve_failures);
 	return 0;
 }
 
@@ -59,8 +59,8 @@ static void publish(struct collector_runtime *c, int kind, uint64_t ktime_ns,
 	pipeline_commit(c);
 }
 
-static enum decode_result metadata_decode(struct collector_runtime *c, const void *data, size_t size,
-					  struct decoded *out)
+static enum decode_result metadata_ring_record(struct collector_runtime *c, const void *data,
+					       size_t size)
 {
 	struct identity_cache *ic = c->pipeline->identity;
 	const struct cgroup_event *ev = data;
@@ -69,7 +69,6 @@ static enum decode_result metadata_decode(struct collector_runtime *c, const voi
 	enum decode_result r = decode_header(data, size, &hdr);
 	const char *path;
 
-	(void)out;
 	if (r != DECODE_OK)
 		return r;
 	if (hdr->type != TAPIO_REC_CGROUP_MKDIR && hdr->type != TAPIO_REC_CGROUP_RMDIR)
@@ -94,7 +93,7 @@ static enum decode_result metadata_decode(struct collector_runtime *c, const voi
 		if (id)
 			publish(c, KIND_REMOVED, hdr->ktime_ns, id);
 	}
-	return DECODE_HELD;
+	return DECODE_OK;
 }
 
 static void metadata_tick(struct collector_runtime *c, uint64_t now_ns)
@@ -112,29 +111,38 @@ static void metadata_tick(struct collector_runtime *c, uint64_t now_ns)
 	} while (n == EXPIRE_BATCH);
 }
 
-int metadata_snapshot(struct collector_runtime *c, uint64_t now_ns)
+/* Walks the cgroup tree into the identity cache and publishes a SNAPSHOT record for every cgroup,
+ * so a consumer that joins late can rebuild the table. After the programs are attached, so no
+ * cgroup falls between the walk and the events. A walk that fails part way is logged by the
+ * identity cache; what it found is published, and later cgroups resolve on first use. */
+static int metadata_start(struct collector_runtime *c)
 {
 	struct identity_cache *ic = c->pipeline->identity;
+	struct timespec now;
 	const struct identity *id;
 	size_t cursor = 0, n = 0;
-	int err = identity_walk(ic);
 
+	identity_walk(ic);
+	clock_gettime(CLOCK_BOOTTIME, &now);
 	while ((id = identity_next(ic, &cursor))) {
-		publish(c, KIND_SNAPSHOT, now_ns, id);
+		publish(c, KIND_SNAPSHOT, (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec,
+			id);
 		n++;
 	}
 	log_info("metadata: %zu cgroups at start under %s", n, identity_root(ic));
-	return err;
+	return 0;
 }
 
-static void metadata_detach(void)
+static void metadata_stop(struct collector_runtime *c)
 {
+	(void)c;
 	if (skel)
 		metadata_bpf__detach(skel);
 }
 
-static void metadata_destroy(void)
+static void metadata_destroy(struct collector_runtime *c)
 {
+	(void)c;
 	metadata_bpf__destroy(skel);
 	skel = NULL;
 }
@@ -142,9 +150,11 @@ static void metadata_destroy(void)
 const struct collector_ops metadata_collector = {
 	.name = "metadata",
 	.key_by_cgroup = true,
+	.always = true,
 	.open = metadata_open,
-	.decode = metadata_decode,
+	.start = metadata_start,
+	.ring_record = metadata_ring_record,
 	.tick = metadata_tick,
-	.detach = metadata_detach,
+	.stop = metadata_stop,
 	.destroy = metadata_destroy,
 };
