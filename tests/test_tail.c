@@ -205,9 +205,10 @@ static void test_kernel_single_object(void **state)
 
 	(void)state;
 	/* The fingerprint is pinned in test_schema.c; the header must carry it little-endian. */
-	assert_true(kernel_fp == 0xc53c7730077540e5ULL);
 	assert_int_equal(v[0], 0xc3);
-	assert_int_equal(v[2], 0xe5);
+	assert_int_equal(v[1], 0x01);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(v[2 + i], (kernel_fp >> (8 * i)) & 0xff);
 	expect_json(dec, "tapio.kernel", v, n, kernel_json);
 	/* The topic plays no part in single-object framing. */
 	expect_json(dec, "anything", v, n, kernel_json);
@@ -248,8 +249,8 @@ static void test_framing_errors(void **state)
 	frame_confluent(v, 7, kernel_datum, kernel_datum_len);
 	expect_error_with(dec, "tapio.kernel", v, 4, "Confluent header: need 5 bytes, have 4");
 
-	n = frame_single(v, kernel_fp ^ 1, kernel_datum, kernel_datum_len);
-	expect_error_with(dec, "tapio.kernel", v, n, "unknown schema fingerprint c53c7730077540e4");
+	n = frame_single(v, 0x0123456789abcdefULL, kernel_datum, kernel_datum_len);
+	expect_error_with(dec, "tapio.kernel", v, n, "unknown schema fingerprint 0123456789abcdef");
 	avro_json_decoder_free(dec);
 }
 

@@ -109,9 +109,8 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	p->stats.updated_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-	for (int b = 0; b < p->stats.nbrokers; b++)
-		if (p->stats.brokers[b].up)
-			p->brokers_down = 0;
+	/* Not a sign that brokers are back: a report made before they went down can arrive after
+	 * the error that says so. A successful delivery (the spool's probe) says it. */
 	return 0; /* librdkafka frees json */
 }
 

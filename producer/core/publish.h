@@ -47,7 +47,7 @@ struct publisher {
 	int wake_fd[2];                   /* librdkafka writes here when delivery reports queue up */
 	delivery_fn on_delivery;
 	int fatal;                        /* set once librdkafka reports a fatal error */
-	int brokers_down;                 /* all brokers unreachable, until one is heard from again */
+	int brokers_down;                 /* all brokers unreachable, until a delivery succeeds */
 	struct kafka_stats stats;
 };
 
