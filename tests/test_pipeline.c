@@ -1,6 +1,7 @@
 /* Broker tier, no root: records pushed through the real pipeline (decode → identity → encode →
  * publish) to the embedded mock cluster, read back by a real librdkafka consumer. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +16,10 @@
 #include <cmocka.h>
 
 #include "avro_json.h"
+#include "handoff.h"
 #include "kernel.h"
+#include "kernel_collector.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "schema.h"
 
@@ -34,7 +38,9 @@ struct fixture {
 
 static const char *const known[] = { "kernel", NULL };
 
-static int open_fixture(void **state, bool with_spool, const char *extra_config)
+/* `ops`: the collectors to run instead of the table's (NULL: the table's, as configured). */
+static int open_fixture_with(void **state, bool with_spool, const char *extra_config,
+			     const struct collector_ops *const *ops, size_t nops)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct collector_runtime *metadata;
@@ -67,6 +73,13 @@ static int open_fixture(void **state, bool with_spool, const char *extra_config)
 		 extra_config);
 	assert_int_equal(config_parse_text(&f->cfg, text, "test", known, errstr, sizeof(errstr)), 0);
 	log_level_current = LOG_ERROR;
+	if (ops) {
+		assert_int_equal(pipeline_open_collectors(&f->pl, &f->cfg, ops, nops, f->root, errstr,
+							  sizeof(errstr)), 0);
+		assert_int_equal(pipeline_attach(&f->pl), (int)nops);
+		*state = f;
+		return 0;
+	}
 	assert_int_equal(pipeline_open(&f->pl, &f->cfg, f->root, errstr, sizeof(errstr)), 0);
 	assert_non_null(f->pl.publisher.mock); /* no brokers configured: embedded */
 	metadata = pipeline_collector(&f->pl, "metadata");
@@ -74,6 +87,11 @@ static int open_fixture(void **state, bool with_spool, const char *extra_config)
 	assert_int_equal(metadata->ops->start(metadata), 0); /* the start-up snapshot */
 	*state = f;
 	return 0;
+}
+
+static int open_fixture(void **state, bool with_spool, const char *extra_config)
+{
+	return open_fixture_with(state, with_spool, extra_config, NULL, 0);
 }
 
 static int setup(void **state)
@@ -615,6 +633,205 @@ static void test_spool_survives_a_restart(void **state)
 	assert_int_equal(pipeline_collector(&f->pl, "kernel")->stats.delivered, f->pl.spool_recovered.records);
 }
 
+/*
+ * A collector with no BPF: what a test pushes into its hand-off (as a worker thread would) goes
+ * through the same pipeline, seq, LOSS records and counters. It borrows the kernel topic's name
+ * and schema, so bodies are kernel fields and the records decode like any other.
+ */
+static struct handoff *test_q;
+static size_t test_q_max = 1024;
+
+static int handoff_open(struct collector_runtime *c, struct collector_io *io)
+{
+	(void)c;
+	test_q = handoff_new(test_q_max, 1 << 20);
+	io->handoff = test_q;
+	return test_q ? 0 : -ENOMEM;
+}
+
+static void handoff_destroy(struct collector_runtime *c)
+{
+	(void)c;
+	handoff_free(test_q);
+	test_q = NULL;
+}
+
+static const struct collector_ops handoff_collector = {
+	.name = "kernel",
+	.open = handoff_open,
+	.destroy = handoff_destroy,
+};
+
+static const struct collector_ops *const handoff_only[] = { &handoff_collector };
+
+static int setup_handoff(void **state)
+{
+	test_q_max = 1024;
+	return open_fixture_with(state, false, "", handoff_only, 1);
+}
+
+static int setup_small_handoff(void **state)
+{
+	test_q_max = 4;
+	return open_fixture_with(state, false, "", handoff_only, 1);
+}
+
+#define HANDOFF_POD "11111111-2222-3333-4444-555555555555"
+#define HANDOFF_T0 1764000000000000LL
+
+/* Record i: an exec of pid 1000 + i, keyed by a pod UID, completing position "<i + 1>". */
+static int push_record(int i, int wait_ms)
+{
+	struct handoff_meta meta = { .kind = 1 /* EXEC */, .event_time_us = HANDOFF_T0 + i };
+	struct kernel_exec e;
+	uint8_t body[1024];
+	struct avro_buf buf;
+
+	make_exec(&e, 0, 1000 + (uint32_t)i);
+	avro_buf_init(&buf, body, sizeof(body));
+	kernel_encode(&e, 1, &buf);
+	assert_false(buf.overflow);
+	strcpy(meta.pod_uid, HANDOFF_POD);
+	snprintf(meta.position, sizeof(meta.position), "%d", i + 1);
+	return handoff_push_record(test_q, &meta, HANDOFF_POD, strlen(HANDOFF_POD), buf.data,
+				   buf.len, wait_ms);
+}
+
+static void test_handoff_records_are_numbered_keyed_and_checkpointed(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
+	struct avro_json_decoder *dec;
+	static struct msg msgs[64];
+	const char *schema_name;
+	char errstr[256], pos[HANDOFF_POSITION_MAX];
+	json_t *rec;
+
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(push_record(i, 0), 0);
+	pipeline_take_handoff(c);
+	assert_int_equal(c->stats.received, 50);
+	/* Handed to librdkafka, not yet acknowledged: no position is durable. */
+	assert_false(handoff_take_durable(test_q, 0, pos, sizeof(pos)));
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+	assert_true(handoff_take_durable(test_q, 0, pos, sizeof(pos)));
+	assert_string_equal(pos, "50");
+	assert_false(handoff_take_durable(test_q, 0, pos, sizeof(pos))); /* taken once */
+
+	assert_int_equal(consume(f, msgs, 50), 50);
+	assert_int_equal(avro_json_decoder_new(tapio_schemas, tapio_schema_count, &dec, errstr,
+					       sizeof(errstr)), 0);
+	for (int i = 0; i < 50; i++) {
+		int64_t seq;
+
+		assert_int_equal(msgs[i].key_len, strlen(HANDOFF_POD));
+		assert_memory_equal(msgs[i].key, HANDOFF_POD, msgs[i].key_len);
+		assert_int_equal(avro_json_decode(dec, "tapio.kernel", msgs[i].value, msgs[i].len,
+						  &rec, &schema_name, errstr, sizeof(errstr)), 0);
+		/* One key, one partition: in order. */
+		seq = json_integer_value(json_object_get(rec, "seq"));
+		assert_int_equal(seq, i + 1);
+		assert_int_equal(json_integer_value(json_object_get(rec, "event_time")),
+				 HANDOFF_T0 + i);
+		assert_int_equal(msgs[i].timestamp, (HANDOFF_T0 + i) / 1000);
+		assert_string_equal(json_string_value(json_object_get(rec, "pod_uid")), HANDOFF_POD);
+		assert_true(json_is_null(json_object_get(rec, "container_id")));
+		assert_int_equal(json_integer_value(json_object_get(rec, "cgroup_id")), 0);
+		assert_int_equal(json_integer_value(json_object_get(rec, "pid")), 1000 + i);
+		json_decref(rec);
+	}
+	avro_json_decoder_free(dec);
+}
+
+/* A full hand-off refuses records; the refusals are a loss stage of their own, in band and on
+ * /metrics, and the rest keeps its numbers without a gap. */
+static void test_handoff_refusals_are_counted_in_band(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
+	static struct msg msgs[8];
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out;
+	json_t *rec, *loss;
+	int at;
+
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(push_record(i, 0), i < 4 ? 0 : -ENOBUFS);
+	pipeline_tick(&f->pl); /* reads the refusals, takes the four, reports the loss */
+	assert_int_equal(c->stats.handoff_refused, 6);
+	assert_int_equal(c->stats.received, 4);
+	assert_int_equal(c->stats.loss_records, 1);
+	out = open_memstream(&text, &len);
+	metrics_render(&f->pl, out);
+	fclose(out);
+	assert_non_null(strstr(text, "tapio_records_dropped_total{collector=\"kernel\","
+				     "stage=\"handoff\"} 6\n"));
+	free(text);
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+
+	assert_int_equal(consume(f, msgs, 5), 5);
+	rec = find_loss_record(msgs, 5, &at);
+	loss = json_object_get(rec, "loss");
+	assert_string_equal(json_string_value(json_object_get(loss, "stage")), "HANDOFF");
+	assert_int_equal(json_integer_value(json_object_get(loss, "count")), 6);
+	json_decref(rec);
+}
+
+/* A position is durable only once every record before it is acknowledged; a mark (a position
+ * with no record) waits for them too. */
+static void test_handoff_position_waits_for_delivery(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
+	char pos[HANDOFF_POSITION_MAX];
+
+	assert_int_equal(rd_kafka_mock_broker_set_down(f->pl.publisher.mock, 1), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(push_record(i, 0), 0);
+	assert_int_equal(handoff_push_mark(test_q, 0, "7"), 0);
+	pipeline_take_handoff(c);
+	for (int polls = 0; polls < 10; polls++) {
+		rd_kafka_poll(f->pl.publisher.rk, 100);
+		assert_false(handoff_take_durable(test_q, 0, pos, sizeof(pos)));
+	}
+	assert_int_equal(rd_kafka_mock_broker_set_up(f->pl.publisher.mock, 1), 0);
+	assert_int_equal(pipeline_drain(&f->pl, 30000), 0);
+	assert_true(handoff_take_durable(test_q, 0, pos, sizeof(pos)));
+	assert_string_equal(pos, "7");
+	assert_int_equal(c->stats.delivered, 3);
+
+	/* Nothing outstanding: a mark is durable at once. */
+	assert_int_equal(handoff_push_mark(test_q, 1, "8"), 0);
+	pipeline_take_handoff(c);
+	assert_true(handoff_take_durable(test_q, 1, pos, sizeof(pos)));
+	assert_string_equal(pos, "8");
+}
+
+static void *push_blocking(void *arg)
+{
+	(void)arg;
+	return (void *)(intptr_t)push_record(99, -1);
+}
+
+/* A worker waiting for room is released by handoff_stop(), without its record counted lost. */
+static void test_handoff_stop_releases_a_waiting_worker(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t worker;
+	void *ret;
+
+	(void)f;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(push_record(i, 0), 0);
+	assert_int_equal(pthread_create(&worker, NULL, push_blocking, NULL), 0);
+	handoff_stop(test_q);
+	assert_int_equal(pthread_join(worker, &ret), 0);
+	assert_int_equal((intptr_t)ret, -ECANCELED);
+	assert_int_equal(handoff_refused(test_q), 0);
+	assert_int_equal(push_record(5, 0), -ECANCELED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -631,6 +848,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outage_spools_then_replays_in_order, setup_spool, teardown),
 		cmocka_unit_test_setup_teardown(test_full_spool_drops_oldest_and_counts, setup_spool, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_survives_a_restart, setup_spool, teardown),
+		cmocka_unit_test_setup_teardown(test_handoff_records_are_numbered_keyed_and_checkpointed,
+						setup_handoff, teardown),
+		cmocka_unit_test_setup_teardown(test_handoff_refusals_are_counted_in_band,
+						setup_small_handoff, teardown),
+		cmocka_unit_test_setup_teardown(test_handoff_position_waits_for_delivery, setup_handoff,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_handoff_stop_releases_a_waiting_worker,
+						setup_small_handoff, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

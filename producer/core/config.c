@@ -85,7 +85,7 @@ static int check_listen(const char *v, const char *const *known, char **out, cha
 			size_t why_size);
 static int check_dns_ports(const char *v, const char *const *known, char **out, char *why,
 			   size_t why_size);
-static int check_spool_dir(const char *v, const char *const *known, char **out, char *why,
+static int check_dir_path(const char *v, const char *const *known, char **out, char *why,
 			   size_t why_size);
 
 /* Indexed by enum spool_full_policy and enum spool_fsync_policy (producer/core/spool.h). */
@@ -138,8 +138,12 @@ static const struct prop prop_table[] = {
 	  .def = "4096", .min = 16, .max = 1048576,
 	  .desc = "dns: queries awaiting a response, at most; beyond it the oldest is dropped and counted" },
 	{ .name = "spool_dir", .type = PROP_STRING, .offset = OFF(spool_dir),
-	  .def_text = "empty (no spool)", .check = check_spool_dir, .empty_unsets = true,
+	  .def_text = "empty (no spool)", .check = check_dir_path, .empty_unsets = true,
 	  .desc = "directory of the disk spool that keeps records while Kafka cannot take them; empty = no spool" },
+	{ .name = "state_dir", .type = PROP_STRING, .offset = OFF(state_dir),
+	  .def_text = "<spool_dir>/state, or none without a spool", .check = check_dir_path,
+	  .empty_unsets = true,
+	  .desc = "directory of the checkpoints: what each HTTP source's records Kafka acknowledged reach" },
 	{ .name = "spool_max_mb", .type = PROP_INT, .offset = OFF(spool_max_mb),
 	  .def = "1024", .min = 1, .max = 1048576,
 	  .desc = "spool: bound on its size on disk, in MiB" },
@@ -397,14 +401,14 @@ static int check_listen(const char *v, const char *const *known, char **out, cha
 	return *out ? 0 : -ENOMEM;
 }
 
-static int check_spool_dir(const char *v, const char *const *known, char **out, char *why,
+static int check_dir_path(const char *v, const char *const *known, char **out, char *why,
 			   size_t why_size)
 {
 	(void)known;
 	*out = NULL;
 	if (!*v)
 		return 0; /* no spool */
-	/* Relative paths would depend on the working directory of a daemon. */
+	/* Relative paths would depend on the working directory of a daemon. Empty: none. */
 	if (v[0] != '/')
 		return fail(why, why_size, -EINVAL, "must be an absolute path");
 	*out = strdup(v);
@@ -1002,6 +1006,15 @@ void config_dump(const struct tapio_config *cfg, FILE *out)
 			cfg->kafka[k].origin, cfg->kafka[k].name, cfg->kafka[k].value);
 }
 
+const char *config_state_dir(const struct tapio_config *cfg, char *buf, size_t size)
+{
+	if (cfg->state_dir)
+		return cfg->state_dir;
+	if (!cfg->spool_dir || (size_t)snprintf(buf, size, "%s/state", cfg->spool_dir) >= size)
+		return NULL;
+	return buf;
+}
+
 bool config_has_collector(const struct tapio_config *cfg, const char *name)
 {
 	char **it;
@@ -1022,6 +1035,7 @@ void config_free(struct tapio_config *cfg)
 	free(cfg->schema_registry_url);
 	free(cfg->metrics_listen);
 	free(cfg->spool_dir);
+	free(cfg->state_dir);
 	free(cfg->dns_ports);
 	free_list(cfg->collectors);
 	for (i = 0; i < cfg->kafka_count; i++) {

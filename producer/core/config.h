@@ -34,6 +34,7 @@ struct tapio_config {
 	char *schema_registry_url; /* NULL = Avro single-object encoding */
 	char *metrics_listen;      /* NULL = no metrics endpoint */
 	char *spool_dir;           /* NULL = no disk spool */
+	char *state_dir;           /* NULL = <spool_dir>/state (config_state_dir) */
 	int spool_max_mb;
 	int spool_segment_mb;
 	int spool_full;            /* enum spool_full_policy */
@@ -74,6 +75,10 @@ void config_defaults(struct tapio_config *cfg);
 void config_dump(const struct tapio_config *cfg, FILE *out);
 
 bool config_has_collector(const struct tapio_config *cfg, const char *name);
+
+/* Where checkpoints go: state_dir, else <spool_dir>/state (written into buf), else NULL (none:
+ * HTTP collectors start from a fresh list at every start). */
+const char *config_state_dir(const struct tapio_config *cfg, char *buf, size_t size);
 
 void config_free(struct tapio_config *cfg);
 

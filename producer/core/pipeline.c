@@ -815,11 +815,6 @@ void pipeline_tick(struct pipeline *pl)
 
 	pl->boot_to_epoch_ns = clock_ns(CLOCK_REALTIME) - (int64_t)now;
 	pl->last_tick_ms = clock_ns(CLOCK_MONOTONIC) / 1000000;
-	pipeline_report_losses(pl);
-	if (pl->spool) {
-		spool_tick(pl->spool, pl->last_tick_ms);
-		pipeline_replay(pl);
-	}
 	for (size_t i = 0; i < pl->ncollectors; i++) {
 		struct collector_runtime *c = &pl->collectors[i];
 
@@ -834,6 +829,12 @@ void pipeline_tick(struct pipeline *pl)
 		}
 		if (c->ops->tick)
 			c->ops->tick(c, now);
+	}
+	/* After the counters were read: the reports say what was lost up to now. */
+	pipeline_report_losses(pl);
+	if (pl->spool) {
+		spool_tick(pl->spool, pl->last_tick_ms);
+		pipeline_replay(pl);
 	}
 }
 
