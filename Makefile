@@ -21,7 +21,7 @@ SRC_DIRS := producer producer/core producer/http $(sort $(dir $(wildcard produce
 SRC_DIRS := $(patsubst %/,%,$(SRC_DIRS))
 CPPFLAGS := -D_GNU_SOURCE -DTAPIO_VERSION='"$(VERSION)"' $(addprefix -I,$(SRC_DIRS)) -Ibpf -I$(BUILD)/bpf -I$(BUILD)/gen
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -MMD -MP
-LDLIBS := -lbpf -lelf -lz -lrdkafka -lavro -ljansson -lcurl -lpthread
+LDLIBS := -lbpf -lelf -lz -lrdkafka -lavro -ljansson -lcurl -lssl -lcrypto -lpthread
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # libbpf's BPF_PROG() declares a ctx parameter most programs never use.
@@ -29,7 +29,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-par
 
 # Build dependencies, then what the test tiers run against.
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev librdkafka-dev libavro-dev \
-	libjansson-dev libcurl4-openssl-dev pkg-config make gcc
+	libjansson-dev libcurl4-openssl-dev libssl-dev pkg-config make gcc
 TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils prometheus openssl
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
