@@ -107,14 +107,16 @@ static const char k8s_watch[] =
 	"{\"type\":\"ADDED\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"name\":\"web-0\","
 	"\"namespace\":\"default\",\"resourceVersion\":\"101\",\"labels\":{\"a\":\"b\\\"}{\"}},"
 	"\"status\":{\"phase\":\"Running\",\"podIPs\":[{\"ip\":\"10.1.2.3\"}]}}}\n"
-	"{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"102\"}}}\n"
+	"{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Pod\",\"metadata\":"
+	"{\"resourceVersion\":\"102\"}}}\n"
 	"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":\"Expired\","
 	"\"message\":\"too old resource version: 1 (101)\"}}\n";
 
 static const char etcd_watch[] =
 	"{\"result\":{\"header\":{\"cluster_id\":\"1484\",\"revision\":\"5\"},\"created\":true}}"
 	"{\"result\":{\"header\":{\"revision\":\"6\"},\"events\":[{\"kv\":{\"key\":\"L3JlZy9h\","
-	"\"mod_revision\":\"6\",\"value\":\"e30=\"}},{\"type\":\"DELETE\",\"kv\":{\"key\":\"L3JlZy9i\"}}]}}\n"
+	"\"mod_revision\":\"6\",\"value\":\"e30=\"}},{\"type\":\"DELETE\","
+	"\"kv\":{\"key\":\"L3JlZy9i\"}}]}}\n"
 	"{\"result\":{\"header\":{\"revision\":\"9\"}}}";
 
 /* Each value of a Kubernetes watch, once, byte for byte, and each parses. */
@@ -149,9 +151,11 @@ static void test_etcd_concatenated(void **state)
 
 	(void)state;
 	assert_string_equal(got,
-		"V {\"result\":{\"header\":{\"cluster_id\":\"1484\",\"revision\":\"5\"},\"created\":true}}\n"
-		"V {\"result\":{\"header\":{\"revision\":\"6\"},\"events\":[{\"kv\":{\"key\":\"L3JlZy9h\","
-		"\"mod_revision\":\"6\",\"value\":\"e30=\"}},{\"type\":\"DELETE\",\"kv\":{\"key\":\"L3JlZy9i\"}}]}}\n"
+		"V {\"result\":{\"header\":{\"cluster_id\":\"1484\",\"revision\":\"5\"},"
+		"\"created\":true}}\n"
+		"V {\"result\":{\"header\":{\"revision\":\"6\"},\"events\":[{\"kv\":"
+		"{\"key\":\"L3JlZy9h\",\"mod_revision\":\"6\",\"value\":\"e30=\"}},"
+		"{\"type\":\"DELETE\",\"kv\":{\"key\":\"L3JlZy9i\"}}]}}\n"
 		"V {\"result\":{\"header\":{\"revision\":\"9\"}}}\n");
 	free(got);
 	check_every_cut(etcd_watch, 4096, 32);
@@ -199,7 +203,8 @@ static void test_max_value(void **state)
 	got = feed_whole("\"0123456789abcdef\" 123456789 {\"k\":1} 12345678", 8, 32);
 	assert_string_equal(got, "E too_large\nE too_large\nV {\"k\":1}\nV 12345678\n");
 	free(got);
-	check_every_cut("{\"a\":12} {\"a\":123} [\"x\"] \"0123456789abcdef\" 123456789 {\"k\":1} 1", 8, 32);
+	check_every_cut("{\"a\":12} {\"a\":123} [\"x\"] \"0123456789abcdef\" 123456789 "
+			"{\"k\":1} 1", 8, 32);
 }
 
 /* A huge value fed in small chunks never grows the buffer past max_value. */
@@ -271,7 +276,8 @@ static void test_unexpected(void **state)
 
 	(void)state;
 	assert_string_equal(got,
-		"E unexpected\nV {\"a\":1}\nE unexpected\nE unexpected\nV {\"b\":2}\nE unexpected\n");
+		"E unexpected\nV {\"a\":1}\nE unexpected\nE unexpected\nV {\"b\":2}\n"
+		"E unexpected\n");
 	free(got);
 	check_every_cut(in, 4096, 32);
 }
