@@ -715,8 +715,7 @@ static void json_failure(struct http_result *res, const json_error_t *jerr)
 	near = strstr(text, " near ");
 	if (near)
 		*near = '\0';
-	set_error(res, "invalid JSON at line %d column %d: %s",
-		 jerr->line, jerr->column, text);
+	set_error(res, "invalid JSON at line %d column %d: %s", jerr->line, jerr->column, text);
 }
 
 /* Turns what happened into res->outcome and res->error. */
@@ -739,12 +738,12 @@ static void conclude(struct transfer *t, CURLcode code)
 		set_error(res, "cancelled");
 	} else if (t->idle) {
 		res->outcome = HTTP_OUTCOME_TIMEOUT;
-		set_error(res, "no byte received for %" PRIu32 " ms (idle "
-			 "timeout)", c->idle_timeout_ms);
+		set_error(res, "no byte received for %" PRIu32 " ms (idle timeout)",
+			  c->idle_timeout_ms);
 	} else if (t->too_large || code == CURLE_FILESIZE_EXCEEDED) {
 		res->outcome = HTTP_OUTCOME_TOO_LARGE;
-		set_error(res, "response over %" PRIu64 " bytes refused%s",
-			 c->max_response_bytes, t->too_large ? "" : " (Content-Length)");
+		set_error(res, "response over %" PRIu64 " bytes refused%s", c->max_response_bytes,
+			  t->too_large ? "" : " (Content-Length)");
 	} else if (t->no_memory) {
 		res->outcome = HTTP_OUTCOME_SETUP;
 		set_error(res, "out of memory for a %zu-byte body", t->len);
@@ -752,15 +751,14 @@ static void conclude(struct transfer *t, CURLcode code)
 		res->outcome = HTTP_OUTCOME_OK;
 	} else if (code != CURLE_OK) {
 		res->outcome = classify_curl(code, t->errbuf);
-		set_error(res, "%s", t->errbuf[0] ? t->errbuf :
-			 curl_easy_strerror(code));
+		set_error(res, "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(code));
 		/* A TLS 1.3 server checks the client certificate after the handshake and hangs up;
 		 * its alert often loses the race with the reset. The CertificateRequest tells. */
 		if (res->outcome == HTTP_OUTCOME_TRANSPORT && c->tls_cert_requested &&
 		    t->status == 0) {
-			res->outcome = HTTP_OUTCOME_TLS;
 			size_t len = strlen(res->error);
 
+			res->outcome = HTTP_OUTCOME_TLS;
 			snprintf(res->error + len, sizeof(res->error) - len,
 				 " (the server asked for a client certificate: %s)", c->cert_file ?
 				 "it may have refused the one configured" : "none is configured");
@@ -769,8 +767,8 @@ static void conclude(struct transfer *t, CURLcode code)
 	} else if (!t->status_ok) {
 		res->outcome = t->status >= 500 ? HTTP_OUTCOME_HTTP_5XX :
 			       t->status >= 400 ? HTTP_OUTCOME_HTTP_4XX : HTTP_OUTCOME_HTTP_OTHER;
-		set_error(res, "HTTP %ld%s%s", t->status,
-			 t->error_body_len ? ": " : "", t->error_body);
+		set_error(res, "HTTP %ld%s%s", t->status, t->error_body_len ? ": " : "",
+			  t->error_body);
 		printable(res->error);
 	} else if (t->req->on_value) {
 		res->outcome = HTTP_OUTCOME_OK;
