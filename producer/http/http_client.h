@@ -29,6 +29,9 @@
  * http_client_render_metrics() (counters are atomics). http_client_close() only after the
  * worker has returned.
  *
+ * Connections are kept alive between requests (HTTP/1.1, redirects not followed, proxies from
+ * the usual environment variables as curl reads them).
+ *
  * Ownership: http_client_open() copies every string of the config (the config may be freed
  * after it returns) and returns a client that http_client_close() frees. Results own nothing
  * except `body`, which the caller releases with json_decref().
@@ -145,8 +148,9 @@ const char *http_outcome_name(enum http_outcome outcome);
 /* The defaults; every string unset. */
 void http_client_config_defaults(struct http_client_config *cfg);
 
-/* Checks the config and prepares a client (no connection yet). 0 with *out set, or -EINVAL
- * (errstr names the field and value) / -ENOMEM / -errno. */
+/* Checks the config and prepares a client (no connection yet); any thread (libcurl's global
+ * set-up runs once). 0 with *out set, or -EINVAL (errstr names the field and value) / -ENOMEM /
+ * -errno, with *out NULL. Logs a warning for insecure_skip_verify and for a token over http://. */
 int http_client_open(const struct http_client_config *cfg, struct http_client **out,
 		     char *errstr, size_t errstr_size);
 
@@ -166,8 +170,9 @@ uint32_t http_client_backoff_delay(struct http_client *c, const struct http_resu
 /* Waits ms milliseconds. 0, or -ECANCELED at once when the client is (or gets) stopped. */
 int http_client_sleep(struct http_client *c, uint32_t ms);
 
-/* From any thread: cancels the request in flight (it returns within ~100 ms) and any sleep;
- * every later request or sleep returns -ECANCELED. Cannot be undone. */
+/* From any thread: cancels the request in flight and any sleep at once (their waits also watch
+ * an eventfd this makes readable; only a host name being resolved is waited for, as curl joins
+ * its resolver thread); every later request or sleep returns -ECANCELED. Cannot be undone. */
 void http_client_stop(struct http_client *c);
 
 bool http_client_stopped(const struct http_client *c);
