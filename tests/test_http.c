@@ -1000,6 +1000,7 @@ static void test_metrics_render(void **state)
 				     "outcome=\"ok\"} 1\n"));
 	assert_non_null(strstr(text, "tapio_http_requests_total{collector=\"kubelet\","
 				     "outcome=\"ok\"} 0\n"));
+	assert_null(strstr(text, "outcome=\"cancelled\""));
 	assert_non_null(strstr(text, "tapio_http_insecure_skip_verify{collector=\"kubelet\"} 1\n"));
 	assert_non_null(strstr(text, "tapio_http_insecure_skip_verify{collector=\"kubeapi\"} 0\n"));
 	assert_non_null(strstr(text, "tapio_http_stream_values_skipped_total{collector=\"kubeapi\","

@@ -1003,7 +1003,9 @@ void http_client_render_metrics(struct http_client *const *clients, size_t n, FI
 	name = "tapio_http_requests_total";
 	family(out, name, "counter", "HTTP requests of the collector, by outcome (every attempt).");
 	EACH for (int o = 0; o < HTTP_OUTCOME_MAX; o++)
-		sample(out, name, clients[i], "outcome", outcome_names[o], st[i].requests[o]);
+		if (o != HTTP_OUTCOME_CANCELLED) /* a shutdown, not the server's doing */
+			sample(out, name, clients[i], "outcome", outcome_names[o],
+			       st[i].requests[o]);
 	name = "tapio_http_reconnects_total";
 	family(out, name, "counter",
 	       "Streaming requests (watches) started again after the collector's first.");

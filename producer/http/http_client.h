@@ -131,7 +131,8 @@ struct http_result {
 
 /* Counters, read with atomic loads (any thread). */
 struct http_client_stats {
-	uint64_t requests[HTTP_OUTCOME_MAX]; /* by outcome, every attempt */
+	uint64_t requests[HTTP_OUTCOME_MAX]; /* by outcome, every attempt; cancelled ones (a
+					      * shutdown) are not counted */
 	uint64_t reconnects;                 /* stream requests after this client's first one */
 	uint64_t bytes;                      /* body bytes received */
 	uint64_t last_success_s;             /* unix time of the last OK request or streamed
