@@ -12,14 +12,16 @@ BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
 
 WARN := -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
-# producer/core: the pipeline every record takes; producer/collectors/<name>: one collector each;
-# producer/tools: programs that read the topics. Object files are named after their source alone,
-# so every source file name is unique across these folders.
-SRC_DIRS := producer producer/core $(sort $(dir $(wildcard producer/collectors/*/*.c))) producer/tools
+# producer/core: the pipeline every record takes; producer/http: the HTTP client the HTTP
+# collectors share; producer/collectors/<name>: one collector each; producer/tools: programs that
+# read the topics. Object files are named after their source alone, so every source file name is
+# unique across these folders.
+SRC_DIRS := producer producer/core producer/http $(sort $(dir $(wildcard producer/collectors/*/*.c))) \
+	producer/tools
 SRC_DIRS := $(patsubst %/,%,$(SRC_DIRS))
 CPPFLAGS := -D_GNU_SOURCE -DTAPIO_VERSION='"$(VERSION)"' $(addprefix -I,$(SRC_DIRS)) -Ibpf -I$(BUILD)/bpf -I$(BUILD)/gen
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -MMD -MP
-LDLIBS := -lbpf -lelf -lz -lrdkafka -lavro -ljansson -lcurl -lpthread
+LDLIBS := -lbpf -lelf -lz -lrdkafka -lavro -ljansson -lcurl -lssl -lcrypto -lpthread
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # libbpf's BPF_PROG() declares a ctx parameter most programs never use.
@@ -27,8 +29,8 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-par
 
 # Build dependencies, then what the test tiers run against.
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev librdkafka-dev libavro-dev \
-	libjansson-dev libcurl4-openssl-dev pkg-config make gcc
-TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils prometheus
+	libjansson-dev libcurl4-openssl-dev libssl-dev pkg-config make gcc
+TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils prometheus openssl
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
@@ -38,7 +40,8 @@ SCHEMAS := $(wildcard schemas/*.avsc)
 # Everything but the programs' mains goes into one library shared by the programs and the tests.
 TOOLS := tail
 TOOL_MAINS := $(addprefix producer/tools/,$(addsuffix .c,$(TOOLS)))
-LIB_SRCS := $(filter-out $(TOOL_MAINS),$(wildcard producer/core/*.c producer/collectors/*/*.c producer/tools/*.c)) \
+LIB_SRCS := $(filter-out $(TOOL_MAINS),$(wildcard producer/core/*.c producer/http/*.c \
+	producer/collectors/*/*.c producer/tools/*.c)) \
 	$(BUILD)/gen/schemas.c
 LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(notdir $(LIB_SRCS)))
 SAN_OBJS := $(patsubst %.c,$(BUILD)/san/%.o,$(notdir $(LIB_SRCS)))

@@ -1,4 +1,6 @@
-/* Logging to stderr. The macros test the level before evaluating their arguments. */
+/* Logging to stderr. The macros test the level before evaluating their arguments.
+ * Thread-safe: one line is written under stderr's lock, so worker threads (the HTTP collectors)
+ * may log; log_level_current is set once at start-up, before any thread starts. */
 #ifndef TAPIO_LOG_H
 #define TAPIO_LOG_H
 
