@@ -32,6 +32,7 @@
 
 struct collector_runtime;
 struct handoff;
+struct http_client;
 
 /* Outcome of checking one ring-buffer record. Every rejection is counted by reason. */
 enum decode_result {
@@ -56,6 +57,7 @@ struct collector_io {
 	int counters_fd;
 	int wake_fd;             /* readable: wake() runs */
 	struct handoff *handoff; /* finished records from the collector's worker */
+	struct http_client *http; /* its worker's HTTP client: /metrics shows its counters */
 };
 
 struct collector_ops {

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http_client.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -201,6 +202,19 @@ static void render_handoffs(const struct pipeline *pl, FILE *out)
 	}
 }
 
+/* The HTTP collectors' clients: one HELP and TYPE per family for all of them. */
+static void render_http_clients(const struct pipeline *pl, FILE *out)
+{
+	struct http_client *clients[COLLECTOR_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; i < pl->ncollectors; i++)
+		if (pl->collectors[i].io.http && pl->collectors[i].state == COLLECTOR_RUNNING)
+			clients[n++] = pl->collectors[i].io.http;
+	if (n)
+		http_client_render_metrics(clients, n, out);
+}
+
 void metrics_render(const struct pipeline *pl, FILE *out)
 {
 	const struct kafka_stats *ks = pl->publisher_open ? &pl->publisher.stats : NULL;
@@ -275,6 +289,7 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 		      "was full.", state_map_full);
 
 	render_handoffs(pl, out);
+	render_http_clients(pl, out);
 	for (size_t i = 0; i < pl->ncollectors; i++)
 		if (pl->collectors[i].state == COLLECTOR_RUNNING && pl->collectors[i].ops->render_metrics)
 			pl->collectors[i].ops->render_metrics(&pl->collectors[i], out);
