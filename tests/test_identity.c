@@ -21,7 +21,7 @@ static int setup(void **state)
 
 	strcpy(root, "/tmp/tapio-identity-XXXXXX");
 	assert_non_null(mkdtemp(root));
-	assert_int_equal(identity_open(&ic, root, "node-a", errstr, sizeof(errstr)), 0);
+	assert_int_equal(identity_open(&ic, root, "node-a", 1, errstr, sizeof(errstr)), 0);
 	*state = ic;
 	return 0;
 }

@@ -405,6 +405,7 @@ static void test_cached_envelope_matches(void **state)
 	const struct identity *id = identity_lookup(f->pl.identity, f->pod_cgroup);
 	struct envelope env = {
 		.seq = c->next_seq,
+		.run = f->pl.run,
 		.node = "node-a",
 		.cgroup_id = f->pod_cgroup,
 		.pod_uid = POD_UID,

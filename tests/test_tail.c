@@ -22,7 +22,8 @@
 
 /* The JSON line body, as jansson writes it compactly (field order kept). */
 static const char kernel_json[] =
-	"{\"kind\":\"EXEC\",\"event_time\":1732550000123456,\"seq\":42,\"node\":\"node-1\","
+	"{\"kind\":\"EXEC\",\"event_time\":1732550000123456,\"seq\":42,\"run\":1732549000000000,"
+	"\"node\":\"node-1\","
 	"\"cgroup_id\":12345,\"pod_uid\":\"0b1c2d3e-aaaa-bbbb-cccc-000011112222\","
 	"\"container_id\":null,\"loss\":null,\"pid\":4242,\"ppid\":1,\"comm\":\"caf\xc3\xa9\","
 	"\"exec\":{\"uid\":1000,\"gid\":-2,\"filename\":\"/tmp/x\xef\xbf\xbd\","
@@ -91,6 +92,7 @@ static int setup_kernel(void **state)
 	check(avro_value_set_enum(&f, 1));
 	set_long(&rec, "event_time", 1732550000123456);
 	set_long(&rec, "seq", 42);
+	set_long(&rec, "run", 1732549000000000);
 	set_string(&rec, "node", "node-1");
 	set_long(&rec, "cgroup_id", 12345);
 	f = set_branch(&rec, "pod_uid", 1);

@@ -21,6 +21,7 @@ struct identity_cache {
 	char *root;    /* cgroup v2 mount point, no trailing '/' */
 	int root_fd;
 	char *node;
+	int64_t run; /* the producer run, first of every envelope tail */
 	struct identity **slots; /* open addressing, linear probing; power-of-two size */
 	size_t nslots;
 	struct identity_stats stats;
@@ -62,12 +63,14 @@ static int grow(struct identity_cache *ic)
 
 /* The per-cgroup part of every record's envelope (pipeline.c, avro_put_envelope), in the same
  * order and with the same limits, made once per entry so that each record copies it. */
-static void set_envelope_tail(struct identity *e, const char *node)
+static void set_envelope_tail(struct identity *e, int64_t run, const char *node)
 {
-	uint8_t bytes[512]; /* node ≤ 256 + 2, cgroup id ≤ 10, pod UID ≤ 66, container id ≤ 130 */
+	/* run ≤ 10, node ≤ 256 + 2, cgroup id ≤ 10, pod UID ≤ 66, container id ≤ 130 */
+	uint8_t bytes[512];
 	struct avro_buf b;
 
 	avro_buf_init(&b, bytes, sizeof(bytes));
+	avro_put_long(&b, run);
 	avro_put_string(&b, node, 256);
 	avro_put_long(&b, (int64_t)e->cgroup_id);
 	avro_put_optional_string(&b, e->owner.pod_uid, 64);
@@ -178,7 +181,7 @@ const struct identity *identity_put(struct identity_cache *ic, uint64_t cgroup_i
 	e->removed_ns = 0;
 	cgroup_path_parse(path, &e->owner);
 	set_keys(e, ic->node);
-	set_envelope_tail(e, ic->node);
+	set_envelope_tail(e, ic->run, ic->node);
 	return e;
 }
 
@@ -311,7 +314,7 @@ int cgroup2_root_find(char *out, size_t size)
 	return found;
 }
 
-int identity_open(struct identity_cache **out, const char *root, const char *node,
+int identity_open(struct identity_cache **out, const char *root, const char *node, int64_t run,
 		  char *errstr, size_t errstr_size)
 {
 	struct identity_cache *ic = calloc(1, sizeof(*ic));
@@ -331,6 +334,7 @@ int identity_open(struct identity_cache **out, const char *root, const char *nod
 	}
 	ic->root = strdup(root);
 	ic->node = strdup(node);
+	ic->run = run;
 	ic->nslots = INITIAL_SLOTS;
 	ic->slots = calloc(ic->nslots, sizeof(*ic->slots));
 	if (!ic->root || !ic->node || !ic->slots) {

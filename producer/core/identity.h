@@ -59,9 +59,10 @@ int cgroup2_root_find(char *out, size_t size);
 
 /*
  * Finds the cgroup v2 mount (from /proc/self/mountinfo; unified or hybrid) unless `root` names
- * it. The cache starts empty: identity_walk() fills it. 0 or -errno with errstr set.
+ * it. `node` and `run` go into every entry's envelope_tail. The cache starts empty:
+ * identity_walk() fills it. 0 or -errno with errstr set.
  */
-int identity_open(struct identity_cache **out, const char *root, const char *node,
+int identity_open(struct identity_cache **out, const char *root, const char *node, int64_t run,
 		  char *errstr, size_t errstr_size);
 
 /* Adds every cgroup under the root. 0 or -errno. */

@@ -223,7 +223,11 @@ int pipeline_open_collectors(struct pipeline *pl, const struct tapio_config *cfg
 		topics[i] = pl->collectors[i].topic_name;
 	}
 
-	err = identity_open(&pl->identity, cgroup_root, cfg->node_name, errstr, errstr_size);
+	/* Names this run in every record, so (node, topic, run, seq) is one record across
+	 * restarts and spool replays. */
+	pl->run = clock_ns(CLOCK_REALTIME) / 1000;
+	err = identity_open(&pl->identity, cgroup_root, cfg->node_name, pl->run, errstr,
+			    errstr_size);
 	if (err)
 		return err;
 	err = publisher_open(&pl->publisher, cfg, topics, pl->ncollectors, on_delivery, errstr,
@@ -386,6 +390,7 @@ void avro_put_envelope(struct avro_buf *out, int kind, const struct envelope *en
 	avro_put_long(out, kind);
 	avro_put_long(out, env->event_time_us);
 	avro_put_long(out, env->seq);
+	avro_put_long(out, env->run);
 	avro_put_string(out, env->node, 256);
 	/* Avro has no unsigned long; cgroup ids are inode numbers, far below 2^63. */
 	avro_put_long(out, (int64_t)env->cgroup_id);
@@ -424,6 +429,7 @@ struct avro_buf *pipeline_begin(struct collector_runtime *c, uint64_t ktime_ns, 
 	struct envelope env = {
 		.event_time_us = event_ns / 1000,
 		.seq = c->next_seq,
+		.run = pl->run,
 		.node = pl->cfg->node_name,
 		.cgroup_id = cgroup_id,
 		.pod_uid = id->owner.pod_uid,
@@ -440,7 +446,7 @@ struct avro_buf *pipeline_begin(struct collector_runtime *c, uint64_t ktime_ns, 
 	}
 	if (id->envelope_tail) {
 		/* The same bytes as avro_put_envelope(): kind, time and seq, then the fields that
-		 * depend on the cgroup alone, made once in its identity entry. */
+		 * depend on the run and the cgroup alone, made once in its identity entry. */
 		avro_put_long(buf, kind);
 		avro_put_long(buf, env.event_time_us);
 		avro_put_long(buf, env.seq);
@@ -460,6 +466,7 @@ struct avro_buf *pipeline_begin_keyed(struct collector_runtime *c, const struct 
 	struct envelope env = {
 		.event_time_us = o->event_time_us,
 		.seq = c->next_seq,
+		.run = pl->run,
 		.node = pl->cfg->node_name,
 		.cgroup_id = o->cgroup_id,
 		.pod_uid = o->pod_uid,
@@ -693,6 +700,7 @@ static bool publish_loss(struct collector_runtime *c, const struct loss_report *
 	struct envelope env = {
 		.event_time_us = report->until_us,
 		.seq = c->next_seq,
+		.run = pl->run,
 		.node = pl->cfg->node_name,
 		.loss = report,
 	};

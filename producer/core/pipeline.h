@@ -52,7 +52,8 @@ struct loss_report {
 /* Fields every record of every topic carries, right after `kind`, in this order. */
 struct envelope {
 	int64_t event_time_us;    /* wall clock */
-	int64_t seq;              /* per (node, collector) */
+	int64_t seq;              /* per (node, collector, run) */
+	int64_t run;              /* the producer run: its start time, microseconds */
 	const char *node;
 	uint64_t cgroup_id;
 	const char *pod_uid;      /* NULL or "" = null */
@@ -61,7 +62,7 @@ struct envelope {
 };
 
 /* Fields of the envelope, `kind` included: a topic's own fields start at this index. */
-#define ENVELOPE_FIELDS 8
+#define ENVELOPE_FIELDS 9
 
 /* Writes `kind` and the envelope fields. */
 void avro_put_envelope(struct avro_buf *out, int kind, const struct envelope *env);
@@ -158,6 +159,7 @@ struct pipeline {
 	struct publisher publisher;
 	bool publisher_open;
 	struct ring_buffer *ring;
+	int64_t run;              /* this run: its start time in microseconds since the epoch */
 	int64_t boot_to_epoch_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME, refreshed by the timer */
 	int64_t last_tick_ms;     /* CLOCK_MONOTONIC of the last pipeline_tick(): the loop turns */
 	bool attached;            /* pipeline_attach() has run */

@@ -13,7 +13,7 @@ EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 COMMON = {
     "event_time": EPOCH + datetime.timedelta(microseconds=1764000000123456),
-    "seq": 7, "node": "node-a", "cgroup_id": 12345,
+    "seq": 7, "run": 1764000000000000, "node": "node-a", "cgroup_id": 12345,
     "pod_uid": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "container_id": "ab" * 32,
     "pid": 4242, "ppid": 1, "comm": "sh", "loss": None,
 }

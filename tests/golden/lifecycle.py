@@ -11,7 +11,7 @@ import avro.schema
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 ENVELOPE = {
     "event_time": EPOCH + datetime.timedelta(microseconds=1764000000123456),
-    "seq": 7, "node": "node-a", "cgroup_id": 12345, "loss": None,
+    "seq": 7, "run": 1764000000000000, "node": "node-a", "cgroup_id": 12345, "loss": None,
 }
 POD = dict(ENVELOPE, pod_uid="0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", container_id="ab" * 32)
 UNIT = dict(ENVELOPE, pod_uid=None, container_id=None)
