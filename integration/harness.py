@@ -25,6 +25,12 @@ PRODUCER = os.path.join(BUILD, "tapio-producer")
 TAIL = os.path.join(BUILD, "tapio-tail")
 
 
+def version():
+    """The producer's version, as the build has it (VERSION at the repository root)."""
+    with open(os.path.join(REPO, "VERSION")) as f:
+        return f.read().strip()
+
+
 def cgroup2_root():
     with open("/proc/self/mountinfo") as f:
         for line in f:

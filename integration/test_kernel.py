@@ -50,6 +50,7 @@ def test_exec_and_exit_in_pod():
         assert msg.key == pod.pod_uid, msg.key
         assert msg.headers["collector"] == "kernel" and msg.headers["node"] == "itest-node"
         assert msg.headers["schema_fingerprint"] == "%016x" % KERNEL.fingerprint, msg.headers
+        assert msg.headers["producer_version"] == harness.version(), msg.headers
         # Kafka timestamp (ms) and event_time (µs) are the same wall-clock instant.
         assert msg.timestamp == harness.micros(rec["event_time"]) // 1000, (msg.timestamp, rec["event_time"])
     # Wall clock, not boot-relative: within a minute of now.
@@ -173,7 +174,8 @@ def test_shutdown_flushes_everything():
 def main():
     global producer
     harness.require_root()
-    producer = Producer()
+    # Headers are off by default; here they are asked for, and checked.
+    producer = Producer("--set", "record_headers=collector,node,schema_fingerprint,producer_version")
     try:
         return harness.run_tests([
             test_exec_and_exit_in_pod,

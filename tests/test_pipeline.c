@@ -236,7 +236,7 @@ static void test_records_arrive_keyed_and_framed(void **state)
 	static struct msg msgs[4];
 	struct kernel_exec pod, host;
 	uint64_t fp;
-	char errstr[256], want_fp[17];
+	char errstr[256];
 	int pod_i;
 
 	make_exec(&pod, f->pod_cgroup, 100);
@@ -256,9 +256,9 @@ static void test_records_arrive_keyed_and_framed(void **state)
 	assert_int_equal(msgs[!pod_i].key_len, strlen(host_key));
 	assert_memory_equal(msgs[!pod_i].key, host_key, strlen(host_key));
 
-	/* Single-object framing with the fingerprint of the embedded schema, also in a header. */
+	/* Single-object framing with the fingerprint of the embedded schema; no headers unless
+	 * record_headers asks for them. */
 	assert_int_equal(schema_fingerprint(schema_find("kernel")->json, &fp, errstr, sizeof(errstr)), 0);
-	snprintf(want_fp, sizeof(want_fp), "%016llx", (unsigned long long)fp);
 	for (int i = 0; i < 2; i++) {
 		const uint8_t *v = msgs[i].value;
 
@@ -267,11 +267,47 @@ static void test_records_arrive_keyed_and_framed(void **state)
 		assert_int_equal(v[1], 0x01);
 		for (int b = 0; b < 8; b++)
 			assert_int_equal(v[2 + b], (uint8_t)(fp >> (8 * b)));
-		assert_string_equal(header(&msgs[i], "collector"), "kernel");
-		assert_string_equal(header(&msgs[i], "node"), "node-a");
-		assert_string_equal(header(&msgs[i], "schema_fingerprint"), want_fp);
-		assert_non_null(header(&msgs[i], "producer_version"));
+		assert_int_equal(msgs[i].nheaders, 0);
 	}
+}
+
+static int setup_all_headers(void **state)
+{
+	return open_fixture(state, false,
+			    "record_headers = collector,node,schema_fingerprint,producer_version\n");
+}
+
+static int setup_node_header(void **state)
+{
+	return open_fixture(state, false, "record_headers = node\n");
+}
+
+/* record_headers adds exactly the headers it names, with their values. */
+static void test_record_headers_when_asked(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
+	static struct msg msgs[2];
+	struct kernel_exec e;
+	char errstr[256], want_fp[17];
+	uint64_t fp;
+
+	make_exec(&e, f->pod_cgroup, 100);
+	assert_int_equal(pipeline_record(c, &e, sizeof(e)), 0);
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+	assert_int_equal(consume(f, msgs, 1), 1);
+	if (!f->cfg.record_headers || strcmp(f->cfg.record_headers, "node") == 0) {
+		assert_int_equal(msgs[0].nheaders, 1);
+		assert_string_equal(header(&msgs[0], "node"), "node-a");
+		return;
+	}
+	assert_int_equal(schema_fingerprint(schema_find("kernel")->json, &fp, errstr, sizeof(errstr)), 0);
+	snprintf(want_fp, sizeof(want_fp), "%016llx", (unsigned long long)fp);
+	assert_int_equal(msgs[0].nheaders, 4);
+	assert_string_equal(header(&msgs[0], "collector"), "kernel");
+	assert_string_equal(header(&msgs[0], "node"), "node-a");
+	assert_string_equal(header(&msgs[0], "schema_fingerprint"), want_fp);
+	assert_string_equal(header(&msgs[0], "producer_version"), TAPIO_VERSION);
 }
 
 /* The message timestamp is the event's wall-clock time: boot time + ktime. */
@@ -392,7 +428,6 @@ static void test_metadata_snapshot_and_tombstone(void **state)
 	assert_non_null(rec);
 	assert_non_null(memmem(rec->value, rec->len, CONTAINER, strlen(CONTAINER)));
 	assert_non_null(memmem(rec->value, rec->len, "burstable", 9));
-	assert_string_equal(header(rec, "collector"), "metadata");
 	assert_non_null(find_key(msgs, n, key, true));
 }
 
@@ -837,6 +872,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_records_arrive_keyed_and_framed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_headers_when_asked, setup_all_headers,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_record_headers_when_asked, setup_node_header,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_timestamp_is_wall_clock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejections_are_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_cgroup_gets_node_key, setup, teardown),
