@@ -670,6 +670,101 @@ static void test_spool_survives_a_restart(void **state)
 }
 
 /*
+ * A spool left by a run with another collector list blocks nothing: the records of a collector
+ * this run does not run go to their own topic, and those of a stream this build does not know
+ * at all are dropped and counted, without holding back the ones behind them.
+ */
+static void test_spool_of_another_collector_list_drains(void **state)
+{
+	static const char *const known_both[] = { "kernel", "dns", NULL };
+	struct fixture *f = *state;
+	static struct msg msgs[64];
+	struct spool_config sc = { .dir = f->spool, .max_bytes = 1 << 20, .segment_bytes = 1 << 20,
+				   .full = SPOOL_DROP_OLDEST, .fsync = SPOOL_FSYNC_NONE };
+	struct collector_runtime *kernel;
+	struct spool *sp;
+	char errstr[256], text[256];
+	uint64_t recovered;
+
+	spool_outage(f, 50, 3000);
+	pipeline_close(&f->pl);
+	/* A stream no collector of this build has, between the kernel records. */
+	assert_int_equal(spool_open(&sp, &sc, NULL, errstr, sizeof(errstr)), 0);
+	assert_int_equal(spool_append(sp, "nosuch", "k", 1, "v", 1, 1), 0);
+	spool_close(sp);
+
+	config_free(&f->cfg);
+	config_defaults(&f->cfg);
+	snprintf(text, sizeof(text), "node_name = node-a\ncollectors = dns\nspool_dir = %s\n",
+		 f->spool);
+	assert_int_equal(config_parse_text(&f->cfg, text, "test", known_both, errstr,
+					   sizeof(errstr)), 0);
+	assert_int_equal(pipeline_open(&f->pl, &f->cfg, f->root, errstr, sizeof(errstr)), 0);
+	assert_null(pipeline_collector(&f->pl, "kernel"));
+	recovered = f->pl.spool_recovered.records;
+	assert_true(recovered >= 50); /* 49 or 50 kernel records, and the foreign one */
+	SERVE_UNTIL(f, !f->pl.spooling);
+	assert_false(f->pl.spooling);
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+	assert_int_equal(f->pl.spool_foreign, 1);
+	kernel = pipeline_collector(&f->pl, "kernel");
+	assert_non_null(kernel);
+	assert_int_equal(kernel->state, COLLECTOR_CLOSED); /* it replays, it does not run */
+	assert_int_equal(kernel->stats.delivered, recovered - 1);
+	assert_int_equal(consume(f, msgs, 64), (int)recovered - 1);
+}
+
+static int setup_spool_fast_metadata(void **state)
+{
+	return open_fixture(state, true, "kafka.topic.metadata.propagation.max.ms = 10\n"
+				       "kafka.topic.metadata.refresh.interval.ms = 100\n");
+}
+
+/* A topic the brokers say does not exist: said loudly (/readyz names it, a gauge is 1), its
+ * records kept in the spool, and they arrive once it exists. */
+static void test_missing_topic_is_loud_and_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
+	static struct msg msgs[16];
+	struct kernel_exec e;
+	const char *why;
+
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0); /* the start-up snapshot */
+	rd_kafka_mock_topic_set_error(f->pl.publisher.mock, "tapio.kernel",
+				      RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+	for (int polls = 0; polls < 10; polls++) /* a metadata refresh sees it */
+		rd_kafka_poll(f->pl.publisher.rk, 100);
+	f->pl.attached = true;
+	for (int i = 0; i < 5; i++) {
+		make_exec(&e, f->pod_cgroup, 4000 + (uint32_t)i);
+		assert_int_equal(pipeline_record(c, &e, sizeof(e)), 0);
+	}
+	SERVE_UNTIL(f, c->topic_missing);
+	assert_true(c->topic_missing);
+	why = metrics_not_ready(&f->pl, f->pl.last_tick_ms);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "topic tapio.kernel does not exist"));
+	assert_true(c->stats.spooled >= 1);
+	assert_int_equal(c->stats.delivery_failed, 0);
+
+	rd_kafka_mock_topic_set_error(f->pl.publisher.mock, "tapio.kernel",
+				      RD_KAFKA_RESP_ERR_NO_ERROR);
+	f->pl.publisher.brokers_down = 0;
+	for (int polls = 0; c->topic_missing && polls < 300; polls++) {
+		c->topic_missing_since_ms -= 10000; /* the probe is due at once */
+		f->pl.replay_paused = true;
+		rd_kafka_poll(f->pl.publisher.rk, 100);
+		pipeline_replay(&f->pl);
+	}
+	assert_false(c->topic_missing);
+	SERVE_UNTIL(f, !f->pl.spooling);
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+	assert_null(metrics_not_ready(&f->pl, f->pl.last_tick_ms));
+	assert_int_equal(consume(f, msgs, 16), 5);
+}
+
+/*
  * A collector with no BPF: what a test pushes into its hand-off (as a worker thread would) goes
  * through the same pipeline, seq, LOSS records and counters. It borrows the kernel topic's name
  * and schema, so bodies are kernel fields and the records decode like any other.
@@ -888,6 +983,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outage_spools_then_replays_in_order, setup_spool, teardown),
 		cmocka_unit_test_setup_teardown(test_full_spool_drops_oldest_and_counts, setup_spool, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_survives_a_restart, setup_spool, teardown),
+		cmocka_unit_test_setup_teardown(test_spool_of_another_collector_list_drains, setup_spool,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_missing_topic_is_loud_and_kept,
+						setup_spool_fast_metadata, teardown),
 		cmocka_unit_test_setup_teardown(test_handoff_records_are_numbered_keyed_and_checkpointed,
 						setup_handoff, teardown),
 		cmocka_unit_test_setup_teardown(test_handoff_refusals_are_counted_in_band,

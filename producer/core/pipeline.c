@@ -14,6 +14,8 @@
 #include "schema.h"
 
 #define REGISTRY_TIMEOUT_MS 10000
+/* While a topic is missing, one of its spooled records asks again this often. */
+#define TOPIC_PROBE_MS 10000
 
 static int64_t clock_ns(clockid_t clock)
 {
@@ -53,6 +55,9 @@ static bool retriable(rd_kafka_resp_err_t err)
 	case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
 	case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
 	case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+	/* A topic not created yet: its records wait in the spool until someone creates it. */
+	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
 		return true;
 	default:
 		return false;
@@ -103,11 +108,32 @@ static void settle(struct msg_ref *ref)
 	release_positions(ref->c);
 }
 
+/* The broker says c's topic does not exist (and does not create topics): said once, loudly,
+ * with what to do; /readyz names the topic until a record reaches it. */
+static void note_topic(struct collector_runtime *c, rd_kafka_resp_err_t err)
+{
+	bool missing = err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+		       err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+
+	if (missing && !c->topic_missing) {
+		log_error("%s: the topic does not exist and the brokers do not create it: create it "
+			  "(tapio-producer --print-topics prints how, with its settings); %s",
+			  c->topic_name, c->pipeline->spool ? "its records wait in the spool" :
+			  "its records fail and are counted");
+		c->topic_missing_since_ms = clock_ns(CLOCK_MONOTONIC) / 1000000;
+	} else if (!err && c->topic_missing) {
+		log_info("%s: the topic exists now", c->topic_name);
+	}
+	if (missing || !err)
+		c->topic_missing = missing;
+}
+
 static void on_delivery(struct msg_ref *ref, const rd_kafka_message_t *m)
 {
 	struct collector_runtime *c = ref->c;
 	struct pipeline *pl = c->pipeline;
 
+	note_topic(c, m->err);
 	if (ref->replay_slot >= 0) {
 		pl->replay[ref->replay_slot].busy = false;
 		pl->replay_busy--;
@@ -506,7 +532,10 @@ static int offer_record(struct collector_runtime *c, const char *key, size_t key
 		return spool_record(c, key, key_len, value, len, ts_ms) ?: OFFER_SPOOLED;
 	err = publisher_send(&pl->publisher, c->topic, key, key_len, value, len, ts_ms, &headers,
 			     ref);
-	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && pl->spool)
+	if (err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
+		note_topic(c, err); /* known not to exist: librdkafka refuses it at once */
+	if ((err == RD_KAFKA_RESP_ERR__QUEUE_FULL || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) &&
+	    pl->spool)
 		return spool_record(c, key, key_len, value, len, ts_ms) ?: OFFER_SPOOLED;
 	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
 		/* Serve the delivery reports already waiting (each frees queue space) and try once
@@ -747,6 +776,39 @@ void pipeline_report_losses(struct pipeline *pl)
 	}
 }
 
+/*
+ * Where a spooled record of `stream` goes: its collector's runtime, or, for a collector this run
+ * does not run (the spool was left by a run with another collector list), a runtime made now that
+ * only replays (its topic and counters; never opened). NULL when this build knows no such
+ * collector, or no room is left.
+ */
+static struct collector_runtime *replay_runtime(struct pipeline *pl, const char *stream)
+{
+	struct collector_runtime *c = pipeline_collector(pl, stream);
+	const struct collector_ops *ops;
+	char errstr[256];
+
+	if (c)
+		return c->topic ? c : NULL; /* NULL topic: an earlier attempt failed half way */
+	ops = collector_find(stream);
+	if (!ops || pl->ncollectors == COLLECTOR_MAX)
+		return NULL;
+	if (setup_collector(pl, ops, errstr, sizeof(errstr))) {
+		log_error("spool: cannot replay records of %s: %s", stream, errstr);
+		return NULL;
+	}
+	c = &pl->collectors[pl->ncollectors - 1];
+	c->topic = rd_kafka_topic_new(pl->publisher.rk, c->topic_name, NULL);
+	if (!c->topic) {
+		log_error("spool: cannot replay records of %s: topic %s: %s", stream, c->topic_name,
+			  rd_kafka_err2str(rd_kafka_last_error()));
+		return NULL; /* pipeline_close() frees the rest */
+	}
+	log_info("spool: replaying records of %s, not running in this run, to %s", stream,
+		 c->topic_name);
+	return c;
+}
+
 void pipeline_replay(struct pipeline *pl)
 {
 	struct spool_entry e;
@@ -766,14 +828,29 @@ void pipeline_replay(struct pipeline *pl)
 		pl->replay_paused = false;
 	}
 	while (pl->replay_busy < limit && spool_next(pl->spool, &e) == 0) {
-		struct collector_runtime *c = pipeline_collector(pl, e.stream);
+		struct collector_runtime *c = replay_runtime(pl, e.stream);
 		struct record_headers headers;
 
 		if (!c) {
-			/* Spooled by a run with another collector list: no topic to send it to. */
-			log_warn("spool: no collector %s in this run; its records stay spooled", e.stream);
-			pl->replay_paused = true;
-			return;
+			/* No schema or topic for it in this build: it cannot go anywhere, and must
+			 * not hold back the records behind it. */
+			if (pl->spool_foreign++ == 0)
+				log_error("spool: records of \"%s\", which this build has no collector "
+					  "for, are dropped (counted: tapio_spool_foreign_records_total)",
+					  e.stream);
+			spool_ack(pl->spool, e.pos);
+			continue;
+		}
+		if (c->topic_missing) {
+			int64_t now_ms = clock_ns(CLOCK_MONOTONIC) / 1000000;
+
+			/* Its topic is missing: the records behind it go on; one of its records
+			 * probes every TOPIC_PROBE_MS whether the topic exists now. */
+			if (now_ms - c->topic_missing_since_ms < TOPIC_PROBE_MS) {
+				pl->replay_skipped = true;
+				continue;
+			}
+			c->topic_missing_since_ms = now_ms;
 		}
 		while (pl->replay[slot].busy)
 			slot++;
@@ -782,7 +859,8 @@ void pipeline_replay(struct pipeline *pl)
 			.node = pl->cfg->node_name,
 			.schema_fingerprint = c->fingerprint_hex,
 		};
-		pl->replay[slot].ref = (struct msg_ref){ .c = c, .replay_slot = (int)slot };
+		pl->replay[slot].ref = (struct msg_ref){ .c = c, .replay_slot = (int)slot,
+							 .settle_slot = -1 };
 		pl->replay[slot].pos = e.pos;
 		if (publisher_send(&pl->publisher, c->topic, e.key, e.key_len, e.value, e.value_len,
 				   e.timestamp_ms, &headers, &pl->replay[slot].ref)) {
@@ -840,6 +918,12 @@ void pipeline_tick(struct pipeline *pl)
 	}
 	/* After the counters were read: the reports say what was lost up to now. */
 	pipeline_report_losses(pl);
+	if (pl->replay_skipped && pl->last_tick_ms - pl->skip_rewind_ms >= TOPIC_PROBE_MS) {
+		/* Records of a missing topic were passed over: go over the spool again for them. */
+		pl->replay_skipped = false;
+		pl->replay_paused = true;
+		pl->skip_rewind_ms = pl->last_tick_ms;
+	}
 	if (pl->spool) {
 		spool_tick(pl->spool, pl->last_tick_ms);
 		pipeline_replay(pl);

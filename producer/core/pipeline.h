@@ -143,6 +143,8 @@ struct collector_runtime {
 	struct msg_ref ref;       /* for messages sent straight away */
 	struct settle_tracker *settle; /* with a hand-off only */
 	int64_t next_seq;
+	bool topic_missing;       /* the brokers said the topic does not exist; none reached it since */
+	int64_t topic_missing_since_ms; /* CLOCK_MONOTONIC */
 	struct collector_stats stats;
 	/* In-band loss reports: the schema's LOSS kind, the bytes that zero the topic's own fields,
 	 * and what the last report covered. */
@@ -177,6 +179,8 @@ struct pipeline {
 	struct spool *spool;
 	bool spooling;            /* new records go to the spool until it has been replayed */
 	bool replay_paused;       /* a replayed record failed: rewind once nothing is in flight */
+	bool replay_skipped;      /* records of a missing topic were passed over: rewind later */
+	int64_t skip_rewind_ms;   /* CLOCK_MONOTONIC of the last rewind for them */
 	struct {
 		struct msg_ref ref;
 		uint64_t pos;
@@ -184,6 +188,7 @@ struct pipeline {
 	} replay[REPLAY_INFLIGHT];
 	unsigned replay_busy;
 	struct spool_recovery spool_recovered;
+	uint64_t spool_foreign;   /* spooled records of a collector this build does not know */
 	struct collector_runtime collectors[COLLECTOR_MAX];
 	size_t ncollectors;       /* in collector_table order: metadata first */
 	uint8_t encode_buf[ENCODE_BUF_SIZE];
