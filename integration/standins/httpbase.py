@@ -20,19 +20,22 @@ class Request:
     method, path, query (dict: name -> last value), raw_query, headers (dict, lower-case names),
     user (the authenticated name, or None), status (the HTTP status sent, None until sent),
     watch (True for a streaming watch), ended (False while the response is being written),
-    end_reason (for watches: "timeout", "client", "cut", "away", "expired", "stopped")."""
+    end_reason (for watches: "timeout", "client", "cut", "away", "expired", "stopped"),
+    content_encoding ("gzip" when the body was compressed)."""
 
     def __init__(self, method, path, raw_query, headers):
         self.method = method
         self.path = path
         self.raw_query = raw_query
-        self.query = {k: v[-1] for k, v in urllib.parse.parse_qs(raw_query, keep_blank_values=True).items()}
+        parsed = urllib.parse.parse_qs(raw_query, keep_blank_values=True)
+        self.query = {k: v[-1] for k, v in parsed.items()}
         self.headers = headers
         self.user = None
         self.status = None
         self.watch = False
         self.ended = False
         self.end_reason = None
+        self.content_encoding = None
         self.arrived = time.monotonic()
 
     def __repr__(self):

@@ -16,7 +16,7 @@ Start and connect
     api.ca_file                        # the CA a client trusts
     sa = api.serviceaccount("/tmp/x")  # a kubelet-style token/ca.crt/namespace dir, token accepted
     sa.token_file, sa.ca_file          # for kubeapi_token_file / kubeapi_ca_file
-    api.env()                          # {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "..._PORT": "<port>"}
+    api.env()                          # KUBERNETES_SERVICE_HOST=127.0.0.1, ..._PORT=<port>
     api.kubeconfig(path, token)        # a kubeconfig file for kubectl
     api.stop()
   KubeAPI(pki=None, version="v1.27.16", start_rv=1000, bookmark_interval=60, gone_mode="event",
@@ -45,6 +45,20 @@ etcd's revision is; an object's resourceVersion is that of its last change)
     api.get_pod(ns, name), api.pods(node=None) -> copies
     api.create_event(ev), api.update_event(ns, name, fn), api.delete_event(ns, name), api.events()
     api.rv -> the current resourceVersion (int)
+
+Watch semantics: resourceVersion unset or "0": a synthetic ADDED for every matching object,
+  then changes; N: the changes after N (410 when N is older than the history kept, 504 when it
+  is ahead of the server). Changes are filtered per watch as the API server's cache does: an
+  object that stops matching the field selector arrives as DELETED (its last matching content at
+  the new resourceVersion), one that starts matching as ADDED. timeoutSeconds ends the stream
+  (default: 1800 s times a random factor in [1, 2), as the API server's own limit). With
+  allowWatchBookmarks: a BOOKMARK every bookmark_interval seconds and 2 s before the deadline,
+  carrying the server's current resourceVersion (so it can be ahead of every event sent).
+
+List semantics: resourceVersion unset: the current state; "0": the current state from the cache,
+  limit ignored; N (NotOlderThan): current state if N is not ahead (else 504); Exact, or N with a
+  limit: the state at N (410 when compacted away). limit/continue paginate in key order
+  (namespace/name) over one snapshot; remainingItemCount without selectors.
 
 Watches and requests (for the test's synchronisation: wait on data, not time)
     api.requests                       # every request (httpbase.Request: path, query, status, ...)
@@ -135,13 +149,34 @@ def bad_request(message):
     return Fail(400, "BadRequest", message)
 
 
-def invalid_list_options(field, detail):
-    return Fail(422, "Invalid", 'ListOptions.meta.k8s.io "" is invalid: %s: Forbidden: %s' % (field, detail),
+def parse_error(value):
+    return bad_request('strconv.ParseInt: parsing "%s": invalid syntax' % value)
+
+
+def forbidden_option(field, detail):
+    return Fail(422, "Invalid",
+                'ListOptions.meta.k8s.io "" is invalid: %s: Forbidden: %s' % (field, detail),
                 {"group": "meta.k8s.io", "kind": "ListOptions",
-                 "causes": [{"reason": "FieldValueForbidden", "message": "Forbidden: " + detail, "field": field}]})
+                 "causes": [{"reason": "FieldValueForbidden", "message": "Forbidden: " + detail,
+                             "field": field}]})
 
 
-def parse_bool(s, name):
+def too_large(n, current):
+    return Fail(504, "Timeout", "Too large resource version: %d, current: %d" % (n, current),
+                {"causes": [{"reason": "ResourceVersionTooLarge",
+                             "message": "Too large resource version"}],
+                 "retryAfterSeconds": 1})
+
+
+CONTINUE_TOO_OLD = (
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this "
+    "response to retrieve the remainder of the results. Continuing with the provided token "
+    "results in an inconsistent list - objects that were created, modified, or deleted between "
+    "the time the first chunk was returned and now may show up in the list.")
+
+
+def parse_bool(s):
     """strconv.ParseBool, as the API server reads query booleans."""
     if s in ("1", "t", "T", "TRUE", "true", "True"):
         return True
@@ -204,11 +239,13 @@ def parse_field_selector(s, allowed):
         field = field.strip()
         if field not in allowed:
             raise bad_request("field label not supported: %s" % field)
-        reqs.append((allowed[field], "!=" if op == "!=" else "=", _unescape_field_value(value, term)))
+        reqs.append((allowed[field], "!=" if op == "!=" else "=",
+                     _unescape_field_value(value, term)))
     return reqs
 
 
-_LABEL_REQ = re.compile(r"^\s*(!?)\s*([A-Za-z0-9][-A-Za-z0-9_./]*)\s*(?:(==|=|!=|>|<|\s+in\s+|\s+notin\s+)\s*(.*?))?\s*$")
+_LABEL_REQ = re.compile(r"^\s*(!?)\s*([A-Za-z0-9][-A-Za-z0-9_./]*)\s*"
+                        r"(?:(==|=|!=|>|<|\s+in\s+|\s+notin\s+)\s*(.*?))?\s*$")
 
 
 def parse_label_selector(s):
@@ -271,10 +308,12 @@ def parse_label_selector(s):
 # Resources
 
 def _pod_fields(p):
-    spec, st = p["spec"], p["status"]
+    """pkg/registry/core/pod: PodToSelectableFields."""
+    spec, st, m = p["spec"], p["status"], p["metadata"]
     ips = st.get("podIPs") or []
-    return {"metadata.name": p["metadata"]["name"], "metadata.namespace": p["metadata"]["namespace"],
-            "spec.nodeName": spec.get("nodeName", ""), "spec.restartPolicy": spec.get("restartPolicy", ""),
+    return {"metadata.name": m["name"], "metadata.namespace": m["namespace"],
+            "spec.nodeName": spec.get("nodeName", ""),
+            "spec.restartPolicy": spec.get("restartPolicy", ""),
             "spec.schedulerName": spec.get("schedulerName", ""),
             "spec.serviceAccountName": spec.get("serviceAccountName", ""),
             "spec.hostNetwork": "true" if spec.get("hostNetwork") else "false",
@@ -283,70 +322,85 @@ def _pod_fields(p):
 
 
 def _event_fields(e):
-    r = e.get("regarding", {})
+    """pkg/registry/core/event: the internal (core) field names of an Event."""
+    r, m = e.get("regarding", {}), e["metadata"]
     src = e.get("deprecatedSource", {}).get("component") or e.get("reportingController", "")
-    return {"metadata.name": e["metadata"]["name"], "metadata.namespace": e["metadata"]["namespace"],
-            "involvedObject.kind": r.get("kind", ""), "involvedObject.namespace": r.get("namespace", ""),
-            "involvedObject.name": r.get("name", ""), "involvedObject.uid": r.get("uid", ""),
-            "involvedObject.apiVersion": r.get("apiVersion", ""),
-            "involvedObject.resourceVersion": r.get("resourceVersion", ""),
-            "involvedObject.fieldPath": r.get("fieldPath", ""), "reason": e.get("reason", ""),
-            "reportingComponent": e.get("reportingController", ""), "source": src, "type": e.get("type", "")}
+    fields = {"metadata.name": m["name"], "metadata.namespace": m["namespace"],
+              "reason": e.get("reason", ""), "reportingComponent": e.get("reportingController", ""),
+              "source": src, "type": e.get("type", "")}
+    for f in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"):
+        fields["involvedObject." + f] = r.get(f, "")
+    return fields
 
 
 class Resource:
     def __init__(self, name, group, kind, fields, field_labels, short, hash_, bookmark):
         self.name, self.group, self.kind = name, group, kind
         self.api_version = (group + "/v1") if group else "v1"
+        self.qualified = name + ("." + group if group else "")
         self.fields = fields
         self.field_labels = field_labels  # label a client sends -> internal field name
         self.short, self.hash = short, hash_
         self.bookmark_object = bookmark
 
     def discovery(self):
-        return {"name": self.name, "singularName": self.kind.lower(), "namespaced": True, "kind": self.kind,
-                "verbs": ["get", "list", "watch"], "shortNames": [self.short], "storageVersionHash": self.hash}
+        return {"name": self.name, "singularName": self.kind.lower(), "namespaced": True,
+                "kind": self.kind, "verbs": ["get", "list", "watch"], "shortNames": [self.short],
+                "storageVersionHash": self.hash}
 
 
-POD_LABELS = {k: k for k in ("metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy",
-                             "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork",
-                             "status.phase", "status.podIP", "status.nominatedNodeName")}
+POD_LABELS = {k: k for k in (
+    "metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy",
+    "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
+    "status.podIP", "status.nominatedNodeName")}
 POD_LABELS["spec.host"] = "spec.nodeName"
-# pkg/apis/events/v1 AddFieldLabelConversionsForEvent
+# pkg/apis/events/v1: AddFieldLabelConversionsForEvent
 EVENT_LABELS = {"reason": "reason", "type": "type", "metadata.namespace": "metadata.namespace",
                 "metadata.name": "metadata.name", "source": "source",
-                "reportingController": "reportingComponent",
-                **{"regarding." + f: "involvedObject." + f
-                   for f in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")}}
+                "reportingController": "reportingComponent"}
+EVENT_LABELS.update({"regarding." + f: "involvedObject." + f for f in (
+    "kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")})
+
+
+def _pod_bookmark(rv):
+    """An empty Pod with only the resourceVersion, as Go marshals it."""
+    return {"kind": "Pod", "apiVersion": "v1",
+            "metadata": {"resourceVersion": rv, "creationTimestamp": None},
+            "spec": {"containers": None}, "status": {}}
+
+
+def _event_bookmark(rv):
+    return {"kind": "Event", "apiVersion": "events.k8s.io/v1",
+            "metadata": {"resourceVersion": rv, "creationTimestamp": None},
+            "eventTime": None, "regarding": {}, "deprecatedSource": {},
+            "deprecatedFirstTimestamp": None, "deprecatedLastTimestamp": None}
+
 
 RESOURCES = {
     "pods": Resource("pods", "", "Pod", _pod_fields, POD_LABELS, "po", "xPOwRZ+Yhw8=",
-                     lambda rv: {"kind": "Pod", "apiVersion": "v1",
-                                 "metadata": {"resourceVersion": rv, "creationTimestamp": None},
-                                 "spec": {"containers": None}, "status": {}}),
-    "events": Resource("events", "events.k8s.io", "Event", _event_fields, EVENT_LABELS, "ev", "r2yiGXH7wu8=",
-                       lambda rv: {"kind": "Event", "apiVersion": "events.k8s.io/v1",
-                                   "metadata": {"resourceVersion": rv, "creationTimestamp": None},
-                                   "eventTime": None, "regarding": {}, "deprecatedSource": {},
-                                   "deprecatedFirstTimestamp": None, "deprecatedLastTimestamp": None}),
+                     _pod_bookmark),
+    "events": Resource("events", "events.k8s.io", "Event", _event_fields, EVENT_LABELS, "ev",
+                       "r2yiGXH7wu8=", _event_bookmark),
 }
 
-_ROUTE = re.compile(r"^/(?:api/v1|apis/(events\.k8s\.io)/v1)(?:/namespaces/([^/]+))?/(pods|events)(?:/([^/]+))?$")
+_ROUTE = re.compile(r"^/(?:api/v1|apis/(events\.k8s\.io)/v1)(?:/namespaces/([^/]+))?"
+                    r"/(pods|events)(?:/([^/]+))?$")
 
 
 class Change:
     __slots__ = ("rv", "resource", "key", "type", "obj", "prev")
 
     def __init__(self, rv, resource, key, type_, obj, prev):
-        self.rv, self.resource, self.key, self.type, self.obj, self.prev = rv, resource, key, type_, obj, prev
+        self.rv, self.resource, self.key = rv, resource, key
+        self.type, self.obj, self.prev = type_, obj, prev
 
 
 class Watch:
     """One open watch. resource, namespace, req (its httpbase.Request), sent (events written),
     closed (why it ended, or None)."""
 
-    def __init__(self, api, res, ns, freqs, lpreds, bookmarks, req):
-        self.api, self.res, self.namespace = api, res, ns
+    def __init__(self, res, ns, freqs, lpreds, bookmarks, req):
+        self.res, self.namespace = res, ns
         self.resource = res.name
         self.freqs, self.lpreds, self.bookmarks, self.req = freqs, lpreds, bookmarks, req
         self.queue = deque()
@@ -399,6 +453,18 @@ def _key(obj):
     return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
 
+def _key_order(key):
+    return "%s/%s" % key
+
+
+def _matching(pred, match):
+    if match is None:
+        return True
+    if callable(match):
+        return match(pred.req)
+    return pred.req.path.startswith(match)
+
+
 class KubeAPI(StandInServer):
     def __init__(self, pki=None, version="v1.27.16", start_rv=1000, bookmark_interval=60,
                  gone_mode="event", anonymous=False, default_watch_timeout=None, port=0):
@@ -436,10 +502,11 @@ class KubeAPI(StandInServer):
 
     def kubeconfig(self, path, token, server=None):
         cfg = {"apiVersion": "v1", "kind": "Config", "current-context": "standin",
-               "clusters": [{"name": "standin", "cluster": {"server": server or self.url,
-                                                           "certificate-authority": self.ca_file}}],
+               "clusters": [{"name": "standin", "cluster": {
+                   "server": server or self.url, "certificate-authority": self.ca_file}}],
                "users": [{"name": "standin", "user": {"token": token}}],
-               "contexts": [{"name": "standin", "context": {"cluster": "standin", "user": "standin"}}]}
+               "contexts": [{"name": "standin",
+                             "context": {"cluster": "standin", "user": "standin"}}]}
         with open(path, "w") as f:
             json.dump(cfg, f)
         return path
@@ -458,10 +525,10 @@ class KubeAPI(StandInServer):
         return "eyJhbGciOiJSUzI1NiJ9.standin.%s" % uuid.UUID(int=self._rng.getrandbits(128)).hex
 
     def serviceaccount(self, path, namespace="tapio", user=None, allow=None):
+        """A service-account directory (token, ca.crt, namespace) whose token is accepted."""
         token = self.new_token()
         self.add_token(token, user or "system:serviceaccount:%s:tapio" % namespace, allow)
-        sa = ServiceAccountDir(path, token, self.ca_file, namespace)
-        return sa
+        return ServiceAccountDir(path, token, self.ca_file, namespace)
 
     def rotate_token(self, sa, revoke_old=True):
         old = sa.token
@@ -561,7 +628,8 @@ class KubeAPI(StandInServer):
             return [copy.deepcopy(e) for k, e in sorted(self.objects["events"].items())]
 
     def _state_at(self, resource, rv):
-        """The resource's objects as they were at rv (rv >= compacted), by undoing later changes."""
+        """The resource's objects as they were at rv (rv >= compacted), by undoing later
+        changes."""
         state = dict(self.objects[resource])
         for ch in reversed(self.log):
             if ch.rv <= rv:
@@ -582,35 +650,30 @@ class KubeAPI(StandInServer):
                     and (resource is None or w.resource == resource)]
 
     def wait_watch(self, pred=None, timeout=20):
-        return self.wait(lambda: next((w for w in self.open_watches() if pred is None or pred(w)), None),
-                         timeout, "open watch")
-
-    def _match(self, match, w):
-        if match is None:
-            return True
-        if callable(match):
-            return match(w.req)
-        return w.req.path.startswith(match)
+        def find():
+            return next((w for w in self.open_watches() if pred is None or pred(w)), None)
+        return self.wait(find, timeout, "open watch")
 
     def bookmark(self, match=None):
         with self.cond:
             for w in self.open_watches():
-                if w.bookmarks and self._match(match, w):
+                if w.bookmarks and _matching(w, match):
                     w.bookmark_now = True
             self.cond.notify_all()
 
     def expire_watches(self, match=None):
         with self.cond:
             for w in self.open_watches():
-                if self._match(match, w):
-                    w.queue.append(("ERROR", self._too_old(w.req.query.get("resourceVersion") or str(self.rv))))
+                if _matching(w, match):
+                    rv = w.req.query.get("resourceVersion") or str(self.rv)
+                    w.queue.append(("ERROR", self._too_old(rv)))
                     w.queue.append(("END", "expired"))
             self.cond.notify_all()
 
     def silence_open_watches(self, match=None):
         with self.cond:
             for w in self.open_watches():
-                if self._match(match, w):
+                if _matching(w, match):
                     w.silent = True
             self.cond.notify_all()
 
@@ -628,9 +691,11 @@ class KubeAPI(StandInServer):
         self.fail_next(n, 429, "TooManyRequests", "Too many requests, please try again later.",
                        match, retry_after)
 
-    def fail_next(self, n, code=500, reason="InternalError", message="an error on the server (\"\") has "
-                  "prevented the request from succeeding", match=None, retry_after=None):
-        self.add_fault("fail", n, match, code=code, reason=reason, message=message, retry_after=retry_after)
+    def fail_next(self, n, code=500, reason="InternalError",
+                  message='an error on the server ("") has prevented the request from succeeding',
+                  match=None, retry_after=None):
+        self.add_fault("fail", n, match, code=code, reason=reason, message=message,
+                       retry_after=retry_after)
 
     def split_events(self, *kinds, every=None):
         with self.cond:
@@ -660,10 +725,13 @@ class KubeAPI(StandInServer):
             return "system:anonymous", set()
         raise Fail(401, "Unauthorized", "Unauthorized")
 
-    def _headers(self):
-        return [("Audit-Id", str(uuid.uuid4())), ("Cache-Control", "no-cache, private"),
-                ("X-Kubernetes-Pf-Flowschema-Uid", "7f8a4e2c-standin-flowschema"),
-                ("X-Kubernetes-Pf-Prioritylevel-Uid", "1c0b9d3e-standin-prioritylevel")]
+    @staticmethod
+    def _headers(authenticated=True):
+        h = [("Audit-Id", str(uuid.uuid4())), ("Cache-Control", "no-cache, private")]
+        if authenticated:  # API Priority and Fairness classified it
+            h += [("X-Kubernetes-Pf-Flowschema-Uid", "7f8a4e2c-standin-flowschema"),
+                  ("X-Kubernetes-Pf-Prioritylevel-Uid", "1c0b9d3e-standin-prioritylevel")]
+        return h
 
     def _send(self, h, code, obj, headers=()):
         """As Go's server writes a handler's body: small ones with Content-Length, larger ones
@@ -673,6 +741,7 @@ class KubeAPI(StandInServer):
         if len(body) >= 128 * 1024 and "gzip" in h.req.headers.get("accept-encoding", ""):
             body = gzip.compress(body, 1)
             hdrs += [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]
+            h.req.content_encoding = "gzip"
         if len(body) <= 2048 or h.command == "HEAD":
             h.send_body(code, body, JSON, hdrs)
             return
@@ -685,25 +754,26 @@ class KubeAPI(StandInServer):
         try:
             self._route(h, req)
         except Fail as f:
-            hdr = f.headers if f.code != 401 else []
             h.send_body(f.code, model.gojson(f.body), JSON,
-                        ([("Audit-Id", str(uuid.uuid4())), ("Cache-Control", "no-cache, private")]
-                         if f.code == 401 else self._headers()) + hdr)
+                        self._headers(f.code != 401) + f.headers)
 
     def _route(self, h, req):
         path = req.path.rstrip("/") or "/"
         if path in ("/healthz", "/livez", "/readyz"):
-            h.send_body(200, b"ok", "text/plain; charset=utf-8", [("X-Content-Type-Options", "nosniff")])
+            h.send_body(200, b"ok", "text/plain; charset=utf-8",
+                        [("X-Content-Type-Options", "nosniff")])
             return
         user, allow = self._authenticate(h, req)
         req.user = user
         fault = self.take_fault("fail", req)
         if fault:
-            hdr = [("Retry-After", str(fault["retry_after"]))] if fault["retry_after"] is not None else []
-            details = {"retryAfterSeconds": fault["retry_after"]} if fault["retry_after"] is not None else None
-            raise Fail(fault["code"], fault["reason"], fault["message"], details, hdr)
+            after = fault["retry_after"]
+            raise Fail(fault["code"], fault["reason"], fault["message"],
+                       None if after is None else {"retryAfterSeconds": after},
+                       [] if after is None else [("Retry-After", str(after))])
         if req.method not in ("GET", "HEAD"):
-            raise Fail(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {})
+            raise Fail(405, "MethodNotAllowed",
+                       "the server does not allow this method on the requested resource", {})
         if path == "/version":
             major, minor = self.version.lstrip("v").split(".")[:2]
             self._send(h, 200, {"major": major, "minor": minor, "gitVersion": self.version,
@@ -712,52 +782,33 @@ class KubeAPI(StandInServer):
                                 "compiler": "gc", "platform": "linux/amd64"})
             return
         if user == "system:anonymous":
-            verb = "get"
-            raise Fail(403, "Forbidden", 'forbidden: User "system:anonymous" cannot %s path "%s"' % (verb, path),
-                       {})
-        if path == "/api":
-            self._send(h, 200, {"kind": "APIVersions", "versions": ["v1"],
-                                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
-                                                                "serverAddress": "127.0.0.1:%d" % self.port}]})
-            return
-        if path == "/api/v1":
-            self._send(h, 200, {"kind": "APIResourceList", "groupVersion": "v1",
-                                "resources": [RESOURCES["pods"].discovery()]})
-            return
-        group = {"name": "events.k8s.io", "versions": [{"groupVersion": "events.k8s.io/v1", "version": "v1"}],
-                 "preferredVersion": {"groupVersion": "events.k8s.io/v1", "version": "v1"}}
-        if path == "/apis":
-            self._send(h, 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]})
-            return
-        if path == "/apis/events.k8s.io":
-            self._send(h, 200, {"kind": "APIGroup", "apiVersion": "v1", **group})
-            return
-        if path == "/apis/events.k8s.io/v1":
-            self._send(h, 200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "events.k8s.io/v1",
-                                "resources": [RESOURCES["events"].discovery()]})
+            raise Fail(403, "Forbidden",
+                       'forbidden: User "system:anonymous" cannot get path "%s"' % path, {})
+        if self._discovery(h, path):
             return
         m = _ROUTE.match(path)
         if not m or (m.group(3) == "pods") != (m.group(1) is None):
             raise Fail(404, "NotFound", "the server could not find the requested resource", {})
         res = RESOURCES[m.group(3)]
         ns, name = m.group(2), m.group(4)
-        watch = parse_bool(req.query.get("watch", ""), "watch")
+        watch = parse_bool(req.query.get("watch", ""))
         verb = "get" if name else ("watch" if watch else "list")
         if allow is not None and res.name not in allow:
             scope = 'in the namespace "%s"' % ns if ns else "at the cluster scope"
-            group_name = res.group
-            full = res.name + ("." + group_name if group_name else "")
-            details = {"kind": res.name} if not group_name else {"group": group_name, "kind": res.name}
-            if name:
-                details["name"] = name
-            raise Fail(403, "Forbidden", '%s%s is forbidden: User "%s" cannot %s resource "%s" in API group "%s" %s'
-                       % (full, ' "%s"' % name if name else "", user, verb, res.name, group_name, scope), details)
+            details = {"group": res.group} if res.group else {}
+            details.update({"name": name} if name else {})
+            details["kind"] = res.name
+            raise Fail(403, "Forbidden",
+                       '%s%s is forbidden: User "%s" cannot %s resource "%s" in API group "%s" %s'
+                       % (res.qualified, ' "%s"' % name if name else "", user, verb, res.name,
+                          res.group, scope), details)
         if name:
             with self.cond:
                 obj = self.objects[res.name].get((ns, name))
             if obj is None:
-                raise Fail(404, "NotFound", '%s "%s" not found' % (res.name + ("." + res.group if res.group else ""), name),
-                           {"name": name, **({"group": res.group} if res.group else {}), "kind": res.name})
+                details = {"name": name, **({"group": res.group} if res.group else {}),
+                           "kind": res.name}
+                raise Fail(404, "NotFound", '%s "%s" not found' % (res.qualified, name), details)
             self._send(h, 200, {"kind": res.kind, "apiVersion": res.api_version, **obj})
             return
         freqs = parse_field_selector(req.query.get("fieldSelector", ""), res.field_labels)
@@ -767,20 +818,47 @@ class KubeAPI(StandInServer):
         else:
             self._list(h, req, res, ns, freqs, lpreds)
 
+    def _discovery(self, h, path):
+        events = {"groupVersion": "events.k8s.io/v1", "version": "v1"}
+        group = {"name": "events.k8s.io", "versions": [events], "preferredVersion": events}
+        if path == "/api":
+            self._send(h, 200, {"kind": "APIVersions", "versions": ["v1"],
+                                "serverAddressByClientCIDRs": [{
+                                    "clientCIDR": "0.0.0.0/0",
+                                    "serverAddress": "127.0.0.1:%d" % self.port}]})
+        elif path == "/api/v1":
+            self._send(h, 200, {"kind": "APIResourceList", "groupVersion": "v1",
+                                "resources": [RESOURCES["pods"].discovery()]})
+        elif path == "/apis":
+            self._send(h, 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]})
+        elif path == "/apis/events.k8s.io":
+            self._send(h, 200, {"kind": "APIGroup", "apiVersion": "v1", **group})
+        elif path == "/apis/events.k8s.io/v1":
+            self._send(h, 200, {"kind": "APIResourceList", "apiVersion": "v1",
+                                "groupVersion": "events.k8s.io/v1",
+                                "resources": [RESOURCES["events"].discovery()]})
+        else:
+            return False
+        return True
+
     def _list(self, h, req, res, ns, freqs, lpreds):
         q = req.query
-        rv, match, cont = q.get("resourceVersion", ""), q.get("resourceVersionMatch", ""), q.get("continue", "")
+        rv, match = q.get("resourceVersion", ""), q.get("resourceVersionMatch", "")
+        cont = q.get("continue", "")
         try:
             limit = int(q.get("limit") or 0)
         except ValueError:
-            raise bad_request('strconv.ParseInt: parsing "%s": invalid syntax' % q.get("limit")) from None
+            raise parse_error(q.get("limit")) from None
         if match and not rv:
-            raise invalid_list_options("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided")
+            raise forbidden_option("resourceVersionMatch", "resourceVersionMatch is forbidden "
+                                   "unless resourceVersion is provided")
         if match and match not in ("NotOlderThan", "Exact"):
-            raise Fail(422, "Invalid", 'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Unsupported value: "%s"' % match)
+            raise Fail(422, "Invalid", 'ListOptions.meta.k8s.io "" is invalid: '
+                       'resourceVersionMatch: Unsupported value: "%s"' % match)
         if cont and rv:
-            raise invalid_list_options("resourceVersion", "specifying resource version is not allowed when using continue")
-        w = Watch(self, res, ns, freqs, lpreds, False, req)
+            raise forbidden_option("resourceVersion", "specifying resource version is not "
+                                   "allowed when using continue")
+        w = Watch(res, ns, freqs, lpreds, False, req)
         with self.cond:
             start = ""
             if cont:
@@ -788,13 +866,10 @@ class KubeAPI(StandInServer):
                     tok = json.loads(base64.urlsafe_b64decode(cont + "=" * (-len(cont) % 4)))
                     at, start = int(tok["rv"]), tok["start"]
                 except (ValueError, KeyError, TypeError, binascii.Error):
-                    raise bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)") from None
+                    raise bad_request("continue key is not valid: incorrect encoded start "
+                                      "resourceVersion (version meta.k8s.io/v1)") from None
                 if at < self.compacted:
-                    raise Fail(410, "Expired", "The provided continue parameter is too old to display a consistent list "
-                               "result. You can start a new list without the continue parameter, or use the continue "
-                               "token in this response to retrieve the remainder of the results. Continuing with the "
-                               "provided token results in an inconsistent list - objects that were created, modified, "
-                               "or deleted between the time the first chunk was returned and now may show up in the list.")
+                    raise Fail(410, "Expired", CONTINUE_TOO_OLD)
                 state = self._state_at(res.name, at)
             elif rv and rv != "0":
                 try:
@@ -802,13 +877,12 @@ class KubeAPI(StandInServer):
                 except ValueError:
                     raise bad_request('invalid resource version "%s"' % rv) from None
                 if n > self.rv:
-                    raise Fail(504, "Timeout", "Too large resource version: %d, current: %d" % (n, self.rv),
-                               {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
-                                "retryAfterSeconds": 1})
+                    raise too_large(n, self.rv)
                 # Exact, or a legacy paginated list at a resourceVersion, reads that revision.
                 if match == "Exact" or (not match and limit > 0):
                     if n < self.compacted:
-                        raise Fail(410, "Expired", "The resourceVersion for the provided list is too old.")
+                        raise Fail(410, "Expired",
+                                   "The resourceVersion for the provided list is too old.")
                     at, state = n, self._state_at(res.name, n)
                 else:
                     at, state = self.rv, dict(self.objects[res.name])
@@ -816,40 +890,43 @@ class KubeAPI(StandInServer):
                 at, state = self.rv, dict(self.objects[res.name])
                 if rv == "0":
                     limit = 0  # served from the watch cache: no pagination
-            items = [state[k] for k in sorted(state, key=lambda k: "%s/%s" % k)
-                     if (not start or "%s/%s" % k > start) and w.matches(state[k])]
+            items = [state[k] for k in sorted(state, key=_key_order)
+                     if (not start or _key_order(k) > start) and w.matches(state[k])]
         meta = {"resourceVersion": str(at)}
         if limit and len(items) > limit:
-            last = items[limit - 1]["metadata"]
-            token = {"v": "meta.k8s.io/v1", "rv": at, "start": "%s/%s\x00" % (last.get("namespace", ""), last["name"])}
-            meta["continue"] = base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode().rstrip("=")
+            last = _key(items[limit - 1])
+            token = {"v": "meta.k8s.io/v1", "rv": at, "start": _key_order(last) + "\x00"}
+            raw = json.dumps(token, separators=(",", ":")).encode()
+            meta["continue"] = base64.urlsafe_b64encode(raw).decode().rstrip("=")
             if not freqs and not lpreds:
                 meta["remainingItemCount"] = len(items) - limit
             items = items[:limit]
-        self._send(h, 200, {"kind": res.kind + "List", "apiVersion": res.api_version, "metadata": meta, "items": items})
+        self._send(h, 200, {"kind": res.kind + "List", "apiVersion": res.api_version,
+                            "metadata": meta, "items": items})
 
     def _watch(self, h, req, res, ns, freqs, lpreds):
         q = req.query
         if q.get("resourceVersionMatch"):
-            raise invalid_list_options("resourceVersionMatch", "resourceVersionMatch is forbidden for watch")
+            raise forbidden_option("resourceVersionMatch",
+                                   "resourceVersionMatch is forbidden for watch")
         if q.get("sendInitialEvents"):
-            raise invalid_list_options("sendInitialEvents", "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled")
-        bookmarks = parse_bool(q.get("allowWatchBookmarks", ""), "allowWatchBookmarks")
+            raise forbidden_option("sendInitialEvents", "sendInitialEvents is forbidden for "
+                                   "watch unless the WatchList feature gate is enabled")
+        bookmarks = parse_bool(q.get("allowWatchBookmarks", ""))
         try:
             timeout = int(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
         except ValueError:
-            raise bad_request('strconv.ParseInt: parsing "%s": invalid syntax' % q["timeoutSeconds"]) from None
+            raise parse_error(q["timeoutSeconds"]) from None
         if timeout is None:
             # The API server's own limit: minRequestTimeout (1800 s) times a factor in [1, 2).
             timeout = self.default_watch_timeout or int(1800 * (1 + self._rng.random()))
         rv = q.get("resourceVersion", "")
-        w = Watch(self, res, ns, freqs, lpreds, bookmarks, req)
+        w = Watch(res, ns, freqs, lpreds, bookmarks, req)
         silent = self.take_fault("silent", req) is not None
-        gone = None
         with self.cond:
             if rv in ("", "0"):
                 # Start at the current state: a synthetic ADDED for every object that matches.
-                for k in sorted(self.objects[res.name], key=lambda k: "%s/%s" % k):
+                for k in sorted(self.objects[res.name], key=_key_order):
                     obj = self.objects[res.name][k]
                     if w.matches(obj):
                         w.queue.append(("ADDED", obj))
@@ -862,17 +939,14 @@ class KubeAPI(StandInServer):
                     gone = self._too_old(rv)
                     if self.gone_mode == "http":
                         raise Fail(410, "Expired", gone["message"])
+                    w.queue.append(("ERROR", gone))
+                    w.queue.append(("END", "expired"))
                 elif n > self.rv:
-                    raise Fail(504, "Timeout", "Too large resource version: %d, current: %d" % (n, self.rv),
-                               {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
-                                "retryAfterSeconds": 1})
+                    raise too_large(n, self.rv)
                 else:
                     for ch in self.log:
                         if ch.rv > n:
                             w.offer(ch)
-            if gone is not None:
-                w.queue.append(("ERROR", gone))
-                w.queue.append(("END", "expired"))
             w.silent = silent
             self.watches.append(w)
             generation = self.generation
@@ -884,8 +958,7 @@ class KubeAPI(StandInServer):
                 self.cond.notify_all()
             self._stream(h, w, timeout, generation)
         except ConnectionGone:
-            if w.closed is None:
-                w.closed = "client"
+            pass
         finally:
             with self.cond:
                 if w.closed is None:
@@ -894,51 +967,53 @@ class KubeAPI(StandInServer):
                 self.watches.remove(w)
                 self.cond.notify_all()
 
+    def _next_item(self, h, w, generation, deadline, timers):
+        """The next thing to write on a watch, waiting for it; None when the stream is over
+        without a last chunk (server away, client gone)."""
+        sock = h.connection
+        with self.cond:
+            while True:
+                if self.generation != generation:
+                    w.closed = "away" if self.up else "stopped"
+                    return None
+                t = time.monotonic()
+                if not w.silent:
+                    if w.queue:
+                        return w.queue.popleft()
+                    if w.bookmarks and (w.bookmark_now or min(timers) <= t):
+                        if w.bookmark_now:
+                            w.bookmark_now = False
+                        elif timers[0] <= t:
+                            timers[0] = t + (self.bookmark_interval or float("inf"))
+                        else:
+                            timers[1] = float("inf")
+                        return "BOOKMARK", w.res.bookmark_object(str(self.rv))
+                    if t >= deadline:
+                        return "END", "timeout"
+                self.cond.wait(0.2)
+                # Has the client gone? Nothing is due from it on a watch: readable means EOF
+                # or a TLS close_notify.
+                if _readable(sock):
+                    w.closed = "client"
+                    return None
+
     def _stream(self, h, w, timeout, generation):
         begin = time.monotonic()
         deadline = begin + timeout
-        next_bm = begin + self.bookmark_interval if self.bookmark_interval else None
-        # The watch cache also sends a bookmark shortly before the deadline.
-        last_bm = deadline - 2 if timeout >= 3 else None
-        sock = h.connection
+        # Bookmark timers: the periodic one, and the watch cache's 2 s before the deadline.
+        timers = [begin + (self.bookmark_interval or float("inf")),
+                  deadline - 2 if timeout >= 3 else float("inf")]
         while True:
-            with self.cond:
-                while True:
-                    if self.generation != generation:
-                        w.closed = "away" if self.up else "stopped"
-                        h.close_connection = True
-                        return
-                    t = time.monotonic()
-                    if not w.silent:
-                        if w.queue:
-                            item = w.queue.popleft()
-                            break
-                        if w.bookmarks and (w.bookmark_now or (next_bm and t >= next_bm)
-                                            or (last_bm and t >= last_bm)):
-                            if w.bookmark_now:
-                                w.bookmark_now = False
-                            elif next_bm and t >= next_bm:
-                                next_bm = t + self.bookmark_interval
-                            else:
-                                last_bm = None
-                            item = ("BOOKMARK", w.res.bookmark_object(str(self.rv)))
-                            break
-                        if t >= deadline:
-                            item = ("END", "timeout")
-                            break
-                    self.cond.wait(0.2)
-                    # Has the client gone? Nothing is due from it on a watch: readable means EOF
-                    # or a TLS close_notify.
-                    if _readable(sock):
-                        w.closed = "client"
-                        h.close_connection = True
-                        return
+            item = self._next_item(h, w, generation, deadline, timers)
+            if item is None:
+                h.close_connection = True
+                return
             kind, obj = item
             if kind == "END":
                 w.closed = obj
                 h.end_chunked()
                 return
-            if kind not in ("ERROR", "BOOKMARK") and "kind" not in obj:
+            if kind not in ("ERROR", "BOOKMARK"):
                 obj = {"kind": w.res.kind, "apiVersion": w.res.api_version, **obj}
             line = model.gojson({"type": kind, "object": obj}) + b"\n"
             cut = self.take_fault("cut", w.req) if kind != "BOOKMARK" else None
@@ -948,7 +1023,17 @@ class KubeAPI(StandInServer):
                 h.abort()
             for piece in self._pieces(line):
                 h.write_chunk(piece)
-            w.sent += 1
+            with self.cond:
+                w.sent += 1
+                self.cond.notify_all()
+
+    _CUTS = {
+        "key": (rb'"[A-Za-z]{3,}":', 2),             # inside an object key
+        "string": (rb':"[^"\\]{3,}', 3),             # inside a string value
+        "escape": (rb'\\["\\/bfnrt]', 1),            # between \ and the escaped character
+        "unicode_escape": (rb'\\u[0-9a-fA-F]{4}', 3),  # inside \u0026
+        "utf8": (rb'[\xc2-\xf4][\x80-\xbf]', 1),      # inside a multi-byte character
+    }
 
     def _pieces(self, line):
         with self.cond:
@@ -959,24 +1044,12 @@ class KubeAPI(StandInServer):
             return [line]
         cuts = set()
         for kind in kinds:
-            pos = None
-            if kind == "key":
-                m = re.search(rb'"[A-Za-z]{3,}":', line)
-                pos = m.start() + 2 if m else None
-            elif kind == "string":
-                m = re.search(rb':"[^"\\]{3,}', line)
-                pos = m.start() + 3 if m else None
-            elif kind == "escape":
-                m = re.search(rb'\\["\\/bfnrt]', line)
-                pos = m.start() + 1 if m else None
-            elif kind == "unicode_escape":
-                m = re.search(rb'\\u[0-9a-fA-F]{4}', line)
-                pos = m.start() + 3 if m else None
-            elif kind == "utf8":
-                m = re.search(rb'[\xc2-\xf4][\x80-\xbf]', line)
-                pos = m.start() + 1 if m else None
-            elif kind == "newline":
+            if kind == "newline":
                 pos = len(line) - 1
+            elif kind in self._CUTS:
+                pattern, offset = self._CUTS[kind]
+                m = re.search(pattern, line)
+                pos = m.start() + offset if m else None
             else:
                 raise ValueError("unknown split kind %r" % kind)
             if pos:
@@ -1006,7 +1079,8 @@ def main():
     for p in model.node_pods(node, count):
         api.create_pod(p)
     sa = api.serviceaccount(os.path.join(api.pki.dir, "serviceaccount"))
-    print("kubeapi_url=%s\nkubeapi_token_file=%s\nkubeapi_ca_file=%s" % (api.url, sa.token_file, sa.ca_file), flush=True)
+    print("kubeapi_url=%s\nkubeapi_token_file=%s\nkubeapi_ca_file=%s"
+          % (api.url, sa.token_file, sa.ca_file), flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

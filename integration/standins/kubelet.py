@@ -61,6 +61,8 @@ from .pki import PKI
 
 MiB = 1 << 20
 GiB = 1 << 30
+# The kubelet's authorizer: request path -> subresource of nodes (everything else: proxy).
+SUBRESOURCES = {"stats": "stats", "metrics": "metrics", "healthz": "healthz", "pods": "proxy"}
 
 
 def omit(summary, *paths):
@@ -74,7 +76,10 @@ def _omit(obj, parts):
     head, rest = parts[0], parts[1:]
     targets = []
     if head == "*":
-        targets = obj if isinstance(obj, list) else list(obj.values()) if isinstance(obj, dict) else []
+        if isinstance(obj, list):
+            targets = obj
+        elif isinstance(obj, dict):
+            targets = list(obj.values())
     elif isinstance(obj, dict) and head in obj:
         if not rest:
             del obj[head]
@@ -103,13 +108,55 @@ def kubelet_view(pod):
     else:
         if "kubernetes.io/config.source" not in ann:
             ann["kubernetes.io/config.source"] = "api"
-        ann.setdefault("kubernetes.io/config.seen", p["metadata"]["creationTimestamp"][:-1] + ".512306842Z")
+        seen = p["metadata"]["creationTimestamp"][:-1] + ".512306842Z"
+        ann.setdefault("kubernetes.io/config.seen", seen)
     p["metadata"]["annotations"] = dict(sorted(ann.items()))
     return p
 
 
 def _seed(*parts):
     return int(hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:8], 16)
+
+
+def _cpu(ts, nano_cores, core_ns):
+    return {"time": ts, "usageNanoCores": nano_cores, "usageCoreNanoSeconds": core_ns}
+
+
+def _memory(ts, working_set, available, faults, major_faults):
+    """MemoryStats; availableBytes only where there is a limit to be below (None: left out)."""
+    m = {"time": ts}
+    if available is not None:
+        m["availableBytes"] = available
+    m.update({"usageBytes": working_set + 5 * MiB, "workingSetBytes": working_set,
+              "rssBytes": max(working_set - 3 * MiB, 0), "pageFaults": faults,
+              "majorPageFaults": major_faults})
+    return m
+
+
+def _fs(ts, capacity, used, inodes, inodes_used, available=None):
+    """FsStats (5 % of a filesystem reserved unless `available` says otherwise)."""
+    if available is None:
+        available = capacity - used - capacity // 20
+    return {"time": ts, "availableBytes": available, "capacityBytes": capacity, "usedBytes": used,
+            "inodesFree": inodes - inodes_used, "inodes": inodes, "inodesUsed": inodes_used}
+
+
+NODE_FS = (200 * GiB, 61 * GiB, 13107200, 412345)  # capacity, used, inodes, inodes used
+
+
+def _share(ts, used, inodes_used):
+    """A container's (or pod's) use of the node's filesystem: its own usedBytes and inodesUsed,
+    the filesystem's capacity, availability and free inodes."""
+    fs = _fs(ts, *NODE_FS)
+    fs.update(usedBytes=used, inodesUsed=inodes_used)
+    return fs
+
+
+def _network(ts, interfaces):
+    """NetworkStats: the default interface's figures inline, then every interface."""
+    ifs = [{"name": n, "rxBytes": rx, "rxErrors": 0, "txBytes": tx, "txErrors": 0}
+           for n, rx, tx in interfaces]
+    return {"time": ts, **ifs[0], "interfaces": ifs}
 
 
 class Kubelet(StandInServer):
@@ -217,119 +264,92 @@ class Kubelet(StandInServer):
     def summary(self, scrape=None, only_cpu_and_memory=False):
         """The body /stats/summary serves at scrape number `scrape` (default: the next one)."""
         k = self.scrapes + 1 if scrape is None else scrape
-        t = int(self.clock())
-        ts = model.rfc3339(t)
-        node_cpu_ns = 0
-        node_ws = 0
-        pods_out = []
-        for pi, pod in enumerate(self.pods()):
-            phase = pod["status"].get("phase")
-            if phase not in ("Running", "Pending") or not pod["status"].get("podIP"):
-                continue
-            ps = self._pod_stats(pod, pi, k, ts, only_cpu_and_memory)
-            node_cpu_ns += ps["cpu"]["usageCoreNanoSeconds"]
-            node_ws += ps["memory"]["workingSetBytes"]
-            pods_out.append(ps)
-        cap = 64 * GiB
-        node_mem = {"time": ts, "availableBytes": cap - node_ws - 4 * GiB, "usageBytes": node_ws + 6 * GiB,
-                    "workingSetBytes": node_ws + 4 * GiB, "rssBytes": node_ws + 3 * GiB,
-                    "pageFaults": 90000000 + 1000 * k, "majorPageFaults": 1200 + k}
-        node_cpu = {"time": ts, "usageNanoCores": 1500000000 + 1000 * len(pods_out),
-                    "usageCoreNanoSeconds": 9 * 10**15 + node_cpu_ns + k * 15 * 10**9}
+        ts = model.rfc3339(int(self.clock()))
+        pods = []
+        for i, pod in enumerate(self.pods()):
+            # Pods with a sandbox: not those finished or not yet given an IP.
+            if pod["status"].get("phase") in ("Running", "Pending") and pod["status"].get("podIP"):
+                pods.append(self._pod_stats(pod, i, k, ts, only_cpu_and_memory))
+        pods_cpu_ns = sum(p["cpu"]["usageCoreNanoSeconds"] for p in pods)
+        pods_ws = sum(p["memory"]["workingSetBytes"] for p in pods)
+        capacity = 64 * GiB
+        started = model.rfc3339(self.started)
 
-        def sysc(name, cpu_ns, ws):
-            c = {"name": name, "startTime": model.rfc3339(self.started),
-                 "cpu": {"time": ts, "usageNanoCores": cpu_ns // 1000, "usageCoreNanoSeconds": cpu_ns * 1000 + k * 10**8},
-                 "memory": {"time": ts, "usageBytes": ws + 16 * MiB, "workingSetBytes": ws, "rssBytes": ws - 8 * MiB,
-                            "pageFaults": 500000 + k, "majorPageFaults": 12}}
-            return c
-        pods_sys = sysc("pods", node_cpu_ns // 1000 + 1, node_ws + MiB)
-        pods_sys["memory"] = {"time": ts, "availableBytes": cap - node_ws - 8 * GiB, **{
-            k2: v for k2, v in pods_sys["memory"].items() if k2 != "time"}}
+        def system(name, core_ns, ws, available=None):
+            return {"name": name, "startTime": started,
+                    "cpu": _cpu(ts, core_ns // 10**6, core_ns + k * 10**8),
+                    "memory": _memory(ts, ws, available, 500000 + k, 12)}
         node = {"nodeName": self.node,
-                "systemContainers": [sysc("kubelet", 8 * 10**9, 96 * MiB), sysc("runtime", 5 * 10**9, 180 * MiB), pods_sys],
-                "startTime": model.rfc3339(self.started), "cpu": node_cpu, "memory": node_mem}
+                "systemContainers": [
+                    system("kubelet", 8 * 10**12, 96 * MiB),
+                    system("runtime", 5 * 10**12, 180 * MiB),
+                    system("pods", pods_cpu_ns, pods_ws + MiB, capacity - pods_ws - 8 * GiB)],
+                "startTime": started,
+                "cpu": _cpu(ts, 1500000000 + 1000 * len(pods),
+                            9 * 10**15 + pods_cpu_ns + k * 15 * 10**9),
+                "memory": _memory(ts, pods_ws + 4 * GiB, capacity - pods_ws - 4 * GiB,
+                                  90000000 + 1000 * k, 1200 + k)}
         if not only_cpu_and_memory:
-            node["network"] = {"time": ts, "name": "eth0", "rxBytes": 8 * 10**11 + k * 10**6, "rxErrors": 0,
-                               "txBytes": 3 * 10**11 + k * 10**6, "txErrors": 0,
-                               "interfaces": [{"name": "eth0", "rxBytes": 8 * 10**11 + k * 10**6, "rxErrors": 0,
-                                               "txBytes": 3 * 10**11 + k * 10**6, "txErrors": 0},
-                                              {"name": "cni0", "rxBytes": 5 * 10**10 + k * 1000, "rxErrors": 0,
-                                               "txBytes": 6 * 10**10 + k * 1000, "txErrors": 0}]}
-            node["fs"] = self._fs(ts, 200 * GiB, 61 * GiB, 13107200, 412345)
-            node["runtime"] = {"imageFs": self._fs(ts, 200 * GiB, 18 * GiB, 13107200, 98765)}
-            node["rlimit"] = {"time": ts, "maxpid": 4194304, "curproc": 1500 + len(pods_out) * 3}
-        else:
-            node["systemContainers"] = [{k2: v for k2, v in c.items() if k2 in ("name", "startTime", "cpu", "memory")}
-                                        for c in node["systemContainers"]]
-        summary = {"node": node, "pods": pods_out}
+            node["network"] = _network(ts, [
+                ("eth0", 8 * 10**11 + k * 10**6, 3 * 10**11 + k * 10**6),
+                ("cni0", 5 * 10**10 + k * 1000, 6 * 10**10 + k * 1000)])
+            node["fs"] = _fs(ts, *NODE_FS)
+            node["runtime"] = {"imageFs": _fs(ts, 200 * GiB, 18 * GiB, 13107200, 98765)}
+            node["rlimit"] = {"time": ts, "maxpid": 4194304, "curproc": 1500 + len(pods) * 3}
+        summary = {"node": node, "pods": pods}
         if self.on_summary:
             summary = self.on_summary(summary) or summary
         return summary
 
-    @staticmethod
-    def _fs(ts, capacity, used, inodes, inodes_used):
-        return {"time": ts, "availableBytes": capacity - used - capacity // 20, "capacityBytes": capacity,
-                "usedBytes": used, "inodesFree": inodes - inodes_used, "inodes": inodes, "inodesUsed": inodes_used}
-
-    def _pod_stats(self, pod, pi, k, ts, only_cpu_and_memory):
+    def _pod_stats(self, pod, index, k, ts, only_cpu_and_memory):
         m = pod["metadata"]
         s = _seed(m["uid"])
-        containers = []
         specs = {c["name"]: c for c in pod["spec"]["containers"]}
+        containers = []
         for ci, st in enumerate(pod["status"].get("containerStatuses", [])):
             running = st["state"].get("running")
             if not running:
-                continue
+                continue  # no cgroup, no stats
             nano = 1000000 * (5 + (s + ci) % 400)
-            core_ns = (s % 10**6) * 10**6 + (k + pi) * nano * 10
             ws = (32 + (s + 7 * ci) % 900) * MiB
-            mem = {"time": ts}
-            limit = specs.get(st["name"], {}).get("resources", {}).get("limits", {}).get("memory")
-            if limit:
-                mem["availableBytes"] = max(model.memory_bytes(limit) - ws, 0)
-            mem.update({"usageBytes": ws + 5 * MiB, "workingSetBytes": ws, "rssBytes": ws - 3 * MiB,
-                        "pageFaults": 10000 + s % 9999 + 10 * k, "majorPageFaults": (s >> 4) % 50})
+            limit = specs[st["name"]].get("resources", {}).get("limits", {}).get("memory")
+            available = max(model.memory_bytes(limit) - ws, 0) if limit else None
             c = {"name": st["name"], "startTime": running["startedAt"],
-                 "cpu": {"time": ts, "usageNanoCores": nano, "usageCoreNanoSeconds": core_ns},
-                 "memory": mem}
+                 "cpu": _cpu(ts, nano, (s % 10**6) * 10**6 + (k + index) * nano * 10),
+                 "memory": _memory(ts, ws, available, 10000 + s % 9999 + 10 * k, (s >> 4) % 50)}
             if not only_cpu_and_memory:
-                used = (1 + (s + ci) % 300) * 4096 * 16
-                c["rootfs"] = {**self._fs(ts, 200 * GiB, 61 * GiB, 13107200, 412345), "usedBytes": used,
-                               "inodesUsed": 20 + ci}
-                c["logs"] = {**self._fs(ts, 200 * GiB, 61 * GiB, 13107200, 412345), "usedBytes": 4096 * (1 + k),
-                             "inodesUsed": 1}
+                c["rootfs"] = _share(ts, (1 + (s + ci) % 300) * 65536, 20 + ci)
+                c["logs"] = _share(ts, 4096 * (1 + k), 1)
             containers.append(c)
-        cpu = {"time": ts, "usageNanoCores": sum(c["cpu"]["usageNanoCores"] for c in containers) + 100000,
-               "usageCoreNanoSeconds": sum(c["cpu"]["usageCoreNanoSeconds"] for c in containers) + 10**9}
         ws = sum(c["memory"]["workingSetBytes"] for c in containers) + 512 * 1024
-        mem = {"time": ts}
-        limits = [c.get("resources", {}).get("limits", {}).get("memory") for c in pod["spec"]["containers"]]
-        if limits and all(limits):
-            mem["availableBytes"] = max(sum(model.memory_bytes(x) for x in limits) - ws, 0)
-        mem.update({"usageBytes": ws + 6 * MiB, "workingSetBytes": ws, "rssBytes": max(ws - 4 * MiB, 0),
-                    "pageFaults": 20000 + s % 5000 + 12 * k, "majorPageFaults": (s >> 8) % 60})
+        limits = [c.get("resources", {}).get("limits", {}).get("memory")
+                  for c in pod["spec"]["containers"]]
+        available = None
+        if all(limits):  # a pod-level limit exists only when every container has one
+            available = max(sum(model.memory_bytes(x) for x in limits) - ws, 0)
         out = {"podRef": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"]},
-               "startTime": pod["status"].get("startTime"), "containers": containers, "cpu": cpu, "memory": mem}
+               "startTime": pod["status"].get("startTime"), "containers": containers,
+               "cpu": _cpu(ts, sum(c["cpu"]["usageNanoCores"] for c in containers) + 100000,
+                           sum(c["cpu"]["usageCoreNanoSeconds"] for c in containers) + 10**9),
+               "memory": _memory(ts, ws, available, 20000 + s % 5000 + 12 * k, (s >> 8) % 60)}
         if only_cpu_and_memory:
             return out
-        if not pod["spec"].get("hostNetwork"):
-            rx, tx = (s % 10**9) + k * 1500 * (pi + 1), (s % 10**8) + k * 900 * (pi + 1)
-            out["network"] = {"time": ts, "name": "eth0", "rxBytes": rx, "rxErrors": 0, "txBytes": tx, "txErrors": 0,
-                              "interfaces": [{"name": "eth0", "rxBytes": rx, "rxErrors": 0, "txBytes": tx, "txErrors": 0}]}
-        vols = []
+        if not pod["spec"].get("hostNetwork"):  # the host's network is not the pod's
+            out["network"] = _network(ts, [("eth0", s % 10**9 + k * 1500 * (index + 1),
+                                            s % 10**8 + k * 900 * (index + 1))])
+        volumes = []
         for v in pod["spec"].get("volumes", []):
             used = 4096 * (3 + _seed(m["uid"], v["name"]) % 1000)
-            vs = {"time": ts, "availableBytes": 8 * GiB - used, "capacityBytes": 8 * GiB, "usedBytes": used,
-                  "inodesFree": 2097152 - 9, "inodes": 2097152, "inodesUsed": 9, "name": v["name"]}
+            vs = {**_fs(ts, 8 * GiB, used, 2097152, 9, available=8 * GiB - used), "name": v["name"]}
             if "persistentVolumeClaim" in v:
-                vs["pvcRef"] = {"name": v["persistentVolumeClaim"]["claimName"], "namespace": m["namespace"]}
-            vols.append(vs)
-        if vols:
-            out["volume"] = vols
-        eph_used = sum(c["rootfs"]["usedBytes"] + c["logs"]["usedBytes"] for c in containers)
-        out["ephemeral-storage"] = {**self._fs(ts, 200 * GiB, 61 * GiB, 13107200, 412345), "usedBytes": eph_used,
-                                    "inodesUsed": sum(c["rootfs"]["inodesUsed"] + 1 for c in containers)}
+                vs["pvcRef"] = {"name": v["persistentVolumeClaim"]["claimName"],
+                                "namespace": m["namespace"]}
+            volumes.append(vs)
+        if volumes:
+            out["volume"] = volumes
+        out["ephemeral-storage"] = _share(
+            ts, sum(c["rootfs"]["usedBytes"] + c["logs"]["usedBytes"] for c in containers),
+            sum(c["rootfs"]["inodesUsed"] + 1 for c in containers))
         out["process_stats"] = {"process_count": 2 * len(containers)}
         return out
 
@@ -353,7 +373,8 @@ class Kubelet(StandInServer):
             return False
         req.user = user
         if allow is not None and subresource not in allow:
-            msg = "Forbidden (user=%s, verb=get, resource=nodes, subresource=%s)" % (user, subresource)
+            msg = "Forbidden (user=%s, verb=get, resource=nodes, subresource=%s)" % (
+                user, subresource)
             h.send_body(403, msg.encode(), "text/plain; charset=utf-8")
             return False
         return True
@@ -367,8 +388,7 @@ class Kubelet(StandInServer):
 
     def handle(self, h, req):
         path = req.path
-        sub = {"/stats": "stats", "/pods": "proxy", "/metrics": "metrics", "/healthz": "healthz"}.get(
-            "/" + path.strip("/").split("/")[0], "proxy")
+        sub = SUBRESOURCES.get(path.strip("/").split("/")[0], "proxy")
         if not self._authorize(h, req, sub):
             return
         fail = self.take_fault("fail", req)
@@ -411,8 +431,9 @@ class Kubelet(StandInServer):
             h.end_headers()
         half = end // 2 if delay and delay["where"] == "body" else end
         for a, b in ((0, half), (half, end)):
-            if a == half and delay and delay["where"] == "body" and not self._wait(delay["seconds"]):
-                h.abort()
+            if a == half and delay and delay["where"] == "body":
+                if not self._wait(delay["seconds"]):
+                    h.abort()
             for i in range(a, b, 32768):
                 piece = body[i:min(i + 32768, b)]
                 if chunked:
@@ -432,7 +453,8 @@ def main():
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     k = Kubelet(node, model.node_pods(node, count)).start()
     k.add_token("standin-token")
-    print("kubelet_url=%s\nkubelet_ca_file=%s\ntoken=standin-token" % (k.url, k.ca_file), flush=True)
+    print("kubelet_url=%s\nkubelet_ca_file=%s\ntoken=standin-token" % (k.url, k.ca_file),
+          flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -84,7 +84,8 @@ def now():
 
 def rfc3339(t):
     """metav1.Time: seconds, UTC, Z."""
-    return datetime.datetime.fromtimestamp(int(t), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    d = datetime.datetime.fromtimestamp(int(t), datetime.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def microtime(t):
@@ -118,7 +119,8 @@ _SUFFIX = {"n": fractions.Fraction(1, 10**9), "u": fractions.Fraction(1, 10**6),
            "m": fractions.Fraction(1, 1000), "": 1, "k": 10**3, "M": 10**6, "G": 10**9,
            "T": 10**12, "P": 10**15, "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30,
            "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$")
+_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))"
+                       r"(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$")
 
 
 def parse_quantity(s):
@@ -154,8 +156,8 @@ DEFAULT_CONTAINER = dict(cpu="250m", memory="128Mi", cpu_limit="1", memory_limit
 
 
 def _resources(c):
-    limits = {k: v for k, v in (("cpu", c.get("cpu_limit")), ("memory", c.get("memory_limit"))) if v}
-    requests = {k: v for k, v in (("cpu", c.get("cpu")), ("memory", c.get("memory"))) if v}
+    limits = {k: c[k + "_limit"] for k in ("cpu", "memory") if c.get(k + "_limit")}
+    requests = {k: c[k] for k in ("cpu", "memory") if c.get(k)}
     out = {}
     if limits:
         out["limits"] = _sorted(limits)
@@ -189,7 +191,8 @@ def _fields_v1(obj):
             if isinstance(v, dict) and v:
                 out["f:" + k] = {".": {}, **_fields_v1(v)}
             elif isinstance(v, list) and v and isinstance(v[0], dict) and "name" in v[0]:
-                out["f:" + k] = {'k:{"name":"%s"}' % i["name"]: {".": {}, **_fields_v1(i)} for i in v}
+                out["f:" + k] = {'k:{"name":"%s"}' % i["name"]: {".": {}, **_fields_v1(i)}
+                                 for i in v}
             else:
                 out["f:" + k] = {}
         return out
@@ -222,7 +225,8 @@ def _completed_init_status(spec, started, rng):
     cid = "containerd://" + hex64(rng)
     return {"name": spec["name"],
             "state": {"terminated": {"exitCode": 0, "reason": "Completed",
-                                     "startedAt": rfc3339(started), "finishedAt": rfc3339(started + 2),
+                                     "startedAt": rfc3339(started),
+                                     "finishedAt": rfc3339(started + 2),
                                      "containerID": cid}},
             "lastState": {}, "ready": True, "restartCount": 0, "image": spec["image"],
             "imageID": _image_id(spec["image"], rng), "containerID": cid, "started": False}
@@ -242,7 +246,8 @@ def _container_json(c, sa_volume, extra_mounts):
                       for k, v in env.items()]
     out["resources"] = _resources(c)
     out["volumeMounts"] = extra_mounts + [
-        {"name": sa_volume, "readOnly": True, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]
+        {"name": sa_volume, "readOnly": True,
+         "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]
     out["terminationMessagePath"] = "/dev/termination-log"
     out["terminationMessagePolicy"] = "File"
     out["imagePullPolicy"] = "IfNotPresent"
@@ -265,20 +270,19 @@ def make_pod(name, namespace="default", node="node-a", *, uid=None, labels=None,
     rng = _rng(rng)
     created = created if created is not None else now() - 600
     base = re.sub(r"-[a-z0-9]{1,10}$", "", name) or name
-    containers = containers or [container("app", env=None, **DEFAULT_CONTAINER)]
-    containers = [dict(c) for c in containers]
+    containers = [dict(c) for c in containers or [container("app", **DEFAULT_CONTAINER)]]
     secret = "tapio-secret-%016x" % rng.getrandbits(64)
     for c in containers:
         if c.get("env") is None:
             # A secret-looking value (never to be exported), non-ASCII text and characters
             # Go's encoder escapes (<, >, &): what a stream parser meets in real pods.
-            c["env"] = {"LOG_LEVEL": "info", "DB_PASSWORD": secret, "GREETING": "grüße – ✓ <ok> & on",
-                        "POD_IP": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}},
-                        "API_TOKEN": {"secretKeyRef": {"name": base + "-api", "key": "token"}}}
+            c["env"] = {
+                "LOG_LEVEL": "info", "DB_PASSWORD": secret, "GREETING": "grüße – ✓ <ok> & on",
+                "POD_IP": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}},
+                "API_TOKEN": {"secretKeyRef": {"name": base + "-api", "key": "token"}}}
     init_containers = [dict(c) for c in (init_containers or [])]
     uid = uid or (("%032x" % rng.getrandbits(128)) if static else new_uid(rng))
     labels = _sorted(labels if labels is not None else {"app": base})
-    meta = {"name": name}
     if not owner_name:
         if owner in ("StatefulSet", "DaemonSet", "Job"):
             owner_name = base
@@ -290,37 +294,46 @@ def make_pod(name, namespace="default", node="node-a", *, uid=None, labels=None,
             owner_name = base + "-%08x" % rng.getrandbits(32)
     if owner == "ReplicaSet":
         labels = _sorted({**labels, "pod-template-hash": owner_name.rsplit("-", 1)[-1]})
-    if owner in ("ReplicaSet", "DaemonSet", "Job"):
-        meta["generateName"] = name[:len(name) - len(name.rsplit("-", 1)[-1])] if "-" in name else name
+
+    meta = {"name": name}
+    if owner in ("ReplicaSet", "DaemonSet", "Job") and "-" in name:
+        meta["generateName"] = name[:name.rindex("-") + 1]
     meta["namespace"] = namespace
     meta["uid"] = uid
     meta["creationTimestamp"] = rfc3339(created)
     meta["labels"] = labels
     ann = dict(annotations or {})
     if last_applied:
+        # What `kubectl apply` leaves behind: the whole manifest, env values included.
         manifest = {"apiVersion": "v1", "kind": "Pod",
-                    "metadata": {"annotations": {}, "labels": labels, "name": name, "namespace": namespace},
-                    "spec": {"containers": [{"env": [{"name": k, "value": v} for k, v in (c["env"] or {}).items()
-                                                     if isinstance(v, str)],
-                                             "image": c["image"], "name": c["name"]} for c in containers]}}
-        ann["kubectl.kubernetes.io/last-applied-configuration"] = json.dumps(manifest, separators=(",", ":")) + "\n"
+                    "metadata": {"annotations": {}, "labels": labels, "name": name,
+                                 "namespace": namespace},
+                    "spec": {"containers": [
+                        {"env": [{"name": k, "value": v} for k, v in c["env"].items()
+                                 if isinstance(v, str)],
+                         "image": c["image"], "name": c["name"]} for c in containers]}}
+        ann["kubectl.kubernetes.io/last-applied-configuration"] = \
+            json.dumps(manifest, separators=(",", ":")) + "\n"
     if static:
-        ann.update({"kubernetes.io/config.hash": uid, "kubernetes.io/config.seen": rfc3339(created) [:-1] + ".000000000Z",
+        ann.update({"kubernetes.io/config.hash": uid,
+                    "kubernetes.io/config.seen": rfc3339(created)[:-1] + ".000000000Z",
                     "kubernetes.io/config.source": "file"})
     if ann:
         meta["annotations"] = _sorted(ann)
     if owner:
-        meta["ownerReferences"] = [{"apiVersion": OWNER_API[owner], "kind": owner, "name": owner_name,
-                                    "uid": new_uid(rng), "controller": True, "blockOwnerDeletion": True}]
-        if owner == "Node":
-            del meta["ownerReferences"][0]["blockOwnerDeletion"]
+        ref = {"apiVersion": OWNER_API[owner], "kind": owner, "name": owner_name,
+               "uid": new_uid(rng), "controller": True}
+        if owner != "Node":
+            ref["blockOwnerDeletion"] = True
+        meta["ownerReferences"] = [ref]
 
     sa_volume = "kube-api-access-%05x" % rng.getrandbits(20)
     volumes = [{"name": sa_volume, "projected": {"sources": [
         {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1",
-                                                                       "fieldPath": "metadata.namespace"}}]}}],
+        {"configMap": {"name": "kube-root-ca.crt",
+                       "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
+            "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}],
         "defaultMode": 420}}]
     mounts = []
     if owner == "StatefulSet":
@@ -342,12 +355,13 @@ def make_pod(name, namespace="default", node="node-a", *, uid=None, labels=None,
     spec["securityContext"] = {}
     spec["schedulerName"] = "default-scheduler"
     spec["tolerations"] = [
-        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]
+        {"key": "node.kubernetes.io/" + key, "operator": "Exists", "effect": "NoExecute",
+         "tolerationSeconds": 300} for key in ("not-ready", "unreachable")]
     if priority_class:
         spec["priorityClassName"] = priority_class
-    spec["priority"] = priority if priority is not None else (2000001000 if priority_class == "system-node-critical"
-                                                             else 1000000 if priority_class else 0)
+    if priority is None:
+        priority = {None: 0, "system-node-critical": 2000001000}.get(priority_class, 1000000)
+    spec["priority"] = priority
     spec["enableServiceLinks"] = True
     spec["preemptionPolicy"] = "PreemptLowerPriority"
 
@@ -357,12 +371,13 @@ def make_pod(name, namespace="default", node="node-a", *, uid=None, labels=None,
         status["conditions"] = [{"type": "PodScheduled", "status": "False", "lastProbeTime": None,
                                  "lastTransitionTime": rfc3339(created), "reason": "Unschedulable",
                                  "message": "0/3 nodes are available: 3 Insufficient cpu."}]
-        status["qosClass"] = _qos(containers)
     else:
         status["conditions"] = [
-            {"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": rfc3339(started + i)}
-            for i, t in enumerate(("Initialized", "Ready", "ContainersReady"))] + [
-            {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": rfc3339(created)}]
+            {"type": t, "status": "True", "lastProbeTime": None,
+             "lastTransitionTime": rfc3339(started + i)}
+            for i, t in enumerate(("Initialized", "Ready", "ContainersReady"))]
+        status["conditions"].append({"type": "PodScheduled", "status": "True",
+                                     "lastProbeTime": None, "lastTransitionTime": rfc3339(created)})
         status["hostIP"] = node_ip(node)
         if host_network:
             status["podIP"] = status["hostIP"]
@@ -373,23 +388,28 @@ def make_pod(name, namespace="default", node="node-a", *, uid=None, labels=None,
             status["podIPs"] = [{"ip": ip}, {"ip": "fd00:10:244::%x" % int(ip.split(".")[3])}]
         status["startTime"] = rfc3339(created + 1)
         if init_containers:
-            status["initContainerStatuses"] = [_completed_init_status(c, started - 1, rng) for c in init_containers]
+            status["initContainerStatuses"] = [_completed_init_status(c, started - 1, rng)
+                                               for c in init_containers]
         status["containerStatuses"] = [_running_status(c, started + 1, rng) for c in containers]
-        status["qosClass"] = _qos(containers)
+    status["qosClass"] = _qos(containers)
     pod = {"metadata": meta, "spec": spec, "status": status}
+
+    writer = "kubectl-client-side-apply" if owner in (None, "Node") else "kube-controller-manager"
+    meta_fields = ("generateName", "labels", "annotations", "ownerReferences")
     meta["managedFields"] = [
-        {"manager": "kube-controller-manager" if owner not in (None, "Node") else "kubectl-client-side-apply",
-         "operation": "Update", "apiVersion": "v1", "time": rfc3339(created), "fieldsType": "FieldsV1",
-         "fieldsV1": {"f:metadata": _fields_v1({k: v for k, v in meta.items()
-                                                 if k in ("generateName", "labels", "annotations", "ownerReferences")}),
-                      "f:spec": _fields_v1({k: v for k, v in spec.items() if k not in ("nodeName", "volumes")})}}]
+        {"manager": writer, "operation": "Update", "apiVersion": "v1", "time": rfc3339(created),
+         "fieldsType": "FieldsV1",
+         "fieldsV1": {"f:metadata": _fields_v1({k: v for k, v in meta.items() if k in meta_fields}),
+                      "f:spec": _fields_v1({k: v for k, v in spec.items()
+                                            if k not in ("nodeName", "volumes")})}}]
     if node:
         meta["managedFields"].append(
-            {"manager": "kubelet", "operation": "Update", "apiVersion": "v1", "time": rfc3339(started + 2),
-             "fieldsType": "FieldsV1",
-             "fieldsV1": {"f:status": _fields_v1({k: v for k, v in status.items() if k != "phase"})},
+            {"manager": "kubelet", "operation": "Update", "apiVersion": "v1",
+             "time": rfc3339(started + 2), "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:status": _fields_v1({k: v for k, v in status.items()
+                                                  if k != "phase"})},
              "subresource": "status"})
-    if phase == "Succeeded":
+    if phase == "Succeeded" and node:
         for c in containers:
             terminate_container(pod, c["name"], 0, "Completed", at=started + 30)
         set_phase(pod, "Succeeded")
@@ -401,57 +421,61 @@ def mirror_pod(static, rng=None):
     kubernetes.io/config.mirror annotation."""
     rng = _rng(rng)
     m = json.loads(json.dumps(static))
-    h = static["metadata"]["uid"]
     m["metadata"]["uid"] = new_uid(rng)
     ann = dict(m["metadata"]["annotations"])
-    ann["kubernetes.io/config.mirror"] = h
+    ann["kubernetes.io/config.mirror"] = static["metadata"]["uid"]
     m["metadata"]["annotations"] = _sorted(ann)
     return m
 
 
-def node_pods(node, count=250, rng=None, namespaces=("shop", "payments", "search", "batch", "monitoring")):
+def node_pods(node, count=250, rng=None,
+              namespaces=("shop", "payments", "search", "batch", "monitoring")):
     """`count` varied pods on one node: Deployments, StatefulSets (PVC volumes), DaemonSets with
     host networking, Jobs (Succeeded), init containers, two containers, every QoS class, a few
-    crash-looping, image-pull-backoff, OOM-killed-then-restarted containers, and a static pod."""
+    crash-looping, image-pull-backoff, OOM-killed-then-restarted containers, and a static pod
+    (as its mirror: the API server's view)."""
     rng = _rng(rng)
     pods = []
     t0 = now() - 86400
     for i in range(count):
         ns = namespaces[i % len(namespaces)]
         kind = ("ReplicaSet", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", None)[i % 6]
-        name = {"ReplicaSet": "svc%d-%08x-%05x" % (i % 17, rng.getrandbits(32), rng.getrandbits(20)),
+        suffix = "%05x" % rng.getrandbits(20)
+        name = {"ReplicaSet": "svc%d-%08x-%s" % (i % 17, rng.getrandbits(32), suffix),
                 "StatefulSet": "db%03x-%d" % (rng.getrandbits(12), i % 3),
-                "DaemonSet": "agent%d-%05x" % (i % 3, rng.getrandbits(20)),
-                "Job": "job%d-%05x" % (i, rng.getrandbits(20)),
-                None: "bare%d-%05x" % (i, rng.getrandbits(20))}[kind]
-        q = i % 3
-        main = container("app", cpu=("250m", "1", None)[q], memory=("128Mi", "1Gi", None)[q],
-                         cpu_limit=("1", "1", None)[q], memory_limit=("1e9", "1Gi", None)[q])
-        cs = [main]
+                "DaemonSet": "agent%d-%s" % (i % 3, suffix),
+                "Job": "job%d-%s" % (i, suffix),
+                None: "bare%d-%s" % (i, suffix)}[kind]
+        q = i % 3  # Burstable, Guaranteed, BestEffort
+        cs = [container("app", cpu=("250m", "1", None)[q], memory=("128Mi", "1Gi", None)[q],
+                        cpu_limit=("1", "1", None)[q], memory_limit=("1e9", "1Gi", None)[q])]
         if i % 4 == 1:
-            cs.append(container("sidecar", cpu="50m", memory="64Mi", cpu_limit="1500m", memory_limit="1536Mi",
-                                args=["--listen=:9090"]))
+            cs.append(container("sidecar", cpu="50m", memory="64Mi", cpu_limit="1500m",
+                                memory_limit="1536Mi", args=["--listen=:9090"]))
         inits = [container("init-setup", cpu="10m", memory="16Mi")] if i % 5 == 2 else None
+        daemon = kind == "DaemonSet"
         pod = make_pod(name, ns, node, owner=kind, containers=cs, init_containers=inits,
-                       host_network=(kind == "DaemonSet"), priority_class="system-node-critical" if kind == "DaemonSet" else None,
-                       service_account="default" if kind != "DaemonSet" else "agent",
+                       host_network=daemon,
+                       priority_class="system-node-critical" if daemon else None,
+                       service_account="agent" if daemon else "default",
                        phase="Succeeded" if kind == "Job" else "Running", created=t0 + i * 60,
                        last_applied=kind is None, rng=rng)
-        if i % 23 == 7:
-            crash_loop(pod, "app", exit_code=2)
-        elif i % 29 == 11:
-            image_pull_backoff(pod, "app")
-        elif i % 31 == 13:
-            oom_kill(pod, "app")
+        if kind != "Job":
+            if i % 23 == 7:
+                crash_loop(pod, "app", exit_code=2)
+            elif i % 29 == 11:
+                image_pull_backoff(pod, "app")
+            elif i % 31 == 13:
+                oom_kill(pod, "app")
         pods.append(pod)
     if count:
-        # A static pod, as the API server holds it: the mirror (kubelet.kubelet_view undoes it).
-        pods[-1] = mirror_pod(make_pod("kube-proxy-" + node, "kube-system", node, owner="Node", static=True,
-                            host_network=True, priority_class="system-node-critical",
-                            containers=[container("kube-proxy", image="registry.k8s.io/kube-proxy:v1.27.16",
-                                                  cpu="100m", command=["/usr/local/bin/kube-proxy",
-                                                                       "--config=/var/lib/kube-proxy/config.conf"])],
-                            last_applied=False, rng=rng), rng)
+        proxy = container("kube-proxy", image="registry.k8s.io/kube-proxy:v1.27.16", cpu="100m",
+                          command=["/usr/local/bin/kube-proxy",
+                                   "--config=/var/lib/kube-proxy/config.conf"])
+        static = make_pod("kube-proxy-" + node, "kube-system", node, owner="Node", static=True,
+                          host_network=True, priority_class="system-node-critical",
+                          containers=[proxy], last_applied=False, rng=rng)
+        pods[-1] = mirror_pod(static, rng)
     return pods
 
 
@@ -522,8 +546,8 @@ def restart_container(pod, name, exit_code=1, reason="Error", signal=None, messa
     s = container_status(pod, name)
     running = s["state"].get("running")
     started = parse_time(running["startedAt"]) if running else at - 1
-    s["lastState"] = {"terminated": _terminated(exit_code, reason, started, at, s.get("containerID"),
-                                                signal, message)}
+    s["lastState"] = {"terminated": _terminated(exit_code, reason, started, at,
+                                                s.get("containerID"), signal, message)}
     s["state"] = {"running": {"startedAt": rfc3339(at)}}
     s["restartCount"] += 1
     s["containerID"] = "containerd://" + hex64(rng)
@@ -548,12 +572,14 @@ def crash_loop(pod, name, exit_code=1, at=None, back_off="10s"):
     s = container_status(pod, name)
     running = s["state"].get("running")
     started = parse_time(running["startedAt"]) if running else at - 1
-    s["lastState"] = {"terminated": _terminated(exit_code, "Error", started, at, s.get("containerID"))}
+    s["lastState"] = {"terminated": _terminated(exit_code, "Error", started, at,
+                                                s.get("containerID"))}
     s["restartCount"] += 1
-    s["state"] = {"waiting": {"reason": "CrashLoopBackOff",
-                              "message": "back-off %s restarting failed container=%s pod=%s_%s(%s)" % (
-                                  back_off, name, pod["metadata"]["name"], pod["metadata"]["namespace"],
-                                  pod["metadata"]["uid"])}}
+    m = pod["metadata"]
+    s["state"] = {"waiting": {
+        "reason": "CrashLoopBackOff",
+        "message": "back-off %s restarting failed container=%s pod=%s_%s(%s)" % (
+            back_off, name, m["name"], m["namespace"], m["uid"])}}
     s["ready"] = False
     s["started"] = False
     _sync_ready(pod, at)
@@ -596,13 +622,15 @@ def run_container(pod, name, at=None, rng=None):
     return pod
 
 
-def terminate_container(pod, name, exit_code=0, reason="Completed", signal=None, message=None, at=None):
+def terminate_container(pod, name, exit_code=0, reason="Completed", signal=None, message=None,
+                        at=None):
     """The container exited and is not restarted (restartPolicy, deletion, a finished Job)."""
     at = at if at is not None else now()
     s = container_status(pod, name)
     running = s["state"].get("running")
     started = parse_time(running["startedAt"]) if running else None
-    s["state"] = {"terminated": _terminated(exit_code, reason, started, at, s.get("containerID"), signal, message)}
+    s["state"] = {"terminated": _terminated(exit_code, reason, started, at, s.get("containerID"),
+                                            signal, message)}
     s["ready"] = False
     s["started"] = False
     _sync_ready(pod, at)
@@ -621,10 +649,10 @@ def mark_deleting(pod, grace=30, at=None):
     pod["metadata"]["deletionTimestamp"] = rfc3339(at + grace)
     pod["metadata"]["deletionGracePeriodSeconds"] = grace
     keys = list(pod["metadata"])
-    # Go's ObjectMeta order: ... creationTimestamp, deletionTimestamp, deletionGracePeriodSeconds, labels ...
-    order = ["name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-             "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
-             "annotations", "ownerReferences", "finalizers", "managedFields"]
+    # In Go's ObjectMeta order.
+    order = ["name", "generateName", "namespace", "selfLink", "uid", "resourceVersion",
+             "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+             "labels", "annotations", "ownerReferences", "finalizers", "managedFields"]
     pod["metadata"] = {k: pod["metadata"][k] for k in sorted(keys, key=order.index)}
     return pod
 
@@ -693,7 +721,8 @@ def make_event(regarding, reason, note, type="Normal", *, namespace=None, api="c
     meta["managedFields"] = [{"manager": reporting_controller or "kubelet", "operation": "Update",
                               "apiVersion": "events.k8s.io/v1" if api == "events" else "v1",
                               "time": rfc3339(first), "fieldsType": "FieldsV1",
-                              "fieldsV1": _fields_v1({k: v for k, v in ev.items() if k != "metadata"})}]
+                              "fieldsV1": _fields_v1({k: v for k, v in ev.items()
+                                                      if k != "metadata"})}]
     return ev
 
 

@@ -55,7 +55,8 @@ class ServiceAccountDir:
         ts = now.strftime("..%Y_%m_%d_%H_%M_%S.") + "%06d%03d" % (now.microsecond, self._generation)
         new_dir = os.path.join(self.path, ts)
         os.mkdir(new_dir, 0o755)
-        for name, content in (("token", token), ("ca.crt", self._ca), ("namespace", self._namespace)):
+        files = (("token", token), ("ca.crt", self._ca), ("namespace", self._namespace))
+        for name, content in files:
             with open(os.path.join(new_dir, name), "w") as f:
                 f.write(content)
             os.chmod(os.path.join(new_dir, name), 0o644)
