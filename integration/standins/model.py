@@ -62,6 +62,7 @@ import time
 import uuid
 
 RNG = random.Random(0x7A510)
+_NAMES = set()  # (namespace, name) of every pod node_pods() made
 
 
 def _rng(rng):
@@ -440,12 +441,16 @@ def node_pods(node, count=250, rng=None,
     for i in range(count):
         ns = namespaces[i % len(namespaces)]
         kind = ("ReplicaSet", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", None)[i % 6]
-        suffix = "%05x" % rng.getrandbits(20)
-        name = {"ReplicaSet": "svc%d-%08x-%s" % (i % 17, rng.getrandbits(32), suffix),
-                "StatefulSet": "db%03x-%d" % (rng.getrandbits(12), i % 3),
-                "DaemonSet": "agent%d-%s" % (i % 3, suffix),
-                "Job": "job%d-%s" % (i, suffix),
-                None: "bare%d-%s" % (i, suffix)}[kind]
+        while True:  # names are unique in the process: two nodes' pods can share a cluster
+            suffix = "%05x" % rng.getrandbits(20)
+            name = {"ReplicaSet": "svc%d-%08x-%s" % (i % 17, rng.getrandbits(32), suffix),
+                    "StatefulSet": "db%03x-%d" % (rng.getrandbits(12), i % 3),
+                    "DaemonSet": "agent%d-%s" % (i % 3, suffix),
+                    "Job": "job%d-%s" % (i, suffix),
+                    None: "bare%d-%s" % (i, suffix)}[kind]
+            if (ns, name) not in _NAMES:
+                _NAMES.add((ns, name))
+                break
         q = i % 3  # Burstable, Guaranteed, BestEffort
         cs = [container("app", cpu=("250m", "1", None)[q], memory=("128Mi", "1Gi", None)[q],
                         cpu_limit=("1", "1", None)[q], memory_limit=("1e9", "1Gi", None)[q])]
