@@ -776,12 +776,13 @@ def https_get(url, ca, token=None, timeout=30):
 
 def test_kubelet_summary_and_pods():
     api = new_api()
-    kl = Kubelet("node-a", pods=api.pods, pki=PKI_).start()
+    # Beside the API server stand-in: its CA, its pods, its tokens.
+    kl = Kubelet("node-a", api=api).start()
     try:
         for p in model.node_pods("node-a", 250) + model.node_pods("node-b", 5):
             api.create_pod(p)
-        kl.add_token("tok")
-        kl.add_token("pods-only", user="system:serviceaccount:tapio:tapio", allow={"proxy"})
+        api.add_token("pods-only", user="system:serviceaccount:tapio:tapio",
+                      allow={"nodes/proxy"})
         summary = None
         for binary in KUBECTLS:
             k = Kubectl(binary, api, "tok")
@@ -830,6 +831,14 @@ def test_kubelet_summary_and_pods():
                 limits = spec.resources.limits
                 assert ("availableBytes" in c["memory"]) == bool((limits or {}).get("memory"))
             assert ("network" in ps) == (not pod.spec.host_network)
+        # One service-account token for both; rotated, the old one is refused by both.
+        sa = api.serviceaccount(os.path.join(tempfile.mkdtemp(dir=TMP), "sa"),
+                                allow={"pods", "events", "nodes/stats", "nodes/proxy"})
+        old = sa.token
+        assert https_get(kl.url + "/stats/summary", kl.ca_file, old)[0].status == 200
+        api.rotate_token(sa)
+        assert https_get(kl.url + "/stats/summary", kl.ca_file, old)[0].status == 401
+        assert https_get(kl.url + "/pods", kl.ca_file, sa.token)[0].status == 200
     finally:
         kl.stop()
         api.stop()

@@ -9,23 +9,28 @@ Start and connect
     from standins.kubelet import Kubelet
     from standins import model
     k = Kubelet("node-a", pods=model.node_pods("node-a", 250)).start()
-    k = Kubelet("node-a", pods=lambda: api.pods("node-a"))   # the pods of a KubeAPI stand-in
+    k = Kubelet("node-a", api=api).start()   # beside a KubeAPI stand-in: its pods, CA, tokens
     k.url, k.ca_file                   # https://127.0.0.1:<port>, the CA that signed its cert
     k.add_token("tok", user="system:serviceaccount:tapio:tapio", allow=None)
     k.stop()
-  Kubelet(node, pods=(), pki=None, read_only=False, self_signed=False, anonymous=False, port=0)
+  Kubelet(node, pods=(), pki=None, read_only=False, self_signed=False, anonymous=False, port=0,
+          api=None)
     pods: pod dicts as the API server holds them, or a callable returning them. The kubelet
           serves its own view: mirror pods of static pods carry the kubelet's uid (the config
           hash) and every pod gets the kubernetes.io/config.* annotations.
+    api:  a KubeAPI stand-in. Its tokens are the kubelet's (a real kubelet asks the API server
+          to review a token): one service-account token, rotated with api.rotate_token(), works
+          for both. Without pods, the kubelet serves api.pods(node); without pki, api's.
     read_only: plain HTTP without authentication (the deprecated 10255 port).
     self_signed: a certificate that is its own issuer (what kubelets serve by default);
           k.ca_file is then that certificate.
     anonymous: a request without a token is system:anonymous (403) instead of 401.
 
 Auth, as the kubelet answers (text/plain bodies): no or unknown token -> 401 "Unauthorized";
-  a token whose allow set lacks the subresource -> 403 "Forbidden (user=..., verb=get,
+  a token whose allow set lacks "nodes/<subresource>" -> 403 "Forbidden (user=..., verb=get,
   resource=nodes, subresource=stats)". Subresources: /stats -> stats, /pods -> proxy,
-  /metrics -> metrics, /healthz -> healthz. allow=None: everything.
+  /metrics -> metrics, /healthz -> healthz. allow=None: everything; allow={"nodes/stats",
+  "nodes/proxy"}: what the kubelet collector needs (an RBAC rule on nodes/stats, nodes/proxy).
 
 Pods (mutations in place, as model.py's): k.set_pods(list), k.add_pod(p), k.remove_pod(ns, name),
   k.update_pod(ns, name, fn), k.restart_container(ns, name, c, **kw), k.oom_kill(...),
@@ -161,8 +166,14 @@ def _network(ts, interfaces):
 
 class Kubelet(StandInServer):
     def __init__(self, node="node-a", pods=(), pki=None, read_only=False, self_signed=False,
-                 anonymous=False, port=0):
+                 anonymous=False, port=0, api=None):
         self.node = node
+        self.api = api
+        if api is not None:
+            pki = pki or api.pki
+            if not pods:
+                def pods():
+                    return api.pods(node)
         self.pki = None
         self._own_pki = False
         ctx = None
@@ -203,6 +214,16 @@ class Kubelet(StandInServer):
     def remove_token(self, token):
         with self.cond:
             self.tokens.pop(token, None)
+
+    def _token(self, token):
+        """(user, allow) of a token, from the API server's table when there is one."""
+        if self.api is not None:
+            with self.api.cond:
+                found = self.api.tokens.get(token)
+            if found is not None:
+                return found
+        with self.cond:
+            return self.tokens.get(token)
 
     # Pods
 
@@ -361,7 +382,7 @@ class Kubelet(StandInServer):
         tok = bearer_token(req)
         user = None
         if tok is not None:
-            found = self.tokens.get(tok)
+            found = self._token(tok)
             if found is None:
                 h.send_body(401, b"Unauthorized", "text/plain; charset=utf-8")
                 return False
@@ -372,7 +393,7 @@ class Kubelet(StandInServer):
             h.send_body(401, b"Unauthorized", "text/plain; charset=utf-8")
             return False
         req.user = user
-        if allow is not None and subresource not in allow:
+        if allow is not None and "nodes/" + subresource not in allow:
             msg = "Forbidden (user=%s, verb=get, resource=nodes, subresource=%s)" % (
                 user, subresource)
             h.send_body(403, msg.encode(), "text/plain; charset=utf-8")
