@@ -32,7 +32,7 @@ BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev librdkafka-dev
 # /usr/bin/kubectl: the two conflict, and either serves the stand-ins' tests.
 KUBECTL_PKG := $(if $(shell dpkg-query -W -f='$${Status}' kubectl 2>/dev/null | grep 'ok installed'),kubectl,kubernetes-client)
 TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils prometheus \
-	python3-kubernetes $(KUBECTL_PKG) openssl
+	python3-kubernetes $(KUBECTL_PKG) openssl curl
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))

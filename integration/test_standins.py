@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """The stand-ins for the API server and the kubelet (integration/standins/) are faithful: real,
-independent clients -- Debian's kubectl (kubernetes-client) and python3-kubernetes -- see exactly
-what the stand-ins serve, in the scenarios the collector tests use: field-selected lists from the
-cache and paginated, watches split across chunks and cut mid-object, bookmarks, 410 Gone both
-ways, 429 with Retry-After, token rotation, an API server away and back, a silent watch, Events
-with their field selectors, and the kubelet's Summary API, /pods, auth answers and faults.
+independent clients -- Debian's kubectl (kubernetes-client), python3-kubernetes and curl -- see
+exactly what the stand-ins serve, in the scenarios the collector tests use: field-selected lists
+from the cache and paginated, watches split across chunks and cut mid-object, bookmarks, 410 Gone
+both ways, 429 with Retry-After, token rotation, an API server away and back, a silent watch,
+Events with their field selectors, and the kubelet's Summary API, /pods, auth answers and faults.
 
 Every served pod and Event must deserialize into python3-kubernetes' models and serialize back to
-the same JSON: a field with a wrong name or type would not survive the round trip.
+the same JSON: a field with a wrong name or type would not survive the round trip. curl (libcurl,
+the collectors' HTTP client) shows the raw bytes: chunking, gzip, HTTP/1.1, a cut stream.
 
 KUBECTL=/path/to/kubectl[:/other/kubectl] runs the kubectl checks with those binaries (default:
 the kubectl on PATH). Needs no root."""
@@ -389,10 +390,11 @@ def test_kubectl_retries_429_after_retry_after():
         node_a_and_b(api, 2, 1)
         for binary in KUBECTLS:
             since = len(api.requests)
-            api.throttle(2, retry_after=1, match="/api/v1/pods")
+            api.throttle(1, retry_after=1, match="/api/v1/pods")
+            api.throttle(1, retry_after=1, match="/api/v1/pods", form="status")
             assert len(Kubectl(binary, api, "tok").items("pods", "-A")) == 4
             statuses = [r.status for r in api.requests[since:] if r.path == "/api/v1/pods"]
-            # client-go honours Retry-After on a 429 with a Status body and retries.
+            # client-go honours Retry-After on a 429, plain text or Status, and retries.
             assert statuses == [429, 429, 200], statuses
     finally:
         api.stop()
@@ -440,6 +442,65 @@ def test_kubectl_token_rotation():
             k = Kubectl(binary, api, token_file=sa.token_file)
             assert len(k.items("pods", "-A")) == 3
         assert any(r.status == 401 for r in api.requests), "no 401 seen"
+    finally:
+        api.stop()
+
+
+# curl: libcurl, the HTTP client the collectors are written against
+
+def curl(api, path, *extra, token="tok"):
+    """curl's argv for a GET; prints the body, then a line with the HTTP version and status."""
+    return ["curl", "-sS", "-N", "--cacert", api.ca_file, "-H", "Authorization: Bearer " + token,
+            "-w", "\n%{http_version} %{response_code}", *extra, api.url + path]
+
+
+def watch_line(type_, pod):
+    event = {"type": type_, "object": {"kind": "Pod", "apiVersion": "v1", **pod}}
+    return model.gojson(event) + b"\n"
+
+
+def test_curl_sees_the_bytes_served():
+    api = new_api()
+    try:
+        node_a_and_b(api, 40, 5)
+        # A list over 128 KiB: gzip when asked for, over HTTP/1.1 (the only protocol offered).
+        r = subprocess.run(curl(api, "/api/v1/pods?fieldSelector=%s&resourceVersion=0" % NODE_A,
+                                "--compressed"), capture_output=True, timeout=60)
+        body, trailer = r.stdout.rsplit(b"\n", 1)
+        assert r.returncode == 0 and trailer == b"1.1 200", (r.returncode, trailer, r.stderr)
+        assert api.requests[-1].content_encoding == "gzip"
+        # For curl's User-Agent the API server pretty-prints.
+        assert body.startswith(b'{\n  "kind": "PodList",\n  "apiVersion": "v1",'), body[:80]
+        assert json.loads(body) == {"kind": "PodList", "apiVersion": "v1",
+                                    "metadata": {"resourceVersion": str(api.rv)},
+                                    "items": api.pods("node-a")}
+        # A watch written one byte per chunk and ended by its timeout: curl's output is the
+        # served lines, byte for byte, and ends cleanly at the last chunk.
+        api.split_events(every=1)
+        p = subprocess.Popen(curl(api, "/api/v1/pods?watch=1&timeoutSeconds=2&resourceVersion=%d"
+                                  % api.rv), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        w = api.wait_watch()
+        added = api.create_pod(model.make_pod("web-1", "shop", "node-a"))
+        restarted = api.crash_loop("shop", "web-1", "app")
+        out, err = p.communicate(timeout=60)
+        want = b"".join(watch_line(t, o) for t, o in (("ADDED", added), ("MODIFIED", restarted)))
+        assert p.returncode == 0 and out == want + b"\n1.1 200", (p.returncode, err, out[-200:])
+        assert w.closed == "timeout"
+        # A stream cut mid-object: curl keeps the whole first line and half of the second, and
+        # reports the transfer closed with data outstanding.
+        api.split_events()
+        p = subprocess.Popen(curl(api, "/api/v1/pods?watch=1&resourceVersion=%d" % api.rv),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        w = api.wait_watch()
+        first = api.create_pod(model.make_pod("web-2", "shop", "node-a"))
+        api.wait(lambda: w.sent == 1)
+        api.cut_next_event(at=0.5)
+        second = api.create_pod(model.make_pod("web-3", "shop", "node-a"))
+        out, err = p.communicate(timeout=60)
+        lines = [watch_line("ADDED", o) for o in (first, second)]
+        assert p.returncode == 18, (p.returncode, err)  # CURLE_PARTIAL_FILE
+        got = out.rsplit(b"\n", 1)[0]  # without curl's status line
+        assert got == lines[0] + lines[1][:len(lines[1]) // 2], got[-200:]
     finally:
         api.stop()
 
@@ -557,6 +618,14 @@ def test_python_410_gone_both_ways():
                 raise AssertionError("an event from a compacted resourceVersion")
         e = expect_api_error(watch_old, 410)
         assert e.reason == "Expired: " + too_old, e.reason
+        # Ahead of the server: an ERROR event too, with a 504 Status.
+        def watch_future():
+            for _ in watch.Watch().stream(v1.list_pod_for_all_namespaces,
+                                          resource_version=str(api.rv + 100), timeout_seconds=30):
+                raise AssertionError("an event from the future")
+        e = expect_api_error(watch_future, 504)
+        assert e.reason == "Timeout: Timeout: Too large resource version: %d, current: %d" % (
+            api.rv + 100, api.rv), e.reason
         # As an HTTP status.
         api.gone_mode = "http"
         e = expect_api_error(lambda: v1.list_pod_for_all_namespaces(
@@ -693,16 +762,20 @@ def test_python_faults():
         api.throttle(1, retry_after=1)
         assert len(v1.list_pod_for_all_namespaces().items) == 5
         assert [r.status for r in api.requests[since:]] == [429, 200]
-        # Without retries the client sees the 429 itself, with the Status body.
+        # Without retries the client sees the 429 itself: the filters' plain text, or a Status.
         no_retry = py_client(api, "tok")
         no_retry.configuration.retries = False
         no_retry.rest_client = kc.rest.RESTClientObject(no_retry.configuration)
         api.throttle(1, retry_after=2)
         e = expect_api_error(kc.CoreV1Api(no_retry).list_pod_for_all_namespaces, 429)
         assert e.headers["Retry-After"] == "2", e.headers
+        assert e.headers["Content-Type"] == "text/plain; charset=utf-8", e.headers
+        assert e.body == "Too many requests, please try again later.\n", e.body
+        api.throttle(1, retry_after=3, form="status")
+        e = expect_api_error(kc.CoreV1Api(no_retry).list_pod_for_all_namespaces, 429)
+        assert e.headers["Retry-After"] == "3", e.headers
         assert json.loads(e.body) == status_body(
-            429, "TooManyRequests", "Too many requests, please try again later.",
-            {"retryAfterSeconds": 2}), e.body
+            429, "TooManyRequests", "storage is (re)initializing", {"retryAfterSeconds": 3}), e.body
         e = expect_api_error(
             lambda: v1.list_pod_for_all_namespaces(field_selector="spec.foo=x"), 400)
         assert json.loads(e.body)["message"] == "field label not supported: spec.foo", e.body
@@ -790,8 +863,9 @@ def test_kubelet_summary_and_pods():
             raw = k.run("get", "--raw", "/stats/summary", "--server", kl.url).stdout
             summary = kl.served[served_before][1]
             assert json.loads(raw) == summary, "kubectl read a different summary"
-            # go-restful pretty-prints with one space.
-            assert raw.startswith('{\n "node": {\n  "nodeName": "node-a",'), raw[:60]
+            # go-restful pretty-prints: MarshalIndent(v, " ", " ").
+            assert raw.startswith('{\n  "node": {\n   "nodeName": "node-a",'), raw[:60]
+            assert raw.endswith('\n }'), raw[-20:]
             pods = json.loads(k.run("get", "--raw", "/pods", "--server", kl.url).stdout)
             assert pods["kind"] == "PodList" and len(pods["items"]) == 250
             r = Kubectl(binary, api, "wrong").run("get", "--raw", "/stats/summary",
@@ -950,6 +1024,7 @@ def main():
             test_kubectl_retries_429_after_retry_after,
             test_kubectl_events_and_their_field_selectors,
             test_kubectl_token_rotation,
+            test_curl_sees_the_bytes_served,
             test_python_list_from_cache_deserialises_every_field,
             test_python_watch_with_bookmarks_and_timeout,
             test_python_410_gone_both_ways,

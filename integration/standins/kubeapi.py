@@ -47,13 +47,18 @@ etcd's revision is; an object's resourceVersion is that of its last change)
     api.rv -> the current resourceVersion (int)
 
 Watch semantics: resourceVersion unset or "0": a synthetic ADDED for every matching object,
-  then changes; N: the changes after N (410 when N is older than the history kept, 504 when it
-  is ahead of the server). Changes are filtered per watch as the API server's cache does: an
-  object that stops matching the field selector arrives as DELETED (its last matching content at
-  the new resourceVersion), one that starts matching as ADDED. timeoutSeconds ends the stream
+  then changes; N: the changes after N (an ERROR event with a 410 Status when N is older than
+  the history kept, with a 504 Status when it is ahead of the server). Changes are filtered per
+  watch as the API server's cache does: an object that stops matching the field selector
+  arrives as DELETED (its last matching content at the new resourceVersion), one that starts
+  matching as ADDED. timeoutSeconds ends the stream
   (default: 1800 s times a random factor in [1, 2), as the API server's own limit). With
   allowWatchBookmarks: a BOOKMARK every bookmark_interval seconds and 2 s before the deadline,
   carrying the server's current resourceVersion (so it can be ahead of every event sent).
+
+Bodies as the API server's serializer writes them: compact JSON and a newline (json.Encoder),
+  pretty-printed (two spaces, no newline) for ?pretty=true or a curl, Wget or browser
+  User-Agent; watch events one compact line each.
 
 List semantics: resourceVersion unset: the current state; "0": the current state from the cache,
   limit ignored; N (NotOlderThan): current state if N is not ahead (else 504); Exact, or N with a
@@ -70,8 +75,13 @@ Watches and requests (for the test's synchronisation: wait on data, not time)
     api.bookmark(match=None)           # a BOOKMARK now on every open watch that asked for them
 
 Faults
-    api.throttle(n, retry_after=1, match=None)   # next n requests: 429 + Retry-After + Status
+    api.throttle(n, retry_after=1, match=None, form="text")   # the next n requests: 429 with
+        Retry-After. form="text": the body of the max-in-flight and Priority-and-Fairness
+        filters (http.Error: text/plain "Too many requests, please try again later.\n");
+        form="status": a Status (reason TooManyRequests, details.retryAfterSeconds), as when the
+        watch cache is (re)initializing.
     api.fail_next(n, code=500, reason="InternalError", message=..., match=None, retry_after=None)
+        # the next n requests: that Status (and Retry-After when given)
     api.split_events(*kinds, every=None)   # write each watch event as several chunks, cut
         inside: "key", "string", "escape" (between \\ and the escaped char), "unicode_escape"
         (inside \\u0026), "utf8" (inside a multi-byte character), "newline" (the line's \\n
@@ -85,8 +95,9 @@ Faults
     api.compact(rv=None)               # history up to rv (default: now) is gone: watching or an
                                        # Exact list or continue from before it is 410 Gone
     api.gone_mode = "event"            # how a too-old watch is refused: "event" (200, then an
-                                       # ERROR event with a 410 Status, as the watch cache does)
-                                       # or "http" (HTTP 410 with a Status body)
+                                       # ERROR event with a 410 Status: what the API server does)
+                                       # or "http" (HTTP 410 with a Status body, which a client
+                                       # must also survive: proxies, aggregated API servers)
     api.expire_watches(match=None)     # open watches: queued events, then ERROR 410, then end
     match (everywhere): None (any request), a path prefix, or a callable(httpbase.Request) -> bool.
 
@@ -162,7 +173,9 @@ def forbidden_option(field, detail):
 
 
 def too_large(n, current):
-    return Fail(504, "Timeout", "Too large resource version: %d, current: %d" % (n, current),
+    """storage.NewTooLargeResourceVersionError: a NewTimeoutError, message prefixed so."""
+    return Fail(504, "Timeout", "Timeout: Too large resource version: %d, current: %d"
+                % (n, current),
                 {"causes": [{"reason": "ResourceVersionTooLarge",
                              "message": "Too large resource version"}],
                  "retryAfterSeconds": 1})
@@ -687,15 +700,21 @@ class KubeAPI(StandInServer):
 
     # Faults
 
-    def throttle(self, n, retry_after=1, match=None):
-        self.fail_next(n, 429, "TooManyRequests", "Too many requests, please try again later.",
-                       match, retry_after)
+    def throttle(self, n, retry_after=1, match=None, form="text"):
+        if form == "text":
+            self.add_fault("fail", n, match, code=429, retry_after=retry_after,
+                           text="Too many requests, please try again later.\n")
+        elif form == "status":
+            self.fail_next(n, 429, "TooManyRequests", "storage is (re)initializing", match,
+                           retry_after)
+        else:
+            raise ValueError("throttle form is text or status, not %r" % form)
 
     def fail_next(self, n, code=500, reason="InternalError",
                   message='an error on the server ("") has prevented the request from succeeding',
                   match=None, retry_after=None):
         self.add_fault("fail", n, match, code=code, reason=reason, message=message,
-                       retry_after=retry_after)
+                       retry_after=retry_after, text=None)
 
     def split_events(self, *kinds, every=None):
         with self.cond:
@@ -733,10 +752,22 @@ class KubeAPI(StandInServer):
                   ("X-Kubernetes-Pf-Prioritylevel-Uid", "1c0b9d3e-standin-prioritylevel")]
         return h
 
+    @staticmethod
+    def _encode(req, obj):
+        """The API server's JSON serializer: json.Encoder (compact, a trailing newline), or
+        MarshalIndent with two spaces for ?pretty=true and for curl, Wget and browsers."""
+        pretty = req.query.get("pretty")
+        if pretty is not None and pretty != "":
+            pretty = pretty in ("1", "t", "T", "TRUE", "true", "True")
+        else:
+            ua = req.headers.get("user-agent", "")
+            pretty = ua.startswith(("curl", "Wget", "Mozilla/5.0"))
+        return model.gojson_pretty(obj) if pretty else model.gojson(obj) + b"\n"
+
     def _send(self, h, code, obj, headers=()):
         """As Go's server writes a handler's body: small ones with Content-Length, larger ones
         chunked; gzip from 128 KiB when the client accepts it (APIResponseCompression)."""
-        body = model.gojson(obj)
+        body = self._encode(h.req, obj)
         hdrs = self._headers() + list(headers)
         if len(body) >= 128 * 1024 and "gzip" in h.req.headers.get("accept-encoding", ""):
             body = gzip.compress(body, 1)
@@ -754,7 +785,7 @@ class KubeAPI(StandInServer):
         try:
             self._route(h, req)
         except Fail as f:
-            h.send_body(f.code, model.gojson(f.body), JSON,
+            h.send_body(f.code, self._encode(req, f.body), JSON,
                         self._headers(f.code != 401) + f.headers)
 
     def _route(self, h, req):
@@ -768,6 +799,10 @@ class KubeAPI(StandInServer):
         fault = self.take_fault("fail", req)
         if fault:
             after = fault["retry_after"]
+            if fault["text"] is not None:
+                h.send_body(fault["code"], fault["text"].encode(), "text/plain; charset=utf-8",
+                            [("Retry-After", str(after)), ("X-Content-Type-Options", "nosniff")])
+                return
             raise Fail(fault["code"], fault["reason"], fault["message"],
                        None if after is None else {"retryAfterSeconds": after},
                        [] if after is None else [("Retry-After", str(after))])
@@ -795,8 +830,9 @@ class KubeAPI(StandInServer):
         verb = "get" if name else ("watch" if watch else "list")
         if allow is not None and res.name not in allow:
             scope = 'in the namespace "%s"' % ns if ns else "at the cluster scope"
-            details = {"group": res.group} if res.group else {}
-            details.update({"name": name} if name else {})
+            # apierrors.NewForbidden: StatusDetails in field order name, group, kind.
+            details = {"name": name} if name else {}
+            details.update({"group": res.group} if res.group else {})
             details["kind"] = res.name
             raise Fail(403, "Forbidden",
                        '%s%s is forbidden: User "%s" cannot %s resource "%s" in API group "%s" %s'
@@ -942,7 +978,9 @@ class KubeAPI(StandInServer):
                     w.queue.append(("ERROR", gone))
                     w.queue.append(("END", "expired"))
                 elif n > self.rv:
-                    raise too_large(n, self.rv)
+                    # Past parsing, the cacher reports errors in the stream, not as a status.
+                    w.queue.append(("ERROR", too_large(n, self.rv).body))
+                    w.queue.append(("END", "too large"))
                 else:
                     for ch in self.log:
                         if ch.rv > n:

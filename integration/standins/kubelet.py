@@ -28,9 +28,9 @@ Start and connect
 
 Auth, as the kubelet answers (text/plain bodies): no or unknown token -> 401 "Unauthorized";
   a token whose allow set lacks "nodes/<subresource>" -> 403 "Forbidden (user=..., verb=get,
-  resource=nodes, subresource=stats)". Subresources: /stats -> stats, /pods -> proxy,
-  /metrics -> metrics, /healthz -> healthz. allow=None: everything; allow={"nodes/stats",
-  "nodes/proxy"}: what the kubelet collector needs (an RBAC rule on nodes/stats, nodes/proxy).
+  resource=nodes, subresource=stats)". Subresources: /stats -> stats, /metrics -> metrics,
+  /logs -> log, everything else (/pods, /healthz) -> proxy. allow=None: everything;
+  allow={"nodes/stats", "nodes/proxy"}: what the kubelet collector needs (RBAC on those).
 
 Pods (mutations in place, as model.py's): k.set_pods(list), k.add_pod(p), k.remove_pod(ns, name),
   k.update_pod(ns, name, fn), k.restart_container(ns, name, c, **kw), k.oom_kill(...),
@@ -51,12 +51,12 @@ Faults (match: None, a path prefix, or a callable(httpbase.Request)):
     k.fail_next(n=1, code=503, text="...", match=None)
     k.away() / k.back()                     # connection refused for a while, same state after
     k.wait_request(pred, timeout), k.requests   # as for the API server stand-in
-Bodies as the kubelet writes them: /stats/summary indented with one space (go-restful's
-pretty-printing), /pods compact; Content-Length up to 2 KiB, chunked beyond (Go's net/http).
+Bodies as the kubelet writes them: /stats/summary pretty-printed by go-restful
+(json.MarshalIndent(v, " ", " ")), /pods compact; Content-Length up to 2 KiB, chunked beyond
+(Go's net/http).
 """
 import copy
 import hashlib
-import json
 import threading
 
 from . import model
@@ -66,8 +66,9 @@ from .pki import PKI
 
 MiB = 1 << 20
 GiB = 1 << 30
-# The kubelet's authorizer: request path -> subresource of nodes (everything else: proxy).
-SUBRESOURCES = {"stats": "stats", "metrics": "metrics", "healthz": "healthz", "pods": "proxy"}
+# The kubelet's authorizer (pkg/kubelet/server/auth.go): the first path segment -> subresource
+# of nodes; everything else (/pods, /healthz, ...) is proxy.
+SUBRESOURCES = {"stats": "stats", "metrics": "metrics", "logs": "log"}
 
 
 def omit(summary, *paths):
@@ -96,11 +97,9 @@ def _omit(obj, parts):
 
 
 def gojson_indent(obj):
-    """json.MarshalIndent(v, "", " ") as go-restful pretty-prints a response."""
-    s = json.dumps(obj, ensure_ascii=False, indent=" ", separators=(",", ": "), allow_nan=False)
-    s = (s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-         .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
-    return s.encode()
+    """json.MarshalIndent(v, " ", " ") as go-restful pretty-prints a response: one space of
+    prefix on every line after the first, one more per level."""
+    return model.gojson_pretty(obj, " ", " ")
 
 
 def kubelet_view(pod):
@@ -430,7 +429,7 @@ class Kubelet(StandInServer):
             body = gojson_indent(obj)
         elif path in ("/pods", "/pods/"):
             obj = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": self.pods()}
-            body = model.gojson(obj)
+            body = model.gojson(obj) + b"\n"  # runtime.Encode: json.Encoder's newline
         else:
             h.send_body(404, b"404 page not found\n", "text/plain; charset=utf-8")
             return

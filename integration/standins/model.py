@@ -4,8 +4,9 @@ mutations a test applies (a container restarted, OOM-killed, crash-looping, ...)
 
 Objects are plain dicts built in the field order of the Go structs, map keys sorted (Go marshals
 maps sorted), optional fields absent where Go's `omitempty` drops them, and `null` where Go writes a
-zero time. `gojson(obj)` writes them as the API server does: compact, UTF-8, and `<`, `>`, `&`,
-U+2028, U+2029 escaped as \\u003c, \\u003e, \\u0026, \\u2028, \\u2029.
+zero time. `gojson(obj)` writes them as Go's encoding/json does: compact, UTF-8, and `<`, `>`, `&`,
+U+2028, U+2029 escaped as \\u003c, \\u003e, \\u0026, \\u2028, \\u2029; gojson_pretty(obj,
+prefix, indent) as json.MarshalIndent.
 
 Pods
 
@@ -77,6 +78,16 @@ def gojson(obj):
     s = (s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
          .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
     return s.encode()
+
+
+def gojson_pretty(obj, prefix="", indent="  "):
+    """json.MarshalIndent(obj, prefix, indent): no trailing newline."""
+    s = json.dumps(obj, ensure_ascii=False, indent=indent, separators=(",", ": "),
+                   allow_nan=False)
+    if prefix:
+        s = s.replace("\n", "\n" + prefix)
+    return (s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode())
 
 
 def now():
