@@ -482,8 +482,11 @@ def test_curl_sees_the_bytes_served():
         w = api.wait_watch()
         added = api.create_pod(model.make_pod("web-1", "shop", "node-a"))
         restarted = api.crash_loop("shop", "web-1", "app")
+        hostile = b'{"type":"MODIFIED","object":[]}\n'  # what a collector must count and skip
+        api.send_raw(hostile)
         out, err = p.communicate(timeout=60)
         want = b"".join(watch_line(t, o) for t, o in (("ADDED", added), ("MODIFIED", restarted)))
+        want += hostile
         assert p.returncode == 0 and out == want + b"\n1.1 200", (p.returncode, err, out[-200:])
         assert w.closed == "timeout"
         # A stream cut mid-object: curl keeps the whole first line and half of the second, and
@@ -953,6 +956,11 @@ def test_kubelet_states_and_faults():
         assert all("rssBytes" not in c["memory"] and "workingSetBytes" in c["memory"]
                    for p in sm["pods"] for c in p["containers"])
         kl.on_summary = None
+        # Raw bytes, for hostile-input tests: served as they are.
+        hostile = b'{"node": {"nodeName": 7}, "pods": [[[[[[]]]]]]}'
+        kl.serve_raw(hostile, match="/stats/summary")
+        r, body = https_get(kl.url + "/stats/summary", kl.ca_file, "tok")
+        assert (r.status, body) == (200, hostile) and kl.served[-1] == ("/stats/summary", None)
 
         # A body cut mid-JSON: the client sees the connection end before the body does.
         kl.cut_next(at=0.5, match="/stats/summary")

@@ -139,6 +139,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def start_body(self, code, content_type, length, headers=()):
+        """Headers of a response with Content-Length, its body to be written by the caller."""
+        self._status(code)
+        self.send_header("Content-Type", content_type)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+
     def start_chunked(self, code, content_type, headers=()):
         self._status(code)
         self.send_header("Content-Type", content_type)

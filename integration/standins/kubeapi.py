@@ -99,6 +99,8 @@ Faults
                                        # or "http" (HTTP 410 with a Status body, which a client
                                        # must also survive: proxies, aggregated API servers)
     api.expire_watches(match=None)     # open watches: queued events, then ERROR 410, then end
+    api.send_raw(data, match=None)     # these bytes, as they are, on every open watch after its
+                                       # queued events (hostile input: wrong types, bad JSON...)
     match (everywhere): None (any request), a path prefix, or a callable(httpbase.Request) -> bool.
 
 What it does not do: writes (POST/PUT/PATCH/DELETE are 405), protobuf, Table output for kubectl's
@@ -683,6 +685,13 @@ class KubeAPI(StandInServer):
                     w.queue.append(("END", "expired"))
             self.cond.notify_all()
 
+    def send_raw(self, data, match=None):
+        with self.cond:
+            for w in self.open_watches():
+                if _matching(w, match):
+                    w.queue.append(("RAW", bytes(data)))
+            self.cond.notify_all()
+
     def silence_open_watches(self, match=None):
         with self.cond:
             for w in self.open_watches():
@@ -1051,6 +1060,9 @@ class KubeAPI(StandInServer):
                 w.closed = obj
                 h.end_chunked()
                 return
+            if kind == "RAW":
+                h.write_chunk(obj)
+                continue
             if kind not in ("ERROR", "BOOKMARK"):
                 obj = {"kind": w.res.kind, "apiVersion": w.res.api_version, **obj}
             line = model.gojson({"type": kind, "object": obj}) + b"\n"

@@ -38,7 +38,8 @@ Pods (mutations in place, as model.py's): k.set_pods(list), k.add_pod(p), k.remo
 
 Figures: every number is a deterministic function of the pod's and container's position and
   of the scrape number (k.scrapes, + 1 per /stats/summary served), cumulative counters growing
-  with it. What was served is kept: k.served is a list of (path, parsed body) for every 200;
+  with it. What was served is kept: k.served is a list of (path, body object) for every 200
+  (None for a raw body);
   k.summary() builds the next body without serving it. To set exact figures or leave fields
   out, give a hook: k.on_summary = fn(summary) (edit in place), e.g.
       k.on_summary = lambda s: omit(s, "pods.*.containers.*.memory.rssBytes", "node.rlimit")
@@ -49,6 +50,7 @@ Faults (match: None, a path prefix, or a callable(httpbase.Request)):
     k.delay_next(n=1, seconds=5, where="headers", match=None)  # or where="body": half, then wait
     k.cut_next(n=1, at=0.5, match=None)    # `at` of the body, then the connection drops
     k.fail_next(n=1, code=503, text="...", match=None)
+    k.serve_raw(body, n=1, match=None)     # these bytes as the next 200 body (hostile input)
     k.away() / k.back()                     # connection refused for a while, same state after
     k.wait_request(pred, timeout), k.requests   # as for the API server stand-in
 Bodies as the kubelet writes them: /stats/summary pretty-printed by go-restful
@@ -279,6 +281,9 @@ class Kubelet(StandInServer):
     def fail_next(self, n=1, code=503, text="service unavailable", match=None):
         self.add_fault("fail", n, match, code=code, text=text)
 
+    def serve_raw(self, body, n=1, match=None):
+        self.add_fault("raw", n, match, body=bytes(body))
+
     # The Summary API
 
     def summary(self, scrape=None, only_cpu_and_memory=False):
@@ -433,6 +438,9 @@ class Kubelet(StandInServer):
         else:
             h.send_body(404, b"404 page not found\n", "text/plain; charset=utf-8")
             return
+        raw = self.take_fault("raw", req)
+        if raw:
+            body, obj = raw["body"], None
         delay = self.take_fault("delay", req)
         cut = self.take_fault("cut", req)
         if delay and delay["where"] == "headers" and not self._wait(delay["seconds"]):
@@ -445,10 +453,7 @@ class Kubelet(StandInServer):
         if chunked:
             h.start_chunked(200, "application/json")
         else:
-            h._status(200)
-            h.send_header("Content-Type", "application/json")
-            h.send_header("Content-Length", str(len(body)))
-            h.end_headers()
+            h.start_body(200, "application/json", len(body))
         half = end // 2 if delay and delay["where"] == "body" else end
         for a, b in ((0, half), (half, end)):
             if a == half and delay and delay["where"] == "body":
