@@ -472,12 +472,12 @@ def _key_order(key):
     return "%s/%s" % key
 
 
-def _matching(pred, match):
+def _matching(watch_, match):
     if match is None:
         return True
     if callable(match):
-        return match(pred.req)
-    return pred.req.path.startswith(match)
+        return match(watch_.req)
+    return watch_.req.path.startswith(match)
 
 
 class KubeAPI(StandInServer):
