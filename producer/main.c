@@ -5,6 +5,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -200,6 +201,8 @@ int main(int argc, char **argv)
 	struct tapio_config cfg;
 	char errstr[1024];
 	int timer_fd = -1, signal_fd = -1, status = 1, err, running, undelivered;
+	char summary[256];
+	uint64_t lost;
 
 	size_t nknown = 0;
 
@@ -261,15 +264,20 @@ int main(int argc, char **argv)
 	err = run_loop(&pipeline, timer_fd, signal_fd);
 	undelivered = pipeline_drain(&pipeline, cfg.flush_timeout_ms);
 	pipeline_log_stats(&pipeline);
+	/* The summary and the exit status speak for the whole run, not only its last seconds. */
+	lost = pipeline_lost(&pipeline, summary, sizeof(summary));
+	if (lost)
+		log_error("%" PRIu64 " record(s) were lost during this run (%s): the LOSS records on "
+			  "their topics and /metrics say where and when", lost, summary);
 	if (undelivered)
 		log_error("%d record(s) could not be delivered within %d ms and are lost", undelivered,
 			  cfg.flush_timeout_ms);
 	else if (pipeline.spool && !spool_empty(pipeline.spool))
 		log_warn("records Kafka has not taken are in the spool (%s) for the next start",
 			 cfg.spool_dir);
-	else
+	else if (!lost)
 		log_info("all records delivered");
-	status = err || undelivered ? 1 : 0;
+	status = err || undelivered || lost ? 1 : 0;
 out:
 	metrics_close(&metrics);
 	pipeline_close(&pipeline);

@@ -714,6 +714,55 @@ static void test_spool_of_another_collector_list_drains(void **state)
 	assert_int_equal(consume(f, msgs, 64), (int)recovered - 1);
 }
 
+static int setup_short_timeout(void **state)
+{
+	return open_fixture(state, false, "kafka.message.timeout.ms = 1000\n");
+}
+
+/* A LOSS record that Kafka does not acknowledge (it times out) is not a lost record of its own:
+ * its count goes back and the next report of its stage carries it, with its interval. */
+static void test_loss_report_that_times_out_is_carried(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
+	static struct msg msgs[8];
+	struct kernel_exec e;
+	int64_t first_since;
+	json_t *rec, *loss;
+	int at;
+
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0); /* the start-up snapshot */
+	first_since = c->loss_since_us[LOSS_DECODE];
+	assert_int_equal(rd_kafka_mock_broker_set_down(f->pl.publisher.mock, 1), 0);
+	make_exec(&e, f->pod_cgroup, 100);
+	assert_int_equal(pipeline_record(c, &e, 12), 0); /* short: rejected */
+	assert_int_equal(pipeline_record(c, &e, 7), 0);  /* short: rejected */
+	pipeline_report_losses(&f->pl);
+	assert_int_equal(c->stats.loss_records, 1);
+	SERVE_UNTIL(f, c->stats.loss_records_failed == 1);
+	assert_int_equal(c->stats.loss_records_failed, 1);
+	assert_int_equal(c->stats.delivery_failed, 1);
+
+	assert_int_equal(rd_kafka_mock_broker_set_up(f->pl.publisher.mock, 1), 0);
+	/* Reports until one is acknowledged (one may time out again while librdkafka reconnects). */
+	for (int polls = 0; c->stats.delivered == 0 && polls < 300; polls++) {
+		pipeline_report_losses(&f->pl);
+		rd_kafka_poll(f->pl.publisher.rk, 100);
+	}
+	assert_int_equal(c->stats.delivered, 1);
+	assert_int_equal(pipeline_drain(&f->pl, 30000), 0);
+	pipeline_report_losses(&f->pl); /* nothing new: failed reports are no DELIVERY loss */
+	assert_int_equal(c->stats.loss_records, c->stats.loss_records_failed + 1);
+
+	assert_int_equal(consume(f, msgs, 8), 1);
+	rec = find_loss_record(msgs, 1, &at);
+	loss = json_object_get(rec, "loss");
+	assert_string_equal(json_string_value(json_object_get(loss, "stage")), "DECODE");
+	assert_int_equal(json_integer_value(json_object_get(loss, "count")), 2);
+	assert_int_equal(json_integer_value(json_object_get(loss, "since")), first_since);
+	json_decref(rec);
+}
+
 static int setup_spool_fast_metadata(void **state)
 {
 	return open_fixture(state, true, "kafka.topic.metadata.propagation.max.ms = 10\n"
@@ -985,6 +1034,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spool_survives_a_restart, setup_spool, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_of_another_collector_list_drains, setup_spool,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_loss_report_that_times_out_is_carried,
+						setup_short_timeout, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_topic_is_loud_and_kept,
 						setup_spool_fast_metadata, teardown),
 		cmocka_unit_test_setup_teardown(test_handoff_records_are_numbered_keyed_and_checkpointed,

@@ -108,6 +108,21 @@ static void settle(struct msg_ref *ref)
 	release_positions(ref->c);
 }
 
+/* The delivery report of the LOSS record of `ref`: a report that Kafka did not acknowledge (and
+ * no spool kept) gives its count back, so the next report of its stage carries it. */
+static void loss_delivered(struct msg_ref *ref, bool kept)
+{
+	struct collector_runtime *c = ref->c;
+	int stage = ref->loss_stage;
+
+	if (!kept) {
+		c->loss_reported[stage] -= c->loss_inflight[stage].count;
+		c->loss_since_us[stage] = c->loss_inflight[stage].since_us;
+		c->stats.loss_records_failed++;
+	}
+	c->loss_inflight[stage].busy = false;
+}
+
 /* The broker says c's topic does not exist (and does not create topics): said once, loudly,
  * with what to do; /readyz names the topic until a record reaches it. */
 static void note_topic(struct collector_runtime *c, rd_kafka_resp_err_t err)
@@ -149,15 +164,21 @@ static void on_delivery(struct msg_ref *ref, const rd_kafka_message_t *m)
 	}
 	if (!m->err) {
 		c->stats.delivered++;
+		if (ref->loss_stage)
+			loss_delivered(ref, true);
 		settle(ref);
 		return;
 	}
 	if (pl->spool && retriable(m->err) &&
 	    spool_record(c, m->key, m->key_len, m->payload, m->len,
 			 rd_kafka_message_timestamp(m, NULL)) == 0) {
+		if (ref->loss_stage)
+			loss_delivered(ref, true);
 		settle(ref);
 		return;
 	}
+	if (ref->loss_stage)
+		loss_delivered(ref, false);
 	c->stats.delivery_failed++;
 	count_delivery_error(&c->stats, m->err);
 	log_at(c->stats.delivery_failed == 1 ? LOG_ERROR : LOG_DEBUG, "%s: delivery failed: %s",
@@ -711,17 +732,18 @@ static void loss_counts(const struct collector_runtime *c, uint64_t n[LOSS_STAGE
 	n[LOSS_ENCODE] = c->stats.encode_failed;
 	n[LOSS_QUEUE_FULL] = c->stats.queue_full;
 	n[LOSS_PRODUCE] = c->stats.produce_failed;
-	n[LOSS_DELIVERY] = c->stats.delivery_failed;
+	/* Not the LOSS records that failed: their counts went back to the stages they report. */
+	n[LOSS_DELIVERY] = c->stats.delivery_failed - c->stats.loss_records_failed;
 	n[LOSS_SPOOL] = c->stats.spool_failed;
 	n[LOSS_HANDOFF] = c->stats.handoff_refused;
 }
 
 /*
  * One LOSS record: the envelope (cgroup 0, key <node>/0) with `loss` set, then zeroed fields.
- * True when librdkafka or the spool took it. One that was not taken is not a lost record: its
- * count stays unreported and goes out in the next report.
+ * OFFER_SENT (its delivery report decides), OFFER_SPOOLED, or -errno when it was not taken: not
+ * a lost record, its count stays unreported and goes out in the next report.
  */
-static bool publish_loss(struct collector_runtime *c, const struct loss_report *report)
+static int publish_loss(struct collector_runtime *c, const struct loss_report *report)
 {
 	rd_kafka_resp_err_t kerr;
 	struct pipeline *pl = c->pipeline;
@@ -734,19 +756,59 @@ static bool publish_loss(struct collector_runtime *c, const struct loss_report *
 		.loss = report,
 	};
 	char key[IDENTITY_KEY_MAX];
-	int n = snprintf(key, sizeof(key), "%s/0", pl->cfg->node_name);
+	int n = snprintf(key, sizeof(key), "%s/0", pl->cfg->node_name), ret;
 
 	avro_buf_init(buf, pl->encode_buf, sizeof(pl->encode_buf));
 	avro_put_raw(buf, c->frame_header, c->frame_len);
 	avro_put_envelope(buf, c->loss_kind, &env);
 	avro_put_raw(buf, c->zero_fields, c->zero_fields_len);
-	if (buf->overflow ||
-	    offer_record(c, key, (size_t)n < sizeof(key) ? (size_t)n : sizeof(key) - 1, buf->data,
-			 buf->len, report->until_us / 1000, &c->ref, &kerr) < 0)
-		return false;
+	if (buf->overflow)
+		return -EMSGSIZE;
+	c->loss_ref[report->stage] = (struct msg_ref){ .c = c, .replay_slot = -1, .settle_slot = -1,
+						       .loss_stage = report->stage };
+	ret = offer_record(c, key, (size_t)n < sizeof(key) ? (size_t)n : sizeof(key) - 1, buf->data,
+			   buf->len, report->until_us / 1000, &c->loss_ref[report->stage], &kerr);
+	if (ret < 0)
+		return ret;
 	c->next_seq++;
 	c->stats.loss_records++;
-	return true;
+	return ret;
+}
+
+static const char *const loss_stage_names[LOSS_STAGE_MAX] = {
+	[LOSS_RING_BUFFER] = "ring_buffer", [LOSS_DECODE] = "decode", [LOSS_ENCODE] = "encode",
+	[LOSS_QUEUE_FULL] = "queue_full", [LOSS_PRODUCE] = "produce", [LOSS_DELIVERY] = "delivery",
+	[LOSS_SPOOL] = "spool", [LOSS_HANDOFF] = "handoff",
+};
+
+uint64_t pipeline_lost(const struct pipeline *pl, char *summary, size_t size)
+{
+	uint64_t total = 0, by_stage[LOSS_STAGE_MAX] = { 0 };
+	size_t used = 0;
+
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		uint64_t n[LOSS_STAGE_MAX];
+
+		loss_counts(&pl->collectors[i], n);
+		for (int stage = LOSS_RING_BUFFER; stage < LOSS_STAGE_MAX; stage++) {
+			by_stage[stage] += n[stage];
+			total += n[stage];
+		}
+	}
+	if (size)
+		summary[0] = '\0';
+	for (int stage = LOSS_RING_BUFFER; stage < LOSS_STAGE_MAX && size; stage++) {
+		int w;
+
+		if (!by_stage[stage])
+			continue;
+		w = snprintf(summary + used, size - used, "%s%s=%" PRIu64, used ? " " : "",
+			     loss_stage_names[stage], by_stage[stage]);
+		if (w < 0 || (size_t)w >= size - used)
+			break;
+		used += (size_t)w;
+	}
+	return total;
 }
 
 void pipeline_report_losses(struct pipeline *pl)
@@ -765,13 +827,21 @@ void pipeline_report_losses(struct pipeline *pl)
 				.since_us = c->loss_since_us[stage],
 				.until_us = now_us,
 			};
+			int ret;
 
-			/* Not taken (Kafka's queue full, say): the next report covers it too. A report
-			 * taken but then not delivered counts as one record lost at delivery. */
-			if (r.count && publish_loss(c, &r)) {
-				c->loss_reported[stage] = now[stage];
-				c->loss_since_us[stage] = now_us;
-			}
+			/* One report per stage in flight: until Kafka acknowledges it, what is lost
+			 * meanwhile waits for the next one. */
+			if (!r.count || c->loss_inflight[stage].busy)
+				continue;
+			/* Not taken (Kafka's queue full, say): the next report covers it too. */
+			ret = publish_loss(c, &r);
+			if (ret < 0)
+				continue;
+			c->loss_reported[stage] = now[stage];
+			c->loss_since_us[stage] = now_us;
+			if (ret == OFFER_SENT)
+				c->loss_inflight[stage] = (typeof(c->loss_inflight[stage])){
+					.busy = true, .count = (uint64_t)r.count, .since_us = r.since_us };
 		}
 	}
 }

@@ -72,6 +72,7 @@ struct msg_ref {
 	struct collector_runtime *c;
 	int replay_slot; /* -1: sent straight away; else its slot in pipeline.replay */
 	int settle_slot; /* -1: not tracked; else its slot in c->settle (records from a hand-off) */
+	int loss_stage;  /* a LOSS record of this stage; 0 for every other record */
 };
 
 /* Records a hand-off delivered whose outcome is not known yet, at most; while this many are
@@ -118,6 +119,7 @@ struct collector_stats {
 	uint64_t spool_failed;              /* dropped: the spool was full or could not be written */
 	uint64_t replayed;                  /* handed to librdkafka from the spool */
 	uint64_t loss_records;              /* LOSS records published (not events) */
+	uint64_t loss_records_failed;       /* of those, delivery failed: their counts went back */
 };
 
 /* Where a collector stands. */
@@ -153,6 +155,13 @@ struct collector_runtime {
 	size_t zero_fields_len;
 	uint64_t loss_reported[LOSS_STAGE_MAX]; /* counts the LOSS records taken so far cover */
 	int64_t loss_since_us[LOSS_STAGE_MAX];  /* when the last one taken, per stage, ended */
+	/* The LOSS record of each stage Kafka has not acknowledged yet (at most one). */
+	struct msg_ref loss_ref[LOSS_STAGE_MAX];
+	struct {
+		bool busy;
+		uint64_t count;
+		int64_t since_us;
+	} loss_inflight[LOSS_STAGE_MAX];
 };
 
 struct pipeline {
@@ -267,6 +276,10 @@ void pipeline_report_losses(struct pipeline *pl);
 void pipeline_tick(struct pipeline *pl);
 
 void pipeline_log_stats(const struct pipeline *pl);
+
+/* Records lost at any stage during this run, every collector together; `summary` gets them by
+ * stage ("ring_buffer=3 delivery=1"). */
+uint64_t pipeline_lost(const struct pipeline *pl, char *summary, size_t size);
 
 /* Stops the collectors, drains the ring buffers and hand-offs, flushes with a bound. Records still
  * undelivered then go to the spool, if there is one, for the next start. Returns records neither
