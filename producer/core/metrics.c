@@ -232,6 +232,9 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 	PER_COLLECTOR(out, pl, "tapio_records_received_total",
 		      "Records read from the collector's ring buffer or taken from its hand-off queue.",
 		      received);
+	PER_COLLECTOR(out, pl, "tapio_records_made_total",
+		      "Records the collector made (tombstones included, LOSS records not), whatever "
+		      "became of them later.", made);
 	family(out, "tapio_records_rejected_total", "counter",
 	       "Ring-buffer records rejected by the decoder, by reason.");
 	for (size_t i = 0; i < pl->ncollectors; i++)

@@ -602,6 +602,7 @@ int pipeline_commit(struct collector_runtime *c)
 	struct msg_ref *ref = pl->pending.ref;
 	int ret;
 
+	c->stats.made++;
 	if (buf->overflow) {
 		c->stats.encode_failed++;
 		settle(ref);
@@ -621,7 +622,10 @@ int pipeline_tombstone(struct collector_runtime *c, uint64_t cgroup_id)
 {
 	char key[IDENTITY_KEY_MAX];
 	int n = snprintf(key, sizeof(key), "%s/%" PRIu64, c->pipeline->cfg->node_name, cgroup_id);
-	int ret = send_record(c, key, (size_t)n < sizeof(key) ? (size_t)n : sizeof(key) - 1, NULL, 0,
+	int ret;
+
+	c->stats.made++;
+	ret = send_record(c, key, (size_t)n < sizeof(key) ? (size_t)n : sizeof(key) - 1, NULL, 0,
 			      clock_ns(CLOCK_REALTIME) / 1000000, &c->ref);
 
 	return ret < 0 ? ret : 0;
@@ -1017,12 +1021,12 @@ void pipeline_log_stats(const struct pipeline *pl)
 
 		for (int r = 1; r < DECODE_RESULT_MAX; r++)
 			rejected += s->rejected[r];
-		log_info("%s: received=%" PRIu64 " produced=%" PRIu64 " delivered=%" PRIu64
+		log_info("%s: received=%" PRIu64 " made=%" PRIu64 " produced=%" PRIu64 " delivered=%" PRIu64
 			 " delivery_failed=%" PRIu64 " rejected=%" PRIu64 " encode_failed=%" PRIu64
 			 " queue_full=%" PRIu64 " produce_failed=%" PRIu64 " reserve_failures=%" PRIu64
 			 " state_map_full=%" PRIu64 " spooled=%" PRIu64 " spool_failed=%" PRIu64
 			 " replayed=%" PRIu64 " loss_records=%" PRIu64,
-			 c->ops->name, s->received, s->produced, s->delivered, s->delivery_failed,
+			 c->ops->name, s->received, s->made, s->produced, s->delivered, s->delivery_failed,
 			 rejected, s->encode_failed, s->queue_full, s->produce_failed,
 			 s->reserve_failures, s->state_map_full, s->spooled, s->spool_failed,
 			 s->replayed, s->loss_records);

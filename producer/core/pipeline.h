@@ -100,6 +100,8 @@ struct settle_tracker {
 
 struct collector_stats {
 	uint64_t received;                  /* records read from the ring buffer or the hand-off */
+	uint64_t made;                      /* records the collector made (committed, tombstones
+					     * included, LOSS records not), whatever became of them */
 	uint64_t rejected[DECODE_RESULT_MAX]; /* by reason; [DECODE_OK] unused */
 	uint64_t handoff_refused;           /* the worker found the hand-off queue full */
 	uint64_t encode_failed;             /* did not fit ENCODE_BUF_SIZE */
