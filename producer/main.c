@@ -244,6 +244,10 @@ int main(int argc, char **argv)
 		log_info("metrics: http://%s/metrics, /healthz, /readyz", metrics.address);
 	}
 	running = pipeline_attach(&pipeline);
+	if (running == -EINVAL) {
+		status = 2; /* the collector said what is missing */
+		goto out;
+	}
 	if (running <= 0) {
 		log_error("no collector could start; exiting");
 		goto out;

@@ -362,6 +362,12 @@ static int open_collector(struct pipeline *pl, struct collector_runtime *c)
 		c->state = COLLECTOR_SKIPPED;
 		return err;
 	}
+	if (err == -ENODEV) {
+		log_error("%s: asked for by name, but there is nothing to connect to (above)",
+			  c->ops->name);
+		c->state = COLLECTOR_FAILED;
+		return -EINVAL;
+	}
 	if (err) {
 		log_error("%s: collector not running (%s); the others go on", c->ops->name,
 			  strerror(-err));
@@ -395,7 +401,8 @@ int pipeline_attach(struct pipeline *pl)
 	 * records of processes in it that wait in the same pass. Read after them, a cgroup already
 	 * removed again could no longer be resolved. */
 	for (size_t i = 0; i < pl->ncollectors; i++)
-		open_collector(pl, &pl->collectors[i]);
+		if (open_collector(pl, &pl->collectors[i]) == -EINVAL)
+			return -EINVAL; /* a named collector with nothing to connect to */
 	for (size_t i = 0; i < pl->ncollectors; i++) {
 		struct collector_runtime *c = &pl->collectors[i];
 

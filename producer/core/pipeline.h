@@ -220,7 +220,8 @@ int pipeline_open_collectors(struct pipeline *pl, const struct tapio_config *cfg
 
 /* Opens every collector and joins its ring buffer, then starts them in order. A collector that
  * cannot run is logged and skipped; the others go on. Returns how many collectors run, not
- * counting those that always run, or -errno. */
+ * counting those that always run; -EINVAL when a collector asked for by name has nothing to
+ * connect to (a configuration error: exit 2). */
 int pipeline_attach(struct pipeline *pl);
 
 /* The runtime of collector `name`, or NULL. */
