@@ -42,7 +42,9 @@ class Run:
         argv = [harness.PRODUCER, "--config", NODE_CONF, "--node-name", "deploy-test",
                 # The shipped config, but the embedded broker, no spool on this host's
                 # /var/lib/tapio and metrics on a free port.
-                "--brokers", "", "--set", "spool_dir=", "--set", "metrics_listen=127.0.0.1:0"]
+                "--brokers", "", "--set", "spool_dir=", "--set", "metrics_listen=127.0.0.1:0",
+                # 1 MiB rings: the metadata ring's size today, should ringbuf_kb come to size it.
+                "--set", "ringbuf_kb=1024"]
         if caps is not None:
             names = ",".join("+" + c.lower() for c in caps) if caps else ""
             sets = "-all" + ("," + names if names else "")
