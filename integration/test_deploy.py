@@ -200,15 +200,16 @@ def worse_than_reference(res):
     """How a run falls short of the root run; empty when it does not."""
     if not res["started"]:
         errors = sorted(p for p in res["problems"] if p.startswith("error"))
-        return ["did not start (exit %s): %s" % (res["rc"], errors[-1] if errors else "")]
+        why = next((e for e in errors if "exiting" in e), errors[-1] if errors else "")
+        return ["did not start (exit %s): %s" % (res["rc"], why)]
     short = ["logged %r" % p for p in sorted(res["problems"] - reference["problems"])]
     short += ["%s down" % k for k, v in res["up"].items() if v != 1 and reference["up"].get(k) == 1]
     short += ["no %s record" % k for k, v in res["records"].items()
               if not v and reference["records"][k]]
-    if res["unresolved"] > reference["unresolved"]:
-        short.append("%d cgroup(s) unresolved" % res["unresolved"])
+    # The target cgroup, not the identity's unresolved count: other work on the machine makes
+    # and removes cgroups too, and one gone before it is looked up stays unresolved as root.
     if reference["exec_resolved"] and not res["exec_resolved"]:
-        short.append("exec record without its pod")
+        short.append("exec record without its pod (%d cgroup(s) unresolved)" % res["unresolved"])
     return short
 
 
@@ -219,7 +220,7 @@ def test_reference_run_as_root():
     # This machine's kernel has every hook: root loses nothing either.
     assert not reference["problems"], reference["problems"]
     assert all(reference["records"].values()), reference["records"]
-    assert reference["exec_resolved"] and reference["unresolved"] == 0, reference
+    assert reference["exec_resolved"], reference
     # The cgroup was found from its id alone: its metadata record was lost to a full ring.
     assert reference["metadata_lost"] > 0 and reference["misses"] > 0, reference
 
