@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "topics.h"
 
 /* Longest a record waits in a ring buffer below the wake-up threshold (bpf/ringbuf.bpf.h).
  * Below linger.ms (50): a pass every 20 ms instead of every 5 halves the event loop's CPU per
@@ -198,6 +199,7 @@ epoll_failed:
 int main(int argc, char **argv)
 {
 	const char *known[COLLECTOR_MAX + 1] = { 0 };
+	struct topics_options topics;
 	struct tapio_config cfg;
 	char errstr[1024];
 	int timer_fd = -1, signal_fd = -1, status = 1, err, running, undelivered;
@@ -210,12 +212,21 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < collector_count && nknown < COLLECTOR_MAX; i++)
 		if (!collector_table[i]->always)
 			known[nknown++] = collector_table[i]->name;
-	err = config_from_args(&cfg, argc, argv, known, stdout, errstr, sizeof(errstr));
+	err = topics_take_args(&argc, argv, &topics, errstr, sizeof(errstr));
+	if (!err)
+		err = config_from_args(&cfg, argc, argv, known, stdout, errstr, sizeof(errstr));
+	else
+		config_defaults(&cfg);
 	if (err) {
 		if (err < 0)
 			fprintf(stderr, "tapio-producer: %s\n", errstr);
 		config_free(&cfg);
 		return err > 0 ? 0 : 2;
+	}
+	if (topics.format != TOPICS_NONE) {
+		status = topics_print(&cfg, &topics, stdout) ? 1 : 0;
+		config_free(&cfg);
+		return status;
 	}
 	log_level_current = cfg.log_level;
 	/* Before any thread starts: libcurl's global state is not thread-safe to set up. */

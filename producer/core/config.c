@@ -1141,6 +1141,14 @@ static void usage(FILE *out, const char *const *known)
 		   "set any key below, kafka.<property> included; repeatable");
 	usage_line(out, "    --dump-config",
 		   "print the effective configuration in the file format and exit");
+	/* Taken out of argv by topics_take_args() (producer/core/topics.c) before this parser. */
+	usage_line(out, "    --print-topics[=FORMAT]",
+		   "print the topics of this configuration with their settings and exit;");
+	usage_line(out, "", "FORMAT kafka-topics (a sh script, default) or strimzi");
+	usage_line(out, "    --partitions N", "with --print-topics: partitions per topic (6)");
+	usage_line(out, "    --replication-factor N", "with --print-topics: replicas per partition (3)");
+	usage_line(out, "    --retention-hours N", "with --print-topics: retention in hours (168)");
+	usage_line(out, "    --strimzi-cluster NAME", "with --print-topics=strimzi: its cluster label (my-cluster)");
 	usage_line(out, "-h, --help", "print this help and exit");
 	usage_line(out, "-V, --version", "print the version and exit");
 	fputs("\nConfiguration keys:\n", out);
