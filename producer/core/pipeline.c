@@ -273,10 +273,15 @@ int pipeline_open_collectors(struct pipeline *pl, const struct tapio_config *cfg
 	/* Names this run in every record, so (node, topic, run, seq) is one record across
 	 * restarts and spool replays. */
 	pl->run = clock_ns(CLOCK_REALTIME) / 1000;
-	err = identity_open(&pl->identity, cgroup_root, cfg->node_name, pl->run, errstr,
-			    errstr_size);
-	if (err)
-		return err;
+	for (size_t i = 0; i < nops && !pl->identity; i++) {
+		if (ops[i]->http)
+			continue;
+		/* A collector reads the kernel: it needs the identity cache. */
+		err = identity_open(&pl->identity, cgroup_root, cfg->node_name, pl->run, errstr,
+				    errstr_size);
+		if (err)
+			return err;
+	}
 	err = publisher_open(&pl->publisher, cfg, topics, pl->ncollectors, on_delivery, errstr,
 			     errstr_size);
 	if (err)
@@ -324,12 +329,17 @@ int pipeline_open(struct pipeline *pl, const struct tapio_config *cfg, const cha
 		  char *errstr, size_t errstr_size)
 {
 	const struct collector_ops *ops[COLLECTOR_MAX];
+	bool kernel = false;
 	size_t n = 0;
 
+	for (size_t i = 0; i < collector_count; i++)
+		kernel = kernel || (!collector_table[i]->http &&
+				    config_has_collector(cfg, collector_table[i]->name));
 	/* Table order, which puts metadata first: its cgroup records must be read before the
 	 * others' (see pipeline_attach). */
 	for (size_t i = 0; i < collector_count && n < COLLECTOR_MAX; i++)
-		if (collector_table[i]->always || config_has_collector(cfg, collector_table[i]->name))
+		if ((collector_table[i]->always && kernel) ||
+		    config_has_collector(cfg, collector_table[i]->name))
 			ops[n++] = collector_table[i];
 	return pipeline_open_collectors(pl, cfg, ops, n, cgroup_root, errstr, errstr_size);
 }
