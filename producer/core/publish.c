@@ -166,6 +166,70 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, 
 	return -EINVAL;
 }
 
+/* The producer defaults, then the configuration's kafka.* properties (which win). */
+static int conf_apply(rd_kafka_conf_t *conf, const struct tapio_config *cfg, char *errstr,
+		      size_t errstr_size)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < publisher_default_count; i++)
+		err = conf_set(conf, publisher_defaults[i][0], publisher_defaults[i][1], "default",
+			       errstr, errstr_size);
+	for (int i = 0; !err && i < cfg->kafka_count; i++)
+		err = conf_set(conf, cfg->kafka[i].name, cfg->kafka[i].value, cfg->kafka[i].origin,
+			       errstr, errstr_size);
+	return err;
+}
+
+static void silent_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	(void)level;
+	(void)fac;
+	(void)buf;
+}
+
+int publisher_check_config(const struct tapio_config *cfg, char *warning, size_t warning_size,
+			   char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char acks[16] = "", idempotence[16] = "";
+	size_t acks_len = sizeof(acks), idempotence_len = sizeof(idempotence);
+	rd_kafka_t *rk;
+	int err;
+
+	if (warning_size)
+		warning[0] = '\0';
+	if (!conf) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -ENOMEM;
+	}
+	err = conf_apply(conf, cfg, errstr, errstr_size);
+	if (err) {
+		rd_kafka_conf_destroy(conf);
+		return err;
+	}
+	/* Read back, so aliases (request.required.acks) and spellings ("all", -1) agree. */
+	rd_kafka_conf_get(conf, "acks", acks, &acks_len);
+	rd_kafka_conf_get(conf, "enable.idempotence", idempotence, &idempotence_len);
+	if (strcmp(acks, "-1") != 0 || strcmp(idempotence, "true") != 0)
+		snprintf(warning, warning_size,
+			 "kafka.acks=%s, kafka.enable.idempotence=%s: the delivery guarantee (every "
+			 "record acknowledged by all in-sync replicas, once and in order) no longer "
+			 "holds; records may be lost or duplicated", strcmp(acks, "-1") ? acks : "all",
+			 idempotence);
+	/* No brokers: nothing connects. The client only checks the properties together (and
+	 * loads the files they name), as it will at start-up. */
+	rd_kafka_conf_set_log_cb(conf, silent_log_cb);
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+	if (!rk) {
+		rd_kafka_conf_destroy(conf);
+		return -EINVAL;
+	}
+	rd_kafka_destroy(rk);
+	return 0;
+}
+
 int publisher_open(struct publisher *p, const struct tapio_config *cfg, const char *const *topics,
 		   size_t ntopics, delivery_fn on_delivery, char *errstr, size_t errstr_size)
 {
@@ -191,12 +255,8 @@ int publisher_open(struct publisher *p, const struct tapio_config *cfg, const ch
 
 	conf = rd_kafka_conf_new();
 	err = conf_set(conf, "bootstrap.servers", p->bootstrap, "brokers", errstr, errstr_size);
-	for (size_t i = 0; !err && i < publisher_default_count; i++)
-		err = conf_set(conf, publisher_defaults[i][0], publisher_defaults[i][1], "default",
-			       errstr, errstr_size);
-	for (int i = 0; !err && i < cfg->kafka_count; i++)
-		err = conf_set(conf, cfg->kafka[i].name, cfg->kafka[i].value, cfg->kafka[i].origin,
-			       errstr, errstr_size);
+	if (!err)
+		err = conf_apply(conf, cfg, errstr, errstr_size);
 	if (err)
 		goto fail;
 	rd_kafka_conf_set_opaque(conf, p);

@@ -62,6 +62,15 @@ extern const size_t publisher_default_count;
 int publisher_open(struct publisher *p, const struct tapio_config *cfg, const char *const *topics,
 		   size_t ntopics, delivery_fn on_delivery, char *errstr, size_t errstr_size);
 
+/*
+ * Lets librdkafka check the configuration's kafka.* properties together with the defaults, as
+ * publisher_open() will apply them (settings valid alone but not together, files they name),
+ * without connecting anywhere. 0, or -EINVAL with librdkafka's message in errstr. `warning`
+ * (always written, "" when none) says when acks or idempotence weaken the delivery guarantee.
+ */
+int publisher_check_config(const struct tapio_config *cfg, char *warning, size_t warning_size,
+			   char *errstr, size_t errstr_size);
+
 /* The fd to watch for readability: delivery reports or errors are waiting for publisher_poll(). */
 int publisher_wake_fd(const struct publisher *p);
 
