@@ -286,6 +286,19 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 		family(out, "tapio_spool_torn_records", "gauge",
 		       "Torn or corrupt records found in the spool at start and dropped.");
 		fprintf(out, "tapio_spool_torn_records %" PRIu64 "\n", pl->spool_recovered.torn);
+		family(out, "tapio_spool_skipped_regions", "gauge",
+		       "Damaged stretches of spool segments skipped at start whose record count is "
+		       "unknown (each held at least one record).");
+		fprintf(out, "tapio_spool_skipped_regions %" PRIu64 "\n",
+			pl->spool_recovered.skipped_regions);
+		family(out, "tapio_spool_skipped_bytes", "gauge",
+		       "Bytes of those stretches.");
+		fprintf(out, "tapio_spool_skipped_bytes %" PRIu64 "\n",
+			pl->spool_recovered.skipped_bytes);
+		family(out, "tapio_spool_unreadable_segments", "gauge",
+		       "Spool segment files found at start that could not be read, set aside.");
+		fprintf(out, "tapio_spool_unreadable_segments %" PRIu64 "\n",
+			pl->spool_recovered.unreadable_segments);
 	}
 	if (!ks || !ks->updated_ms)
 		return;
