@@ -148,7 +148,7 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 					pipeline_log_stats(pl);
 				break;
 			case EV_METRICS:
-				metrics_accept(&metrics, epfd, EV_METRICS_CLIENT, monotonic_ms());
+				metrics_accept(&metrics, epfd, EV_METRICS_CLIENT, pl, monotonic_ms());
 				break;
 			case EV_SIGNAL:
 				if (read(signal_fd, &si, sizeof(si)) == sizeof(si))
