@@ -1,7 +1,9 @@
 /*
  * tapio-producer: one process, one event loop. epoll watches the joined ring buffers, librdkafka's
  * delivery-report pipe, a 1 s timerfd (clock offset, kernel counters, stats) and a signalfd
- * (SIGINT/SIGTERM: detach, drain, flush).
+ * (SIGINT/SIGTERM: detach, drain, flush; SIGHUP: logged, nothing else; SIGUSR1: counters logged;
+ * SIGUSR2: debug logging on/off). SIGPIPE and SIGXFSZ are ignored: the failed write reports
+ * EPIPE or EFBIG where it happens. A second SIGINT/SIGTERM during the flush cuts it short.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -77,16 +79,75 @@ static int open_timer(void)
 	return fd;
 }
 
+/* Before any thread starts, so every thread inherits the mask and the dispositions. */
 static int open_signals(void)
 {
+	static const int handled[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2 };
+	sigset_t set;
+
+	/* A metrics client or broker that went away, a spool over RLIMIT_FSIZE: errors, not death. */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR || signal(SIGXFSZ, SIG_IGN) == SIG_ERR)
+		return -1;
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+		sigaddset(&set, handled[i]);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/* One signal from the signalfd: true when it asks the producer to stop. */
+static bool on_signal(const struct pipeline *pl, int signal_fd)
+{
+	static enum log_level configured = LOG_INFO;
+	struct signalfd_siginfo si;
+
+	if (read(signal_fd, &si, sizeof(si)) != sizeof(si))
+		return false;
+	switch (si.ssi_signo) {
+	case SIGHUP:
+		/* A reload would have to re-open collectors, topics and the spool under the loop's
+		 * feet: not done. Restart the producer to apply a new configuration. */
+		log_info("SIGHUP from pid %u: configuration is not reloaded (restart to apply changes); "
+			 "carrying on", si.ssi_pid);
+		return false;
+	case SIGUSR1:
+		pipeline_log_stats(pl);
+		return false;
+	case SIGUSR2:
+		if (log_level_current != LOG_DEBUG) {
+			configured = log_level_current;
+			log_level_current = LOG_DEBUG;
+		} else {
+			log_level_current = configured;
+		}
+		log_warn("SIGUSR2: log level %s", log_level_name(log_level_current));
+		return false;
+	default:
+		log_info("%s: shutting down (send it again to stop waiting for deliveries)",
+			 strsignal((int)si.ssi_signo));
+		return true;
+	}
+}
+
+static void cut_flush(int signo)
+{
+	(void)signo;
+	publisher_cut_flush();
+}
+
+/* From here on, SIGINT or SIGTERM (a second one, or one already pending) cuts the flush short. */
+static void stop_waiting_on_signal(void)
+{
+	struct sigaction sa = { .sa_handler = cut_flush };
 	sigset_t set;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -1;
-	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0 ||
+	    sigprocmask(SIG_UNBLOCK, &set, NULL) < 0)
+		log_warn("signals: %s: a second SIGTERM will not cut the flush short", strerror(errno));
 }
 
 /* Runs until a signal or a fatal Kafka error. Returns 0, or -errno. */
@@ -118,7 +179,6 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 			goto out;
 		}
 		for (int i = 0; i < n; i++) {
-			struct signalfd_siginfo si;
 			uint64_t expirations;
 
 			uint32_t tag = events[i].data.u32;
@@ -151,9 +211,9 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 				metrics_accept(&metrics, epfd, EV_METRICS_CLIENT, pl, monotonic_ms());
 				break;
 			case EV_SIGNAL:
-				if (read(signal_fd, &si, sizeof(si)) == sizeof(si))
-					log_info("%s: shutting down", strsignal(si.ssi_signo));
-				goto out;
+				if (on_signal(pl, signal_fd))
+					goto out;
+				break;
 			}
 		}
 		if (ring_buffer__consume(pl->ring) < 0)
@@ -230,6 +290,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	err = run_loop(&pipeline, timer_fd, signal_fd);
+	stop_waiting_on_signal();
 	undelivered = pipeline_drain(&pipeline, cfg.flush_timeout_ms);
 	pipeline_log_stats(&pipeline);
 	if (undelivered)

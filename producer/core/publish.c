@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -319,9 +321,35 @@ rd_kafka_resp_err_t publisher_send(struct publisher *p, rd_kafka_topic_t *topic,
 				 RD_KAFKA_V_END);
 }
 
+static volatile sig_atomic_t flush_cut;
+
+void publisher_cut_flush(void)
+{
+	flush_cut = 1;
+}
+
+/* The flush waits in slices this long, to notice publisher_cut_flush() in time. */
+#define FLUSH_SLICE_MS 100
+
 int publisher_flush(struct publisher *p, int timeout_ms)
 {
-	rd_kafka_flush(p->rk, timeout_ms);
+	struct timespec now;
+	int64_t start_ms, left_ms;
+	bool cut;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	start_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	/* One slice at least, even when cut already: reports that are due (a purge's) come now. */
+	do {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left_ms = start_ms + timeout_ms - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+		rd_kafka_flush(p->rk, (int)(left_ms < 0 ? 0 : left_ms < FLUSH_SLICE_MS ? left_ms :
+					    FLUSH_SLICE_MS));
+		cut = flush_cut;
+	} while (rd_kafka_outq_len(p->rk) > 0 && left_ms > FLUSH_SLICE_MS && !cut);
+	if (cut && rd_kafka_outq_len(p->rk) > 0)
+		log_warn("kafka: stop signal: not waiting for the %d record(s) still queued",
+			 rd_kafka_outq_len(p->rk));
 	publisher_poll(p);
 	return rd_kafka_outq_len(p->rk);
 }

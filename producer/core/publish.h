@@ -90,8 +90,13 @@ rd_kafka_resp_err_t publisher_send(struct publisher *p, rd_kafka_topic_t *topic,
 				   int64_t timestamp_ms, const struct record_headers *headers,
 				   struct msg_ref *ref);
 
-/* Waits up to timeout_ms for every message to be delivered; returns how many are still queued. */
+/* Waits up to timeout_ms for every message to be delivered (less once publisher_cut_flush() was
+ * called: one 100 ms slice, for reports already due); returns how many are still queued. */
 int publisher_flush(struct publisher *p, int timeout_ms);
+
+/* Makes publisher_flush() stop waiting for the broker, now and from then on. Async-signal-safe:
+ * a SIGINT/SIGTERM handler calls it (main.c, a second stop signal during shutdown). */
+void publisher_cut_flush(void);
 
 void publisher_close(struct publisher *p);
 
