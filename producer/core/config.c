@@ -36,6 +36,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "publish.h"
+#include "redact.h"
 
 #ifndef TAPIO_VERSION
 #define TAPIO_VERSION "unknown"
@@ -89,6 +90,8 @@ static int check_dns_ports(const char *v, const char *const *known, char **out, 
 			   size_t why_size);
 static int check_spool_dir(const char *v, const char *const *known, char **out, char *why,
 			   size_t why_size);
+static int check_redact_args(const char *v, const char *const *known, char **out, char *why,
+			     size_t why_size);
 
 /* Indexed by enum spool_full_policy and enum spool_fsync_policy (producer/core/spool.h). */
 static const char *const spool_full_names[] = { "drop_newest", "drop_oldest", NULL };
@@ -139,6 +142,11 @@ static const struct prop prop_table[] = {
 	{ .name = "dns_pending_max", .type = PROP_INT, .offset = OFF(dns_pending_max),
 	  .def = "4096", .min = 16, .max = 1048576,
 	  .desc = "dns: queries awaiting a response, at most; beyond it the oldest is dropped and counted" },
+	{ .name = "kernel_redact_args", .type = PROP_STRING, .offset = OFF(kernel_redact_args),
+	  .def = REDACT_DEFAULT, .check = check_redact_args, .empty_unsets = true,
+	  .desc = "kernel: argv values replaced by " REDACT_TEXT " before encoding: flags (--name: "
+		  "--name=VALUE and --name VALUE), KEY=VALUE and \"NAME: VALUE\" names (* and ? "
+		  "globs, any case), user:password@ for URLs; comma-separated; empty = none" },
 	{ .name = "spool_dir", .type = PROP_STRING, .offset = OFF(spool_dir),
 	  .def_text = "empty (no spool)", .check = check_spool_dir, .empty_unsets = true,
 	  .desc = "directory of the disk spool that keeps records while Kafka cannot take them; empty = no spool" },
@@ -433,6 +441,23 @@ static int check_spool_dir(const char *v, const char *const *known, char **out, 
 	if (v[0] != '/')
 		return fail(why, why_size, -EINVAL, "must be an absolute path");
 	*out = strdup(v);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* Parsed by the kernel collector's own parser, so what is accepted here is what it runs. */
+static int check_redact_args(const char *v, const char *const *known, char **out, char *why,
+			     size_t why_size)
+{
+	struct redact_rules *r = NULL;
+	int ret;
+
+	(void)known;
+	*out = NULL;
+	ret = redact_parse(v, &r, why, why_size);
+	if (ret || !r)
+		return ret; /* "" = no redaction */
+	*out = redact_normalize(r);
+	redact_free(r);
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -1055,6 +1080,7 @@ void config_free(struct tapio_config *cfg)
 	free(cfg->metrics_listen);
 	free(cfg->spool_dir);
 	free(cfg->dns_ports);
+	free(cfg->kernel_redact_args);
 	free_list(cfg->collectors);
 	for (i = 0; i < cfg->kafka_count; i++) {
 		free(cfg->kafka[i].name);

@@ -41,6 +41,7 @@ struct tapio_config {
 	char *dns_ports;      /* dns: "53[,port...]", validated: 1..65535, distinct, at most 8 */
 	int dns_timeout_ms;   /* dns: a query with no response after this is published as a timeout */
 	int dns_pending_max;  /* dns: queries awaiting a response, at most; the oldest is evicted */
+	char *kernel_redact_args; /* kernel: argv redaction rules (redact.h), normalized; NULL = none */
 	struct kafka_prop *kafka;
 	int kafka_count;
 	char *config_path;    /* file that was read, or NULL */
