@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "privilege.h"
 
 /* Longest a record waits in a ring buffer below the wake-up threshold (bpf/ringbuf.bpf.h).
  * Below linger.ms (50): a pass every 20 ms instead of every 5 halves the event loop's CPU per
@@ -33,6 +34,7 @@ enum { EV_RING, EV_KAFKA, EV_TIMER, EV_SIGNAL, EV_METRICS, EV_METRICS_CLIENT = 1
 
 static struct pipeline pipeline;
 static struct metrics_server metrics = { .listen_fd = -1 };
+static struct privilege_state privileges;
 
 static int64_t monotonic_ms(void)
 {
@@ -276,6 +278,8 @@ int main(int argc, char **argv)
 		log_error("no collector could start; exiting");
 		goto out;
 	}
+	/* Attached: from here on the process needs almost no privilege (privilege.h). */
+	privilege_drop(&privileges);
 	log_info("node %s: %d collector(s) running", cfg.node_name, running);
 	if (pipeline.publisher.mock)
 		log_info("embedded Kafka-protocol broker (in memory, for trying Tapio out) at %s",

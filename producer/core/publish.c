@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "privilege.h"
 
 #ifndef TAPIO_VERSION
 #define TAPIO_VERSION "0.0.0"
@@ -232,8 +234,8 @@ int publisher_check_config(const struct tapio_config *cfg, char *warning, size_t
 	return 0;
 }
 
-int publisher_open(struct publisher *p, const struct tapio_config *cfg, const char *const *topics,
-		   size_t ntopics, delivery_fn on_delivery, char *errstr, size_t errstr_size)
+static int open_here(struct publisher *p, const struct tapio_config *cfg, const char *const *topics,
+		     size_t ntopics, delivery_fn on_delivery, char *errstr, size_t errstr_size)
 {
 	rd_kafka_conf_t *conf = NULL;
 	rd_kafka_queue_t *main_queue;
@@ -284,6 +286,50 @@ fail:
 		rd_kafka_conf_destroy(conf);
 	publisher_close(p);
 	return err;
+}
+
+struct open_job {
+	struct publisher *p;
+	const struct tapio_config *cfg;
+	const char *const *topics;
+	size_t ntopics;
+	delivery_fn on_delivery;
+	char *errstr;
+	size_t errstr_size;
+	int err;
+};
+
+static void *open_unprivileged(void *arg)
+{
+	struct open_job *job = arg;
+	int err = privilege_drop_thread();
+
+	if (err)
+		log_warn("kafka: librdkafka's threads keep the producer's capabilities: %s",
+			 strerror(-err));
+	job->err = open_here(job->p, job->cfg, job->topics, job->ntopics, job->on_delivery,
+			     job->errstr, job->errstr_size);
+	return NULL;
+}
+
+int publisher_open(struct publisher *p, const struct tapio_config *cfg, const char *const *topics,
+		   size_t ntopics, delivery_fn on_delivery, char *errstr, size_t errstr_size)
+{
+	struct open_job job = { p, cfg, topics, ntopics, on_delivery, errstr, errstr_size, 0 };
+	pthread_t t;
+	int err;
+
+	/* librdkafka and the embedded broker start their threads from this one, without any
+	 * capability: the threads that parse what brokers send never hold one. */
+	err = pthread_create(&t, NULL, open_unprivileged, &job);
+	if (err) {
+		snprintf(errstr, errstr_size, "cannot start a thread: %s", strerror(err));
+		memset(p, 0, sizeof(*p));
+		p->wake_fd[0] = p->wake_fd[1] = -1;
+		return -err;
+	}
+	pthread_join(t, NULL);
+	return job.err;
 }
 
 int publisher_wake_fd(const struct publisher *p)

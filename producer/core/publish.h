@@ -57,7 +57,9 @@ extern const size_t publisher_default_count;
 
 /*
  * Creates the producer (and the embedded broker when cfg->brokers is NULL or empty, with each
- * topic in `topics` created on it). 0 or -errno; errstr carries librdkafka's message.
+ * topic in `topics` created on it). 0 or -errno; errstr carries librdkafka's message. Runs in a
+ * thread of its own that holds no capability, so librdkafka's threads hold none either; files
+ * that kafka.* properties name (certificates) must be readable without CAP_DAC_OVERRIDE.
  */
 int publisher_open(struct publisher *p, const struct tapio_config *cfg, const char *const *topics,
 		   size_t ntopics, delivery_fn on_delivery, char *errstr, size_t errstr_size);
