@@ -190,11 +190,13 @@ static const long denied[] = {
 #endif
 };
 
-/* bpf() commands the steady state uses: map access, object info, detaching links. */
+/* bpf() commands the steady state uses: map access, object info, detaching links, and running
+ * an already loaded program (cni resolves nsids with its raw_tp program through TEST_RUN). */
 static const uint32_t bpf_allowed[] = {
 	BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM, BPF_MAP_GET_NEXT_KEY,
 	BPF_MAP_LOOKUP_AND_DELETE_ELEM, BPF_MAP_LOOKUP_BATCH, BPF_MAP_LOOKUP_AND_DELETE_BATCH,
 	BPF_MAP_UPDATE_BATCH, BPF_MAP_DELETE_BATCH, BPF_OBJ_GET_INFO_BY_FD, BPF_LINK_DETACH,
+	BPF_PROG_TEST_RUN,
 };
 
 #define CLONE_NEW_ANY                                                                        \
