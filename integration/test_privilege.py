@@ -58,7 +58,8 @@ def test_every_collector_under_least_privilege():
             prm, eff, bnd = (int(st[k], 16) for k in ("CapPrm", "CapEff", "CapBnd"))
             if tid == producer.proc.pid:
                 assert prm & (1 << CAP_DAC_READ_SEARCH), st["CapPrm"]
-                assert prm & ~allowed == 0 and eff == prm and bnd == prm, (st["CapPrm"], st["CapBnd"])
+                assert prm & ~allowed == 0 and eff == prm and bnd == prm, (
+                    st["CapPrm"], st["CapBnd"])
                 if "CAP_BPF" not in m.group(1) and "CAP_SYS_ADMIN" not in m.group(1):
                     assert prm == 1 << CAP_DAC_READ_SEARCH, st["CapPrm"]
             else:
@@ -67,8 +68,9 @@ def test_every_collector_under_least_privilege():
         # Everything still runs: an exec is published, the spool is there, probes answer.
         marker = "tapio-priv-" + uuid.uuid4().hex
         subprocess.run(["/bin/sh", "-c", "exit 0", marker], check=True)
-        found, _ = harness.wait_for(producer.bootstrap, "tapio.kernel", KERNEL,
-                                    lambda r: r["kind"] == "EXEC" and marker in r["exec"]["args"], 1)
+        found, _ = harness.wait_for(
+            producer.bootstrap, "tapio.kernel", KERNEL,
+            lambda r: r["kind"] == "EXEC" and marker in r["exec"]["args"], 1)
         assert len(found) == 1, found
         with urllib.request.urlopen("http://%s/healthz" % producer.metrics, timeout=10) as r:
             assert r.status == 200

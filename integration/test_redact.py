@@ -76,7 +76,8 @@ def test_redacted_before_the_spool_and_kafka():
             # Counted on /metrics: the three values of the live exec.
             with urllib.request.urlopen("http://%s/metrics" % second.metrics, timeout=10) as r:
                 body = r.read().decode()
-            line = [l for l in body.splitlines() if l.startswith("tapio_kernel_args_redacted_total ")]
+            line = [l for l in body.splitlines()
+                    if l.startswith("tapio_kernel_args_redacted_total ")]
             assert line and int(line[0].split()[1]) >= 3, line
         finally:
             assert second.stop() == 0, second.logs()

@@ -795,7 +795,8 @@ static void test_cross_field(void **state)
 	/* librdkafka's own cross-checks (acks with idempotence), with the keys as written. */
 	assert_int_equal(config_from_args(&cfg, ARGC(acks), acks, known, stdout, err, sizeof(err)),
 			 -EINVAL);
-	assert_contains(err, "kafka.* settings: `acks` must be set to `all` when `enable.idempotence` is true");
+	assert_contains(err, "kafka.* settings: `acks` must be set to `all` when "
+			     "`enable.idempotence` is true");
 	config_free(&cfg);
 	text = capture(&cfg, ARGC(acks_ok), acks_ok, 1);
 	assert_contains(text, "\nkafka.acks = 1\n");

@@ -381,7 +381,8 @@ static void test_bad_requests(void **state)
 	static const struct {
 		const char *request, *status;
 	} cases[] = {
-		{ "POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi", "HTTP/1.1 405 Method Not Allowed\r\n" },
+		{ "POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
+		  "HTTP/1.1 405 Method Not Allowed\r\n" },
 		{ "GET /healthz HTTP/2.0\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported\r\n" },
 		{ "GET /healthz\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n" },
 		{ "\x16\x03\x01\x02\x01\x01\x01\x01\xfc\x03\x03\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n" },
@@ -459,7 +460,8 @@ static bool closed_by_peer(int fd)
  */
 static void test_idle_clients_cannot_block_probes(void **state)
 {
-	static const char probe[] = "GET /healthz HTTP/1.1\r\nHost: node\r\nUser-Agent: kube-probe\r\n\r\n";
+	static const char probe[] =
+		"GET /healthz HTTP/1.1\r\nHost: node\r\nUser-Agent: kube-probe\r\n\r\n";
 	struct pipeline *pl = fake_pipeline();
 	struct metrics_server m = { .listen_fd = -1 };
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = TAG_LISTEN };

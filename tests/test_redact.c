@@ -73,7 +73,8 @@ static void test_default_rules(void **state)
 	expect(r, "tool|--api-key|k-123|--token=t|", "tool|--api-key|" R "|--token=" R "|", 2);
 	expect(r, "vault|login|--client-secret=s3|", "vault|login|--client-secret=" R "|", 1);
 	expect(r, "openssl|enc|-pass|pass:abc|-in|x|", "openssl|enc|-pass|" R "|-in|x|", 1);
-	expect(r, "keytool|-storepass|changeit|-keypass|k|", "keytool|-storepass|" R "|-keypass|" R "|", 2);
+	expect(r, "keytool|-storepass|changeit|-keypass|k|",
+	       "keytool|-storepass|" R "|-keypass|" R "|", 2);
 	expect(r, "x|--PASSWORD=Upper|", "x|--PASSWORD=" R "|", 1);
 	/* A secret flag where a value was expected: each takes its own. */
 	expect(r, "x|--token|--password|p|", "x|--token|--password|" R "|", 1);
@@ -102,7 +103,8 @@ static void test_default_rules(void **state)
 	expect(r, "mkdir|-p|/tmp/x|", "mkdir|-p|/tmp/x|", 0);
 	expect(r, "ssh|-p|22|host|", "ssh|-p|22|host|", 0);
 	expect(r, "docker|run|-p|8080:80|--rm|img|", "docker|run|-p|8080:80|--rm|img|", 0);
-	expect(r, "ls|--color=auto|kafka:9092|http://h:8080/p|", "ls|--color=auto|kafka:9092|http://h:8080/p|", 0);
+	expect(r, "ls|--color=auto|kafka:9092|http://h:8080/p|",
+	       "ls|--color=auto|kafka:9092|http://h:8080/p|", 0);
 	expect(r, "x|--password=|--token||y|", "x|--password=|--token||y|", 0);
 	expect(r, "x|--password|", "x|--password|", 0);
 	expect(r, "x|https://user@h/|", "x|https://user@h/|", 0);

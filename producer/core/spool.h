@@ -2,8 +2,9 @@
  * The disk spool: where records go while Kafka cannot take them, so an outage costs disk, not
  * memory or data. Records are appended to segment files in a directory; each record carries a
  * CRC-32 so a torn or corrupt one (a crash mid-write, a bad disk) is detected, counted and never
- * replayed as garbage; reading goes on at the next intact record. Replay reads records oldest first; a record is removed once acknowledged
- * (its delivery report succeeded), and a segment file is deleted when all its records are.
+ * replayed as garbage; reading goes on at the next intact record. Replay reads records oldest
+ * first; a record is removed once acknowledged (its delivery report succeeded), and a segment
+ * file is deleted when all its records are.
  *
  * Acknowledgements live in memory only: after a restart every record still on disk is replayed,
  * including ones acknowledged in a segment that was not yet fully acknowledged (at-least-once;
