@@ -185,6 +185,54 @@ static int conf_apply(rd_kafka_conf_t *conf, const struct tapio_config *cfg, cha
 	return err;
 }
 
+/* Runs fn(arg) in a thread that first drops every capability, and waits for it: librdkafka's
+ * threads, started from there, never hold one, and the files it reads at start are read as they
+ * will be. 0, or the error of pthread_create() (fn did not run). */
+struct capless_job {
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static void *capless_main(void *arg)
+{
+	struct capless_job *job = arg;
+	int err = privilege_drop_thread();
+
+	if (err)
+		log_warn("kafka: librdkafka's threads keep the producer's capabilities: %s",
+			 strerror(-err));
+	job->fn(job->arg);
+	return NULL;
+}
+
+static int run_capless(void (*fn)(void *arg), void *arg)
+{
+	struct capless_job job = { fn, arg };
+	pthread_t t;
+	int err = pthread_create(&t, NULL, capless_main, &job);
+
+	if (err)
+		return err;
+	pthread_join(t, NULL);
+	return 0;
+}
+
+struct new_job {
+	rd_kafka_conf_t *conf;
+	char *errstr;
+	size_t errstr_size;
+	rd_kafka_t *rk;
+};
+
+static void check_new(void *arg)
+{
+	struct new_job *job = arg;
+
+	job->rk = rd_kafka_new(RD_KAFKA_PRODUCER, job->conf, job->errstr, job->errstr_size);
+	if (job->rk)
+		rd_kafka_destroy(job->rk);
+}
+
 static void silent_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	(void)rk;
@@ -199,7 +247,7 @@ int publisher_check_config(const struct tapio_config *cfg, char *warning, size_t
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	char acks[16] = "", idempotence[16] = "";
 	size_t acks_len = sizeof(acks), idempotence_len = sizeof(idempotence);
-	rd_kafka_t *rk;
+	struct new_job job;
 	int err;
 
 	if (warning_size)
@@ -223,14 +271,19 @@ int publisher_check_config(const struct tapio_config *cfg, char *warning, size_t
 			 "holds; records may be lost or duplicated", strcmp(acks, "-1") ? acks : "all",
 			 idempotence);
 	/* No brokers: nothing connects. The client only checks the properties together (and
-	 * loads the files they name), as it will at start-up. */
+	 * loads the files they name), as it will at start-up: from a thread without capabilities. */
 	rd_kafka_conf_set_log_cb(conf, silent_log_cb);
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
-	if (!rk) {
+	job = (struct new_job){ conf, errstr, errstr_size, NULL };
+	err = run_capless(check_new, &job);
+	if (err) {
+		rd_kafka_conf_destroy(conf);
+		snprintf(errstr, errstr_size, "cannot start a thread: %s", strerror(err));
+		return -err;
+	}
+	if (!job.rk) {
 		rd_kafka_conf_destroy(conf);
 		return -EINVAL;
 	}
-	rd_kafka_destroy(rk);
 	return 0;
 }
 
@@ -299,36 +352,29 @@ struct open_job {
 	int err;
 };
 
-static void *open_unprivileged(void *arg)
+static void open_job_run(void *arg)
 {
 	struct open_job *job = arg;
-	int err = privilege_drop_thread();
 
-	if (err)
-		log_warn("kafka: librdkafka's threads keep the producer's capabilities: %s",
-			 strerror(-err));
 	job->err = open_here(job->p, job->cfg, job->topics, job->ntopics, job->on_delivery,
 			     job->errstr, job->errstr_size);
-	return NULL;
 }
 
 int publisher_open(struct publisher *p, const struct tapio_config *cfg, const char *const *topics,
 		   size_t ntopics, delivery_fn on_delivery, char *errstr, size_t errstr_size)
 {
 	struct open_job job = { p, cfg, topics, ntopics, on_delivery, errstr, errstr_size, 0 };
-	pthread_t t;
 	int err;
 
-	/* librdkafka and the embedded broker start their threads from this one, without any
+	/* librdkafka and the embedded broker start their threads from a thread without any
 	 * capability: the threads that parse what brokers send never hold one. */
-	err = pthread_create(&t, NULL, open_unprivileged, &job);
+	err = run_capless(open_job_run, &job);
 	if (err) {
 		snprintf(errstr, errstr_size, "cannot start a thread: %s", strerror(err));
 		memset(p, 0, sizeof(*p));
 		p->wake_fd[0] = p->wake_fd[1] = -1;
 		return -err;
 	}
-	pthread_join(t, NULL);
 	return job.err;
 }
 
