@@ -392,7 +392,12 @@ int privilege_drop(struct privilege_state *st)
 		 st->bpf_cap_needed ? " (this kernel wants it for BPF map access)" : "",
 		 st->no_new_privs ? "on" : "off", st->seccomp ? "on" : "off", st->threads,
 		 st->threads_privileged);
+	/* Harmless when the rest held: the bounding set only limits what an execve() could gain,
+	 * and no_new_privs and the seccomp filter (no execve at all) already rule that out. */
 	if (!st->bounding_dropped)
-		log_warn("privileges: the bounding set could not be reduced (no CAP_SETPCAP)");
+		log_at(st->no_new_privs && st->seccomp ? LOG_INFO : LOG_WARN,
+		       "privileges: the bounding set stays as it was (no CAP_SETPCAP)%s",
+		       st->no_new_privs && st->seccomp ? "; no_new_privs and the filter's execve ban "
+		       "make it moot" : "");
 	return first_err;
 }
