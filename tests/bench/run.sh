@@ -102,7 +102,6 @@ start_broker
 	fail "kcat-input"
 KEY=$(kv "$OUT/kcat-input.txt" kcat_key)
 DELIM=$(kv "$OUT/kcat-input.txt" kcat_delim)
-FP=$(kv "$OUT/kcat-input.txt" kcat_fingerprint)
 # kcat with the producer's own defaults (publish.c), the same key and message bytes, and, like
 # the producer by default (record_headers unset), no headers.
 KCAT_PROPS=(-X enable.idempotence=true -X acks=all -X compression.codec=lz4
