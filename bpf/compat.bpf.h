@@ -5,6 +5,18 @@
 
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+
+/* The running kernel's version, from libbpf (uname): for changes CO-RE cannot see. */
+extern unsigned int LINUX_KERNEL_VERSION __kconfig;
+
+/* v5.11 (commit 3ca1032ab7ab "bpf: Introduce bpf_get_current_task_btf()") added the typed
+ * current task; 5.10 refuses the call ("invalid func unknown#158"). Every read of the task here
+ * goes through BPF_CORE_READ, so the untyped helper (v4.8) serves every kernel alike. */
+static __always_inline struct task_struct *current_task(void)
+{
+	return (struct task_struct *)bpf_get_current_task();
+}
 
 /* v5.5 (commit cf25e24db61c "time: Rename tsk->real_start_time to ->start_boottime") renamed the
  * boot-based start time. Older kernels only have real_start_time. */
@@ -78,7 +90,10 @@ static __always_inline long mm_counter_pages(struct mm_struct *mm, int member)
 {
 	long v;
 
-	if (bpf_core_field_size(mm->rss_stat) == sizeof(struct mm_rss_stat___pre_6_2)) {
+	/* Asked of the old layout: a field whose type changed kind (struct to array) does not
+	 * match across the change, and a size relocation that matches nothing fails the load
+	 * (found on 6.1), while an existence relocation just says 0. */
+	if (bpf_core_field_exists(((struct mm_struct___pre_6_2 *)mm)->rss_stat)) {
 		struct mm_struct___pre_6_2 *old = (void *)mm;
 
 		switch (member) {
@@ -126,6 +141,38 @@ static __always_inline int netns_refs(struct net *net)
 	if (bpf_core_field_exists(((struct ns_common___v618 *)ns)->__ns_ref))
 		return BPF_CORE_READ((struct ns_common___v618 *)ns, __ns_ref.refs.counter);
 	return BPF_CORE_READ((struct ns_common___old *)ns, count.refs.counter);
+}
+
+/*
+ * A size argument (ARG_CONST_SIZE: not zero, bounded) from a length known to be in [1, max],
+ * `max` a power of two. Before v6.8 (commit d028f87517d6 "bpf: make the verifier tracks the
+ * "not equal" for regs") a "len != 0" test left the verifier's lower bound at 0, and clang turns
+ * "len < 1" into exactly that test, so the 6.1 verifier refused the call ("invalid access to
+ * memory ... size=0"). A mask, which every verifier tracks, bounds it instead; for a length in
+ * [1, max] the result is the length itself.
+ */
+static __always_inline u32 helper_size(u64 len, u32 max)
+{
+	/* Opaque to clang, so it computes the bound on this value rather than reuse a copy. */
+	asm volatile("" : "+r"(len));
+	return ((len - 1) & (max - 1)) + 1;
+}
+
+/*
+ * Sets *slot to `value` if it is 0, and says whether it did. v5.12 (commit 5ffa25502b5a "bpf: Add
+ * instructions for atomic_[cmp]xchg") added compare-and-swap; 5.10 refuses the instruction
+ * ("BPF_STX uses reserved fields"). There the claim is a read then a write: two claims racing on
+ * two CPUs may both succeed, the later write winning. The version test is a constant the
+ * verifier knows, so the branch a kernel cannot take is never checked.
+ */
+static __always_inline bool claim_u64(u64 *slot, u64 value)
+{
+	if (LINUX_KERNEL_VERSION >= KERNEL_VERSION(5, 12, 0))
+		return __sync_val_compare_and_swap(slot, 0, value) == 0;
+	if (*slot)
+		return false;
+	*slot = value;
+	return true;
 }
 
 #endif /* TAPIO_COMPAT_BPF_H */

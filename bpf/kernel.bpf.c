@@ -201,7 +201,7 @@ static __always_inline void fill_memcg(struct kernel_oom *rec, struct task_struc
 SEC("tp_btf/mark_victim")
 int BPF_PROG(handle_mark_victim, struct task_struct *victim, uid_t uid)
 {
-	struct task_struct *current = (struct task_struct *)bpf_get_current_task_btf();
+	struct task_struct *current = current_task();
 	struct kernel_oom *rec;
 	struct mm_struct *mm;
 	u32 tid = (u32)bpf_get_current_pid_tgid();
@@ -287,7 +287,7 @@ static __always_inline void conn_start(u64 key, u8 phase, u8 direction, u64 now,
 	c.phase = phase;
 	c.direction = direction;
 	if (process) {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+		struct task_struct *task = current_task();
 
 		c.pid = BPF_CORE_READ(task, tgid);
 		c.ppid = BPF_CORE_READ(task, real_parent, tgid);

@@ -115,8 +115,9 @@ int BPF_PROG(lc_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	u32 tgid = BPF_CORE_READ(task, tgid);
 
 	/* Only the first exec makes a main process; its later execs (sh -c "exec x") do not.
-	 * Compare-and-swap: two first execs racing on two CPUs make one main process. */
-	if (!w || w->main_pid || __sync_val_compare_and_swap(&w->main_pid, 0, (u64)tgid) != 0)
+	 * A compare-and-swap (claim_u64): two first execs racing on two CPUs make one main
+	 * process (on 5.12 and later). */
+	if (!w || w->main_pid || !claim_u64(&w->main_pid, tgid))
 		return 0;
 	w->flags = 0;
 	rec = lc_reserve(LC_EXEC, id);

@@ -13,13 +13,15 @@
 # archive (deb.debian.org) is used, with Debian's own keyring.
 
 : "${TAPIO_CACHE:=.cache}"
+mkdir -p "$TAPIO_CACHE"
+TAPIO_CACHE=$(cd "$TAPIO_CACHE" && pwd)
 : "${APT_MAX_AGE_MIN:=1440}"
 APT_MIRROR=${APT_MIRROR:-http://deb.debian.org/debian}
 APT_SECURITY_MIRROR=${APT_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 APT_KEYRING=${APT_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
 
 apt_dir() {
-	echo "$(cd "$TAPIO_CACHE" && pwd)/apt/$1"
+	echo "$TAPIO_CACHE/apt/$1"
 }
 
 apt_private() {

@@ -7,11 +7,12 @@
 # Environment:
 #   KERNELS           rows to run, e.g. "x86:6.1 arm64:6.12 host" (default: every row)
 #   KM_JOBS           guests booted at once (default 2)
-#   KM_WAIT_S         deadline of each wait inside a guest, seconds (default 300)
+#   KM_WAIT_S         deadline of each wait inside a guest, seconds (default 120)
 #   KM_GUEST_TIMEOUT  bound on one guest, boot to power-off, seconds (default 1800)
 #   KM_MEM            guest memory, MiB (default 2048)
 #   TAPIO_CACHE       downloads (default .cache); BUILD (default build)
 set -euo pipefail
+shopt -s inherit_errexit
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -23,7 +24,7 @@ BUILD=${BUILD:-build}
 OUT=$BUILD/kernel-matrix
 KERNELS=${KERNELS:-}
 KM_JOBS=${KM_JOBS:-2}
-KM_WAIT_S=${KM_WAIT_S:-300}
+KM_WAIT_S=${KM_WAIT_S:-120}
 KM_GUEST_TIMEOUT=${KM_GUEST_TIMEOUT:-1800}
 KM_MEM=${KM_MEM:-2048}
 ARM64_SYSROOT=$BUILD/arm64/sysroot
@@ -60,7 +61,7 @@ mkdir -p "$OUT/results" "$TAPIO_CACHE/debs"
 debs=$(cd "$TAPIO_CACHE/debs" && pwd)
 
 # One private apt configuration for the kernels (and busybox), every suite a row names.
-suites=$(for r in "${rows[@]}"; do set -- $r; [ "$4" != - ] && echo "$4"; done | sort -u)
+suites=$(for r in "${rows[@]}"; do set -- $r; if [ "$4" != - ]; then echo "$4"; fi; done | sort -u)
 # shellcheck disable=SC2086
 apt_private kernels "amd64 arm64" bookworm $suites
 apt_update kernels
@@ -75,8 +76,8 @@ resolve() {
 	ver=$(in_suite "$pkg")
 	[ -n "$ver" ] || die "no $pkg:$debarch in $suite"
 	case $pkg in
-	linux-image-[0-9]*) ;;
-	*)
+	linux-image-[0-9]* | [!l]* | l[!i]*) ;;
+	linux-image-*)
 		pkg=$(apt_run kernels apt-cache show "$pkg:$debarch=$ver" | sed -n 's/^Depends: //p' |
 			tr ',' '\n' | sed -n 's/^ *\(linux-image-[0-9][^ :]*\).*/\1/p' | head -n1)
 		[ -n "$pkg" ] || die "$2 $ver:$debarch depends on no linux-image package"
@@ -203,13 +204,29 @@ boot() {
 	timeout --kill-after=10 "$KM_GUEST_TIMEOUT" nice -n 10 "$qemu" -accel tcg,thread=multi \
 		-smp 2 -m "$KM_MEM" -nodefaults -no-reboot -display none \
 		-serial "file:$res/console.log" -kernel "$kernel" -initrd "$initrd" "${args[@]}" \
-		>"$res/qemu.log" 2>&1 || rc=$?
+		>"$res/qemu.log" 2>&1 &
+	# run.sh's exit trap stops it (timeout passes SIGTERM on to qemu).
+	echo $! >"$res/pid"
+	wait $! || rc=$?
+	rm -f "$res/pid"
 	echo "$(($(date +%s) - t0))" >"$res/seconds"
-	[ $rc -eq 124 ] && echo "KM timeout after $KM_GUEST_TIMEOUT s" >>"$res/console.log"
+	if [ $rc -eq 124 ]; then
+		echo "KM timeout after $KM_GUEST_TIMEOUT s" >>"$res/console.log"
+	fi
 	log "$id: done in $(cat "$res/seconds") s (qemu exit $rc)"
 }
 
-# The native row first: it needs the root-test lock, the guests do not.
+# On any exit, stop the guests still running (their timeout processes).
+stop_guests() {
+	local f
+	for f in "$OUT"/results/*/pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
+	return 0
+}
+trap stop_guests EXIT
+rm -f "$OUT"/results/*/pid
+
 declare -A userland_of=()
 pids=()
 for r in "${rows[@]}"; do

@@ -10,6 +10,7 @@
 # Downloads are cached in $TAPIO_CACHE/apt/sysroot-<arch>; a second run with the same package
 # set does nothing. Packages are unpacked, not installed: no maintainer scripts run.
 set -euo pipefail
+shopt -s inherit_errexit
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=apt.sh

@@ -1,4 +1,4 @@
-/* tapio-producer --probe (probe.h): each collector's BPF programs, one at a time, on this kernel. */
+/* tapio-producer --probe (probe.h): each collector's programs, one at a time, on this kernel. */
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -54,6 +54,10 @@ struct probe_prog {
 	const char *ksym_var;
 	/* The collector runs when attaching fails: it falls back to a slower path. */
 	bool attach_optional;
+	/* A BPF helper the program calls that not every kernel has (BPF_FUNC_*, 0 = none); the
+	 * collector leaves the program out without it. */
+	enum bpf_func_id helper;
+	const char *helper_since;
 	/* Said with "missing": the kernel change that decides it. */
 	const char *note;
 };
@@ -95,7 +99,9 @@ static const struct probe_prog cni_progs[] = {
 	{ .name = "cni_enter_setns", .publishes = "NETNS_ENTERED", .optional = true },
 	{ .name = "cni_exit_setns", .publishes = "NETNS_ENTERED", .optional = true },
 	{ .name = "cni_work_end", .publishes = "NETNS_DESTROYED", .optional = true,
-	  .ksym = "cleanup_net", .ksym_var = "cleanup_net_fn" },
+	  .ksym = "cleanup_net", .ksym_var = "cleanup_net_fn",
+	  .helper = BPF_FUNC_for_each_map_elem,
+	  .helper_since = "bpf_for_each_map_elem(), v5.13 (\"bpf: add bpf_for_each_map_elem() helper\")" },
 	{ .name = "cni_resolve_nsid", .publishes = "LINK_* in other namespaces" },
 	{ .name = "cni_rtnl_stamp", .publishes = "LINK_* with the kernel's time",
 	  .attach_optional = true },
@@ -275,6 +281,22 @@ static bool btf_tracepoint(const struct probe *p, const char *tp, bool ptr_arg0,
 	return false;
 }
 
+/* The program type of a section, for probing helpers (the sections used in bpf/). */
+static enum bpf_prog_type bpf_prog_type_of(const char *sec)
+{
+	if (!strncmp(sec, "tp_btf/", 7))
+		return BPF_PROG_TYPE_TRACING;
+	if (!strncmp(sec, "raw_tp", 6))
+		return BPF_PROG_TYPE_RAW_TRACEPOINT;
+	if (!strncmp(sec, "tracepoint/", 11) || !strncmp(sec, "tp/", 3))
+		return BPF_PROG_TYPE_TRACEPOINT;
+	if (!strncmp(sec, "kprobe/", 7) || !strncmp(sec, "kretprobe/", 10))
+		return BPF_PROG_TYPE_KPROBE;
+	if (!strncmp(sec, "cgroup_skb/", 11))
+		return BPF_PROG_TYPE_CGROUP_SKB;
+	return BPF_PROG_TYPE_SOCKET_FILTER;
+}
+
 /* Whether the hook a program's section names exists here; `why` says what is missing. */
 static bool hook_present(const struct probe *p, const struct probe_prog *pp, const char *sec,
 			 char *why, size_t size)
@@ -302,6 +324,10 @@ static bool hook_present(const struct probe *p, const struct probe_prog *pp, con
 			snprintf(why, size, "no kernel function %s in /proc/kallsyms", rest);
 			return false;
 		}
+	}
+	if (pp->helper && libbpf_probe_bpf_helper(bpf_prog_type_of(sec), pp->helper, NULL) != 1) {
+		snprintf(why, size, "the kernel lacks %s", pp->helper_since);
+		return false;
 	}
 	if (pp->ksym && !kallsyms_addr(pp->ksym)) {
 		snprintf(why, size, "no address for %s in /proc/kallsyms", pp->ksym);
@@ -377,10 +403,23 @@ static bool log_noise_line(const char *s, size_t n)
 		"Validating ", "reg type unsupported",
 	};
 
+	while (n && (*s == ' ' || *s == '\t')) {
+		s++;
+		n--;
+	}
 	if (n == 0)
 		return true;
-	if (s[0] == 'R' && n > 1 && s[1] >= '0' && s[1] <= '9')
-		return true;
+	/* Register state, "R1=ctx() R10=fp0" or "R2_w=scalar()", not "R1 invalid mem access". */
+	if (s[0] == 'R') {
+		size_t i = 1;
+
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++;
+		while (i > 1 && i < n && (s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z')))
+			i++;
+		if (i > 1 && i < n && s[i] == '=')
+			return true;
+	}
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
 		if (!strncmp(s, prefixes[i], strlen(prefixes[i])))
 			return true;
@@ -434,7 +473,7 @@ static int load_one(struct probe *p, const struct probe_object *po, const struct
 	obj = bpf_object__open_mem(bytes, len, &opts);
 	if (!obj) {
 		err = -errno;
-		snprintf(why, size, "cannot open the BPF object: %s",
+		snprintf(why, size, "cannot open the BPF object: %.300s",
 			 libbpf_note[0] ? libbpf_note : strerror(-err));
 		return err;
 	}
@@ -528,7 +567,8 @@ static int attach_one(const struct probe *p, struct bpf_program *prog, char *why
 	}
 	if (!link) {
 		err = -errno;
-		snprintf(why, size, "attach: %s", libbpf_note[0] ? libbpf_note : strerror(-err));
+		snprintf(why, size, "attach: %.300s",
+			 libbpf_note[0] ? libbpf_note : strerror(-err));
 	}
 out:
 	bpf_link__destroy(link);
