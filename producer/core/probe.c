@@ -22,9 +22,11 @@
 #include "dns.skel.h"
 #include "identity.h"
 #include "kernel.skel.h"
+#include "log.h"
 #include "metadata.skel.h"
 #include "probe.h"
 #include "systemd.skel.h"
+#include "verifier_log.h"
 
 #ifndef NETLINK_LISTEN_ALL_NSID
 #define NETLINK_LISTEN_ALL_NSID 8
@@ -384,77 +386,6 @@ static int rodata_set_u64(struct bpf_object *obj, const char *var, uint64_t valu
 	return -ENOENT;
 }
 
-/* An instruction or register-state line of the verifier's log: "12: (85) call ...", "12: R1=". */
-static bool log_trace_line(const char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n && s[i] >= '0' && s[i] <= '9')
-		i++;
-	return i > 0 && i < n && s[i] == ':';
-}
-
-/* Lines around the error that are not the error: source, state, statistics. */
-static bool log_noise_line(const char *s, size_t n)
-{
-	static const char *const prefixes[] = {
-		";", "processed ", "verification time", "stack depth", "from ", "last_idx",
-		"regs=", "parent ", "mark_precise", "func#", "Func#", "Live regs", "propagating",
-		"Validating ", "reg type unsupported",
-	};
-
-	while (n && (*s == ' ' || *s == '\t')) {
-		s++;
-		n--;
-	}
-	if (n == 0)
-		return true;
-	/* Register state, "R1=ctx() R10=fp0" or "R2_w=scalar()", not "R1 invalid mem access". */
-	if (s[0] == 'R') {
-		size_t i = 1;
-
-		while (i < n && s[i] >= '0' && s[i] <= '9')
-			i++;
-		while (i > 1 && i < n && (s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z')))
-			i++;
-		if (i > 1 && i < n && s[i] == '=')
-			return true;
-	}
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-		if (!strncmp(s, prefixes[i], strlen(prefixes[i])))
-			return true;
-	return false;
-}
-
-/* The verifier's first error line: the first telling line after the last instruction it
- * walked (or anywhere, when it stopped before walking any). False when there is none. */
-static bool verifier_error(const char *log, char *why, size_t size)
-{
-	const char *s, *end, *after = log, *found = NULL;
-	size_t n = 0;
-
-	for (s = log; *s; s = *end ? end + 1 : end) {
-		end = s + strcspn(s, "\n");
-		if (log_trace_line(s, (size_t)(end - s)))
-			after = *end ? end + 1 : end;
-	}
-	for (int pass = 0; pass < 2 && !found; pass++) {
-		for (s = pass ? log : after; *s; s = *end ? end + 1 : end) {
-			end = s + strcspn(s, "\n");
-			if (!log_trace_line(s, (size_t)(end - s)) &&
-			    !log_noise_line(s, (size_t)(end - s))) {
-				found = s;
-				n = (size_t)(end - s);
-				break;
-			}
-		}
-	}
-	if (!found)
-		return false;
-	snprintf(why, size, "verifier: %.*s", (int)n, found);
-	return true;
-}
-
 /* Opens the collector's object with only `pp` to load, and loads it. 0 with *objp (the caller
  * closes it), or -errno with `why` filled (*objp NULL). */
 static int load_one(struct probe *p, const struct probe_object *po, const struct probe_prog *pp,
@@ -463,6 +394,7 @@ static int load_one(struct probe *p, const struct probe_object *po, const struct
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = po->collector);
 	struct bpf_program *prog, *target = NULL;
 	struct bpf_object *obj;
+	char line[WHY_LEN - 16];
 	const void *bytes;
 	size_t len;
 	int err;
@@ -503,7 +435,12 @@ static int load_one(struct probe *p, const struct probe_object *po, const struct
 	bpf_program__set_log_buf(target, p->log, VERIFIER_LOG_SIZE);
 	err = bpf_object__load(obj);
 	if (err) {
-		if (!verifier_error(p->log, why, size))
+		/* The whole log for a person who wants more than its reason. */
+		if (log_level_current >= LOG_DEBUG && p->log[0])
+			fprintf(stderr, "probe: %s: the verifier's log:\n%s\n", pp->name, p->log);
+		if (verifier_log_error(p->log, VERIFIER_LOG_SIZE, line, sizeof(line)))
+			snprintf(why, size, "verifier: %s", line);
+		else
 			snprintf(why, size, "%s", libbpf_note[0] ? libbpf_note : strerror(-err));
 		goto out;
 	}
