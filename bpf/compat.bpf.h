@@ -7,9 +7,6 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
-/* The running kernel's version, from libbpf (uname): for changes CO-RE cannot see. */
-extern unsigned int LINUX_KERNEL_VERSION __kconfig;
-
 /* v5.11 (commit 3ca1032ab7ab "bpf: Introduce bpf_get_current_task_btf()") added the typed
  * current task; 5.10 refuses the call ("invalid func unknown#158"). Every read of the task here
  * goes through BPF_CORE_READ, so the untyped helper (v4.8) serves every kernel alike. */
@@ -159,20 +156,17 @@ static __always_inline u32 helper_size(u64 len, u32 max)
 }
 
 /*
- * Sets *slot to `value` if it is 0, and says whether it did. v5.12 (commit 5ffa25502b5a "bpf: Add
- * instructions for atomic_[cmp]xchg") added compare-and-swap; 5.10 refuses the instruction
- * ("BPF_STX uses reserved fields"). There the claim is a read then a write: two claims racing on
- * two CPUs may both succeed, the later write winning. The version test is a constant the
- * verifier knows, so the branch a kernel cannot take is never checked.
+ * Inserts key -> value into a hash map unless the key is there: true for the one caller that
+ * inserted it, however many race on other CPUs (the insert and the check are one step under the
+ * map's bucket lock). This replaces a compare-and-swap on a map value: v5.12 (commit
+ * 5ffa25502b5a "bpf: Add instructions for atomic_[cmp]xchg") added that instruction, and 5.10
+ * refuses any program holding one, reachable or not ("BPF_STX uses reserved fields": its check
+ * of every instruction runs before the verifier walks the program), so no version test can keep
+ * it out of the way.
  */
-static __always_inline bool claim_u64(u64 *slot, u64 value)
+static __always_inline bool claim_once(void *map, u64 key, u32 value)
 {
-	if (LINUX_KERNEL_VERSION >= KERNEL_VERSION(5, 12, 0))
-		return __sync_val_compare_and_swap(slot, 0, value) == 0;
-	if (*slot)
-		return false;
-	*slot = value;
-	return true;
+	return bpf_map_update_elem(map, &key, &value, BPF_NOEXIST) == 0;
 }
 
 #endif /* TAPIO_COMPAT_BPF_H */

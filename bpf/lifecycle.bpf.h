@@ -29,6 +29,16 @@ struct {
 	__type(value, struct lifecycle_watch);
 } watched SEC(".maps");
 
+/* Watched cgroups whose main process is running, claimed by its first exec (claim_once). An
+ * entry goes when the main process exits or the cgroup is removed; LRU, so one the producer
+ * missed going cannot fill the map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LIFECYCLE_WATCH_MAX);
+	__type(key, u64); /* cgroup v2 id */
+	__type(value, u32); /* main pid */
+} main_claims SEC(".maps");
+
 static __always_inline struct lifecycle_event *lc_reserve(u32 event, u64 cgroup_id)
 {
 	struct lifecycle_event *rec = reserve_record(sizeof(*rec));
@@ -85,6 +95,7 @@ static __always_inline int lc_cgroup_event(struct cgroup *cgrp, const char *path
 		if (!bpf_map_lookup_elem(&watched, &id))
 			return 0;
 		bpf_map_delete_elem(&watched, &id);
+		bpf_map_delete_elem(&main_claims, &id);
 	}
 	rec = lc_reserve(event, id);
 	if (!rec)
@@ -115,10 +126,10 @@ int BPF_PROG(lc_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	u32 tgid = BPF_CORE_READ(task, tgid);
 
 	/* Only the first exec makes a main process; its later execs (sh -c "exec x") do not.
-	 * A compare-and-swap (claim_u64): two first execs racing on two CPUs make one main
-	 * process (on 5.12 and later). */
-	if (!w || w->main_pid || !claim_u64(&w->main_pid, tgid))
+	 * Two first execs racing on two CPUs make one: only one can claim the cgroup. */
+	if (!w || w->main_pid || !claim_once(&main_claims, id, tgid))
 		return 0;
+	w->main_pid = tgid;
 	w->flags = 0;
 	rec = lc_reserve(LC_EXEC, id);
 	if (!rec)
@@ -149,6 +160,7 @@ int BPF_PROG(lc_exit, struct task_struct *task)
 	/* The next exec in the cgroup is a new main process (a restart in place). */
 	w->main_pid = 0;
 	w->flags = 0;
+	bpf_map_delete_elem(&main_claims, &id);
 	rec = lc_reserve(LC_EXIT, id);
 	if (!rec)
 		return 0;

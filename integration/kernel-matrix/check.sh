@@ -21,6 +21,9 @@ POD_UID=4b6f1d0e-5a7c-4e21-9a3b-$(printf '%012d' $$)
 CID=$(printf 'a%063d' $$)
 OOM_CID=$(printf 'b%063d' $$)
 NS=$TAG-dns
+# iproute2's ip: busybox's ash (the guests' sh) runs its own applets before anything on PATH.
+IP=/usr/bin/ip
+[ -x "$IP" ] || IP=/sbin/ip
 producer=
 tail_pid=
 dnsmasq_pid=
@@ -74,8 +77,8 @@ cleanup() {
 	[ -n "$dnsmasq_pid" ] && kill "$dnsmasq_pid" 2>/dev/null
 	[ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null
 	[ -n "$producer" ] && kill "$producer" 2>/dev/null
-	ip link del "${TAG}v0" 2>/dev/null
-	ip netns del "$NS" 2>/dev/null
+	"$IP" link del "${TAG}v0" 2>/dev/null
+	"$IP" netns del "$NS" 2>/dev/null
 	[ -n "$pod" ] && for d in "$pod/cri-containerd-$OOM_CID.scope" "$pod/cri-containerd-$CID.scope" \
 		"$pod"; do rmdir "$d" 2>/dev/null; done
 	[ -n "$v1_memcg" ] && rmdir "$v1_memcg" 2>/dev/null
@@ -181,25 +184,26 @@ if expect oom kernel handle_mark_victim; then
 fi
 
 # 5. A network namespace with a veth pair, dnsmasq in it, and dig asking from the pod.
-ip netns add "$NS"
-ip link add "${TAG}v0" type veth peer name "${TAG}v1"
-ip link set "${TAG}v1" netns "$NS"
-ip addr add 10.231.0.1/24 dev "${TAG}v0"
-ip link set "${TAG}v0" up
-ip -n "$NS" addr add 10.231.0.2/24 dev "${TAG}v1"
-ip -n "$NS" link set "${TAG}v1" up
-ip -n "$NS" link set lo up
+"$IP" netns add "$NS"
+"$IP" link add "${TAG}v0" type veth peer name "${TAG}v1"
+"$IP" link set "${TAG}v1" netns "$NS"
+"$IP" addr add 10.231.0.1/24 dev "${TAG}v0"
+"$IP" link set "${TAG}v0" up
+"$IP" -n "$NS" addr add 10.231.0.2/24 dev "${TAG}v1"
+"$IP" -n "$NS" link set "${TAG}v1" up
+"$IP" -n "$NS" link set lo up
 ino=$(stat -L -c %i "/run/netns/$NS")
-ip netns exec "$NS" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
+"$IP" netns exec "$NS" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
 	--listen-address=10.231.0.2 --bind-interfaces --address=/km.test/10.231.0.99 \
 	--user=root --group=root --pid-file="$WORK/dnsmasq.pid" 2>"$WORK/dnsmasq.err" &
 dnsmasq_pid=$!
 qname=$TAG.km.test
+# dnsmasq answers once it has bound its socket: ask until it does (each try waits up to 1 s).
 answer=
 n=0
-while [ -z "$answer" ] && [ $n -lt "$KM_WAIT_S" ]; do
+while [ "$answer" != 10.231.0.99 ] && [ $n -lt "$KM_WAIT_S" ]; do
 	answer=$(run_in "$pod/cri-containerd-$CID.scope" dig @10.231.0.2 +tries=1 +time=1 +short \
-		"$qname" A 2>/dev/null)
+		"$qname" A 2>&1)
 	n=$((n + 1))
 done
 if ! expect dns dns dns_egress; then

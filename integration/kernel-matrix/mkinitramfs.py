@@ -181,6 +181,7 @@ def main():
         r.add_dir(d)
     for spec in a.link:
         dest, _, target = spec.partition(":")
+        dest = "/" + dest.lstrip("/")
         r.links[dest] = target
         r.add_dir(os.path.dirname(dest))
     r.write(a.out)
