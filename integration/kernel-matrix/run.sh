@@ -60,8 +60,9 @@ done <"$here/kernels.conf"
 mkdir -p "$OUT/results" "$TAPIO_CACHE/debs"
 debs=$(cd "$TAPIO_CACHE/debs" && pwd)
 
-# One private apt configuration for the kernels (and busybox), every suite a row names.
-suites=$(for r in "${rows[@]}"; do set -- $r; if [ "$4" != - ]; then echo "$4"; fi; done | sort -u)
+# One private apt configuration for the kernels (and busybox): every suite of kernels.conf, so
+# running some rows only does not change it (and throw its package lists away).
+suites=$(awk '!/^#/ && NF == 4 && $3 != "-" { print $3 }' "$here/kernels.conf" | sort -u)
 # shellcheck disable=SC2086
 apt_private kernels "amd64 arm64" bookworm $suites
 apt_update kernels
@@ -147,12 +148,15 @@ userland() {
 # A kernel's image and the modules the checks need (veth), with what they depend on.
 MODULES="veth"
 prepare_kernel() {
-	local id=$1 arch=$2 deb=$3 d="$OUT/kernels/$1" stage
-	if [ ! -f "$d/.done" ] || [ "$deb" -nt "$d/.done" ]; then
+	local id=$1 arch=$2 d="$OUT/kernels/$1" stage deb
+	shift 2
+	if [ ! -f "$d/.done" ] || [ "$1" -nt "$d/.done" ]; then
 		rm -rf "$d"
 		mkdir -p "$d/tree"
-		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$d/tree" --wildcards './boot/vmlinuz-*' \
-			'*/modules/*'
+		for deb in "$@"; do
+			dpkg-deb -x "$deb" "$d/tree"
+		done
+		ls "$d"/tree/boot/vmlinuz-* >/dev/null || die "$id: no /boot/vmlinuz-* in $*"
 		touch "$d/.done"
 	fi
 	stage="$d/modules"
@@ -180,8 +184,8 @@ prepare_kernel() {
 		echo "$m" >>"$stage/order"
 	}
 	for m in $MODULES; do add_module "$m"; done
-	local args=(--root / --out "$d/modules.cpio" --file "$stage/order:/lib/modules/order:644")
-	for m in $(cat "$stage/order"); do args+=(--file "$stage/$m.ko:/lib/modules/$m.ko:644"); done
+	local args=(--root / --out "$d/modules.cpio" --file "$stage/order:/usr/lib/modules/order:644")
+	for m in $(cat "$stage/order"); do args+=(--file "$stage/$m.ko:/usr/lib/modules/$m.ko:644"); done
 	python3 "$here/mkinitramfs.py" "${args[@]}"
 	ls "$d"/tree/boot/vmlinuz-*
 }
@@ -249,8 +253,14 @@ for r in "${rows[@]}"; do
 	debarch=${debarch_of[$arch]}
 	read -r abi ver < <(resolve "$suite" "$pkg" "$debarch")
 	echo "$abi $ver" >"$res/package"
-	deb=$(fetch "$abi" "$ver" "$debarch")
-	kernel=$(prepare_kernel "$id" "$arch" "$deb")
+	# From 7.x on, the image package only depends on linux-binary-<abi> (the image) and
+	# linux-modules-<abi>: fetch those too.
+	debs_of=("$(fetch "$abi" "$ver" "$debarch")")
+	for part in $(apt_run kernels apt-cache show "$abi:$debarch=$ver" | sed -n 's/^Depends: //p' |
+		tr ',' '\n' | sed -n 's/^ *\(linux-\(binary\|modules\)-[^ :]*\).*/\1/p'); do
+		debs_of+=("$(fetch "$part" "$ver" "$debarch")")
+	done
+	kernel=$(prepare_kernel "$id" "$arch" "${debs_of[@]}")
 	if [ -z "${userland_of[$arch]:-}" ]; then
 		if [ "$arch" = arm64 ]; then
 			# shellcheck disable=SC2086
