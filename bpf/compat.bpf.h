@@ -156,6 +156,20 @@ static __always_inline u32 helper_size(u64 len, u32 max)
 }
 
 /*
+ * "mm: update mark_victim tracepoints fields" (v6.9, and backported to some stable series:
+ * Debian's 5.10.262 and 6.1.192 have it, 5.10.223 does not) made oom/mark_victim pass the victim
+ * task and its uid; before, it passed only the pid, and a tp_btf program taking the task does
+ * not load. There, OOM kills come from a kprobe on mark_oom_victim(struct task_struct *tsk),
+ * the function that fires the tracepoint (a SEC("?kprobe/mark_oom_victim") program, loaded by
+ * user space instead of the tp_btf one), and the uid is read as the tracepoint reads it:
+ * get_task_cred(tsk)->uid, the real credentials.
+ */
+static __always_inline u32 oom_victim_uid(struct task_struct *victim)
+{
+	return BPF_CORE_READ(victim, real_cred, uid.val);
+}
+
+/*
  * Inserts key -> value into a hash map unless the key is there: true for the one caller that
  * inserted it, however many race on other CPUs (the insert and the check are one step under the
  * map's bucket lock). This replaces a compare-and-swap on a map value: v5.12 (commit

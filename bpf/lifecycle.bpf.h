@@ -175,8 +175,7 @@ int BPF_PROG(lc_exit, struct task_struct *task)
 	return 0;
 }
 
-SEC("tp_btf/mark_victim")
-int BPF_PROG(lc_oom, struct task_struct *victim, uid_t uid)
+static __always_inline int lc_oom_victim(struct task_struct *victim)
 {
 	u64 id = task_cgroup_v2_id(victim);
 	struct lifecycle_watch *w = bpf_map_lookup_elem(&watched, &id);
@@ -198,6 +197,20 @@ int BPF_PROG(lc_oom, struct task_struct *victim, uid_t uid)
 	BPF_CORE_READ_STR_INTO(&rec->comm, victim, group_leader, comm);
 	submit_record(rec);
 	return 0;
+}
+
+SEC("tp_btf/mark_victim")
+int BPF_PROG(lc_oom, struct task_struct *victim, uid_t uid)
+{
+	return lc_oom_victim(victim);
+}
+
+/* Where oom/mark_victim passes only a pid (see oom_victim_uid() in compat.bpf.h), user space
+ * loads this instead of lc_oom. */
+SEC("?kprobe/mark_oom_victim")
+int BPF_KPROBE(lc_oom_kprobe, struct task_struct *victim)
+{
+	return lc_oom_victim(victim);
 }
 
 #endif /* TAPIO_LIFECYCLE_BPF_H */

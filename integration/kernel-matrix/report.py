@@ -14,7 +14,7 @@ import sys
 
 CHECKS = ["exec", "cri", "oom", "dns", "netns", "tcp", "stop"]
 COLLECTOR = re.compile(r"^(\w+) -> (\S+): (runs|runs, without (.*)|cannot run \((.*)\))$")
-PROGRAM = re.compile(r"^  (attached|missing|failed) +(\S+) +(\S+) +(.*)$")
+PROGRAM = re.compile(r"^  (attached|missing|failed|spare) +(\S+) +(\S+) +(.*)$")
 SOURCE = re.compile(r"^  (open|failed) +(rtnetlink.*?\)) +(\S+)$")
 WHY = re.compile(r"^ {11}why: (.*)$")
 
@@ -154,6 +154,8 @@ def main():
                 cells.append("—")
             elif v[0] == "attached":
                 cells.append("attached")
+            elif v[0] == "spare":
+                cells.append("spare")
             else:
                 n = notes.setdefault(v[2], len(notes) + 1)
                 cells.append("%s [%d]" % ("**failed**" if v[0] == "failed" else "missing", n))

@@ -94,8 +94,11 @@ fetch() {
 	f="$debs/${pkg}_${ver//:/%3a}_$debarch.deb"
 	if [ ! -s "$f" ]; then
 		log "downloading $pkg $ver ($debarch)"
-		(cd "$debs" && apt_run kernels apt-get -q -o APT::Status-Fd=-1 download \
-			"$pkg:$debarch=$ver" >/dev/null) || die "apt-get download $pkg:$debarch=$ver failed"
+		if ! (cd "$debs" && apt_run kernels apt-get -q -o APT::Status-Fd=-1 download \
+			"$pkg:$debarch=$ver" >/dev/null 2>"$debs/.download.err"); then
+			log "apt-get download $pkg:$debarch=$ver failed: $(tail -n1 "$debs/.download.err")"
+			return 1
+		fi
 	fi
 	[ -s "$f" ] || die "downloaded $pkg, but $f is not there"
 	echo "$f"
@@ -156,7 +159,6 @@ prepare_kernel() {
 		for deb in "$@"; do
 			dpkg-deb -x "$deb" "$d/tree"
 		done
-		ls "$d"/tree/boot/vmlinuz-* >/dev/null || die "$id: no /boot/vmlinuz-* in $*"
 		touch "$d/.done"
 	fi
 	stage="$d/modules"
@@ -187,7 +189,12 @@ prepare_kernel() {
 	local args=(--root / --out "$d/modules.cpio" --file "$stage/order:/usr/lib/modules/order:644")
 	for m in $(cat "$stage/order"); do args+=(--file "$stage/$m.ko:/usr/lib/modules/$m.ko:644"); done
 	python3 "$here/mkinitramfs.py" "${args[@]}"
-	ls "$d"/tree/boot/vmlinuz-*
+	# /boot/vmlinuz-<abi>, or /usr/lib/modules/<abi>/vmlinuz from 7.x on.
+	local image
+	image=$(find "$d/tree" -type f \( -path '*/boot/vmlinuz-*' -o -path '*/modules/*/vmlinuz' \) |
+		head -n1)
+	[ -n "$image" ] || die "$id: no kernel image (vmlinuz) in its packages"
+	echo "$image"
 }
 
 boot() {
@@ -231,13 +238,61 @@ stop_guests() {
 trap stop_guests EXIT
 rm -f "$OUT"/results/*/pid
 
-declare -A userland_of=()
-pids=()
+# First every download and initramfs, so a missing package stops the run before any boot.
+declare -A userland_of=() kernel_of=() label_of=()
 for r in "${rows[@]}"; do
 	set -- $r
 	id=$1 name=$2 arch=$3 suite=$4 pkg=$5
 	res="$OUT/results/$id"
 	mkdir -p "$res"
+	rm -f "$res/console.log" "$res/seconds"
+	[ "$name" = host ] && continue
+	debarch=${debarch_of[$arch]}
+	read -r abi ver < <(resolve "$suite" "$pkg" "$debarch")
+	echo "$abi $ver" >"$res/package"
+	label_of[$id]="$abi $ver"
+	# From 7.x on, the image package only depends on linux-binary-<abi> (the image) and
+	# linux-modules-<abi>: fetch those too.
+	# The unsigned build is the same kernel without the secure-boot signature; take whichever
+	# the archive serves.
+	deb=
+	cands=("$abi-unsigned" "$abi")
+	# One already downloaded first.
+	[ -s "$debs/${abi}_${ver//:/%3a}_$debarch.deb" ] && cands=("$abi" "$abi-unsigned")
+	for cand in "${cands[@]}"; do
+		[ -n "$(apt_run kernels apt-cache madison "$cand:$debarch" | grep -F " $ver ")" ] ||
+			continue
+		if deb=$(fetch "$cand" "$ver" "$debarch"); then
+			abi=$cand
+			break
+		fi
+	done
+	[ -n "$deb" ] || die "$id: cannot download $abi ($ver, $debarch)"
+	echo "$abi $ver" >"$res/package"
+	label_of[$id]="$abi $ver"
+	debs_of=("$deb")
+	for part in $(apt_run kernels apt-cache show "$abi:$debarch=$ver" | sed -n 's/^Depends: //p' |
+		tr ',' '\n' | sed -n 's/^ *\(linux-\(binary\|modules\)-[^ :]*\).*/\1/p'); do
+		debs_of+=("$(fetch "$part" "$ver" "$debarch")")
+	done
+	kernel_of[$id]=$(prepare_kernel "$id" "$arch" "${debs_of[@]}")
+	if [ -z "${userland_of[$arch]:-}" ]; then
+		if [ "$arch" = arm64 ]; then
+			# shellcheck disable=SC2086
+			bash "$here/sysroot.sh" "$ARM64_SYSROOT" $ARM64_LIB_PKGS $ARM64_GUEST_PKGS
+		fi
+		userland_of[$arch]=$(userland "$arch")
+	fi
+	cat "${userland_of[$arch]}" "$OUT/kernels/$id/modules.cpio" >"$OUT/kernels/$id/initrd.cpio"
+done
+
+# Then the native row (it needs the root-test lock, the guests do not) and the guests,
+# KM_JOBS at a time.
+pids=()
+for r in "${rows[@]}"; do
+	set -- $r
+	id=$1 name=$2 arch=$3
+	res="$OUT/results/$id"
 	if [ "$name" = host ]; then
 		log "host: the checks on this machine's kernel ($(uname -r)), natively"
 		t0=$(date +%s)
@@ -250,28 +305,9 @@ for r in "${rows[@]}"; do
 		echo "this machine's kernel (not a Debian package)" >"$res/package"
 		continue
 	fi
-	debarch=${debarch_of[$arch]}
-	read -r abi ver < <(resolve "$suite" "$pkg" "$debarch")
-	echo "$abi $ver" >"$res/package"
-	# From 7.x on, the image package only depends on linux-binary-<abi> (the image) and
-	# linux-modules-<abi>: fetch those too.
-	debs_of=("$(fetch "$abi" "$ver" "$debarch")")
-	for part in $(apt_run kernels apt-cache show "$abi:$debarch=$ver" | sed -n 's/^Depends: //p' |
-		tr ',' '\n' | sed -n 's/^ *\(linux-\(binary\|modules\)-[^ :]*\).*/\1/p'); do
-		debs_of+=("$(fetch "$part" "$ver" "$debarch")")
-	done
-	kernel=$(prepare_kernel "$id" "$arch" "${debs_of[@]}")
-	if [ -z "${userland_of[$arch]:-}" ]; then
-		if [ "$arch" = arm64 ]; then
-			# shellcheck disable=SC2086
-			bash "$here/sysroot.sh" "$ARM64_SYSROOT" $ARM64_LIB_PKGS $ARM64_GUEST_PKGS
-		fi
-		userland_of[$arch]=$(userland "$arch")
-	fi
-	cat "${userland_of[$arch]}" "$OUT/kernels/$id/modules.cpio" >"$OUT/kernels/$id/initrd.cpio"
 	while [ "$(jobs -rp | wc -l)" -ge "$KM_JOBS" ]; do wait -n || true; done
-	log "$id: booting $abi $ver under $(basename "${qemu_of[$arch]}") (TCG)"
-	boot "$id" "$arch" "$kernel" "$OUT/kernels/$id/initrd.cpio" &
+	log "$id: booting ${label_of[$id]} under $(basename "${qemu_of[$arch]}") (TCG)"
+	boot "$id" "$arch" "${kernel_of[$id]}" "$OUT/kernels/$id/initrd.cpio" &
 	pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p" || true; done

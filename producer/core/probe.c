@@ -21,6 +21,7 @@
 #include "cri.skel.h"
 #include "dns.skel.h"
 #include "identity.h"
+#include "kallsyms.h"
 #include "kernel.skel.h"
 #include "log.h"
 #include "metadata.skel.h"
@@ -60,6 +61,9 @@ struct probe_prog {
 	 * collector leaves the program out without it. */
 	enum bpf_func_id helper;
 	const char *helper_since;
+	/* The collector loads this program only where `fallback_for` cannot be (its hook is
+	 * missing); elsewhere it is reported "unused". */
+	const char *fallback_for;
 	/* Said with "missing": the kernel change that decides it. */
 	const char *note;
 };
@@ -84,6 +88,8 @@ static const struct probe_prog kernel_progs[] = {
 	{ .name = "handle_exit", .publishes = "EXIT" },
 	{ .name = "handle_mark_victim", .publishes = "OOM_KILL", .optional = true,
 	  .ptr_arg0 = true, .note = mark_victim_note },
+	{ .name = "handle_oom_kprobe", .publishes = "OOM_KILL", .optional = true,
+	  .fallback_for = "handle_mark_victim" },
 	{ .name = "handle_memcg_reclaim", .publishes = "OOM_KILL.cgroup_oom", .optional = true },
 	{ .name = "handle_direct_reclaim", .publishes = "OOM_KILL.cgroup_oom", .optional = true },
 	{ .name = "handle_tcp_state", .publishes = "TCP_*", .optional = true, .ptr_arg0 = true },
@@ -117,6 +123,8 @@ static const struct probe_prog cri_progs[] = {
 	{ .name = "lc_exit", .publishes = "EXITED" },
 	{ .name = "lc_oom", .publishes = "OOM_KILLED + EXITED.oom_killed", .optional = true,
 	  .ptr_arg0 = true, .note = mark_victim_note },
+	{ .name = "lc_oom_kprobe", .publishes = "OOM_KILLED + EXITED.oom_killed", .optional = true,
+	  .fallback_for = "lc_oom" },
 };
 
 static const struct probe_prog systemd_progs[] = {
@@ -126,6 +134,8 @@ static const struct probe_prog systemd_progs[] = {
 	{ .name = "lc_exit", .publishes = "EXITED + FAILED" },
 	{ .name = "lc_oom", .publishes = "OOM_KILLED + EXITED.oom_killed", .optional = true,
 	  .ptr_arg0 = true, .note = mark_victim_note },
+	{ .name = "lc_oom_kprobe", .publishes = "OOM_KILLED + EXITED.oom_killed", .optional = true,
+	  .fallback_for = "lc_oom" },
 };
 
 static const struct probe_prog metadata_progs[] = {
@@ -176,9 +186,10 @@ static const struct probe_object objects[] = {
 
 #define OBJECT_COUNT (sizeof(objects) / sizeof(objects[0]))
 
-enum verdict { ATTACHED, MISSING, FAILED };
+/* SPARE: a fallback that attaches here, where the collector uses the program it stands in for. */
+enum verdict { ATTACHED, MISSING, FAILED, SPARE };
 
-static const char *const verdict_names[] = { "attached", "missing", "failed" };
+static const char *const verdict_names[] = { "attached", "missing", "failed", "spare" };
 
 struct prog_result {
 	enum verdict verdict;
@@ -219,22 +230,6 @@ static int probe_print(enum libbpf_print_level level, const char *fmt, va_list a
 	n = strcspn(s, "\n");
 	snprintf(libbpf_note, sizeof(libbpf_note), "%.*s", (int)n, s);
 	return 0;
-}
-
-static uint64_t kallsyms_addr(const char *symbol)
-{
-	char line[512], name[256], type;
-	unsigned long long addr;
-	uint64_t found = 0;
-	FILE *f = fopen("/proc/kallsyms", "re");
-
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%llx %c %255s", &addr, &type, name) == 3 && !strcmp(name, symbol))
-			found = addr;
-	fclose(f);
-	return found;
 }
 
 /* Classic tracepoints need tracefs; the cni collector mounts it the same way when nobody did. */
@@ -321,17 +316,14 @@ static bool hook_present(const struct probe *p, const struct probe_prog *pp, con
 			return false;
 		}
 	} else if (!strncmp(sec, "kprobe/", 7) || !strncmp(sec, "kretprobe/", 10)) {
-		rest = strchr(sec, '/') + 1;
-		if (!kallsyms_addr(rest)) {
-			snprintf(why, size, "no kernel function %s in /proc/kallsyms", rest);
+		if (!kprobe_usable(strchr(sec, '/') + 1, why, size))
 			return false;
-		}
 	}
 	if (pp->helper && libbpf_probe_bpf_helper(bpf_prog_type_of(sec), pp->helper, NULL) != 1) {
 		snprintf(why, size, "the kernel lacks %s", pp->helper_since);
 		return false;
 	}
-	if (pp->ksym && !kallsyms_addr(pp->ksym)) {
+	if (pp->ksym && !kallsyms_address(pp->ksym)) {
 		snprintf(why, size, "no address for %s in /proc/kallsyms", pp->ksym);
 		return false;
 	}
@@ -423,7 +415,7 @@ static int load_one(struct probe *p, const struct probe_object *po, const struct
 		goto out;
 	}
 	if (pp->ksym_var) {
-		err = rodata_set_u64(obj, pp->ksym_var, kallsyms_addr(pp->ksym));
+		err = rodata_set_u64(obj, pp->ksym_var, kallsyms_address(pp->ksym));
 		if (err) {
 			snprintf(why, size, "no .rodata variable %s in the %s object", pp->ksym_var,
 				 po->collector);
@@ -548,6 +540,16 @@ static void probe_program(struct probe *p, const struct probe_object *po,
 	bpf_object__close(obj);
 }
 
+/* The result of the program named `name`, among the first `n` probed. */
+static struct prog_result *find_result(const struct probe_object *po, struct prog_result *res,
+				       size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(po->progs[i].name, name))
+			return &res[i];
+	return NULL;
+}
+
 /* Appends `item` to the comma-separated `list` unless it is there already. */
 static void list_add(char *list, size_t size, const char *item)
 {
@@ -569,18 +571,28 @@ static bool probe_collector(struct probe *p, const struct probe_object *po, cons
 
 	for (size_t i = 0; i < po->nprogs && i < PROGS_MAX; i++) {
 		const struct probe_prog *pp = &po->progs[i];
-		struct prog_result *r = &res[i];
+		struct prog_result *r = &res[i], *primary;
 		bool blocks;
 
 		probe_program(p, po, pp, r);
 		/* The collector loads every program it does not leave out, together: one that the
-		 * kernel refuses stops it; a missing hook stops it only when it is required. */
-		if (r->verdict == MISSING)
-			blocks = !pp->optional;
-		else if (r->verdict == FAILED)
-			blocks = !(pp->attach_optional && r->loaded);
-		else
+		 * kernel refuses stops it; a missing hook stops it only when it is required. A
+		 * fallback is loaded only where the program it stands in for is not. */
+		primary = pp->fallback_for ? find_result(po, res, i, pp->fallback_for) : NULL;
+		if (primary && primary->verdict == ATTACHED) {
 			blocks = false;
+			if (r->verdict == ATTACHED) {
+				r->verdict = SPARE;
+				snprintf(r->why, sizeof(r->why), "the collector uses %s here",
+					 pp->fallback_for);
+			}
+		} else if (r->verdict == MISSING) {
+			blocks = !pp->optional;
+		} else if (r->verdict == FAILED) {
+			blocks = !(pp->attach_optional && r->loaded);
+		} else {
+			blocks = false;
+		}
 		if (blocks && runs) {
 			runs = false;
 			snprintf(blocker, sizeof(blocker), "%s %s: %s", pp->name,
@@ -590,7 +602,8 @@ static bool probe_collector(struct probe *p, const struct probe_object *po, cons
 			list_add(yes, sizeof(yes), pp->publishes);
 	}
 	for (size_t i = 0; i < po->nprogs && i < PROGS_MAX; i++)
-		if (res[i].verdict != ATTACHED && !strstr(yes, po->progs[i].publishes))
+		if (res[i].verdict != ATTACHED && res[i].verdict != SPARE &&
+		    !strstr(yes, po->progs[i].publishes))
 			list_add(no, sizeof(no), po->progs[i].publishes);
 	if (po->user_source && po->user_source(why, sizeof(why))) {
 		user_ok = false;
@@ -608,7 +621,9 @@ static bool probe_collector(struct probe *p, const struct probe_object *po, cons
 
 		fprintf(out, "  %-8s %-22s %-40s %s\n", verdict_names[res[i].verdict], pp->name,
 			res[i].section, pp->publishes);
-		if (res[i].verdict != ATTACHED)
+		if (res[i].verdict == SPARE)
+			fprintf(out, "           why: %s\n", res[i].why);
+		else if (res[i].verdict != ATTACHED)
 			fprintf(out, "           why: %s%s%s\n", res[i].why, pp->note ? "; " : "",
 				pp->note ? pp->note : "");
 	}
@@ -625,6 +640,46 @@ static bool probe_collector(struct probe *p, const struct probe_object *po, cons
 	}
 	fputc('\n', out);
 	return runs;
+}
+
+int probe_table_check(char *errstr, size_t errstr_size)
+{
+	const struct probe_object *po;
+	struct bpf_program *prog;
+	struct bpf_object *obj;
+	const void *bytes;
+	size_t len, i, j;
+	int err = 0;
+
+	for (i = 0; i < OBJECT_COUNT && !err; i++) {
+		po = &objects[i];
+		bytes = po->elf_bytes(&len);
+		obj = bpf_object__open_mem(bytes, len, NULL);
+		if (!obj) {
+			snprintf(errstr, errstr_size, "%s: cannot open its object", po->collector);
+			return -EINVAL;
+		}
+		bpf_object__for_each_program(prog, obj) {
+			for (j = 0; j < po->nprogs; j++)
+				if (!strcmp(po->progs[j].name, bpf_program__name(prog)))
+					break;
+			if (j == po->nprogs) {
+				snprintf(errstr, errstr_size, "%s: program %s is not in the probe table",
+					 po->collector, bpf_program__name(prog));
+				err = -ENOENT;
+				break;
+			}
+		}
+		for (j = 0; j < po->nprogs && !err; j++) {
+			if (!bpf_object__find_program_by_name(obj, po->progs[j].name)) {
+				snprintf(errstr, errstr_size, "%s: the probe table's %s is not in the object",
+					 po->collector, po->progs[j].name);
+				err = -ENOENT;
+			}
+		}
+		bpf_object__close(obj);
+	}
+	return err;
 }
 
 int probe_run(const struct tapio_config *cfg, FILE *out)

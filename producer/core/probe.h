@@ -15,6 +15,7 @@
 #ifndef TAPIO_PROBE_H
 #define TAPIO_PROBE_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -23,5 +24,10 @@
  * status: 0 when every collector in cfg->collectors and the metadata collector can run (some
  * perhaps without some record kinds), 1 otherwise. */
 int probe_run(const struct tapio_config *cfg, FILE *out);
+
+/* Checks the static table against the embedded objects (no kernel needed): 0 when every program
+ * of every object is in the table and every program of the table is in its object; -ENOENT
+ * with the first mismatch named in errstr otherwise. */
+int probe_table_check(char *errstr, size_t errstr_size);
 
 #endif /* TAPIO_PROBE_H */

@@ -17,6 +17,8 @@
 #include "identity.h"
 #include "lifecycle.h"
 
+struct bpf_program;
+
 /* Which cgroups a collector watches, from their path and what the path says. */
 typedef bool (*lifecycle_wants_fn)(const char *path, const struct cgroup_owner *owner);
 
@@ -35,8 +37,9 @@ struct lifecycle_bpf {
 	bool seeded;               /* cgroups present at start added */
 };
 
-/* Whether oom/mark_victim passes the victim task (v6.9+); logs when it does not. */
-bool lifecycle_oom_usable(const char *name);
+/* Leaves `tp` (tp_btf/mark_victim) to load where oom/mark_victim passes the victim task (v6.9+);
+ * elsewhere loads `kprobe` (kprobe/mark_oom_victim) instead, or neither, with a log line. */
+void lifecycle_pick_oom(const char *name, struct bpf_program *tp, struct bpf_program *kprobe);
 
 /* Adds the cgroups present at start that `wants` keeps, with their main process, from the
  * identity cache (filled after every collector opened). Idempotent. */
