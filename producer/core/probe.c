@@ -81,7 +81,8 @@ struct probe_object {
 };
 
 static const char mark_victim_note[] =
-	"oom/mark_victim passes the task since v6.9 (\"mm: update mark_victim tracepoints fields\")";
+	"oom/mark_victim passes the task since v6.9 (\"mm: update mark_victim tracepoints "
+	"fields\"), in some stable updates of older series too";
 
 static const struct probe_prog kernel_progs[] = {
 	{ .name = "handle_exec", .publishes = "EXEC" },
@@ -109,7 +110,8 @@ static const struct probe_prog cni_progs[] = {
 	{ .name = "cni_work_end", .publishes = "NETNS_DESTROYED", .optional = true,
 	  .ksym = "cleanup_net", .ksym_var = "cleanup_net_fn",
 	  .helper = BPF_FUNC_for_each_map_elem,
-	  .helper_since = "bpf_for_each_map_elem(), v5.13 (\"bpf: add bpf_for_each_map_elem() helper\")" },
+	  .helper_since =
+		  "bpf_for_each_map_elem(), v5.13 (\"bpf: add bpf_for_each_map_elem() helper\")" },
 	{ .name = "cni_resolve_nsid", .publishes = "LINK_* in other namespaces" },
 	{ .name = "cni_rtnl_stamp", .publishes = "LINK_* with the kernel's time",
 	  .attach_optional = true },
@@ -307,7 +309,8 @@ static bool hook_present(const struct probe *p, const struct probe_prog *pp, con
 	} else if (!strncmp(sec, "tracepoint/", 11) || !strncmp(sec, "tp/", 3)) {
 		rest = strchr(sec, '/') + 1;
 		if (!p->tracefs) {
-			snprintf(why, size, "tracefs is not mounted (needed for tracepoint %s)", rest);
+			snprintf(why, size, "tracefs is not mounted (needed for tracepoint %s)",
+				 rest);
 			return false;
 		}
 		snprintf(path, sizeof(path), "%s/events/%s", p->tracefs, rest);
@@ -469,7 +472,8 @@ static int attach_one(const struct probe *p, struct bpf_program *prog, char *why
 		break;
 	case BPF_PROG_TYPE_SOCKET_FILTER:
 		fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-		if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_ATTACH_BPF, &prog_fd, sizeof(prog_fd))) {
+		if (fd < 0 ||
+		    setsockopt(fd, SOL_SOCKET, SO_ATTACH_BPF, &prog_fd, sizeof(prog_fd))) {
 			err = -errno;
 			snprintf(why, size, "SO_ATTACH_BPF on a NETLINK_ROUTE socket: %s",
 				 strerror(errno));
@@ -523,7 +527,8 @@ static void probe_program(struct probe *p, const struct probe_object *po,
 	if (peek) {
 		prog = bpf_object__find_program_by_name(peek, pp->name);
 		if (prog)
-			snprintf(r->section, sizeof(r->section), "%s", bpf_program__section_name(prog));
+			snprintf(r->section, sizeof(r->section), "%s",
+				 bpf_program__section_name(prog));
 		bpf_object__close(peek);
 	}
 	if (!hook_present(p, pp, r->section, r->why, sizeof(r->why))) {
@@ -664,16 +669,18 @@ int probe_table_check(char *errstr, size_t errstr_size)
 				if (!strcmp(po->progs[j].name, bpf_program__name(prog)))
 					break;
 			if (j == po->nprogs) {
-				snprintf(errstr, errstr_size, "%s: program %s is not in the probe table",
-					 po->collector, bpf_program__name(prog));
+				snprintf(errstr, errstr_size,
+					 "%s: program %s is not in the probe table", po->collector,
+					 bpf_program__name(prog));
 				err = -ENOENT;
 				break;
 			}
 		}
 		for (j = 0; j < po->nprogs && !err; j++) {
 			if (!bpf_object__find_program_by_name(obj, po->progs[j].name)) {
-				snprintf(errstr, errstr_size, "%s: the probe table's %s is not in the object",
-					 po->collector, po->progs[j].name);
+				snprintf(errstr, errstr_size,
+					 "%s: the probe table's %s is not in the object", po->collector,
+					 po->progs[j].name);
 				err = -ENOENT;
 			}
 		}
@@ -699,8 +706,8 @@ int probe_run(const struct tapio_config *cfg, FILE *out)
 	p.have_cgroup = cgroup2_root_find(p.cgroup_root, sizeof(p.cgroup_root)) == 0;
 	p.tracefs = find_tracefs();
 	if (uname(&u) == 0)
-		fprintf(out, "tapio-producer %s probe on Linux %s %s (%s)\n", TAPIO_VERSION, u.release,
-			u.version, u.machine);
+		fprintf(out, "tapio-producer %s probe on Linux %s %s (%s)\n", TAPIO_VERSION,
+			u.release, u.version, u.machine);
 	fprintf(out, "  kernel BTF: %s\n", p.vmlinux ? "/sys/kernel/btf/vmlinux" : "none");
 	fprintf(out, "  cgroup v2:  %s\n", p.have_cgroup ? p.cgroup_root : "not mounted");
 	fprintf(out, "  tracefs:    %s\n\n", p.tracefs ? p.tracefs : "not mounted");
@@ -721,7 +728,8 @@ int probe_run(const struct tapio_config *cfg, FILE *out)
 	if (running == wanted)
 		fprintf(out, "probe: all %d collectors can run (metadata included)\n", wanted);
 	else
-		fprintf(out, "probe: %d of %d collectors can run; not: %s\n", running, wanted, failed);
+		fprintf(out, "probe: %d of %d collectors can run; not: %s\n", running, wanted,
+			failed);
 	status = running == wanted ? 0 : 1;
 out:
 	btf__free(p.vmlinux);

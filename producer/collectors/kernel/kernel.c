@@ -88,11 +88,11 @@ static void disable_missing_hooks(void)
 		bpf_program__set_autoload(skel->progs.handle_mark_victim, false);
 		oom_kprobe = kprobe_usable("mark_oom_victim", why, sizeof(why));
 		if (oom_kprobe)
-			log_info("kernel: oom/mark_victim passes no task on this kernel: OOM_KILL from "
-				 "a kprobe on mark_oom_victim");
+			log_info("kernel: oom/mark_victim passes no task on this kernel: "
+				 "OOM_KILL from a kprobe on mark_oom_victim");
 		else
-			log_warn("kernel: oom/mark_victim passes no task on this kernel, and no kprobe "
-				 "instead (%s): no OOM_KILL records", why);
+			log_warn("kernel: oom/mark_victim passes no task on this kernel, and "
+				 "no kprobe instead (%s): no OOM_KILL records", why);
 		bpf_program__set_autoload(skel->progs.handle_oom_kprobe, oom_kprobe);
 	}
 	if (!(oom || oom_kprobe) || !reclaim) {

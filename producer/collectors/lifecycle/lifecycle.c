@@ -100,8 +100,8 @@ void lifecycle_pick_oom(const char *name, struct bpf_program *tp, struct bpf_pro
 		return;
 	bpf_program__set_autoload(tp, false);
 	if (kprobe_usable("mark_oom_victim", why, sizeof(why))) {
-		log_info("%s: oom/mark_victim passes no task on this kernel: OOM kills from a kprobe "
-			 "on mark_oom_victim", name);
+		log_info("%s: oom/mark_victim passes no task on this kernel: OOM kills from a "
+			 "kprobe on mark_oom_victim", name);
 		bpf_program__set_autoload(kprobe, true);
 	} else {
 		log_warn("%s: oom/mark_victim passes no task on this kernel, and no kprobe instead "
