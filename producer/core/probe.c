@@ -679,8 +679,8 @@ int probe_table_check(char *errstr, size_t errstr_size)
 		for (j = 0; j < po->nprogs && !err; j++) {
 			if (!bpf_object__find_program_by_name(obj, po->progs[j].name)) {
 				snprintf(errstr, errstr_size,
-					 "%s: the probe table's %s is not in the object", po->collector,
-					 po->progs[j].name);
+					 "%s: the probe table's %s is not in the object",
+					 po->collector, po->progs[j].name);
 				err = -ENOENT;
 			}
 		}
