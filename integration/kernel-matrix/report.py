@@ -12,7 +12,7 @@ import os
 import re
 import sys
 
-CHECKS = ["exec", "cri", "oom", "dns", "netns", "tcp", "stop"]
+CHECKS = ["exec", "oom", "cri", "dns", "netns", "tcp", "stop"]
 COLLECTOR = re.compile(r"^(\w+) -> (\S+): (runs|runs, without (.*)|cannot run \((.*)\))$")
 PROGRAM = re.compile(r"^  (attached|missing|failed|spare) +(\S+) +(\S+) +(.*)$")
 SOURCE = re.compile(r"^  (open|failed) +(rtnetlink.*?\)) +(\S+)$")
