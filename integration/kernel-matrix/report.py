@@ -11,6 +11,7 @@ import argparse
 import os
 import re
 import sys
+import time
 
 CHECKS = ["exec", "oom", "cri", "dns", "netns", "tcp", "stop"]
 COLLECTOR = re.compile(r"^(\w+) -> (\S+): (runs|runs, without (.*)|cannot run \((.*)\))$")
@@ -97,6 +98,15 @@ class Run:
                 any(v == "cannot run" for v, _ in self.collectors.values()))
 
 
+def short_version(run):
+    """5.10.262 from the package "linux-image-5.10.0-46-cloud-amd64 5.10.262-1", else the
+    release as the kernel names itself (this machine's)."""
+    parts = run.package.split()
+    if len(parts) == 2 and parts[0].startswith("linux-image-"):
+        return parts[1].split("-")[0].split("~")[0]
+    return run.kernel.split("-")[0]
+
+
 def arch_of(run):
     return {"x86_64": "x86_64", "aarch64": "arm64"}.get(run.machine, run.id.rsplit("-", 1)[-1])
 
@@ -130,8 +140,9 @@ def main():
         out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
             r.kernel, arch_of(r), pkg, probe, lacks, " | ".join(cells), t))
     out.append("")
-    out.append("Total: %d:%02d (min:s), guests booted under qemu TCG (no KVM), 2 at a time." %
-               divmod(a.seconds, 60))
+    out.append("Run of %s: %d:%02d (min:s) in all; guests booted under qemu TCG (no KVM), "
+               "2 at a time; times are per guest, boot to power-off." %
+               (time.strftime("%Y-%m-%d"), *divmod(a.seconds, 60)))
     out.append("")
 
     # Per program: the probe's verdict on every kernel.
@@ -142,7 +153,7 @@ def main():
                 keys.append(k)
     notes = {}
     header = "| collector | program | hook | " + " | ".join(
-        "%s %s" % (r.kernel.split("+")[0].split("-")[0], arch_of(r)) for r in runs) + " |"
+        "%s %s" % (short_version(r), arch_of(r)) for r in runs) + " |"
     out.append(header)
     out.append("|---" * (3 + len(runs)) + "|")
     for k in keys:

@@ -315,8 +315,8 @@ for p in "${pids[@]}"; do wait "$p" || true; done
 
 total=$(($(date +%s) - start_all))
 ids=$(for r in "${rows[@]}"; do set -- $r; echo "$1"; done)
-# shellcheck disable=SC2086
 status=0
+# shellcheck disable=SC2086
 python3 "$here/report.py" --results "$OUT/results" --seconds "$total" $ids >"$OUT/report.md" ||
 	status=$?
 cat "$OUT/report.md"
