@@ -205,10 +205,11 @@ cross: $(ARM64_SYSROOT)/.packages.done | $(BUILD)/.deps
 	@readelf -h $(ARM64_BUILD)/tapio-producer | grep -q 'Machine: *AArch64' || \
 		{ echo "cross: $(ARM64_BUILD)/tapio-producer is not an arm64 program" >&2; exit 1; }
 
-# `make kernel-matrix` (root, ~30 min, not part of `make test`): boots Debian's 5.10, 6.1, 6.12
-# and 6.18 kernels (x86_64) and 6.12 (arm64) under qemu, runs `tapio-producer --probe` and the
-# checks of integration/kernel-matrix/check.sh in each, and the same natively on this kernel.
-# KERNELS="x86:6.1 arm64:6.12 host" runs some rows only. KERNELS.md has the last run's tables.
+# `make kernel-matrix` (root, about 10 min, not part of `make test`): boots the Debian kernels of
+# integration/kernel-matrix/kernels.conf under qemu (5.10, 6.1, 6.12, 6.18 and the newest backport
+# on x86_64; 5.10, 6.1, 6.12 and the newest on arm64), runs `tapio-producer --probe` and the checks
+# of integration/kernel-matrix/check.sh in each, and the same natively on this kernel.
+# KERNELS="x86:6.1 arm64:6.12 host" runs some rows only; a run of all rewrites KERNELS.md's tables.
 KMATRIX_PKGS := qemu-system-x86 qemu-system-arm xz-utils zstd kmod
 $(BUILD)/.deps-kmatrix: Makefile
 	$(call install_missing,$(KMATRIX_PKGS))
