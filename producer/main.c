@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "pipeline.h"
 #include "privilege.h"
+#include "probe.h"
 #include "topics.h"
 
 /* Longest a record waits in a ring buffer below the wake-up threshold (bpf/ringbuf.bpf.h).
@@ -295,6 +296,10 @@ int main(int argc, char **argv)
 	/* Before any thread starts: libcurl's global state is not thread-safe to set up. */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	libbpf_set_print(libbpf_log);
+	if (cfg.probe) {
+		status = probe_run(&cfg, stdout);
+		goto out;
+	}
 
 	/* Signals first, so a SIGTERM during start-up is not lost. */
 	signal_fd = open_signals();

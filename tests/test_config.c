@@ -605,7 +605,8 @@ static void test_help_version(void **state)
 	char *version[] = { "tapio-producer", "-V", NULL };
 	const char *needles[] = { "--config FILE", "--brokers LIST", "--topic-prefix PREFIX",
 				  "--node-name NAME", "--collectors LIST", "--log-level LEVEL",
-				  "--set KEY=VALUE", "--dump-config", "--help", "--version",
+				  "--set KEY=VALUE", "--dump-config", "--probe", "--help",
+				  "--version",
 				  "brokers", "topic_prefix", "default: tapio.", "node_name",
 				  "collectors", "from kernel,network", "log_level",
 				  "error|warn|info|debug, default info", "flush_timeout_ms",
@@ -627,6 +628,33 @@ static void test_help_version(void **state)
 	assert_int_equal(text[strlen(text) - 1], '\n');
 	config_free(&cfg);
 	free(text);
+}
+
+/* --probe is a mode, not a key: it parses with the rest (collectors included) and is off by
+ * default; a bad value elsewhere still stops it. */
+static void test_probe_flag(void **state)
+{
+	struct tapio_config cfg;
+	char *probe[] = { "tapio-producer", "--probe", "--collectors", "kernel", NULL };
+	char *plain[] = { "tapio-producer", NULL };
+	char *bad[] = { "tapio-producer", "--probe", "--collectors", "nosuch", NULL };
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_from_args(&cfg, ARGC(probe), probe, known, stdout, err,
+					  sizeof(err)), 0);
+	assert_true(cfg.probe);
+	assert_string_equal(cfg.collectors[0], "kernel");
+	assert_null(cfg.collectors[1]);
+	config_free(&cfg);
+	assert_int_equal(config_from_args(&cfg, ARGC(plain), plain, known, stdout, err,
+					  sizeof(err)), 0);
+	assert_false(cfg.probe);
+	config_free(&cfg);
+	assert_int_equal(config_from_args(&cfg, ARGC(bad), bad, known, stdout, err, sizeof(err)),
+			 -EINVAL);
+	assert_contains(err, "nosuch");
+	config_free(&cfg);
 }
 
 static void test_free_is_safe(void **state)
@@ -865,6 +893,7 @@ int main(void)
 		cmocka_unit_test_setup(test_node_name_env, setup),
 		cmocka_unit_test_setup(test_dump_round_trip, setup),
 		cmocka_unit_test_setup(test_help_version, setup),
+		cmocka_unit_test_setup(test_probe_flag, setup),
 		cmocka_unit_test_setup(test_free_is_safe, setup),
 		cmocka_unit_test_setup(test_dns_keys, setup),
 		cmocka_unit_test_setup(test_config_not_regular_file, setup),

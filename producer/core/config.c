@@ -1143,6 +1143,7 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_SET,
 	OPT_DUMP,
+	OPT_PROBE,
 };
 
 /* Flags that set one table key; --help shows that key's description. */
@@ -1170,6 +1171,7 @@ static const struct option long_opts[] = {
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "set", required_argument, NULL, OPT_SET },
 	{ "dump-config", no_argument, NULL, OPT_DUMP },
+	{ "probe", no_argument, NULL, OPT_PROBE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -1212,6 +1214,8 @@ static void usage(FILE *out, const char *const *known)
 	usage_line(out, "    --replication-factor N", "with --print-topics: replicas per partition (3)");
 	usage_line(out, "    --retention-hours N", "with --print-topics: retention in hours (168)");
 	usage_line(out, "    --strimzi-cluster NAME", "with --print-topics=strimzi: its cluster label (my-cluster)");
+	usage_line(out, "    --probe",
+		   "try each collector's programs on this kernel, report what runs, and exit");
 	usage_line(out, "-h, --help", "print this help and exit");
 	usage_line(out, "-V, --version", "print the version and exit");
 	fputs("\nConfiguration keys:\n", out);
@@ -1399,7 +1403,7 @@ int config_from_args(struct tapio_config *cfg, int argc, char **argv,
 {
 	struct { int opt; const char *arg; } *flags = NULL;
 	const char *config_file = NULL, *arg, *eq;
-	bool help = false, version = false, dump = false;
+	bool help = false, version = false, dump = false, probe = false;
 	char *text = NULL, *key = NULL;
 	int nflags = 0, c, i, ret = 0;
 	size_t k;
@@ -1434,6 +1438,9 @@ int config_from_args(struct tapio_config *cfg, int argc, char **argv,
 			break;
 		case OPT_DUMP:
 			dump = true;
+			break;
+		case OPT_PROBE:
+			probe = true;
 			break;
 		case ':':
 			arg = argv[optind - 1];
@@ -1540,6 +1547,7 @@ int config_from_args(struct tapio_config *cfg, int argc, char **argv,
 		config_dump(cfg, out);
 		ret = 1;
 	}
+	cfg->probe = probe;
 out:
 	free(key);
 	free(text);

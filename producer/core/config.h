@@ -48,13 +48,14 @@ struct tapio_config {
 	struct kafka_prop *kafka;
 	int kafka_count;
 	char *config_path;    /* file that was read, or NULL */
+	bool probe;           /* --probe: report what each collector can do here, then exit */
 };
 
 /*
  * Fills *cfg from defaults, then the file named by --config (if any), then the other flags, in
  * that order, so flags win. `known_collectors` is a NULL-terminated list of valid collector
  * names. Returns:
- *   0        ready to run
+ *   0        ready to run (cfg->probe set: --probe was given, run the probe instead)
  *   1        --help, --version or --dump-config was handled (output written to `out`); exit 0
  *   -EINVAL  bad flag, key or value: errstr says which; the caller exits with status 2
  * *cfg must be released with config_free() whatever the result.

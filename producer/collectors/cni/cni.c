@@ -144,6 +144,7 @@ static void disable_missing_hooks(void)
 		skel->progs.cni_enter_setns, skel->progs.cni_exit_setns,
 	};
 	uint64_t cleanup;
+	bool for_each;
 
 	ensure_tracefs();
 	for (size_t i = 0; i < sizeof(syscalls) / sizeof(syscalls[0]); i++) {
@@ -157,8 +158,12 @@ static void disable_missing_hooks(void)
 		bpf_program__set_autoload(skel->progs.cni_fork, false);
 	}
 	cleanup = kallsyms_addr("cleanup_net");
-	if (!cleanup || !btf_has_tracepoint("workqueue_execute_end")) {
+	/* The cleanup check walks netns_live with bpf_for_each_map_elem(), new in v5.13. */
+	for_each = libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT,
+					   BPF_FUNC_for_each_map_elem, NULL) == 1;
+	if (!cleanup || !for_each || !btf_has_tracepoint("workqueue_execute_end")) {
 		log_warn("cni: %s: no NETNS_DESTROYED records",
+			 !for_each ? "no bpf_for_each_map_elem() in this kernel (before 5.13)" :
 			 cleanup ? "no workqueue_execute_end tracepoint" :
 				   "no address for cleanup_net (the netns cleanup work) in /proc/kallsyms "
 				   "(absent, or hidden by kptr_restrict without CAP_SYSLOG)");

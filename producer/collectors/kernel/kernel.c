@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "collector.h"
+#include "kallsyms.h"
 #include "kernel.h"
 #include "kernel.skel.h"
 #include "kernel_collector.h"
@@ -74,24 +76,33 @@ static bool tp_usable(const struct btf *vmlinux, const char *tp, int argi)
 static void disable_missing_hooks(void)
 {
 	struct btf *vmlinux = btf__load_vmlinux_btf();
-	bool oom, reclaim, tcp;
+	bool oom, oom_kprobe = false, reclaim, tcp;
+	char why[160];
 
 	if (!vmlinux) {
 		log_warn("kernel: no vmlinux BTF to probe hooks with; trying them all");
 		return;
 	}
-	/* Kernels before "mm: update mark_victim tracepoints fields" (2024) pass only a pid. */
+	/* Kernels before "mm: update mark_victim tracepoints fields" (v6.9, and some stable
+	 * updates of older series) pass only a pid: a kprobe on mark_oom_victim stands in. */
 	oom = tp_usable(vmlinux, "mark_victim", 0);
 	reclaim = tp_usable(vmlinux, "mm_vmscan_memcg_reclaim_begin", -1) &&
 		  tp_usable(vmlinux, "mm_vmscan_direct_reclaim_begin", -1);
 	tcp = tp_usable(vmlinux, "inet_sock_set_state", 0);
 	btf__free(vmlinux);
 	if (!oom) {
-		log_warn("kernel: oom/mark_victim lacks a task argument on this kernel: no OOM_KILL records");
 		bpf_program__set_autoload(skel->progs.handle_mark_victim, false);
+		oom_kprobe = kprobe_usable("mark_oom_victim", why, sizeof(why));
+		if (oom_kprobe)
+			log_info("kernel: oom/mark_victim passes no task on this kernel: "
+				 "OOM_KILL from a kprobe on mark_oom_victim");
+		else
+			log_warn("kernel: oom/mark_victim passes no task on this kernel, and "
+				 "no kprobe instead (%s): no OOM_KILL records", why);
+		bpf_program__set_autoload(skel->progs.handle_oom_kprobe, oom_kprobe);
 	}
-	if (!oom || !reclaim) {
-		if (oom)
+	if (!(oom || oom_kprobe) || !reclaim) {
+		if (oom || oom_kprobe)
 			log_warn("kernel: no vmscan reclaim tracepoints: every OOM kill reads as global");
 		bpf_program__set_autoload(skel->progs.handle_memcg_reclaim, false);
 		bpf_program__set_autoload(skel->progs.handle_direct_reclaim, false);

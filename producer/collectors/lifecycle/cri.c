@@ -23,8 +23,7 @@ static int cri_open(struct collector_runtime *c, struct collector_io *io)
 		return err;
 	}
 	bpf_map__set_max_entries(skel->maps.events, (uint32_t)cfg->ringbuf_kb << 10);
-	if (!lifecycle_oom_usable("cri"))
-		bpf_program__set_autoload(skel->progs.lc_oom, false);
+	lifecycle_pick_oom("cri", skel->progs.lc_oom, skel->progs.lc_oom_kprobe);
 	err = cri_bpf__load(skel);
 	if (err) {
 		log_error("cri: cannot load BPF programs: %s", strerror(-err));

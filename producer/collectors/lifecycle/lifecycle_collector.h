@@ -17,6 +17,8 @@
 #include "identity.h"
 #include "lifecycle.h"
 
+struct bpf_program;
+
 /* Which cgroups a collector watches, from their path and what the path says. */
 typedef bool (*lifecycle_wants_fn)(const char *path, const struct cgroup_owner *owner);
 
@@ -41,8 +43,9 @@ struct lifecycle_bpf {
 /* Logs the counters above at shutdown, after the pipeline's own. */
 void lifecycle_log_stats(const struct lifecycle_bpf *lb);
 
-/* Whether oom/mark_victim passes the victim task (v6.9+); logs when it does not. */
-bool lifecycle_oom_usable(const char *name);
+/* Leaves `tp` (tp_btf/mark_victim) to load where oom/mark_victim passes the victim task (v6.9+);
+ * elsewhere loads `kprobe` (kprobe/mark_oom_victim) instead, or neither, with a log line. */
+void lifecycle_pick_oom(const char *name, struct bpf_program *tp, struct bpf_program *kprobe);
 
 /* Adds the cgroups present at start that `wants` keeps, with their main process, from the
  * identity cache (filled by metadata's start step). Reads each one's cgroup.procs and its
