@@ -40,13 +40,15 @@ BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 SCHEMAS := $(wildcard schemas/*.avsc)
+# The schemas of earlier releases: decoded with by tapio-tail, never written with.
+RELEASED_SCHEMAS := $(wildcard schemas/released/*/*.avsc)
 
 # Everything but the programs' mains goes into one library shared by the programs and the tests.
 TOOLS := tail
 TOOL_MAINS := $(addprefix producer/tools/,$(addsuffix .c,$(TOOLS)))
 LIB_SRCS := $(filter-out $(TOOL_MAINS),$(wildcard producer/core/*.c producer/http/*.c \
 	producer/collectors/*/*.c producer/tools/*.c)) \
-	$(BUILD)/gen/schemas.c
+	$(BUILD)/gen/schemas.c $(BUILD)/gen/released_schemas.c
 LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(notdir $(LIB_SRCS)))
 SAN_OBJS := $(patsubst %.c,$(BUILD)/san/%.o,$(notdir $(LIB_SRCS)))
 TEST_SRCS := $(wildcard tests/test_*.c)
@@ -91,9 +93,13 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) | $(BUILD)/.deps
 $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
+# Two objects: the producer links only the current schemas; readers link the released ones too.
 $(BUILD)/gen/schemas.c: $(SCHEMAS) producer/core/embed-schemas.sh | $(BUILD)/.deps
 	@mkdir -p $(@D)
-	sh producer/core/embed-schemas.sh $(SCHEMAS) > $@.tmp && mv $@.tmp $@
+	sh producer/core/embed-schemas.sh current $(SCHEMAS) > $@.tmp && mv $@.tmp $@
+$(BUILD)/gen/released_schemas.c: $(RELEASED_SCHEMAS) producer/core/embed-schemas.sh | $(BUILD)/.deps
+	@mkdir -p $(@D)
+	sh producer/core/embed-schemas.sh released $(RELEASED_SCHEMAS) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/%.o: %.c $(SKELS) VERSION | $(BUILD)/.deps
 	@mkdir -p $(@D)
@@ -122,7 +128,7 @@ $(BUILD)/tests/%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
 
 # Sources some fuzz targets need beyond producer/*/<name>.c (log.c goes with every one).
-FUZZ_EXTRA_avro_json := producer/core/schema.c $(BUILD)/gen/schemas.c
+FUZZ_EXTRA_avro_json := producer/core/schema.c $(BUILD)/gen/schemas.c $(BUILD)/gen/released_schemas.c
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(wildcard producer/*/$$*.c producer/collectors/*/$$*.c) \
 		producer/core/log.c $$(FUZZ_EXTRA_$$*) | $(BUILD)/.deps

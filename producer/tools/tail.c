@@ -456,8 +456,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tapio-tail: out of memory\n");
 		goto out;
 	}
-	if (avro_json_decoder_new(tapio_schemas, tapio_schema_count, &t.dec, errstr,
-				  sizeof(errstr))) {
+	if (avro_json_decoder_embedded(&t.dec, errstr, sizeof(errstr))) {
 		fprintf(stderr, "tapio-tail: embedded schema %s\n", errstr);
 		goto out;
 	}
