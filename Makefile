@@ -158,7 +158,9 @@ $(BUILD)/san-bin/tapio-%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
 unit: $(TESTS) | $(BUILD)/.deps-test
 	@set -e; for t in $(TESTS); do echo "== $$t"; TAPIO_SCHEMA_DIR=schemas $$t; done
 
-integration: $(BUILD)/san-bin/tapio-producer $(addprefix $(BUILD)/san-bin/tapio-,$(TOOLS)) | $(BUILD)/.deps-test
+# mockbroker: a broker that outlives the producers of a test (integration/harness.py MockBroker).
+integration: $(BUILD)/san-bin/tapio-producer $(addprefix $(BUILD)/san-bin/tapio-,$(TOOLS)) \
+		$(BUILD)/bench/mockbroker | $(BUILD)/.deps-test
 	TAPIO_BIN=$(abspath $(BUILD)/san-bin) bash integration/run.sh
 
 test: deps unit fuzz integration

@@ -396,6 +396,14 @@ static void test_released_schema_decodes(void **state)
 	(void)state;
 	/* Not the current schema (it lacks run): a decoder with the current ones alone fails. */
 	assert_true(strcmp(released("0.1.0", "kernel")->json, schema_find("kernel")->json) != 0);
+	{
+		struct avro_json_decoder *current = NULL;
+
+		check(avro_json_decoder_new(tapio_schemas, tapio_schema_count, &current, err,
+					    sizeof(err)));
+		expect_error_with(current, "tapio.kernel", v, n, "unknown schema fingerprint");
+		avro_json_decoder_free(current);
+	}
 	expect_json(dec, "tapio.kernel", v, n,
 		    "{\"kind\":\"LOSS\",\"event_time\":1700000000000000,\"seq\":7,"
 		    "\"node\":\"old-node\",\"cgroup_id\":0,\"pod_uid\":null,\"container_id\":null,"
