@@ -33,8 +33,9 @@ BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev librdkafka-dev
 # kubectl: Debian's kubernetes-client, unless a kubectl package (Google Cloud SDK's) already owns
 # /usr/bin/kubectl: the two conflict, and either serves the stand-ins' tests.
 KUBECTL_PKG := $(if $(shell dpkg-query -W -f='$${Status}' kubectl 2>/dev/null | grep 'ok installed'),kubectl,kubernetes-client)
+# libavro-java, default-jdk-headless: Avro's Java implementation judges schema compatibility.
 TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils prometheus \
-	python3-kubernetes $(KUBECTL_PKG) openssl curl
+	python3-kubernetes $(KUBECTL_PKG) openssl curl libavro-java default-jdk-headless
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
@@ -60,7 +61,7 @@ TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
 vpath %.c $(SRC_DIRS) $(BUILD)/gen tests
 
-.PHONY: all deps test unit fuzz integration run clean bench
+.PHONY: all deps test unit compat fuzz integration run clean bench
 .DEFAULT_GOAL := all
 # Keep intermediate files (BPF objects, skeletons, test objects) so a second make does nothing.
 .SECONDARY:
@@ -159,11 +160,24 @@ unit: $(TESTS) | $(BUILD)/.deps-test
 	@set -e; for t in $(TESTS); do echo "== $$t"; TAPIO_SCHEMA_DIR=schemas $$t; done
 
 # mockbroker: a broker that outlives the producers of a test (integration/harness.py MockBroker).
+# Every current schema against every released baseline (schemas/released/<version>/), judged by
+# python3-avro and Avro's Java library; then proof that the judges reject real incompatibilities.
+COMPAT_JAVA_CP := $(subst $(eval) ,:,$(addprefix /usr/share/java/,avro.jar jackson-core-asl.jar \
+	jackson-mapper-asl.jar slf4j-api.jar slf4j-nop.jar))
+$(BUILD)/compat/CompatCheck.class: tests/compat/CompatCheck.java | $(BUILD)/.deps-test
+	@mkdir -p $(@D)
+	javac -Xlint:all -Werror -d $(@D) -cp $(COMPAT_JAVA_CP) $<
+compat: $(BUILD)/compat/CompatCheck.class | $(BUILD)/.deps-test
+	/usr/bin/python3 tests/compat/compat.py --java-classes $(BUILD)/compat \
+		--java-classpath $(COMPAT_JAVA_CP) schemas
+	/usr/bin/python3 tests/compat/test_compat.py --java-classes $(BUILD)/compat \
+		--java-classpath $(COMPAT_JAVA_CP) schemas
+
 integration: $(BUILD)/san-bin/tapio-producer $(addprefix $(BUILD)/san-bin/tapio-,$(TOOLS)) \
 		$(BUILD)/bench/mockbroker | $(BUILD)/.deps-test
 	TAPIO_BIN=$(abspath $(BUILD)/san-bin) bash integration/run.sh
 
-test: deps unit fuzz integration
+test: deps unit compat fuzz integration
 
 run: all
 	@[ "$$(id -u)" = 0 ] || { echo "make run: tapio-producer loads eBPF programs and needs root" >&2; exit 1; }
