@@ -177,8 +177,8 @@ def test_records_made_to_order():
         rc, streams, topics, summary, err = harness.check(broker.bootstrap, "tapio.cni")
         assert rc == 1 and topics["tapio.cni"]["undecodable"] == 1, (rc, topics, err)
         assert streams[("tapio.cni", "n4", r1)]["ok"], streams
-        assert "tapio.cni [1] offset 0: cannot decode: unknown schema fingerprint 1111111111111111" \
-            in err, err
+        assert "tapio.cni [1] offset 0: cannot decode: unknown schema fingerprint " \
+            "1111111111111111" in err, err
         # A topic that does not exist is an error, not a wait.
         rc, _, _, summary, err = harness.check(broker.bootstrap, "tapio.dns", "tapio.nosuch")
         assert rc == 1 and summary is None, (rc, summary)

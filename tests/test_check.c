@@ -173,7 +173,9 @@ static void test_memory_follows_holes(void **state)
 	for (int64_t base = 0; base < 999000; base += 3000) {
 		for (int p = 0; p < 3; p++)
 			for (int64_t k = 0; k < 1000; k++) {
-				assert_int_equal(seq_set_add(&s, base + 3 * k + p + 1, &present), 0);
+				int64_t v = base + 3 * k + p + 1;
+
+				assert_int_equal(seq_set_add(&s, v, &present), 0);
 				peak = s.n > peak ? s.n : peak;
 			}
 	}
@@ -383,16 +385,16 @@ static void test_text_report(void **state)
 	assert_string_equal(text,
 		"tapio.kernel node bad\\x0anode run 0 (no run: written by a producer before the "
 		"run field): 1 records, seq 1..1\n"
-		"tapio.kernel node node-1 run 1700000000123456 (started 2023-11-14T22:13:20.123456Z):"
-		" 9 records, seq 2..11\n"
+		"tapio.kernel node node-1 run 1700000000123456 "
+		"(started 2023-11-14T22:13:20.123456Z): 9 records, seq 2..11\n"
 		"  missing 2: 1, 5\n"
 		"  duplicates 1 (of 1 seq): 7\n"
 		"  LOSS records 2, counting DELIVERY 1, QUEUE_FULL 40\n"
 		"  FAILED: 1 missing records no LOSS record accounts for (DELIVERY counts 1)\n"
 		"tapio.kernel: 2 streams, 10 records, 2 missing (1 unaccounted), 1 duplicates\n"
 		"tapio.dns: no records\n"
-		"check: FAILED: 2 topics, 2 streams, 10 records; 2 missing, 1 of them accounted for "
-		"by DELIVERY LOSS records; 1 duplicates\n");
+		"check: FAILED: 2 topics, 2 streams, 10 records; 2 missing, 1 of them "
+		"accounted for by DELIVERY LOSS records; 1 duplicates\n");
 	free(text);
 	/* More DELIVERY than missing: fine, and said. */
 	add(sc, 0, loss("node-1", 1700000000123456, 12, "DELIVERY", 4));

@@ -425,7 +425,8 @@ static bool put_ref(json_t *obj, const char *key, json_t *v)
 static json_t *json_stream(const struct stream_check *sc, const struct stream *st,
 			   const struct verdict *v)
 {
-	json_t *o = json_object(), *missing = json_array(), *dups = json_array(), *loss = json_object();
+	json_t *o = json_object(), *missing = json_array(), *dups = json_array();
+	json_t *loss = json_object();
 	struct seq_range r;
 	bool ok = o && missing && dups && loss;
 

@@ -44,7 +44,7 @@ struct tail {
 	int n_props;
 	bool check, json, schemas;
 
-	/* --check: every partition read to the end it had when it was assigned. */
+	/* --check: done once every partition's end has been reached (the first time). */
 	struct stream_check *sc;
 	bool **eof;          /* per topic, per partition: its end was reached */
 	int *partitions;     /* per topic */
@@ -90,13 +90,14 @@ static void usage(FILE *out)
 		"      --from-beginning start at the oldest record of each partition\n"
 		"                       (default: the end, i.e. only new records)\n"
 		"  -c, --count N        exit 0 after N records\n"
-		"      --timeout-ms MS  with --count: exit 1 if N records did not arrive within MS;\n"
-		"                       with --check: exit 1 if the topics were not read within MS\n"
-		"      --check          read the topics from their beginning to their end and report,\n"
-		"                       per (topic, node, run): records, missing seq ranges,\n"
-		"                       duplicates, and the counts of the LOSS records by stage.\n"
-		"                       Exit 1 when records are missing that no LOSS record of\n"
-		"                       stage DELIVERY accounts for, or cannot be decoded\n"
+		"      --timeout-ms MS  with --count: exit 1 if N records did not arrive within\n"
+		"                       MS; with --check: if the topics were not read within MS\n"
+		"      --check          read the topics from their beginning to their end and\n"
+		"                       report per (topic, node, run): records, missing seq\n"
+		"                       ranges, duplicates, and the LOSS records' counts by\n"
+		"                       stage. Exit 1 when records are missing that no LOSS\n"
+		"                       record of stage DELIVERY accounts for, or cannot be\n"
+		"                       decoded\n"
 		"      --schemas        print every schema this build knows (the current ones and\n"
 		"                       those of earlier releases) with its fingerprint, and exit\n"
 		"      --json           with --check or --schemas: JSON lines instead of text\n"
@@ -113,9 +114,10 @@ static void usage(FILE *out)
 		"Embedded schemas:");
 	for (size_t i = 0; i < tapio_schema_count; i++)
 		fprintf(out, " %s", tapio_schemas[i].name);
-	fprintf(out, "; of earlier releases (decoded by fingerprint):");
+	fprintf(out, ";\nof earlier releases (found by fingerprint):");
 	for (size_t i = 0; i < tapio_released_schema_count; i++)
-		fprintf(out, " %s/%s", tapio_released_schemas[i].release, tapio_released_schemas[i].name);
+		fprintf(out, " %s/%s", tapio_released_schemas[i].release,
+			tapio_released_schemas[i].name);
 	fprintf(out,
 		".\n"
 		"A union is written as the plain value of its branch, an enum as its symbol, bytes\n"
@@ -273,7 +275,7 @@ static rd_kafka_conf_t *build_conf(const struct tail *t)
 	    conf_set(conf, "enable.auto.offset.store", "false", "enable.auto.offset.store", "") ||
 	    conf_set(conf, "bootstrap.servers", t->brokers, "--brokers", t->brokers))
 		goto fail;
-	/* --check ends where each partition ended when it was assigned. */
+	/* --check is done once it has reached the end of every partition. */
 	if (t->check && conf_set(conf, "enable.partition.eof", "true", "enable.partition.eof", ""))
 		goto fail;
 	for (int i = 0; i < t->n_props; i++) {
@@ -522,8 +524,8 @@ static int check_record(struct tail *t, const rd_kafka_message_t *m)
 	if (avro_json_envelope(t->dec, topic, m->payload, m->len, &env, why, sizeof(why))) {
 		stream_check_undecodable(t->sc, i);
 		if (t->errors_shown++ < CHECK_ERRORS_SHOWN)
-			fprintf(stderr, "tapio-tail: %s [%d] offset %" PRId64 ": cannot decode: %s\n",
-				topic, m->partition, m->offset, why);
+			fprintf(stderr, "tapio-tail: %s [%d] offset %" PRId64 ": cannot decode: "
+				"%s\n", topic, m->partition, m->offset, why);
 		return 0;
 	}
 	return stream_check_add(t->sc, i, &env);
@@ -608,14 +610,16 @@ static int print_schemas(bool json)
 		}
 		snprintf(hex, sizeof(hex), "%016" PRIx64, fp);
 		if (!json) {
-			printf("%-10s %-8s %s\n", s->name, s->release ? s->release : "current", hex);
+			printf("%-10s %-8s %s\n", s->name, s->release ? s->release : "current",
+			       hex);
 			continue;
 		}
 		schema = json_loadb(s->json, s->json_len, 0, NULL);
 		line = json_pack("{s:s, s:s?, s:b, s:s, s:o?}", "name", s->name, "release",
 				 s->release, "current", !s->release, "fingerprint", hex, "schema",
 				 schema);
-		if (!line || !schema || json_dumpf(line, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER) ||
+		if (!line || !schema ||
+		    json_dumpf(line, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER) ||
 		    putchar('\n') == EOF) {
 			fprintf(stderr, "tapio-tail: --schemas: cannot write %s\n", s->name);
 			json_decref(line);

@@ -19,6 +19,7 @@ import java.nio.file.Paths;
 
 import org.apache.avro.Schema;
 import org.apache.avro.SchemaCompatibility;
+import org.apache.avro.SchemaCompatibility.SchemaCompatibilityType;
 import org.apache.avro.generic.GenericDatumReader;
 import org.apache.avro.io.BinaryDecoder;
 import org.apache.avro.io.DecoderFactory;
@@ -28,8 +29,8 @@ public final class CompatCheck {
 	}
 
 	private static Schema parse(String path) throws Exception {
-		String text = new String(Files.readAllBytes(Paths.get(path)), StandardCharsets.UTF_8);
-		return new Schema.Parser().parse(text);
+		byte[] text = Files.readAllBytes(Paths.get(path));
+		return new Schema.Parser().parse(new String(text, StandardCharsets.UTF_8));
 	}
 
 	private static String oneLine(Throwable e) {
@@ -42,8 +43,8 @@ public final class CompatCheck {
 			SchemaCompatibility.SchemaPairCompatibility c =
 				SchemaCompatibility.checkReaderWriterCompatibility(parse(task[1]),
 										   parse(task[2]));
-			return c.getType() == SchemaCompatibility.SchemaCompatibilityType.COMPATIBLE ?
-				"COMPATIBLE" : "INCOMPATIBLE";
+			boolean ok = c.getType() == SchemaCompatibilityType.COMPATIBLE;
+			return ok ? "COMPATIBLE" : "INCOMPATIBLE";
 		}
 		if (task.length == 4 && task[0].equals("read")) {
 			byte[] datum = Files.readAllBytes(Paths.get(task[3]));
@@ -59,8 +60,8 @@ public final class CompatCheck {
 	}
 
 	public static void main(String[] args) throws Exception {
-		BufferedReader in = new BufferedReader(new InputStreamReader(System.in,
-									     StandardCharsets.UTF_8));
+		InputStreamReader stdin = new InputStreamReader(System.in, StandardCharsets.UTF_8);
+		BufferedReader in = new BufferedReader(stdin);
 		String version = Schema.class.getPackage().getImplementationVersion();
 		String line;
 

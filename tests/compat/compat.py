@@ -117,7 +117,8 @@ def with_enum_defaults_applied(reader_json, writer_json):
     r = copy.deepcopy(reader_json)
     w = named_types(writer_json)
     for name, enum in named_types(r).items():
-        if enum.get("type") == "enum" and "default" in enum and w.get(name, {}).get("type") == "enum":
+        if enum.get("type") == "enum" and "default" in enum and \
+                w.get(name, {}).get("type") == "enum":
             enum["symbols"] += [s for s in w[name]["symbols"] if s not in enum["symbols"]]
     return r
 
@@ -132,7 +133,8 @@ def contract(old, new):
         elif t.type in ("record", "error"):
             gone = [f.name for f in t.fields if f.name not in n[name].fields_dict]
             if gone:
-                problems.append("%s lost field(s) %s (removed or renamed)" % (name, ", ".join(gone)))
+                problems.append("%s lost field(s) %s (removed or renamed)"
+                                % (name, ", ".join(gone)))
         elif t.type == "enum" and list(n[name].symbols[:len(t.symbols)]) != list(t.symbols):
             problems.append("%s symbols %s no longer start with %s (symbols only get appended)"
                             % (name, list(n[name].symbols), list(t.symbols)))
@@ -162,9 +164,11 @@ def zero(schema, target=None, symbol=None):
     if t == "enum":
         return symbol if schema.fullname == target else schema.symbols[0]
     if t == "array":
-        return [zero(schema.items, target, symbol)] if target and target in walk(schema.items) else []
+        reach = target and target in walk(schema.items)
+        return [zero(schema.items, target, symbol)] if reach else []
     if t == "map":
-        return {"k": zero(schema.values, target, symbol)} if target and target in walk(schema.values) else {}
+        reach = target and target in walk(schema.values)
+        return {"k": zero(schema.values, target, symbol)} if reach else {}
     if t == "fixed":
         return b"\0" * schema.size
     if getattr(schema, "logical_type", None) in (EPOCH_MICROS, "timestamp-millis"):
@@ -356,8 +360,8 @@ class Tree:
         lines, problems = ["compat: judges: %s" % judges] + self.lines, list(self.problems)
         for pair in self.pairs:
             pair.judge_java()
-            lines.append("%s: %s -> current: %s" % (pair.topic, pair.release,
-                                                   "FULL" if not pair.problems else "NOT compatible"))
+            verdict = "FULL" if not pair.problems else "NOT compatible"
+            lines.append("%s: %s -> current: %s" % (pair.topic, pair.release, verdict))
             if pair.added:
                 lines.append("  new enum symbols (readers must apply enum defaults, or read with "
                              "the writer's schema): " + "; ".join(
