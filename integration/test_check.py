@@ -156,8 +156,9 @@ def test_records_made_to_order():
         t = topics["tapio.kernel"]
         assert (t["streams"], t["tombstones"], t["undecodable"], t["ok"]) == (3, 2, 0, False), t
         assert topics["tapio.dns"]["ok"], topics
-        assert (summary["streams"], summary["missing"], summary["unaccounted"],
-                summary["duplicates"], summary["ok"]) == (4, 6, 2, 2, False), summary
+        assert (summary["streams"], summary["records"], summary["distinct"], summary["missing"],
+                summary["unaccounted"], summary["duplicates"], summary["ok"]) == \
+            (4, 83, 81, 6, 2, 2, False), summary
 
         # The same in text, for people.
         proc = subprocess.run([harness.TAIL, "-b", broker.bootstrap, "--check", "--timeout-ms",

@@ -276,6 +276,8 @@ static void test_duplicates(void **state)
 	assert_true(json_is_true(json_object_get(j, "ok")));
 	assert_true(sum.ok);
 	assert_int_equal(sum.duplicates, 7);
+	assert_int_equal(sum.records, 27);
+	assert_int_equal(sum.distinct, 20);
 	json_decref(j);
 	free(text);
 	stream_check_free(sc);
@@ -300,6 +302,7 @@ static void test_streams_apart(void **state)
 	text = report(sc, CHECK_JSON, &sum);
 	assert_int_equal(sum.streams, 5);
 	assert_int_equal(sum.records, 13);
+	assert_int_equal(sum.distinct, 13);
 	assert_int_equal(sum.duplicates, 0);
 	assert_int_equal(sum.tombstones, 1);
 	assert_true(sum.ok);

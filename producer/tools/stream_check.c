@@ -478,7 +478,7 @@ static int stream_ptr_cmp(const void *a, const void *b)
 
 /* What one topic adds up to. */
 struct topic_totals {
-	uint64_t streams, records, missing, unaccounted, duplicates;
+	uint64_t streams, records, distinct, missing, unaccounted, duplicates;
 };
 
 static bool topic_ok(const struct topic_stats *t, const struct topic_totals *tt)
@@ -492,7 +492,7 @@ static void text_topic(FILE *out, const struct topic_stats *t, const struct topi
 	if (tt->streams)
 		fprintf(out, "%" PRIu64 " stream%s, %" PRIu64 " records, %" PRIu64 " missing (%"
 			PRIu64 " unaccounted), %" PRIu64 " duplicates", tt->streams,
-			tt->streams == 1 ? "" : "s", tt->records, tt->missing, tt->unaccounted,
+			tt->streams == 1 ? "" : "s", tt->distinct, tt->missing, tt->unaccounted,
 			tt->duplicates);
 	else
 		fputs("no records", out);
@@ -512,6 +512,7 @@ static json_t *json_topic(const struct topic_stats *t, const struct topic_totals
 
 	if (o && put(o, "type", json_string("topic")) && put(o, "topic", json_string(t->name)) &&
 	    put_u64(o, "streams", tt->streams) && put_u64(o, "records", tt->records) &&
+	    put_u64(o, "distinct", tt->distinct) &&
 	    put_u64(o, "missing", tt->missing) && put_u64(o, "unaccounted", tt->unaccounted) &&
 	    put_u64(o, "duplicates", tt->duplicates) && put_u64(o, "tombstones", t->tombstones) &&
 	    put_u64(o, "undecodable", t->undecodable) && put_u64(o, "invalid", t->invalid) &&
@@ -525,7 +526,7 @@ static void text_summary(FILE *out, const struct stream_check *sc, const struct 
 {
 	fprintf(out, "check: %s: %zu topic%s, %" PRIu64 " stream%s, %" PRIu64 " records",
 		s->ok ? "ok" : "FAILED", sc->n_topics, sc->n_topics == 1 ? "" : "s", s->streams,
-		s->streams == 1 ? "" : "s", s->records);
+		s->streams == 1 ? "" : "s", s->distinct);
 	if (s->missing)
 		fprintf(out, "; %" PRIu64 " missing, %" PRIu64 " of them accounted for by %s LOSS "
 			"records", s->missing, s->missing - s->unaccounted, CHECK_GAP_STAGE);
@@ -544,6 +545,7 @@ static json_t *json_summary(const struct stream_check *sc, const struct check_su
 
 	if (o && put(o, "type", json_string("summary")) && put_u64(o, "topics", sc->n_topics) &&
 	    put_u64(o, "streams", s->streams) && put_u64(o, "records", s->records) &&
+	    put_u64(o, "distinct", s->distinct) &&
 	    put_u64(o, "missing", s->missing) && put_u64(o, "unaccounted", s->unaccounted) &&
 	    put_u64(o, "duplicates", s->duplicates) && put_u64(o, "tombstones", s->tombstones) &&
 	    put_u64(o, "undecodable", s->undecodable) && put_u64(o, "invalid", s->invalid) &&
@@ -577,7 +579,8 @@ int stream_check_report(const struct stream_check *sc, FILE *out, enum check_for
 			struct verdict v = judge(st);
 
 			tt.streams++;
-			tt.records += v.distinct;
+			tt.records += st->records;
+			tt.distinct += v.distinct;
 			tt.missing += v.missing;
 			tt.unaccounted += v.unaccounted;
 			tt.duplicates += st->duplicates;
@@ -587,6 +590,7 @@ int stream_check_report(const struct stream_check *sc, FILE *out, enum check_for
 				text_stream(out, sc, st, &v);
 		}
 		sum->records += tt.records;
+		sum->distinct += tt.distinct;
 		sum->missing += tt.missing;
 		sum->unaccounted += tt.unaccounted;
 		sum->duplicates += tt.duplicates;

@@ -67,7 +67,10 @@ void stream_check_tombstone(struct stream_check *sc, size_t topic);
 void stream_check_undecodable(struct stream_check *sc, size_t topic);
 
 struct check_summary {
-	uint64_t streams, records, missing, unaccounted, duplicates;
+	uint64_t streams;
+	uint64_t records;  /* read with a valid seq, duplicates included */
+	uint64_t distinct; /* distinct seqs: records - duplicates */
+	uint64_t missing, unaccounted, duplicates;
 	uint64_t tombstones, undecodable, invalid;
 	bool ok; /* nothing missing unaccounted, nothing undecodable or invalid */
 };
