@@ -60,7 +60,7 @@ def wait_all_threads_stopped(pid):
 
 def test_tiny_ring_buffer_burst():
     # A broker of its own: the run is checked whole, after the producer stopped.
-    broker = harness.MockBroker("tapio.kernel")
+    broker = harness.MockBroker("tapio.kernel", "tapio.metadata")
     try:
         tiny_ring_buffer_burst(broker)
     finally:

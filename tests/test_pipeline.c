@@ -844,6 +844,55 @@ static const struct collector_ops handoff_collector = {
 
 static const struct collector_ops *const handoff_only[] = { &handoff_collector };
 
+/* A collector with nothing to connect to (an HTTP collector outside a cluster). */
+static int nothing_open(struct collector_runtime *c, struct collector_io *io)
+{
+	(void)c;
+	(void)io;
+	return -ENODEV;
+}
+
+static void nothing_destroy(struct collector_runtime *c)
+{
+	(void)c;
+}
+
+/* Named in `collectors` ("kernel" in the fixture) and not ("dns"). */
+static const struct collector_ops named_nothing = {
+	.name = "kernel", .open = nothing_open, .destroy = nothing_destroy,
+};
+static const struct collector_ops unnamed_nothing = {
+	.name = "dns", .open = nothing_open, .destroy = nothing_destroy,
+};
+
+/* Not asked for by name and nothing to connect to: skipped, the others run. Asked for by name:
+ * a configuration error (exit 2 in main). */
+static void test_nothing_to_connect_to(void **state)
+{
+	const struct collector_ops *const unnamed[] = { &unnamed_nothing, &handoff_collector };
+	const struct collector_ops *const named[] = { &named_nothing };
+	struct fixture *f;
+	char errstr[256];
+
+	(void)state;
+	test_q_max = 16;
+	open_fixture_with((void **)&f, false, "", unnamed, 0); /* the fixture, no collector */
+	pipeline_close(&f->pl);
+	assert_int_equal(pipeline_open_collectors(&f->pl, &f->cfg, unnamed, 2, f->root, errstr,
+						  sizeof(errstr)), 0);
+	assert_false(pipeline_collector(&f->pl, "dns")->named);
+	assert_int_equal(pipeline_attach(&f->pl), 1);
+	assert_int_equal(pipeline_collector(&f->pl, "dns")->state, COLLECTOR_SKIPPED);
+	assert_int_equal(pipeline_collector(&f->pl, "kernel")->state, COLLECTOR_RUNNING);
+	pipeline_close(&f->pl);
+
+	assert_int_equal(pipeline_open_collectors(&f->pl, &f->cfg, named, 1, f->root, errstr,
+						  sizeof(errstr)), 0);
+	assert_true(pipeline_collector(&f->pl, "kernel")->named);
+	assert_int_equal(pipeline_attach(&f->pl), -EINVAL);
+	*state = f;
+}
+
 static int setup_handoff(void **state)
 {
 	test_q_max = 1024;
@@ -1038,6 +1087,7 @@ int main(void)
 						setup_short_timeout, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_topic_is_loud_and_kept,
 						setup_spool_fast_metadata, teardown),
+		cmocka_unit_test_teardown(test_nothing_to_connect_to, teardown),
 		cmocka_unit_test_setup_teardown(test_handoff_records_are_numbered_keyed_and_checkpointed,
 						setup_handoff, teardown),
 		cmocka_unit_test_setup_teardown(test_handoff_refusals_are_counted_in_band,
