@@ -115,7 +115,7 @@ $(BUILD)/tests/%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
 
 # Sources some fuzz targets need beyond producer/*/<name>.c (log.c goes with every one).
-FUZZ_EXTRA_avro_json := producer/core/schema.c $(BUILD)/gen/schemas.c
+FUZZ_EXTRA_avro_json := producer/core/schema.c producer/tools/avro_skip.c $(BUILD)/gen/schemas.c
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(wildcard producer/*/$$*.c producer/collectors/*/$$*.c) \
 		producer/core/log.c $$(FUZZ_EXTRA_$$*) | $(BUILD)/.deps
