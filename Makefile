@@ -36,7 +36,7 @@ SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 SCHEMAS := $(wildcard schemas/*.avsc)
 
 # Everything but the programs' mains goes into one library shared by the programs and the tests.
-TOOLS := tail
+TOOLS := tail archive
 TOOL_MAINS := $(addprefix producer/tools/,$(addsuffix .c,$(TOOLS)))
 LIB_SRCS := $(filter-out $(TOOL_MAINS),$(wildcard producer/core/*.c producer/collectors/*/*.c producer/tools/*.c)) \
 	$(BUILD)/gen/schemas.c

@@ -488,6 +488,75 @@ const char *avro_skip_field_logical_type(const struct avro_skip *s, size_t i)
 	return s->top_logical ? s->top_logical[i] : NULL;
 }
 
+struct sbuf {
+	char *p;
+	size_t size, len;
+};
+
+static void sput(struct sbuf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (b->len < b->size) {
+		size_t room = b->size - 1 - b->len;
+
+		memcpy(b->p + b->len, s, n < room ? n : room);
+		b->p[b->len + (n < room ? n : room)] = '\0';
+	}
+	b->len += n;
+}
+
+static void signature(const struct avro_skip *s, uint32_t ni, struct sbuf *b, int depth)
+{
+	static const char *const open[] = { [AVRO_SKIP_UNION] = "union<",
+		[AVRO_SKIP_RECORD] = "record<", [AVRO_SKIP_ARRAY] = "array<",
+		[AVRO_SKIP_MAP] = "map<" };
+	const struct node *n = &s->nodes[ni];
+	char num[32];
+
+	if (depth > 8) {
+		sput(b, "...");
+		return;
+	}
+	switch ((enum avro_skip_type)n->type) {
+	case AVRO_SKIP_FIXED:
+	case AVRO_SKIP_ENUM:
+		snprintf(num, sizeof(num), "%s(%" PRIu32 ")", n->type == AVRO_SKIP_FIXED ? "fixed" :
+			 "enum", n->n);
+		sput(b, num);
+		return;
+	case AVRO_SKIP_UNION:
+	case AVRO_SKIP_RECORD:
+	case AVRO_SKIP_ARRAY:
+	case AVRO_SKIP_MAP:
+		sput(b, open[n->type]);
+		for (uint32_t i = 0; i < (n->type == AVRO_SKIP_UNION || n->type == AVRO_SKIP_RECORD ?
+					  n->n : 1); i++) {
+			if (i)
+				sput(b, ",");
+			if (n->type == AVRO_SKIP_RECORD) {
+				sput(b, s->kid_names[n->kids + i]);
+				sput(b, ":");
+			}
+			signature(s, s->kids[n->kids + i], b, depth + 1);
+		}
+		sput(b, ">");
+		return;
+	default:
+		sput(b, primitives[n->type]);
+	}
+}
+
+size_t avro_skip_field_signature(const struct avro_skip *s, size_t i, char *buf, size_t size)
+{
+	struct sbuf b = { .p = buf, .size = size };
+
+	if (size)
+		buf[0] = '\0';
+	signature(s, s->kids[s->nodes[s->root].kids + i], &b, 0);
+	return b.len;
+}
+
 /*
  * The walk. Messages name the byte offset and the innermost record field, as in
  * "datum byte 12, field \"comm\": string: need 40 bytes, have 3".

@@ -58,6 +58,13 @@ enum avro_skip_type avro_skip_field_type(const struct avro_skip *s, size_t i);
 const char *avro_skip_field_logical_type(const struct avro_skip *s, size_t i);
 
 /*
+ * A short signature of top-level field i's type, as "long", "union<null,bytes>",
+ * "array<record<name:string,value:union<null,bytes>>>", "enum(3)", "fixed(16)"; types nested
+ * deeper than 8 levels show as "...". Truncated to size - 1 bytes; returns the length it needed.
+ */
+size_t avro_skip_field_signature(const struct avro_skip *s, size_t i, char *buf, size_t size);
+
+/*
  * Walks the datum at the start of buf[0..len). 0 with *used its length in bytes and, when
  * field_off is not NULL and the schema is a record, field_off[i] the offset of top-level field i
  * for i < avro_skip_field_count(s) and field_off[count] = *used. -EINVAL with errstr saying at
