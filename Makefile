@@ -36,7 +36,7 @@ SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 SCHEMAS := $(wildcard schemas/*.avsc)
 
 # Everything but the programs' mains goes into one library shared by the programs and the tests.
-TOOLS := tail archive
+TOOLS := tail archive replay
 TOOL_MAINS := $(addprefix producer/tools/,$(addsuffix .c,$(TOOLS)))
 LIB_SRCS := $(filter-out $(TOOL_MAINS),$(wildcard producer/core/*.c producer/collectors/*/*.c producer/tools/*.c)) \
 	$(BUILD)/gen/schemas.c
@@ -116,6 +116,8 @@ $(BUILD)/tests/%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
 
 # Sources some fuzz targets need beyond producer/*/<name>.c (log.c goes with every one).
 FUZZ_EXTRA_avro_json := producer/core/schema.c producer/tools/avro_skip.c $(BUILD)/gen/schemas.c
+FUZZ_EXTRA_ocf := producer/tools/avro_skip.c producer/tools/archive_format.c
+FUZZ_EXTRA_archive_format := producer/tools/avro_skip.c
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(wildcard producer/*/$$*.c producer/collectors/*/$$*.c) \
 		producer/core/log.c $$(FUZZ_EXTRA_$$*) | $(BUILD)/.deps

@@ -224,7 +224,7 @@ int archive_table_schema(const char *value_schema, size_t len, char **out,
 	size_t i;
 	int err = -EINVAL;
 
-	root = json_loadb(value_schema, len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(value_schema, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		fail(errstr, errstr_size, "value schema: bad JSON: %s", jerr.text);
 		goto out;
