@@ -28,7 +28,8 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-par
 # Build dependencies, then what the test tiers run against.
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev librdkafka-dev libavro-dev \
 	libjansson-dev libcurl4-openssl-dev pkg-config make gcc
-TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils prometheus
+TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils prometheus \
+	avro-bin libavro-java default-jdk-headless
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
@@ -147,8 +148,10 @@ $(BUILD)/san-bin/tapio-%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
 unit: $(TESTS) | $(BUILD)/.deps-test
 	@set -e; for t in $(TESTS); do echo "== $$t"; TAPIO_SCHEMA_DIR=schemas $$t; done
 
-integration: $(BUILD)/san-bin/tapio-producer $(addprefix $(BUILD)/san-bin/tapio-,$(TOOLS)) | $(BUILD)/.deps-test
-	TAPIO_BIN=$(abspath $(BUILD)/san-bin) bash integration/run.sh
+integration: $(BUILD)/san-bin/tapio-producer $(addprefix $(BUILD)/san-bin/tapio-,$(TOOLS)) \
+		$(BUILD)/bench/mockbroker | $(BUILD)/.deps-test
+	TAPIO_BIN=$(abspath $(BUILD)/san-bin) TAPIO_MOCKBROKER=$(abspath $(BUILD)/bench/mockbroker) \
+		bash integration/run.sh
 
 test: deps unit fuzz integration
 

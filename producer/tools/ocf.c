@@ -521,9 +521,8 @@ static int inflate_block(struct ocf_reader *r, const uint8_t *in, size_t in_len,
 			return fail(errstr, errstr_size, "block %" PRIu64 ": bad deflate data (%s)",
 				    r->blocks, r->zs.msg ? r->zs.msg : "zlib error");
 	}
-	if (r->zs.avail_in)
-		return fail(errstr, errstr_size, "block %" PRIu64 ": %u bytes after the deflate data",
-			    r->blocks, r->zs.avail_in);
+	/* Bytes after the end of the deflate stream are ignored, as Java's and Python's readers
+	 * do: python-avro's writer leaves three bytes of zlib's checksum there. */
 	return 0;
 }
 

@@ -2,7 +2,8 @@
  * Avro Object Container Files (the Avro specification's "Object Container Files"): the header
  * ("Obj" 01, a metadata map of bytes values with avro.schema and avro.codec, a 16-byte sync
  * marker), then blocks of datums: a long count, a long size, the (compressed) datums, the sync
- * marker. Codecs: "null" and "deflate" (raw deflate, RFC 1951, as the specification says).
+ * marker. Codecs: "null" and "deflate" (raw deflate, RFC 1951, as the specification says; bytes
+ * after the end of a block's deflate stream are ignored, as Java's and Python's readers do).
  *
  * The writer copies datums that are already Avro binary; it never encodes. The reader is for files
  * from anywhere: every length and count is checked against what is left of the file before it is

@@ -992,7 +992,8 @@ static int make_streams(struct replay *rp)
 {
 	size_t i = 0;
 
-	qsort(rp->files, rp->n_files, sizeof(*rp->files), cmp_files);
+	if (rp->n_files)
+		qsort(rp->files, rp->n_files, sizeof(*rp->files), cmp_files);
 	if (!(rp->streams = calloc(rp->n_files ? rp->n_files : 1, sizeof(*rp->streams))) ||
 	    !(rp->dests = calloc(rp->n_files ? rp->n_files : 1, sizeof(*rp->dests))))
 		return -ENOMEM;
