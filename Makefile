@@ -165,7 +165,7 @@ clean:
 # `make bench` (root, ~10 min): the table of BENCHMARKS.md, every figure measured in one run on
 # loopback (tests/bench/run.sh). Not part of `make test`.
 BENCH_PKGS := kcat bpftrace valgrind strace
-BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload)
+BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload topicsize)
 $(BUILD)/.deps-bench: Makefile
 	$(call install_missing,$(BENCH_PKGS))
 $(BUILD)/bench/%.o: tests/bench/%.c $(SKELS) VERSION | $(BUILD)/.deps
@@ -177,6 +177,8 @@ $(BUILD)/bench/pipebench-counting: $(BUILD)/bench/pipebench.o $(BUILD)/bench/all
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/bench/mockbroker: $(BUILD)/bench/mockbroker.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^ -lrdkafka
+$(BUILD)/bench/topicsize: $(BUILD)/bench/topicsize.o
+	$(CC) $(ALL_CFLAGS) -o $@ $^ -lrdkafka -ljansson
 $(BUILD)/bench/workload: $(BUILD)/bench/workload.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^
 bench: all $(BENCH_BINS) | $(BUILD)/.deps-bench

@@ -801,8 +801,9 @@ def test_broker_outage_during_replay_loses_nothing():
 
 def test_bad_files_reported_and_skipped():
     """A truncated file, one whose last sync marker is damaged, an empty file, a foreign Avro file
-    and a non-Avro file: each named on stderr, counted, skipped whole; the good file is replayed;
-    hidden (temporary) and other files are ignored; exit status 1."""
+    and a non-Avro file: each named on stderr, counted, skipped whole; a file damaged inside a
+    block: the records before the damage sent, the rest skipped, reported; the good file is
+    replayed; hidden (temporary) and other files are ignored; exit status 1."""
     d = os.path.join(WORK, "badfiles")
     t0, _ = paced_archive(d, n=20, span_ms=1000)
     good = visible_files(d)
@@ -823,6 +824,15 @@ def test_bad_files_reported_and_skipped():
     with open(os.path.join(d, "README.txt"), "w") as f:
         f.write("notes")
     os.remove(good[1])
+    # Damage inside a block (no codec: a key's union branch made 3): found while decoding.
+    records = [(5000 + i, t0 + i, b"k/damaged%d" % i, [], kernel_exec(100 + i, (t0 + i) * 1000))
+               for i in range(10)]
+    damaged = write_archive(d, "arch.pace", 2, records, codec="null")
+    with open(damaged, "rb") as f:
+        data = f.read()
+    at = data.index(b"\x02\x14k/damaged5")
+    with open(damaged, "wb") as f:
+        f.write(data[:at] + b"\x06" + data[at + 1:])
     broker = Broker("arch.pace")
     try:
         rc, out, err = replay(broker.bootstrap, d)
@@ -830,10 +840,14 @@ def test_bad_files_reported_and_skipped():
         for name in list(bad) + ["9-1.avro"]:
             assert re.search(re.escape(name) + r": .*skipped", err), (name, err)
         assert "not a Tapio archive file" in err and "not an Avro Object Container File" in err
-        assert summary_number(out, r"(\d+) bad \(skipped\)") == 5, out
+        assert re.search(r"2-5000.avro: record 5: .*union branch 3 out of range.*the rest of the "
+                         r"file skipped \(5 of its records sent\)", err), err
+        assert summary_number(out, r"(\d+) bad \(skipped\)") == 6, out
         assert summary_number(out, r"(\d+) hidden") == 1 and summary_number(out, r"(\d+) other") == 1
-        assert summary_number(out, r"replayed (\d+) records") == 10, out
-        assert len(harness.consume_all(broker.bootstrap, "arch.pace")) == 10
+        assert summary_number(out, r"replayed (\d+) records") == 15, out
+        got = harness.consume_all(broker.bootstrap, "arch.pace")
+        assert len(got) == 15 and sorted(m.key for m in got if m.partition == 2) == \
+            ["k/damaged%d" % i for i in range(5)], got
     finally:
         broker.stop()
 

@@ -526,33 +526,61 @@ static int inflate_block(struct ocf_reader *r, const uint8_t *in, size_t in_len,
 	return 0;
 }
 
-int ocf_reader_next_block(struct ocf_reader *r, int64_t *count, const uint8_t **data,
-			  size_t *len, char *errstr, size_t errstr_size)
+/* The next block's count and bytes (as stored), checked against the file and the sync marker. */
+static int block_frame(struct ocf_reader *r, int64_t *count, size_t *data_off, size_t *size,
+		       char *errstr, size_t errstr_size)
 {
-	size_t off = r->off, out_len;
-	int64_t n, size;
-	int err;
+	size_t off = r->off;
+	int64_t n, sz;
 
-	if (off == r->len)
-		return 0;
 	if (avro_read_long(r->buf, r->len, &off, &n) || n < 0)
 		return fail(errstr, errstr_size, "block %" PRIu64 " at byte %zu: bad or truncated "
 			    "datum count", r->blocks, r->off);
-	if (avro_read_long(r->buf, r->len, &off, &size) || size < 0)
+	if (avro_read_long(r->buf, r->len, &off, &sz) || sz < 0)
 		return fail(errstr, errstr_size, "block %" PRIu64 " at byte %zu: bad or truncated "
 			    "size", r->blocks, r->off);
-	if ((uint64_t)size > r->len - off || r->len - off - (size_t)size < OCF_SYNC_LEN)
+	if ((uint64_t)sz > r->len - off || r->len - off - (size_t)sz < OCF_SYNC_LEN)
 		return fail(errstr, errstr_size, "block %" PRIu64 " at byte %zu: truncated (%" PRId64
 			    " bytes and the sync marker announced, %zu left)", r->blocks, r->off,
-			    size, r->len - off);
-	if (memcmp(r->buf + off + size, r->sync, OCF_SYNC_LEN))
+			    sz, r->len - off);
+	if (memcmp(r->buf + off + sz, r->sync, OCF_SYNC_LEN))
 		return fail(errstr, errstr_size, "block %" PRIu64 " at byte %zu: sync marker does "
 			    "not match the header's", r->blocks, r->off);
+	*count = n;
+	*data_off = off;
+	*size = (size_t)sz;
+	return 0;
+}
+
+int ocf_reader_skip_block(struct ocf_reader *r, int64_t *count, char *errstr, size_t errstr_size)
+{
+	size_t data_off, size;
+	int err;
+
+	if (r->off == r->len)
+		return 0;
+	if ((err = block_frame(r, count, &data_off, &size, errstr, errstr_size)))
+		return err;
+	r->off = data_off + size + OCF_SYNC_LEN;
+	r->blocks++;
+	return 1;
+}
+
+int ocf_reader_next_block(struct ocf_reader *r, int64_t *count, const uint8_t **data,
+			  size_t *len, char *errstr, size_t errstr_size)
+{
+	size_t off, size, out_len;
+	int64_t n;
+	int err;
+
+	if (r->off == r->len)
+		return 0;
+	if ((err = block_frame(r, &n, &off, &size, errstr, errstr_size)))
+		return err;
 	if (r->codec == OCF_CODEC_DEFLATE) {
 		if (size > UINT32_MAX)
 			return fail(errstr, errstr_size, "block %" PRIu64 ": too large", r->blocks);
-		if ((err = inflate_block(r, r->buf + off, (size_t)size, &out_len, errstr,
-					 errstr_size))) {
+		if ((err = inflate_block(r, r->buf + off, size, &out_len, errstr, errstr_size))) {
 			if (err == -ENOMEM)
 				snprintf(errstr, errstr_size, "out of memory");
 			return err;
@@ -561,13 +589,13 @@ int ocf_reader_next_block(struct ocf_reader *r, int64_t *count, const uint8_t **
 		*len = out_len;
 	} else {
 		*data = r->buf + off;
-		*len = (size_t)size;
+		*len = size;
 	}
 	if ((uint64_t)n > (uint64_t)*len + AVRO_SKIP_ZERO_WIDTH_ITEMS)
 		return fail(errstr, errstr_size, "block %" PRIu64 ": %" PRId64 " datums in %zu bytes",
 			    r->blocks, n, *len);
 	*count = n;
-	r->off = off + (size_t)size + OCF_SYNC_LEN;
+	r->off = off + size + OCF_SYNC_LEN;
 	r->blocks++;
 	return 1;
 }

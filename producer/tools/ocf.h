@@ -96,6 +96,12 @@ const uint8_t *ocf_reader_meta(const struct ocf_reader *r, const char *key, size
 int ocf_reader_next_block(struct ocf_reader *r, int64_t *count, const uint8_t **data,
 			  size_t *len, char *errstr, size_t errstr_size);
 
+/*
+ * Steps over the next block without inflating it: its count, its size and its sync marker are
+ * checked (a truncated or mangled file fails here). 1 with *count, 0 at the end, -EINVAL.
+ */
+int ocf_reader_skip_block(struct ocf_reader *r, int64_t *count, char *errstr, size_t errstr_size);
+
 /* Where the next block starts in the file: the end of the previous one. */
 size_t ocf_reader_offset(const struct ocf_reader *r);
 

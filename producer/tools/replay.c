@@ -4,8 +4,10 @@
  * prefixed ones, as fast as possible or at the original pace times a factor, filtered by topic,
  * event time and node (README.md, "Replaying an archive").
  *
- * Every file is checked whole before anything is sent: one that is corrupt, truncated or not a
- * Tapio archive file is reported and skipped, never half-sent. Records go out per partition in
+ * Before anything is sent, every file's header and block structure (each block's size, sync
+ * marker and count; the header's record count) is checked: a truncated, mangled or foreign file
+ * is reported and skipped whole. Damage inside a block, which only decoding finds, is found while
+ * replaying: the rest of that file is skipped, reported and counted. Records go out per partition in
  * offset order (files of one partition are merged; an offset seen twice, from a file archived
  * again after a crash, is sent once), and across partitions by timestamp.
  */
@@ -97,6 +99,8 @@ struct cursor {
 	const uint8_t *value; /* the datum (table) or the whole value (raw; NULL: tombstone) */
 	size_t value_len;
 	int64_t pace_ms; /* the record's timestamp, or its event time; NO_TIME: neither */
+	int64_t rows, sent; /* of this file: decoded, sent */
+	int64_t prev_offset;
 };
 
 /* The records of one (topic, partition): its files, merged by offset. */
@@ -185,9 +189,11 @@ static void usage(FILE *out)
 		"  -V, --version          print the version\n"
 		"\n"
 		"The event time is a record's event_time field (its Kafka timestamp when it has none);\n"
-		"the node is its node field (the key up to its first '/' when it has none). Every file\n"
-		"is checked whole before anything is sent; a corrupt, truncated or foreign file is\n"
-		"reported and skipped. A summary of what was sent goes to stdout.\n"
+		"the node is its node field (the key up to its first '/' when it has none).\n"
+		"Before anything is sent, each file's header and block structure are checked: a\n"
+		"truncated, mangled or foreign file is reported and skipped whole. Damage inside a\n"
+		"block is found while decoding: the rest of that file is skipped and reported. A\n"
+		"summary of what was sent goes to stdout.\n"
 		"\n"
 		"Exit status: 0 when every selected record was delivered and no file was bad, 1 when\n"
 		"a record was not delivered, a file was bad, or Kafka failed; 2 on a usage error.\n");
@@ -626,55 +632,27 @@ static int read_row(const struct file_info *f, const uint8_t *block, size_t bloc
 	return 0;
 }
 
-/* Reads a whole file once: every block and datum must be sound and agree with the header. */
-static int check_body(struct file_info *f, struct ocf_reader *r, char *errstr, size_t errstr_size)
+/*
+ * The file's block structure, without inflating or decoding: every block's count, size and sync
+ * marker, and the record count of the header. A truncated or mangled file fails here, before
+ * anything of it is sent.
+ */
+static int check_structure(struct file_info *f, struct ocf_reader *r, char *errstr,
+			   size_t errstr_size)
 {
-	struct archive_headers h = { 0 };
-	struct archive_kafka k;
-	const uint8_t *block, *value;
-	size_t len, pos, value_len, *field_off;
-	int64_t count, records = 0, prev = -1;
-	char why[256];
-	int rc, err = 0;
+	int64_t count, records = 0;
+	int rc;
 
-	if (!(field_off = calloc(avro_skip_field_count(f->skip) + 1, sizeof(*field_off))))
-		return -ENOMEM;
-	while (!err && (rc = ocf_reader_next_block(r, &count, &block, &len, why, sizeof(why))) > 0) {
-		pos = 0;
-		for (int64_t i = 0; i < count && !err; i++, records++) {
-			err = read_row(f, block, len, &pos, field_off, &k, &h, &value, &value_len, why,
-				       sizeof(why));
-			if (err) {
-				snprintf(errstr, errstr_size, "record %" PRId64 ": %s", records, why);
-			} else if (k.partition != f->partition || k.offset < f->first_offset ||
-				   k.offset > f->last_offset || k.offset <= prev) {
-				snprintf(errstr, errstr_size, "record %" PRId64 ": partition %" PRId32
-					 " offset %" PRId64 " outside the header's partition %" PRId32
-					 " offsets %" PRId64 "-%" PRId64 " or out of order", records,
-					 k.partition, k.offset, f->partition, f->first_offset,
-					 f->last_offset);
-				err = -EINVAL;
-			}
-			prev = k.offset;
-		}
-		if (!err && pos != len) {
-			snprintf(errstr, errstr_size, "%zu bytes after the last datum of a block",
-				 len - pos);
-			err = -EINVAL;
-		}
+	while ((rc = ocf_reader_skip_block(r, &count, errstr, errstr_size)) > 0)
+		records += count;
+	if (rc < 0)
+		return rc;
+	if (records != f->records) {
+		snprintf(errstr, errstr_size, "%" PRId64 " records in its blocks, the header says %"
+			 PRId64, records, f->records);
+		return -EINVAL;
 	}
-	if (!err && rc < 0) {
-		snprintf(errstr, errstr_size, "%s", why);
-		err = rc;
-	}
-	if (!err && records != f->records) {
-		snprintf(errstr, errstr_size, "%" PRId64 " records, the header says %" PRId64, records,
-			 f->records);
-		err = -EINVAL;
-	}
-	free(field_off);
-	free(h.v);
-	return err;
+	return 0;
 }
 
 /* Checks one file and, when it is sound and selected, keeps it. */
@@ -707,7 +685,7 @@ static void consider_file(struct replay *rp, const char *path)
 		f = NULL;
 		goto out;
 	}
-	err = check_body(f, r, errstr, sizeof(errstr));
+	err = check_structure(f, r, errstr, sizeof(errstr));
 out:
 	ocf_reader_free(r);
 	if (map)
@@ -870,6 +848,23 @@ static int cursor_next(struct replay *rp, struct cursor *c)
 			rc = -1;
 			goto end;
 		}
+		if (c->k.partition != c->f->partition || c->k.offset < c->f->first_offset ||
+		    c->k.offset > c->f->last_offset || (c->rows && c->k.offset <= c->prev_offset)) {
+			snprintf(errstr, sizeof(errstr), "partition %" PRId32 " offset %" PRId64
+				 " outside the header's partition %" PRId32 ", offsets %" PRId64 "-%"
+				 PRId64 ", or out of order", c->k.partition, c->k.offset,
+				 c->f->partition, c->f->first_offset, c->f->last_offset);
+			rc = -1;
+			goto end;
+		}
+		c->prev_offset = c->k.offset;
+		c->rows++;
+		if (!c->left && c->pos != c->block_len) {
+			snprintf(errstr, sizeof(errstr), "%zu bytes after a block's last datum",
+				 c->block_len - c->pos);
+			rc = -1;
+			goto end;
+		}
 		us = head_event_us(c);
 		if ((o->from_us != NO_TIME || o->until_us != NO_TIME) &&
 		    (us == NO_TIME || (o->from_us != NO_TIME && us < o->from_us) ||
@@ -888,10 +883,11 @@ static int cursor_next(struct replay *rp, struct cursor *c)
 	}
 end:
 	if (rc < 0) {
-		/* It was sound when checked: it changed since. */
-		fprintf(stderr, PROG ": %s/%s: changed while replaying: %s: rest of it skipped\n",
-			o->dir, c->f->path, errstr);
-		rp->read_errors++;
+		/* Damage inside a block, which only decoding finds. */
+		fprintf(stderr, PROG ": %s/%s: record %" PRId64 ": %s: the rest of the file skipped "
+			"(%" PRId64 " of its records sent)\n", o->dir, c->f->path, c->rows, errstr,
+			c->sent);
+		rp->files_bad++;
 	}
 	return rc < 0 ? -1 : 0;
 }
@@ -1210,6 +1206,7 @@ static int send_head(struct replay *rp, struct stream *s)
 		return -1;
 	}
 	d->sent++;
+	c->sent++;
 	d->raw_sent += f->raw;
 	d->bytes += len + c->k.key_len;
 	s->last_sent = c->k.offset;
@@ -1257,9 +1254,11 @@ static int replay_records(struct replay *rp)
 			rc = -1;
 			break;
 		}
-		rp->last_send_ns = mono_ns();
-		if (!rp->first_send_ns)
-			rp->first_send_ns = rp->last_send_ns;
+		if (rp->o.pace > 0) { /* for the summary's achieved pace */
+			rp->last_send_ns = mono_ns();
+			if (!rp->first_send_ns)
+				rp->first_send_ns = rp->last_send_ns;
+		}
 		if (pace_ms != NO_TIME)
 			rp->last_pace_ms = pace_ms;
 		rd_kafka_poll(rp->rk, 0);
