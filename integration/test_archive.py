@@ -189,7 +189,8 @@ def synthetic(n, start_seq=1, t_us=1795625014865000, nodes=("node-a",)):
     msgs = []
     for i in range(start_seq, start_seq + n):
         node = nodes[i % len(nodes)]
-        rec = kernel_loss(i, t_us + i, node) if i % 10 == 0 else kernel_exec(i, t_us + i, node, i % 13)
+        rec = (kernel_loss(i, t_us + i, node) if i % 10 == 0 else
+               kernel_exec(i, t_us + i, node, i % 13))
         msgs.append(((node + "/%d" % (i % 13)).encode(), encode(KERNEL, rec)))
     return msgs
 
@@ -219,7 +220,8 @@ def read_archive(directory):
         meta, rows = read_file(path)
         for row in rows:
             assert row["kafka_partition"] == int(meta["tapio.partition"])
-            assert int(meta["tapio.offset.first"]) <= row["kafka_offset"] <= int(meta["tapio.offset.last"])
+            assert (int(meta["tapio.offset.first"]) <= row["kafka_offset"] <=
+                    int(meta["tapio.offset.last"]))
             found.setdefault((meta["tapio.topic"], row["kafka_partition"], row["kafka_offset"]),
                              []).append((meta, row))
     return found
@@ -248,7 +250,8 @@ def check_row_is_message(topic, meta, row, m):
         assert int(meta["tapio.fingerprint"], 16) == struct.unpack("<Q", m.value[2:10])[0], where
         assert SCHEMAS.get(topic, KERNEL).decode(m.value) == value, where
     else:
-        assert m.value[0] == 0 and struct.unpack(">i", m.value[1:5])[0] == int(meta["tapio.schema_id"])
+        assert m.value[0] == 0, where
+        assert struct.unpack(">i", m.value[1:5])[0] == int(meta["tapio.schema_id"]), where
         buf = io.BytesIO(m.value[5:])
         decoded = avro.io.DatumReader(SCHEMAS.get(topic, KERNEL).schema).read(
             avro.io.BinaryDecoder(buf))
@@ -310,8 +313,8 @@ def check_java(directory):
         os.makedirs(jdir, exist_ok=True)
         with open(os.path.join(jdir, "ReadArchive.java"), "w") as f:
             f.write(JAVA_READER)
-        subprocess.run(["javac", "-cp", JAVA_CP, "-d", jdir, os.path.join(jdir, "ReadArchive.java")],
-                       check=True, timeout=120)
+        subprocess.run(["javac", "-cp", JAVA_CP, "-d", jdir,
+                        os.path.join(jdir, "ReadArchive.java")], check=True, timeout=120)
     tables = [p for p in visible_files(directory) if "/_raw/" not in p]
     out = subprocess.run(["java", "-cp", JAVA_CP + ":" + jdir, "ReadArchive", *tables],
                          capture_output=True, text=True, check=True, timeout=300).stdout
@@ -360,7 +363,8 @@ class RegistryHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         parts = self.path.strip("/").split("/")
         self.server.gets += 1
-        if len(parts) == 3 and parts[:2] == ["schemas", "ids"] and int(parts[2]) in self.server.by_id:
+        if parts[:2] == ["schemas", "ids"] and len(parts) == 3 and \
+                int(parts[2]) in self.server.by_id:
             return self.reply(200, {"schema": self.server.by_id[int(parts[2])]})
         self.reply(404, {"error_code": 40403, "message": "Schema not found"})
 
@@ -434,7 +438,8 @@ def test_real_producer_archived_and_read_back():
                 break
         assert producer.stop() == 0, producer.logs()
         execs = [r for m in harness.consume_all(broker.bootstrap, "tapio.kernel")
-                 for r in [KERNEL.decode(m.value)] if r["kind"] == "EXEC" and r["pod_uid"] == pod.pod_uid]
+                 for r in [KERNEL.decode(m.value)]
+                 if r["kind"] == "EXEC" and r["pod_uid"] == pod.pod_uid]
         assert len(execs) == 20, len(execs)
 
         rc, out, err = archive(broker.bootstrap, PRODUCER_ARCHIVE, "--until-idle", "3",
@@ -602,7 +607,8 @@ def test_sigkill_mid_file_leaves_no_torn_file_and_misses_nothing():
                   "--block-bytes", "1K", "--until-idle", "120", *GROUP_TIMEOUTS, "arch.kill"])
         produce(broker.bootstrap, "arch.kill", synthetic(1500, start_seq=1501))
         for _ in deadline_loop(60, "closed files and one being written"):
-            hidden = [p for p in glob.glob(d + "/**/.*.tmp", recursive=True) if os.path.getsize(p) > 0]
+            hidden = [p for p in glob.glob(d + "/**/.*.tmp", recursive=True)
+                      if os.path.getsize(p) > 0]
             if len(visible_files(d)) >= 3 and hidden:
                 break
         a.proc.send_signal(signal.SIGKILL)
@@ -616,7 +622,8 @@ def test_sigkill_mid_file_leaves_no_torn_file_and_misses_nothing():
         rc, out, err = archive(broker.bootstrap, d, "--until-idle", "4", "--max-bytes", "20K",
                                *GROUP_TIMEOUTS, "arch.kill", group="kill")
         assert rc == 0, (out, err)
-        assert "temporary file" in err and summary_number(out, r"stale temporary files removed (\d+)") >= 1
+        assert "temporary file" in err
+        assert summary_number(out, r"stale temporary files removed (\d+)") >= 1
         assert not glob.glob(d + "/**/.*", recursive=True)
         # Every record once at least, every row equal to its record; duplicates visible by offset.
         found = read_archive(d)
@@ -677,8 +684,8 @@ def write_archive(directory, topic, partition, records, codec="deflate"):
     os.makedirs(sub, exist_ok=True)
     path = os.path.join(sub, "%d-%d.avro" % (partition, first))
     with open(path, "wb") as f:
-        w = avro.datafile.DataFileWriter(f, avro.io.DatumWriter(), avro.schema.parse(json.dumps(schema)),
-                                         codec=codec)
+        w = avro.datafile.DataFileWriter(f, avro.io.DatumWriter(),
+                                         avro.schema.parse(json.dumps(schema)), codec=codec)
         for key, value in {"tapio.archive.version": "1", "tapio.content": "table",
                            "tapio.topic": topic, "tapio.partition": str(partition),
                            "tapio.offset.first": str(first), "tapio.offset.last": str(last),
@@ -701,7 +708,8 @@ def paced_archive(directory, n=60, span_ms=12000):
         ts = t0 + i * span_ms // (n - 1)
         rec = kernel_exec(i + 1, ts * 1000)
         parts[i % 2].append((1000 + i // 2, ts, b"k/%d" % (i % 2),
-                             [{"name": "h", "value": b"%d" % i}, {"name": "nil", "value": None}], rec))
+                             [{"name": "h", "value": b"%d" % i},
+                              {"name": "nil", "value": None}], rec))
     for p, records in parts.items():
         write_archive(directory, "arch.pace", p, records)
     return t0, span_ms
@@ -843,7 +851,8 @@ def test_bad_files_reported_and_skipped():
         assert re.search(r"2-5000.avro: record 5: .*union branch 3 out of range.*the rest of the "
                          r"file skipped \(5 of its records sent\)", err), err
         assert summary_number(out, r"(\d+) bad \(skipped\)") == 6, out
-        assert summary_number(out, r"(\d+) hidden") == 1 and summary_number(out, r"(\d+) other") == 1
+        assert summary_number(out, r"(\d+) hidden") == 1
+        assert summary_number(out, r"(\d+) other") == 1
         assert summary_number(out, r"replayed (\d+) records") == 15, out
         got = harness.consume_all(broker.bootstrap, "arch.pace")
         assert len(got) == 15 and sorted(m.key for m in got if m.partition == 2) == \
@@ -860,7 +869,8 @@ def test_filters_and_shifted_timestamps():
     recs = []
     for i in range(30):  # three hours, two nodes
         t = t0_us + i * 400 * 1000000
-        recs.append((i, t // 1000, b"node-%d/7" % (i % 2), [], kernel_exec(i + 1, t, "node-%d" % (i % 2))))
+        recs.append((i, t // 1000, b"node-%d/7" % (i % 2), [],
+                     kernel_exec(i + 1, t, "node-%d" % (i % 2))))
     for h in sorted({int(r[4]["event_time"].timestamp()) // 3600 for r in recs}):
         write_archive(d, "arch.filter", 0, [r for r in recs
                                             if int(r[4]["event_time"].timestamp()) // 3600 == h])
@@ -868,8 +878,8 @@ def test_filters_and_shifted_timestamps():
     broker = Broker("arch.filter", "other", partitions=1)
     try:
         def sent(*args):
-            rc, out, err = replay(broker.bootstrap, d, "--topic-prefix", "x%d." % time.monotonic_ns(),
-                                  "--partition", "key", *args)
+            rc, out, err = replay(broker.bootstrap, d, "--partition", "key",
+                                  "--topic-prefix", "x%d." % time.monotonic_ns(), *args)
             assert rc == 0, (out, err)
             return summary_number(out, r"replayed (\d+) records"), out
         assert sent("--topic", "other")[0] == 0
@@ -884,7 +894,8 @@ def test_filters_and_shifted_timestamps():
         rc, out, err = replay(broker.bootstrap, d, "--topic-prefix", "shift.", "--partition", "key",
                               "--timestamps", "shift")
         assert rc == 0, (out, err)
-        got = sorted(m.timestamp for m in harness.consume_all(broker.bootstrap, "shift.arch.filter"))
+        got = sorted(m.timestamp
+                     for m in harness.consume_all(broker.bootstrap, "shift.arch.filter"))
         assert len(got) == 30 and before - 1000 <= got[0] <= int(time.time() * 1000) + 1000, got[:2]
         assert [t - got[0] for t in got] == [r[1] - recs[0][1] for r in recs]
     finally:

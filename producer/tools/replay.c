@@ -7,8 +7,8 @@
  * Before anything is sent, every file's header and block structure (each block's size, sync
  * marker and count; the header's record count) is checked: a truncated, mangled or foreign file
  * is reported and skipped whole. Damage inside a block, which only decoding finds, is found while
- * replaying: the rest of that file is skipped, reported and counted. Records go out per partition in
- * offset order (files of one partition are merged; an offset seen twice, from a file archived
+ * replaying: the rest of that file is skipped, reported and counted. Records go out per partition
+ * in offset order (files of one partition are merged; an offset seen twice, from a file archived
  * again after a crash, is sent once), and across partitions by timestamp.
  */
 #include <dirent.h>

@@ -1,7 +1,7 @@
 /* libFuzzer target: the Object Container File reader (ocf.c) on arbitrary files, and what
- * tapio-replay does with one: step over its blocks checking their framing, compile its schema, walk every datum of every block and, when the
- * schema is an archive's, decode the Kafka columns. It must reject or read, never read out of
- * bounds, loop without end or allocate without bound. */
+ * tapio-replay does with one: step over its blocks checking their framing, compile its schema,
+ * walk every datum of every block and, when the schema is an archive's, decode the Kafka columns.
+ * It must reject or read, never read out of bounds, loop without end or allocate without bound. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
