@@ -639,6 +639,43 @@ def test_sigkill_mid_file_leaves_no_torn_file_and_misses_nothing():
         broker.stop()
 
 
+def test_two_archivers_in_one_group_share_a_directory():
+    """A second member joins the group while the first archives: the first closes its files for
+    the partitions it gives up and commits, the second carries on from there; every record is in
+    the directory, a record in two files (a commit the group refused during its rebalance, as the
+    mock cluster does) the same in both."""
+    broker = Broker("arch.group")
+    d = os.path.join(WORK, "group")
+    try:
+        produce(broker.bootstrap, "arch.group", synthetic(2000))
+        argv = [ARCHIVE, "-b", broker.bootstrap, "-d", d, "-g", "two", "--max-bytes", "20K",
+                "--until-idle", "6", *GROUP_TIMEOUTS, "arch.group"]
+        first = Tool(argv)
+        for _ in deadline_loop(60, "the first member's files"):
+            if visible_files(d):
+                break
+        second = Tool(argv)
+        for _ in deadline_loop(60, "the rebalance"):
+            if first.stderr.count("assigned") >= 2 and "assigned" in second.stderr:
+                break
+        produce(broker.bootstrap, "arch.group", synthetic(2000, start_seq=2001))
+        assert first.wait() == 0, (first.out, first.stderr)
+        assert second.wait() == 0, (second.out, second.stderr)
+        found = read_archive(d)
+        msgs = harness.consume_all(broker.bootstrap, "arch.group")
+        assert len(msgs) == 4000
+        for m in msgs:
+            rows = found.pop(("arch.group", m.partition, m.offset), None)
+            assert rows, "missed: [%d] %d" % (m.partition, m.offset)
+            for meta, row in rows:
+                check_row_is_message("arch.group", meta, row, m)
+        assert not found
+        assert summary_number(first.out, r"archived (\d+)") > 0
+        assert summary_number(second.out, r"archived (\d+)") > 0
+    finally:
+        broker.stop()
+
+
 def test_broker_outage_during_archiving_loses_nothing():
     broker = Broker("arch.outage")
     d = os.path.join(WORK, "outage")
@@ -916,6 +953,7 @@ def main():
             test_confluent_framing_with_a_registry,
             test_undecodable_values_archived_raw_and_replayed_exactly,
             test_sigkill_mid_file_leaves_no_torn_file_and_misses_nothing,
+            test_two_archivers_in_one_group_share_a_directory,
             test_broker_outage_during_archiving_loses_nothing,
             test_paced_replay_follows_the_asked_pace,
             test_broker_outage_during_replay_loses_nothing,

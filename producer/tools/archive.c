@@ -44,6 +44,8 @@
 #define POLL_MS 100
 #define TICK_MS 1000
 #define REGISTRY_TIMEOUT_MS 10000
+/* How long the last commit is tried again at exit (a rebalance in progress refuses it). */
+#define FINAL_COMMIT_MS 15000
 /* With --until-idle S: how long beyond S to wait for the group to assign partitions. */
 #define UNASSIGNED_S 60
 /* Undecodable records whose reason is logged, per topic; the rest are counted. */
@@ -754,6 +756,26 @@ static void close_files(struct archiver *a, int topic, int32_t partition)
 			close_file_at(a, i);
 }
 
+/* Assigns or unassigns `parts` as the group's protocol wants (eager: the whole assignment). */
+static void set_assignment(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, bool add)
+{
+	rd_kafka_error_t *error = NULL;
+	rd_kafka_resp_err_t err;
+
+	if (!strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE")) {
+		error = add ? rd_kafka_incremental_assign(rk, parts) :
+			      rd_kafka_incremental_unassign(rk, parts);
+		if (error) {
+			fprintf(stderr, PROG ": %s: %s\n", add ? "assign" : "unassign",
+				rd_kafka_error_string(error));
+			rd_kafka_error_destroy(error);
+		}
+		return;
+	}
+	if ((err = rd_kafka_assign(rk, add ? parts : NULL)))
+		fprintf(stderr, PROG ": %s: %s\n", add ? "assign" : "unassign", rd_kafka_err2str(err));
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			 rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -762,7 +784,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		fprintf(stderr, PROG ": assigned %d partition%s\n", parts->cnt,
 			parts->cnt == 1 ? "" : "s");
-		rd_kafka_assign(rk, parts);
+		set_assignment(rk, parts, true);
 		a->last_record_ms = now_ms(); /* --until-idle counts from here */
 		a->assigned = true;
 		return;
@@ -773,8 +795,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		for (int t = 0; t < a->o.n_topics; t++)
 			if (!strcmp(a->topics[t].name, parts->elems[i].topic))
 				close_files(a, t, parts->elems[i].partition);
-	if (!rd_kafka_assignment_lost(rk))
-		commit(a, -1, -1);
+	if (rd_kafka_assignment_lost(rk) || commit(a, -1, -1))
+		fprintf(stderr, PROG ": the offsets of the partitions given up could not be committed: "
+			"their next owner archives their last records again (duplicates, never "
+			"gaps)\n");
 	for (size_t i = a->n_parts; i-- > 0;) {
 		struct part *p = a->parts[i];
 
@@ -788,7 +812,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 				break;
 			}
 	}
-	rd_kafka_assign(rk, NULL);
+	set_assignment(rk, parts, false);
 }
 
 /* ---- schemas ---- */
@@ -1301,16 +1325,23 @@ static int run(struct archiver *a)
 			a->fatal = true;
 		}
 	}
-	/* Whatever stopped us: close what is complete, commit it. */
+	/* Whatever stopped us: close what is complete, commit it. A rebalance in progress refuses
+	 * commits for a moment: serve it and try again. Records read meanwhile are not stored (nor
+	 * committed): the next run reads them. */
 	now = now_ms();
 	close_files(a, -1, -1);
-	err = commit(a, -1, -1);
-	a->final_close_ms = now_ms() - now;
-	if (err || a->commit_pending) {
-		fprintf(stderr, PROG ": the last commit failed: the records since the last one that "
-			"succeeded are archived again by the next run (duplicates, never gaps)\n");
-		return 1;
+	for (int64_t end = now + FINAL_COMMIT_MS; commit(a, -1, -1) || a->commit_pending;) {
+		if (now_ms() >= end) {
+			fprintf(stderr, PROG ": the last commit failed: the records since the last one "
+				"that succeeded are archived again by the next run (duplicates, never "
+				"gaps)\n");
+			a->final_close_ms = now_ms() - now;
+			return 1;
+		}
+		if ((m = rd_kafka_consumer_poll(a->rk, 200)))
+			rd_kafka_message_destroy(m);
 	}
+	a->final_close_ms = now_ms() - now;
 	return a->fatal ? 1 : 0;
 }
 
