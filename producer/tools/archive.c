@@ -43,6 +43,7 @@
 #define EXIT_USAGE 2
 #define POLL_MS 100
 #define TICK_MS 1000
+#define BATCH 256
 #define REGISTRY_TIMEOUT_MS 10000
 /* How long the last commit is tried again at exit (a rebalance in progress refuses it). */
 #define FINAL_COMMIT_MS 15000
@@ -126,9 +127,11 @@ struct archiver {
 	struct out_file *last_file;
 	/* Counters */
 	unsigned long long commits, commit_failures, temps_removed, kafka_errors;
+	unsigned long long not_owned; /* records of partitions revoked before they were stored */
 	rd_kafka_resp_err_t last_error; /* said once until it changes */
 	/* For the summary's rate: first record read, last record stored, the final close. */
 	int64_t first_record_ms, last_stored_ms, final_close_ms, last_record_ms, start_ms;
+	int64_t now_ms; /* the main loop's clock, read every few records */
 	bool fatal;
 	bool commit_pending;
 	bool assigned; /* once: --until-idle counts from then */
@@ -784,6 +787,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		fprintf(stderr, PROG ": assigned %d partition%s\n", parts->cnt,
 			parts->cnt == 1 ? "" : "s");
+		/* The partitions we own from now on: records of others are not ours to store. */
+		for (int i = 0; i < parts->cnt; i++)
+			for (int t = 0; t < a->o.n_topics; t++)
+				if (!strcmp(a->topics[t].name, parts->elems[i].topic) &&
+				    !part_get(a, t, parts->elems[i].partition))
+					a->fatal = true; /* out of memory */
 		set_assignment(rk, parts, true);
 		a->last_record_ms = now_ms(); /* --until-idle counts from here */
 		a->assigned = true;
@@ -1092,10 +1101,13 @@ static int archive_record(struct archiver *a, const rd_kafka_message_t *m)
 	t = &a->topics[ti];
 	p = a->last_part;
 	if (!p || p->topic != ti || p->partition != m->partition) {
-		if (!(p = a->last_part = part_get(a, ti, m->partition))) {
-			fprintf(stderr, PROG ": out of memory\n");
-			return -1;
+		/* A record fetched before its partition was revoked (it came in the same batch as
+		 * the rebalance): its new owner reads it. */
+		if (!(p = part_find(a, ti, m->partition))) {
+			a->not_owned++;
+			return 0;
 		}
+		a->last_part = p;
 	}
 	if (collect_headers(a, m, &nh)) {
 		fprintf(stderr, PROG ": out of memory\n");
@@ -1155,7 +1167,7 @@ static int archive_record(struct archiver *a, const rd_kafka_message_t *m)
 		t->raw_rows++;
 	/* Offsets only grow within an assignment; a re-read after a rebalance starts lower. */
 	p->next_offset = m->offset + 1;
-	a->last_stored_ms = now_ms();
+	a->last_stored_ms = a->now_ms;
 	if (!a->first_record_ms)
 		a->first_record_ms = a->last_stored_ms;
 	return 0;
@@ -1245,7 +1257,8 @@ static void print_summary(struct archiver *a)
 		       t->undecodable, t->files, t->file_bytes);
 	}
 	printf("commits %llu done, %llu failed; kafka errors %llu; stale temporary files removed "
-	       "%llu\n", a->commits, a->commit_failures, a->kafka_errors, a->temps_removed);
+	       "%llu; records left to a partition's new owner %llu\n", a->commits,
+	       a->commit_failures, a->kafka_errors, a->temps_removed, a->not_owned);
 	fflush(stdout);
 }
 
@@ -1276,8 +1289,10 @@ static int run(struct archiver *a)
 {
 	rd_kafka_topic_partition_list_t *subs;
 	rd_kafka_resp_err_t err;
-	rd_kafka_message_t *m;
+	rd_kafka_message_t *m, *batch[BATCH];
+	rd_kafka_queue_t *queue;
 	int64_t now, next_tick;
+	int rc = 0;
 
 	if (!(subs = rd_kafka_topic_partition_list_new(a->o.n_topics)))
 		return 1;
@@ -1289,20 +1304,24 @@ static int run(struct archiver *a)
 		fprintf(stderr, PROG ": subscribe: %s\n", rd_kafka_err2str(err));
 		return 1;
 	}
-	a->start_ms = a->last_record_ms = now_ms();
+	queue = rd_kafka_queue_get_consumer(a->rk);
+	a->start_ms = a->last_record_ms = now = now_ms();
 	next_tick = a->start_ms + TICK_MS;
 	while (!stop && !a->fatal) {
-		m = rd_kafka_consumer_poll(a->rk, POLL_MS);
-		now = now_ms();
-		if (m) {
-			if (m->err) {
-				on_kafka_error(a, m);
-			} else {
+		/* In batches: one queue operation for up to BATCH records (a rebalance in the queue
+		 * runs its callback inside the call). */
+		ssize_t n = rd_kafka_consume_batch_queue(queue, POLL_MS, batch, BATCH);
+
+		a->now_ms = now = now_ms();
+		for (ssize_t i = 0; i < n; i++) {
+			if (batch[i]->err) {
+				on_kafka_error(a, batch[i]);
+			} else if (!a->fatal) {
 				a->last_record_ms = now;
-				if (archive_record(a, m))
+				if (archive_record(a, batch[i]))
 					a->fatal = true;
 			}
-			rd_kafka_message_destroy(m);
+			rd_kafka_message_destroy(batch[i]);
 		}
 		if (now >= next_tick) {
 			for (size_t i = a->n_files; i-- > 0 && !a->fatal;)
@@ -1335,14 +1354,15 @@ static int run(struct archiver *a)
 			fprintf(stderr, PROG ": the last commit failed: the records since the last one "
 				"that succeeded are archived again by the next run (duplicates, never "
 				"gaps)\n");
-			a->final_close_ms = now_ms() - now;
-			return 1;
+			rc = 1;
+			break;
 		}
 		if ((m = rd_kafka_consumer_poll(a->rk, 200)))
 			rd_kafka_message_destroy(m);
 	}
 	a->final_close_ms = now_ms() - now;
-	return a->fatal ? 1 : 0;
+	rd_kafka_queue_destroy(queue);
+	return rc || a->fatal ? 1 : 0;
 }
 
 int main(int argc, char **argv)
