@@ -202,8 +202,10 @@ static uint8_t *read_all(const char *path, size_t *len)
 	return buf;
 }
 
-/* Writes `n` datums of the "long" schema (values 0..n-1) with the codec; returns the path. */
-static const char *write_longs(enum ocf_codec codec, int n, size_t block_bytes)
+/* Writes `n` datums of the "long" schema (values 0..n-1) with the codec, through `pipeline` if
+ * not NULL; returns the path. */
+static const char *write_longs_with(enum ocf_codec codec, int n, size_t block_bytes,
+				    struct ocf_pipeline *pipeline)
 {
 	static char path[256];
 	static const struct ocf_meta meta[] = {
@@ -218,7 +220,8 @@ static const char *write_longs(enum ocf_codec codec, int n, size_t block_bytes)
 	snprintf(path, sizeof(path), "%s/longs-%d-%d.avro", tmpdir, (int)codec, n);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	assert_true(fd >= 0);
-	if (ocf_writer_open(fd, "\"long\"", codec, 6, block_bytes, meta, 2, &w, err, sizeof(err)))
+	if (ocf_writer_open(fd, "\"long\"", codec, 6, block_bytes, meta, 2, pipeline, &w, err,
+			    sizeof(err)))
 		fail_msg("%s", err);
 	for (int i = 0; i < n; i++) {
 		uint8_t *out = ocf_writer_reserve(w, AVRO_LONG_MAX_BYTES);
@@ -234,6 +237,11 @@ static const char *write_longs(enum ocf_codec codec, int n, size_t block_bytes)
 	ocf_writer_free(w);
 	close(fd);
 	return path;
+}
+
+static const char *write_longs(enum ocf_codec codec, int n, size_t block_bytes)
+{
+	return write_longs_with(codec, n, block_bytes, NULL);
 }
 
 /* Reads every block; returns the datums read (the sum, in *sum), or -1 on an error (in err). */
@@ -290,6 +298,29 @@ static void test_ocf_round_trip(void **state)
 		assert_int_equal(sum, 4999L * 5000 / 2);
 		free(buf);
 	}
+}
+
+/* Blocks compressed and written by a pipeline's thread: the same file as written in place
+ * (but for the random sync marker), for several writers sharing one pipeline. */
+static void test_ocf_pipeline(void **state)
+{
+	struct ocf_pipeline *pl;
+	char err[256];
+	long sum;
+
+	(void)state;
+	check(ocf_pipeline_new(&pl));
+	for (int codec = OCF_CODEC_NULL; codec <= OCF_CODEC_DEFLATE; codec++) {
+		for (int n = 1; n <= 20000; n *= 20) {
+			size_t len;
+			uint8_t *buf = read_all(write_longs_with(codec, n, 100, pl), &len);
+
+			assert_int_equal(read_longs(buf, len, &sum, err, sizeof(err)), n);
+			assert_int_equal(sum, (long)(n - 1) * n / 2);
+			free(buf);
+		}
+	}
+	ocf_pipeline_free(pl);
 }
 
 /* Truncated anywhere: an error with a reason, or (cut between blocks) fewer datums. */
@@ -371,7 +402,7 @@ static void test_ocf_inflate_bomb(void **state)
 	snprintf(path, sizeof(path), "%s/bomb.avro", tmpdir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	assert_true(fd >= 0);
-	check(ocf_writer_open(fd, "\"bytes\"", OCF_CODEC_DEFLATE, 1, n + 16, NULL, 0, &w, err,
+	check(ocf_writer_open(fd, "\"bytes\"", OCF_CODEC_DEFLATE, 1, n + 16, NULL, 0, NULL, &w, err,
 			      sizeof(err)));
 	zeros = ocf_writer_reserve(w, n + AVRO_LONG_MAX_BYTES);
 	assert_non_null(zeros);
@@ -654,6 +685,7 @@ int main(void)
 		cmocka_unit_test(test_skip_walk_and_fields),
 		cmocka_unit_test(test_varints),
 		cmocka_unit_test(test_ocf_round_trip),
+		cmocka_unit_test(test_ocf_pipeline),
 		cmocka_unit_test(test_ocf_truncated_and_corrupt),
 		cmocka_unit_test(test_ocf_foreign),
 		cmocka_unit_test(test_ocf_inflate_bomb),

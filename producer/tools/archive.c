@@ -107,6 +107,7 @@ struct archiver {
 	struct options o;
 	rd_kafka_t *rk;
 	int root_fd;
+	struct ocf_pipeline *pipeline; /* compresses and writes the blocks of every file */
 	struct topic *topics;
 	struct part **parts;
 	size_t n_parts, cap_parts;
@@ -573,8 +574,8 @@ static struct out_file *file_open(struct archiver *a, int topic, int32_t partiti
 	}
 #undef META
 	if ((err = ocf_writer_open(f->fd, vs ? vs->table_json : archive_raw_schema, a->o.codec,
-				   a->o.level, (size_t)a->o.block_bytes, meta, n, &f->w, errstr,
-				   sizeof(errstr)))) {
+				   a->o.level, (size_t)a->o.block_bytes, meta, n, a->pipeline, &f->w,
+				   errstr, sizeof(errstr)))) {
 		fprintf(stderr, PROG ": %s/%s/%s: %s\n", a->o.dir, f->dir, f->tmp_name, errstr);
 		goto fail;
 	}
@@ -1267,6 +1268,7 @@ static void archiver_free(struct archiver *a)
 	for (size_t i = 0; i < a->n_files; i++)
 		file_discard(a->files[i]);
 	free(a->files);
+	ocf_pipeline_free(a->pipeline); /* after its writers */
 	for (size_t i = 0; i < a->n_parts; i++)
 		free(a->parts[i]);
 	free(a->parts);
@@ -1405,6 +1407,11 @@ int main(int argc, char **argv)
 			rd_kafka_conf_destroy(conf);
 			goto out;
 		}
+	if ((err = ocf_pipeline_new(&a.pipeline))) {
+		fprintf(stderr, PROG ": cannot start the block writer thread: %s\n", strerror(-err));
+		rd_kafka_conf_destroy(conf);
+		goto out;
+	}
 	remove_stale_temps(&a, dup(a.root_fd), 0);
 	if (a.temps_removed)
 		fprintf(stderr, PROG ": removed %llu temporary file%s left by a stopped archiver\n",

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -53,13 +54,37 @@ struct ocf_writer {
 	uint8_t *block;       /* datums of the next block */
 	size_t block_len, block_cap;
 	int64_t block_count;
+	/* Used by whoever writes the blocks: this thread, or the pipeline's. */
 	uint8_t *zbuf;        /* the compressed block */
 	size_t zbuf_cap;
 	z_stream zs;
 	bool zs_init;
-	uint64_t file_bytes;
+	uint64_t file_bytes;  /* as this thread last saw it */
 	struct patchable *patch;
 	size_t n_patch;
+	/* With a pipeline, under its lock: */
+	struct ocf_pipeline *pl;
+	size_t pending;       /* blocks handed over and not yet written */
+	uint64_t written;     /* bytes the pipeline wrote */
+	int err;              /* the first write failure */
+};
+
+struct block_job {
+	struct ocf_writer *w;
+	uint8_t *data;
+	size_t len, cap;
+	int64_t count;
+};
+
+struct ocf_pipeline {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* a job queued or done, or stop */
+	struct block_job q[OCF_PIPELINE_DEPTH];
+	size_t head, n;
+	bool stop;
+	struct block_job spare[OCF_PIPELINE_DEPTH]; /* block buffers to reuse */
+	size_t n_spare;
 };
 
 static int write_all(int fd, const struct iovec *iov, int n)
@@ -130,10 +155,13 @@ static void hput_bytes(struct hbuf *b, const void *data, size_t n)
 	hput(b, data, n);
 }
 
+static int drain(struct ocf_writer *w);
+
 void ocf_writer_free(struct ocf_writer *w)
 {
 	if (!w)
 		return;
+	drain(w); /* the pipeline's thread uses the writer until then */
 	if (w->zs_init)
 		deflateEnd(&w->zs);
 	for (size_t i = 0; i < w->n_patch; i++)
@@ -146,7 +174,8 @@ void ocf_writer_free(struct ocf_writer *w)
 
 int ocf_writer_open(int fd, const char *schema_json, enum ocf_codec codec, int level,
 		    size_t block_bytes, const struct ocf_meta *meta, size_t n_meta,
-		    struct ocf_writer **out, char *errstr, size_t errstr_size)
+		    struct ocf_pipeline *pipeline, struct ocf_writer **out,
+		    char *errstr, size_t errstr_size)
 {
 	const char *codec_str = codec_name(codec);
 	struct hbuf h = { 0 };
@@ -198,7 +227,8 @@ int ocf_writer_open(int fd, const char *schema_json, enum ocf_codec codec, int l
 		snprintf(errstr, errstr_size, "write: %s", strerror(-err));
 		goto fail;
 	}
-	w->file_bytes = h.len;
+	w->file_bytes = w->written = h.len;
+	w->pl = pipeline;
 	free(h.p);
 	*out = w;
 	return 0;
@@ -228,16 +258,14 @@ uint8_t *ocf_writer_reserve(struct ocf_writer *w, size_t max)
 	return w->block + w->block_len;
 }
 
-static int write_block(struct ocf_writer *w)
+/* Compresses and writes one block; the bytes written in *written. 0 or -errno. */
+static int emit_block(struct ocf_writer *w, const uint8_t *data, size_t len, int64_t count,
+		      uint64_t *written)
 {
-	uint8_t count[AVRO_LONG_MAX_BYTES], size[AVRO_LONG_MAX_BYTES];
-	const uint8_t *data = w->block;
-	size_t len = w->block_len;
+	uint8_t count_v[AVRO_LONG_MAX_BYTES], size_v[AVRO_LONG_MAX_BYTES];
 	struct iovec iov[4];
 	int err;
 
-	if (!w->block_count)
-		return 0;
 	if (w->codec == OCF_CODEC_DEFLATE) {
 		size_t bound = deflateBound(&w->zs, (uLong)len);
 
@@ -251,7 +279,7 @@ static int write_block(struct ocf_writer *w)
 		}
 		if (deflateReset(&w->zs) != Z_OK)
 			return -EIO;
-		w->zs.next_in = (Bytef *)w->block;
+		w->zs.next_in = (Bytef *)data;
 		w->zs.avail_in = (uInt)len;
 		w->zs.next_out = w->zbuf;
 		w->zs.avail_out = (uInt)w->zbuf_cap;
@@ -260,16 +288,145 @@ static int write_block(struct ocf_writer *w)
 		data = w->zbuf;
 		len = w->zbuf_cap - w->zs.avail_out;
 	}
-	iov[0] = (struct iovec){ count, avro_write_long(count, w->block_count) };
-	iov[1] = (struct iovec){ size, avro_write_long(size, (int64_t)len) };
+	iov[0] = (struct iovec){ count_v, avro_write_long(count_v, count) };
+	iov[1] = (struct iovec){ size_v, avro_write_long(size_v, (int64_t)len) };
 	iov[2] = (struct iovec){ (void *)data, len };
 	iov[3] = (struct iovec){ w->sync, sizeof(w->sync) };
 	if ((err = write_all(w->fd, iov, 4)))
 		return err;
-	w->file_bytes += iov[0].iov_len + iov[1].iov_len + len + sizeof(w->sync);
+	*written = iov[0].iov_len + iov[1].iov_len + len + sizeof(w->sync);
+	return 0;
+}
+
+static void *pipeline_run(void *arg)
+{
+	struct ocf_pipeline *pl = arg;
+	struct block_job job;
+	uint64_t written = 0;
+	int err;
+
+	pthread_mutex_lock(&pl->mu);
+	for (;;) {
+		while (!pl->n && !pl->stop)
+			pthread_cond_wait(&pl->cv, &pl->mu);
+		if (!pl->n)
+			break;
+		job = pl->q[pl->head];
+		pl->head = (pl->head + 1) % OCF_PIPELINE_DEPTH;
+		pl->n--;
+		pthread_mutex_unlock(&pl->mu);
+		/* The writer's stream and buffer are this thread's while it has blocks here. */
+		err = job.w->err ? 0 : emit_block(job.w, job.data, job.len, job.count, &written);
+		pthread_mutex_lock(&pl->mu);
+		if (err && !job.w->err)
+			job.w->err = err;
+		else if (!err)
+			job.w->written += written;
+		job.w->pending--;
+		if (pl->n_spare < OCF_PIPELINE_DEPTH)
+			pl->spare[pl->n_spare++] = job;
+		else
+			free(job.data);
+		pthread_cond_broadcast(&pl->cv);
+	}
+	pthread_mutex_unlock(&pl->mu);
+	return NULL;
+}
+
+int ocf_pipeline_new(struct ocf_pipeline **out)
+{
+	struct ocf_pipeline *pl = calloc(1, sizeof(*pl));
+	int err;
+
+	if (!pl)
+		return -ENOMEM;
+	pthread_mutex_init(&pl->mu, NULL);
+	pthread_cond_init(&pl->cv, NULL);
+	if ((err = pthread_create(&pl->thread, NULL, pipeline_run, pl))) {
+		pthread_cond_destroy(&pl->cv);
+		pthread_mutex_destroy(&pl->mu);
+		free(pl);
+		return -err;
+	}
+	pthread_setname_np(pl->thread, "ocf-blocks"); /* for top and perf */
+	*out = pl;
+	return 0;
+}
+
+void ocf_pipeline_free(struct ocf_pipeline *pl)
+{
+	if (!pl)
+		return;
+	pthread_mutex_lock(&pl->mu);
+	pl->stop = true;
+	pthread_cond_broadcast(&pl->cv);
+	pthread_mutex_unlock(&pl->mu);
+	pthread_join(pl->thread, NULL);
+	for (size_t i = 0; i < pl->n_spare; i++)
+		free(pl->spare[i].data);
+	pthread_cond_destroy(&pl->cv);
+	pthread_mutex_destroy(&pl->mu);
+	free(pl);
+}
+
+/* Hands the buffered block to the pipeline and takes a spare buffer. 0 or an earlier -errno. */
+static int hand_over(struct ocf_writer *w)
+{
+	struct ocf_pipeline *pl = w->pl;
+	int err;
+
+	pthread_mutex_lock(&pl->mu);
+	while (pl->n == OCF_PIPELINE_DEPTH)
+		pthread_cond_wait(&pl->cv, &pl->mu);
+	pl->q[(pl->head + pl->n) % OCF_PIPELINE_DEPTH] = (struct block_job){
+		.w = w, .data = w->block, .len = w->block_len, .cap = w->block_cap,
+		.count = w->block_count };
+	pl->n++;
+	w->pending++;
+	pthread_cond_signal(&pl->cv);
+	w->block = NULL;
+	w->block_cap = 0;
+	if (pl->n_spare) {
+		w->block = pl->spare[--pl->n_spare].data;
+		w->block_cap = pl->spare[pl->n_spare].cap;
+	}
+	w->file_bytes = w->written;
+	err = w->err;
+	pthread_mutex_unlock(&pl->mu);
+	return err;
+}
+
+static int write_block(struct ocf_writer *w)
+{
+	uint64_t written;
+	int err;
+
+	if (!w->block_count)
+		return 0;
+	if (w->pl) {
+		err = hand_over(w);
+	} else if (!(err = emit_block(w, w->block, w->block_len, w->block_count, &written))) {
+		w->file_bytes += written;
+	}
 	w->block_len = 0;
 	w->block_count = 0;
-	return 0;
+	return err;
+}
+
+/* With a pipeline: waits until the writer's blocks are written; their first failure, or 0. */
+static int drain(struct ocf_writer *w)
+{
+	int err;
+
+	if (!w->pl)
+		return 0;
+	pthread_mutex_lock(&w->pl->mu);
+	while (w->pending)
+		pthread_cond_wait(&w->pl->cv, &w->pl->mu);
+	w->file_bytes = w->written;
+	err = w->err;
+	pthread_mutex_unlock(&w->pl->mu);
+	return err;
 }
 
 int ocf_writer_commit(struct ocf_writer *w, size_t len)
@@ -283,7 +440,7 @@ int ocf_writer_finish(struct ocf_writer *w, const struct ocf_meta *patch, size_t
 {
 	int err;
 
-	if ((err = write_block(w)))
+	if ((err = write_block(w)) || (err = drain(w)))
 		return err;
 	for (size_t i = 0; i < n_patch; i++) {
 		struct patchable *p = NULL;

@@ -34,18 +34,31 @@ struct ocf_meta {
 	size_t len;
 };
 
+/*
+ * A thread that compresses and writes the blocks of any number of writers, so that the thread
+ * filling them waits for neither zlib nor write(2). A writer's blocks are written in the order
+ * they were filled; at most OCF_PIPELINE_DEPTH blocks wait, and a writer filling one more waits
+ * for room. 0 and *out (release with ocf_pipeline_free() once its writers are freed), or -errno.
+ */
+#define OCF_PIPELINE_DEPTH 8
+struct ocf_pipeline;
+int ocf_pipeline_new(struct ocf_pipeline **out);
+void ocf_pipeline_free(struct ocf_pipeline *p);
+
 struct ocf_writer;
 
 /*
  * Starts a file on `fd` (empty, at offset 0; the caller keeps owning it): writes the header with
  * avro.schema = schema_json, avro.codec, the `meta` entries in order and a random sync marker.
  * `level` is the deflate level (1..9, ignored for null). A block is written out once
- * `block_bytes` of datums are buffered. 0 and *out (release with ocf_writer_free()), or -errno
- * with errstr saying why.
+ * `block_bytes` of datums are buffered. With a `pipeline` (or NULL), blocks are compressed and
+ * written by its thread. 0 and *out (release with ocf_writer_free()), or -errno with errstr
+ * saying why.
  */
 int ocf_writer_open(int fd, const char *schema_json, enum ocf_codec codec, int level,
 		    size_t block_bytes, const struct ocf_meta *meta, size_t n_meta,
-		    struct ocf_writer **out, char *errstr, size_t errstr_size);
+		    struct ocf_pipeline *pipeline, struct ocf_writer **out,
+		    char *errstr, size_t errstr_size);
 
 /*
  * Room for one datum of at most `max` bytes at the end of the current block; NULL when out of
@@ -54,20 +67,23 @@ int ocf_writer_open(int fd, const char *schema_json, enum ocf_codec codec, int l
 uint8_t *ocf_writer_reserve(struct ocf_writer *w, size_t max);
 
 /* The datum of `len` bytes (at most the reserved max) is complete; writes the block when it is
- * full. 0, or -errno when writing fails (the file is then unusable). */
+ * full. 0, or -errno when writing failed (the file is then unusable; with a pipeline, the
+ * failure of an earlier block is told here or by ocf_writer_finish()). */
 int ocf_writer_commit(struct ocf_writer *w, size_t len);
 
 /*
- * Writes the buffered datums as a block (nothing when there are none), then rewrites in place
- * the header values given in `patch` (each key must have been in the open's meta, with a value
+ * Writes the buffered datums as a block (nothing when there are none), waits until every block
+ * is written, then rewrites in place the header values given in `patch` (each key must have been in the open's meta, with a value
  * of the same length). Does not fsync. 0, -ENOENT / -EINVAL for a bad patch, or -errno.
  */
 int ocf_writer_finish(struct ocf_writer *w, const struct ocf_meta *patch, size_t n_patch);
 
-/* Bytes written to the file so far, and datum bytes buffered for the next block. */
+/* Bytes written to the file so far (with a pipeline: as of the last block handed to it), and
+ * datum bytes buffered for the next block. */
 uint64_t ocf_writer_file_bytes(const struct ocf_writer *w);
 size_t ocf_writer_buffered_bytes(const struct ocf_writer *w);
 
+/* Waits for the writer's blocks still in a pipeline, then frees it. */
 void ocf_writer_free(struct ocf_writer *w);
 
 struct ocf_reader;
