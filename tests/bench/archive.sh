@@ -78,19 +78,23 @@ got=$(kcat -C -b "$BROKERS" -t bench.archive -o beginning -e -q -f '\n' | wc -l)
 
 # Archive: each codec, REPS runs alternating with kcat -C. The archiver's rate runs from the first
 # record it reads to the last stored, plus closing and committing the files (the group join
-# before and --until-idle after are not counted). kcat's is records / (its run - the median run
-# on an empty topic of as many partitions): its start and its wait for the end of every
-# partition are not counted either; fetch.wait.max.ms=10 so that the end is seen at once.
+# before and --until-idle after are not counted). kcat -C is timed two ways: a plain run
+# (records / its whole run, its start and its wait for the end of every partition included), and
+# its streaming alone (fetch.wait.max.ms=10, so the end is seen at once, and the median run on an
+# empty topic of as many partitions taken off).
 declare -A arch_rps arch_bpr arch_cpu
-kcatc_cpu=() kcat_s="" kcat_empty_s=""
+kcatc_cpu=() kcat_s="" kcat_empty_s="" kcatplain_rps=()
 for r in $(seq "$REPS"); do
+	timed "$OUT/archive-time" kcat -C -b "$BROKERS" -t bench.archive -o beginning -e -q >/dev/null ||
+		fail "kcat -C"
+	kcatplain_rps+=("$(awk -v n="$N" '{printf "%.0f", n / $1}' "$OUT/archive-time")")
+	kcatc_cpu+=("$(cpu_us "$OUT/archive-time")")
 	timed "$OUT/archive-time" kcat -C -b "$BROKERS" -t bench.empty -o beginning -e -q \
 		-X fetch.wait.max.ms=10 >/dev/null || fail "kcat -C (empty topic)"
 	kcat_empty_s+=" $(cut -d' ' -f1 "$OUT/archive-time")"
 	timed "$OUT/archive-time" kcat -C -b "$BROKERS" -t bench.archive -o beginning -e -q \
 		-X fetch.wait.max.ms=10 >/dev/null || fail "kcat -C"
 	kcat_s+=" $(cut -d' ' -f1 "$OUT/archive-time")"
-	kcatc_cpu+=("$(cpu_us "$OUT/archive-time")")
 	for codec in deflate deflate:6 null; do
 		d=$OUT/archive-dir
 		rm -rf "$d"
@@ -129,6 +133,8 @@ rm -rf "$OUT/archive-dir" "$OUT/archive-deflate"
 
 {
 	echo "archive_records=$N"
+	echo "kcat_c_plain_rps=$(echo "${kcatplain_rps[*]}" | median)"
+	echo "kcat_c_plain_rps_range=$(echo "${kcatplain_rps[*]}" | minmax)"
 	echo "kcat_c_rps=$(echo "${kcatc_rps[*]}" | median)"
 	echo "kcat_c_rps_range=$(echo "${kcatc_rps[*]}" | minmax)"
 	echo "kcat_c_cpu_us=$(echo "${kcatc_cpu[*]}" | median)"
@@ -149,13 +155,18 @@ rm -rf "$OUT/archive-dir" "$OUT/archive-deflate"
 
 # The rows, in run.sh's table format: | figure | unit | ours | peer | ratio |
 TR=$(kv "$R" topic_records)
-printf '| archive (%s exec records, 4 partitions; deflate level 3, the default) | records/s | %s [%s] | kcat -C: %s [%s] | **%sx** |\n' \
-	"$N" "$(kv "$R" archive_deflate_rps)" "$(kv "$R" archive_deflate_rps_range)" "$(kv "$R" kcat_c_rps)" \
-	"$(kv "$R" kcat_c_rps_range)" "$(calc %.2f "$(kv "$R" archive_deflate_rps) / $(kv "$R" kcat_c_rps)")"
+printf '| archive (%s exec records, 4 partitions; deflate level 3, the default) | records/s | %s [%s] | kcat -C, plain run: %s [%s]; streaming alone: %s [%s] | **%sx**; %sx |\n' \
+	"$N" "$(kv "$R" archive_deflate_rps)" "$(kv "$R" archive_deflate_rps_range)" \
+	"$(kv "$R" kcat_c_plain_rps)" "$(kv "$R" kcat_c_plain_rps_range)" \
+	"$(kv "$R" kcat_c_rps)" "$(kv "$R" kcat_c_rps_range)" \
+	"$(calc %.2f "$(kv "$R" archive_deflate_rps) / $(kv "$R" kcat_c_plain_rps)")" \
+	"$(calc %.2f "$(kv "$R" archive_deflate_rps) / $(kv "$R" kcat_c_rps)")"
 for codec in deflate:6 null; do
-	printf '| archive, --codec %s | records/s | %s [%s] | kcat -C: %s | %sx |\n' "$codec" \
+	printf '| archive, --codec %s | records/s | %s [%s] | kcat -C, plain: %s; streaming: %s | %sx; %sx |\n' "$codec" \
 		"$(kv "$R" "archive_${codec/:/}_rps")" "$(kv "$R" "archive_${codec/:/}_rps_range")" \
-		"$(kv "$R" kcat_c_rps)" "$(calc %.2f "$(kv "$R" "archive_${codec/:/}_rps") / $(kv "$R" kcat_c_rps)")"
+		"$(kv "$R" kcat_c_plain_rps)" "$(kv "$R" kcat_c_rps)" \
+		"$(calc %.2f "$(kv "$R" "archive_${codec/:/}_rps") / $(kv "$R" kcat_c_plain_rps)")" \
+		"$(calc %.2f "$(kv "$R" "archive_${codec/:/}_rps") / $(kv "$R" kcat_c_rps)")"
 done
 printf '| replay (the deflate archive, --pace max) | records/s | %s [%s] | kcat -P: %s [%s] | **%sx** |\n' \
 	"$(kv "$R" replay_rps)" "$(kv "$R" replay_rps_range)" "$(kv "$R" kcat_p_rps)" "$(kv "$R" kcat_p_rps_range)" \
