@@ -241,6 +241,11 @@ int main(int argc, char **argv)
 		log_info("metrics: http://%s/metrics, /healthz, /readyz", metrics.address);
 	}
 	running = pipeline_attach(&pipeline);
+	if (running == -ENODEV) {
+		log_error("a collector asked for by name has nothing to connect to (above); exiting");
+		status = 2;
+		goto out;
+	}
 	if (running <= 0) {
 		log_error("no collector could start; exiting");
 		goto out;

@@ -58,6 +58,9 @@ struct collector_io {
 	int wake_fd;             /* readable: wake() runs */
 	struct handoff *handoff; /* finished records from the collector's worker */
 	struct http_client *http; /* its worker's HTTP client: /metrics shows its counters */
+	/* A second client of the same collector, under a label of its own (two requests at once:
+	 * kubeapi's pods and Events watches): /metrics shows it too. */
+	struct http_client *http_second;
 };
 
 struct collector_ops {
@@ -70,9 +73,10 @@ struct collector_ops {
 	/* Runs only when asked for by name (`collectors`), never in the default set. */
 	bool not_default;
 	/* Opens the collector's sources (loads and attaches BPF programs, opens sockets, checks
-	 * its settings) and fills *io. 0; -ENODEV when it has nothing to connect to and was not
-	 * asked for by name (skipped with one info line); or -errno with a log line saying what is
-	 * missing (the collector does not run; the others do). */
+	 * its settings) and fills *io. 0; -ENODEV when it has nothing to connect to (with one log
+	 * line saying what is missing: info when it was not asked for by name, and it is skipped;
+	 * error when it was, and start-up fails with exit status 2); or -errno with a log line
+	 * saying what is wrong (the collector does not run; the others do). */
 	int (*open)(struct collector_runtime *c, struct collector_io *io);
 	/* Optional: after every collector opened, in table order. First records (a snapshot of
 	 * what exists at start), seeding from the identity cache, starting a worker. 0 or -errno
@@ -87,6 +91,10 @@ struct collector_ops {
 	void (*wake)(struct collector_runtime *c);
 	/* Optional: called about once a second with the boot-relative time (timeouts, expiry). */
 	void (*tick)(struct collector_runtime *c, uint64_t now_ktime_ns);
+	/* Optional: whether a running collector reaches its source (an HTTP collector whose
+	 * server is unreachable or refusing runs, retrying, but is not up). Any thread may ask:
+	 * read atomics only. Without it, running is up. */
+	bool (*up)(const struct collector_runtime *c);
 	/* Optional: the collector's own series for /metrics, in the text exposition format. */
 	void (*render_metrics)(const struct collector_runtime *c, FILE *out);
 	/* Optional: no new records from here on (detach programs, stop the worker); what its ring

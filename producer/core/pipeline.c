@@ -316,8 +316,11 @@ static int open_collector(struct pipeline *pl, struct collector_runtime *c)
 		return err;
 	}
 	if (err) {
-		log_error("%s: collector not running (%s); the others go on", c->ops->name,
-			  strerror(-err));
+		/* -ENODEV of a collector asked for by name: it said what is missing, and start-up
+		 * fails (pipeline_attach). */
+		if (err != -ENODEV)
+			log_error("%s: collector not running (%s); the others go on", c->ops->name,
+				  strerror(-err));
 		c->state = COLLECTOR_FAILED;
 		return err;
 	}
@@ -341,6 +344,7 @@ static int open_collector(struct pipeline *pl, struct collector_runtime *c)
 
 int pipeline_attach(struct pipeline *pl)
 {
+	bool missing = false;
 	int running = 0, err;
 
 	/* Rings join in table order, metadata's first: ring_buffer__consume() reads them in the
@@ -348,7 +352,10 @@ int pipeline_attach(struct pipeline *pl)
 	 * records of processes in it that wait in the same pass. Read after them, a cgroup already
 	 * removed again could no longer be resolved. */
 	for (size_t i = 0; i < pl->ncollectors; i++)
-		open_collector(pl, &pl->collectors[i]);
+		if (open_collector(pl, &pl->collectors[i]) == -ENODEV && pl->collectors[i].named)
+			missing = true;
+	if (missing)
+		return -ENODEV;
 	for (size_t i = 0; i < pl->ncollectors; i++) {
 		struct collector_runtime *c = &pl->collectors[i];
 

@@ -204,7 +204,8 @@ int pipeline_open_collectors(struct pipeline *pl, const struct tapio_config *cfg
 
 /* Opens every collector and joins its ring buffer, then starts them in order. A collector that
  * cannot run is logged and skipped; the others go on. Returns how many collectors run, not
- * counting those that always run, or -errno. */
+ * counting those that always run; -ENODEV (nothing started) when a collector asked for by name
+ * has nothing to connect to (start-up fails with exit status 2); or -errno. */
 int pipeline_attach(struct pipeline *pl);
 
 /* The runtime of collector `name`, or NULL. */

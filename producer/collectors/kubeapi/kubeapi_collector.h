@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "avro_writer.h"
 #include "handoff.h"
@@ -38,7 +39,7 @@ enum kubeapi_kind {
 };
 
 /* `Source`. */
-enum kubeapi_source {
+enum kubeapi_source_kind {
 	KUBEAPI_SOURCE_UNKNOWN = 0,
 	KUBEAPI_SOURCE_PODS,
 	KUBEAPI_SOURCE_EVENTS,
@@ -141,13 +142,13 @@ enum kubeapi_skip_reason kubeapi_map_event(const struct jtok_doc *d, int obj,
 					   struct kubeapi_map_stats *stats);
 
 /* RESYNC_BEGIN (count < 0: null) or RESYNC_END of `source`, keyed <node>/pods or <node>/events. */
-void kubeapi_map_resync(enum kubeapi_kind kind, enum kubeapi_source source,
+void kubeapi_map_resync(enum kubeapi_kind kind, enum kubeapi_source_kind source,
 			enum kubeapi_resync_reason reason, const char *resource_version,
 			int64_t count, int64_t now_us, const struct kubeapi_map_config *cfg,
 			struct kubeapi_record *out);
 
 /* SKIPPED for `skip`, keyed by the object's uid when known, else as the source's brackets. */
-void kubeapi_map_skipped(enum kubeapi_source source, const struct kubeapi_skip *skip,
+void kubeapi_map_skipped(enum kubeapi_source_kind source, const struct kubeapi_skip *skip,
 			 int64_t now_us, const struct kubeapi_map_config *cfg,
 			 struct kubeapi_record *out);
 
@@ -224,5 +225,105 @@ int kubeapi_quantity(const char *s, size_t len, int scale, int64_t *out);
 /* RFC 3339 ("2024-05-01T10:00:00Z", fractions and offsets allowed) to microseconds since the
  * epoch (fraction digits past the microsecond dropped). False when it is not one. */
 bool kubeapi_parse_time(const char *s, size_t len, int64_t *us);
+
+/*
+ * One source: the pods of this node, or the Events, listed and watched as client-go's reflector
+ * does. A list (resourceVersion 0 at the first start, the last one seen after the watch expired,
+ * "" when that one is gone too) is published as a bracket; the watch resumes from the last
+ * resourceVersion seen with bookmarks and a random timeout of 300 to 600 s. 410 Gone (as an HTTP
+ * status or an in-stream ERROR) means relist; other failures back off and watch again from where
+ * the watch stood. No periodic relist.
+ */
+
+/* What a source does through the outside world: the collector gives the HTTP client and the
+ * hand-off; tests give canned responses. ctx is handed back to every call. */
+struct kubeapi_io {
+	int (*request)(void *ctx, const struct http_request *req, struct http_result *res);
+	/* A record to the hand-off, waiting for room: 0, or -ECANCELED at shutdown. */
+	int (*push)(void *ctx, const struct kubeapi_record *rec);
+	int (*mark)(void *ctx, int source, const char *position);
+	uint32_t (*backoff)(void *ctx, const struct http_result *res);
+	int (*sleep)(void *ctx, uint32_t ms);
+	bool (*stopping)(void *ctx);
+	int64_t (*now_us)(void *ctx);
+	uint32_t (*random)(void *ctx);
+	/* The HTTP client's counts of stream values it skipped, by enum json_stream_error. */
+	void (*stream_errors)(void *ctx, uint64_t errors[JSON_STREAM_ERROR_MAX]);
+	void *ctx;
+};
+
+enum kubeapi_events_mode { KUBEAPI_EVENTS_OFF = 0, KUBEAPI_EVENTS_NODE, KUBEAPI_EVENTS_CLUSTER };
+enum kubeapi_pods_mode { KUBEAPI_PODS_NODE = 0, KUBEAPI_PODS_OFF };
+
+/* How the next list asks for its resourceVersion. */
+enum kubeapi_list_from {
+	KUBEAPI_LIST_FROM_CACHE = 0, /* "0": the API server's cache, whatever its age */
+	KUBEAPI_LIST_FROM_LAST,      /* the last one seen: no older than what was published */
+	KUBEAPI_LIST_FROM_ETCD,      /* unset: a consistent read, when the last one is gone */
+};
+
+/* Watch events received, by type. */
+#define KUBEAPI_WATCH_TYPES 5
+
+struct kubeapi_source_stats {
+	atomic_uint_fast64_t skipped[KUBEAPI_SKIP_REASON_MAX];
+	atomic_uint_fast64_t invalid_values[KUBEAPI_VALUE_ERROR_MAX];
+	atomic_uint_fast64_t truncated;
+	atomic_uint_fast64_t resyncs[KUBEAPI_RESYNC_TOO_LARGE + 1]; /* by reason */
+	atomic_uint_fast64_t watch_events[KUBEAPI_WATCH_TYPES];      /* by enum kubeapi_watch_type */
+	atomic_uint_fast64_t lists;                                  /* lists published */
+	atomic_bool up;   /* the last request succeeded (a watch: once a value came) */
+};
+
+struct kubeapi_source {
+	enum kubeapi_source_kind kind;
+	const char *name;              /* "pods", "events" */
+	int handoff_source;            /* its number in the hand-off and the checkpoints */
+	char path[64];                 /* the collection: "/api/v1/pods" */
+	char selector[1024];           /* "fieldSelector=<encoded>", or "" */
+	const struct kubeapi_map_config *cfg;
+	struct kubeapi_io io;
+	struct http_source checkpoint; /* name and scope of its checkpoint file */
+
+	/* The state of the list and watch. */
+	char rv[HANDOFF_POSITION_MAX]; /* last resourceVersion seen; the watch resumes from it */
+	bool need_list;
+	enum kubeapi_list_from list_from;
+	enum kubeapi_resync_reason resync_reason;
+	unsigned too_large_watches;    /* consecutive watches refused as ahead of the server */
+	uint64_t stream_errors[JSON_STREAM_ERROR_MAX]; /* the client's counts already reported */
+
+	/* Buffers, reused for every object. */
+	struct jtok_doc doc;
+	uint8_t *body, *scratch;
+	struct kubeapi_record rec;
+	uint64_t snapshots;            /* snapshot records of the list being published */
+
+	struct kubeapi_source_stats stats;
+};
+
+/* Sets up source `kind` of node `node` (events: `events` says which). Buffers are allocated here:
+ * 0 or -ENOMEM. The source starts with a list (resync reason START) until told otherwise. */
+int kubeapi_source_init(struct kubeapi_source *s, enum kubeapi_source_kind kind, const char *node,
+			enum kubeapi_events_mode events, const struct kubeapi_map_config *cfg,
+			const struct kubeapi_io *io, int handoff_source);
+
+/* Resume: watch from `rv` (a checkpoint) instead of listing. */
+void kubeapi_source_resume(struct kubeapi_source *s, const char *rv);
+
+/* List first, published as a resync for `reason`. */
+void kubeapi_source_relist(struct kubeapi_source *s, enum kubeapi_resync_reason reason);
+
+/* One request (a list, or a watch until it ends) and the wait after a failure. 0, or
+ * -ECANCELED once stopping. */
+int kubeapi_source_step(struct kubeapi_source *s);
+
+/* Steps until stopping. */
+void kubeapi_source_run(struct kubeapi_source *s);
+
+void kubeapi_source_free(struct kubeapi_source *s);
+
+/* Prometheus text of the sources' own counters (n sources, NULL ones skipped). */
+void kubeapi_render_metrics(struct kubeapi_source *const *sources, size_t n, FILE *out);
 
 #endif /* TAPIO_KUBEAPI_COLLECTOR_H */

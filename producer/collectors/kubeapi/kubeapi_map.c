@@ -895,12 +895,12 @@ enum kubeapi_skip_reason kubeapi_map_event(const struct jtok_doc *d, int obj,
 	return KUBEAPI_SKIP_NONE;
 }
 
-static const char *source_key(enum kubeapi_source source)
+static const char *source_key(enum kubeapi_source_kind source)
 {
 	return source == KUBEAPI_SOURCE_EVENTS ? "events" : "pods";
 }
 
-void kubeapi_map_resync(enum kubeapi_kind kind, enum kubeapi_source source,
+void kubeapi_map_resync(enum kubeapi_kind kind, enum kubeapi_source_kind source,
 			enum kubeapi_resync_reason reason, const char *resource_version,
 			int64_t count, int64_t now_us, const struct kubeapi_map_config *cfg,
 			struct kubeapi_record *out)
@@ -925,7 +925,7 @@ void kubeapi_map_resync(enum kubeapi_kind kind, enum kubeapi_source source,
 	set_key(out, "%s/%s", cfg->node, source_key(source));
 }
 
-void kubeapi_map_skipped(enum kubeapi_source source, const struct kubeapi_skip *skip,
+void kubeapi_map_skipped(enum kubeapi_source_kind source, const struct kubeapi_skip *skip,
 			 int64_t now_us, const struct kubeapi_map_config *cfg,
 			 struct kubeapi_record *out)
 {
@@ -1032,100 +1032,118 @@ static void skip_blanks(const char *s, size_t len, size_t *i)
 		(*i)++;
 }
 
+/* The items array at text[*i] (or null): each item validated and counted (first pass, fn NULL)
+ * or handed to fn; *i moves past the array. 0, KUBEAPI_LIST_INVALID or what fn returned. */
+static int walk_items(struct jtok_doc *d, const char *text, size_t len, size_t *i,
+		      struct kubeapi_list_info *info, kubeapi_item_fn fn, void *ctx)
+{
+	uint32_t depth = d->max_depth - 2; /* the list and its items array hold each item */
+	size_t end, err_at;
+	int rc;
+
+	if (len - *i >= 4 && !memcmp(text + *i, "null", 4)) {
+		*i += 4; /* a nil slice, as Go writes it: no items */
+		return 0;
+	}
+	if (*i >= len || text[*i] != '[')
+		return KUBEAPI_LIST_INVALID;
+	(*i)++;
+	skip_blanks(text, len, i);
+	if (*i < len && text[*i] == ']') {
+		(*i)++;
+		return 0;
+	}
+	for (;;) {
+		skip_blanks(text, len, i);
+		if (!fn) {
+			if (jtok_validate(text + *i, len - *i, depth, &end, &err_at))
+				return KUBEAPI_LIST_INVALID;
+			info->items++;
+		} else {
+			rc = jtok_parse_value(d, text + *i, len - *i, &end);
+			if (rc == JTOK_OK) {
+				rc = fn(ctx, d, 0, KUBEAPI_SKIP_NONE);
+			} else {
+				/* Valid (the first pass said so): only too large to keep. */
+				if (jtok_validate(text + *i, len - *i, depth, &end, &err_at))
+					return KUBEAPI_LIST_INVALID;
+				rc = fn(ctx, d, -1, rc == JTOK_NO_MEMORY ? KUBEAPI_SKIP_NO_MEMORY
+									 : KUBEAPI_SKIP_TOO_LARGE);
+			}
+			if (rc)
+				return rc;
+		}
+		*i += end;
+		skip_blanks(text, len, i);
+		if (*i < len && text[*i] == ',') {
+			(*i)++;
+			continue;
+		}
+		if (*i < len && text[*i] == ']') {
+			(*i)++;
+			return 0;
+		}
+		return KUBEAPI_LIST_INVALID;
+	}
+}
+
+/* The list's metadata at text[*i]: its resourceVersion into info. */
+static int read_list_metadata(struct jtok_doc *d, const char *text, size_t len, size_t *i,
+			      struct kubeapi_list_info *info)
+{
+	char rv[HANDOFF_POSITION_MAX + 1];
+	size_t end;
+	int v;
+
+	if (jtok_parse_value(d, text + *i, len - *i, &end))
+		return KUBEAPI_LIST_INVALID;
+	*i += end;
+	v = jtok_get(d, 0, "resourceVersion");
+	if (jtok_is(d, v, JTOK_STRING) && decode_whole(d, v, rv, sizeof(rv)) && usable_position(rv))
+		memcpy(info->resource_version, rv, strlen(rv) + 1);
+	return 0;
+}
+
 /* Both passes: the first (fn NULL) validates and reads the resourceVersion; the second hands
  * each item to fn. */
 static int walk_list(struct jtok_doc *d, const char *text, size_t len,
 		     struct kubeapi_list_info *info, kubeapi_item_fn fn, void *ctx)
 {
-	uint32_t depth = d->max_depth;
 	size_t i = 0, end, err_at;
-	bool is_items, is_meta, seen_items = false;
+	bool seen_items = false, first = true;
 	int rc;
 
 	skip_blanks(text, len, &i);
 	if (i >= len || text[i] != '{')
 		return KUBEAPI_LIST_INVALID;
 	i++;
-	skip_blanks(text, len, &i);
-	if (i < len && text[i] == '}') {
-		i++;
-		goto closed;
-	}
 	for (;;) {
 		skip_blanks(text, len, &i);
+		if (first && i < len && text[i] == '}') {
+			i++;
+			break;
+		}
+		first = false;
 		if (jtok_parse_value(d, text + i, len - i, &end) || !jtok_is(d, 0, JTOK_STRING))
 			return KUBEAPI_LIST_INVALID;
-		is_items = jtok_eq(d, 0, "items", 5);
-		is_meta = jtok_eq(d, 0, "metadata", 8);
 		i += end;
 		skip_blanks(text, len, &i);
 		if (i >= len || text[i] != ':')
 			return KUBEAPI_LIST_INVALID;
 		i++;
 		skip_blanks(text, len, &i);
-		if (is_items) {
-			if (i >= len || text[i] != '[')
-				return KUBEAPI_LIST_INVALID;
+		if (jtok_eq(d, 0, "items", 5)) {
 			seen_items = true;
-			i++;
-			skip_blanks(text, len, &i);
-			if (i < len && text[i] == ']') {
-				i++;
-			} else {
-				for (;;) {
-					skip_blanks(text, len, &i);
-					if (!fn) {
-						if (jtok_validate(text + i, len - i, depth - 2, &end,
-								  &err_at))
-							return KUBEAPI_LIST_INVALID;
-						info->items++;
-					} else {
-						rc = jtok_parse_value(d, text + i, len - i, &end);
-						if (rc == JTOK_OK) {
-							rc = fn(ctx, d, 0, KUBEAPI_SKIP_NONE);
-						} else {
-							/* Valid (the first pass said so):
-							 * only too large to keep. */
-							if (jtok_validate(text + i, len - i,
-									  depth - 2, &end, &err_at))
-								return KUBEAPI_LIST_INVALID;
-							rc = fn(ctx, d, -1,
-								rc == JTOK_NO_MEMORY
-									? KUBEAPI_SKIP_NO_MEMORY
-									: KUBEAPI_SKIP_TOO_LARGE);
-						}
-						if (rc)
-							return rc;
-					}
-					i += end;
-					skip_blanks(text, len, &i);
-					if (i < len && text[i] == ',') {
-						i++;
-						continue;
-					}
-					if (i < len && text[i] == ']') {
-						i++;
-						break;
-					}
-					return KUBEAPI_LIST_INVALID;
-				}
-			}
-		} else if (is_meta && !fn) {
-			if (jtok_parse_value(d, text + i, len - i, &end))
-				return KUBEAPI_LIST_INVALID;
-			/* The list's metadata is the object at token 0: read it as an object's. */
-			if (jtok_is(d, 0, JTOK_OBJECT)) {
-				int v = jtok_get(d, 0, "resourceVersion");
-				char rv[HANDOFF_POSITION_MAX + 1];
-
-				if (jtok_is(d, v, JTOK_STRING) && decode_whole(d, v, rv, sizeof(rv)) &&
-				    usable_position(rv))
-					memcpy(info->resource_version, rv, strlen(rv) + 1);
-			}
-		} else if (jtok_validate(text + i, len - i, depth - 1, &end, &err_at)) {
-			return KUBEAPI_LIST_INVALID;
+			rc = walk_items(d, text, len, &i, info, fn, ctx);
+		} else if (!fn && jtok_eq(d, 0, "metadata", 8)) {
+			rc = read_list_metadata(d, text, len, &i, info);
+		} else {
+			rc = jtok_validate(text + i, len - i, d->max_depth - 1, &end, &err_at)
+				     ? KUBEAPI_LIST_INVALID : 0;
+			i += rc ? 0 : end;
 		}
-		i += end;
+		if (rc)
+			return rc;
 		skip_blanks(text, len, &i);
 		if (i < len && text[i] == ',') {
 			i++;
@@ -1137,11 +1155,8 @@ static int walk_list(struct jtok_doc *d, const char *text, size_t len,
 		}
 		return KUBEAPI_LIST_INVALID;
 	}
-closed:
 	skip_blanks(text, len, &i);
-	if (i != len || !seen_items)
-		return KUBEAPI_LIST_INVALID;
-	return KUBEAPI_LIST_OK;
+	return i == len && seen_items ? 0 : KUBEAPI_LIST_INVALID;
 }
 
 enum kubeapi_list_result kubeapi_list_scan(struct jtok_doc *d, const char *text, size_t len,
