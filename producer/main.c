@@ -242,7 +242,7 @@ int main(int argc, char **argv)
 	}
 	running = pipeline_attach(&pipeline);
 	if (running == -ENODEV) {
-		log_error("a collector asked for by name has nothing to connect to (above); exiting");
+		log_error("a collector asked for by name has nothing to connect to; exiting");
 		status = 2;
 		goto out;
 	}

@@ -143,8 +143,8 @@ static const struct prop prop_table[] = {
 	  .def = "4096", .min = 16, .max = 1048576,
 	  .desc = "dns: queries awaiting a response, at most; beyond it the oldest is dropped and counted" },
 	{ .name = "kubeapi_url", .type = PROP_STRING, .offset = OFF(kubeapi_url),
-	  .def_text = "empty (in-cluster: KUBERNETES_SERVICE_HOST/PORT)", .check = check_registry_url,
-	  .empty_unsets = true,
+	  .def_text = "empty (in-cluster: KUBERNETES_SERVICE_HOST/PORT)",
+	  .check = check_registry_url, .empty_unsets = true,
 	  .desc = "kubeapi: the API server's http(s)://host:port; empty = the in-cluster address" },
 	{ .name = "kubeapi_token_file", .type = PROP_STRING, .offset = OFF(kubeapi_token_file),
 	  .def_text = "empty (the service account's token)", .check = check_dir_path,
@@ -153,16 +153,16 @@ static const struct prop prop_table[] = {
 	{ .name = "kubeapi_ca_file", .type = PROP_STRING, .offset = OFF(kubeapi_ca_file),
 	  .def_text = "empty (the service account's CA)", .check = check_dir_path,
 	  .empty_unsets = true,
-	  .desc = "kubeapi: PEM CA bundle that signs the API server's certificate (absolute path)" },
+	  .desc = "kubeapi: PEM CA bundle of the API server's certificate (absolute path)" },
 	{ .name = "kubeapi_pods", .type = PROP_ENUM, .offset = OFF(kubeapi_pods), .def = "node",
 	  .choices = kubeapi_pods_names,
-	  .desc = "kubeapi: node = this node's pods; off = none (a replica for cluster Events only)" },
+	  .desc = "kubeapi: node = this node's pods; off = none (a cluster Events replica)" },
 	{ .name = "kubeapi_events", .type = PROP_ENUM, .offset = OFF(kubeapi_events), .def = "node",
 	  .choices = kubeapi_events_names,
-	  .desc = "kubeapi: Events: off, node (about this Node object), cluster (all; one replica)" },
+	  .desc = "kubeapi: Events: off, node (about this Node), cluster (all; one replica)" },
 	{ .name = "kubeapi_annotations", .type = PROP_STRING, .offset = OFF(kubeapi_annotations),
 	  .def_text = "empty (none)", .check = check_annotation_keys, .empty_unsets = true,
-	  .desc = "kubeapi: pod annotation keys to export, comma-separated, at most 64; others never are" },
+	  .desc = "kubeapi: pod annotation keys to export (at most 64, comma-separated); no others" },
 	{ .name = "spool_dir", .type = PROP_STRING, .offset = OFF(spool_dir),
 	  .def_text = "empty (no spool)", .check = check_dir_path, .empty_unsets = true,
 	  .desc = "directory of the disk spool that keeps records while Kafka cannot take them; empty = no spool" },
@@ -549,7 +549,8 @@ static bool annotation_key_valid(const char *k, size_t n)
 		return false;
 	for (size_t i = 0; i < name_len; i++) {
 		char c = name[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9');
 
 		if (!alnum && ((c != '-' && c != '_' && c != '.') || i == 0 || i == name_len - 1))
 			return false;
@@ -579,7 +580,7 @@ static int check_annotation_keys(const char *v, const char *const *known, char *
 			;
 		for (b = end; b > a && is_blank(b[-1]); b--)
 			;
-		if (a == b || !annotation_key_valid(a, (size_t)(b - a)) || n == ANNOTATION_KEYS_MAX) {
+		if (a == b || n == ANNOTATION_KEYS_MAX || !annotation_key_valid(a, (size_t)(b - a))) {
 			free(res);
 			if (a == b)
 				return fail(why, why_size, -EINVAL, "empty item in the list");

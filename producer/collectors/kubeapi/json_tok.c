@@ -491,7 +491,7 @@ static size_t next_char(const unsigned char *s, size_t end, size_t *p, char *buf
 			return utf8_put(0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00), buf);
 		}
 		if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
-			cp = 0xfffd; /* a C string cannot hold NUL; a lone surrogate is no character */
+			cp = 0xfffd; /* no NUL in a C string; a lone surrogate is no character */
 		return utf8_put(cp, buf);
 	default: /* '"', '\\', '/' */
 		cp = s[*p + 1];
@@ -506,6 +506,7 @@ size_t jtok_decode(const struct jtok_doc *d, int i, char *out, size_t size, bool
 	const struct jtok *t = &d->tok[i];
 	const unsigned char *s = (const unsigned char *)d->text;
 	size_t p = t->start, end = t->start + t->len, n = 0, k;
+	unsigned char excluded = 0; /* the first byte left out */
 	char buf[4];
 
 	*cut = false;
@@ -513,25 +514,27 @@ size_t jtok_decode(const struct jtok_doc *d, int i, char *out, size_t size, bool
 		n = t->len < size - 1 ? t->len : size - 1;
 		memcpy(out, s + p, n);
 		*cut = n < t->len;
+		if (*cut)
+			excluded = s[p + n];
 	} else {
 		while (p < end) {
 			k = next_char(s, end, &p, buf);
 			if (n + k > size - 1) {
 				*cut = true;
+				excluded = (unsigned char)buf[0];
 				break;
 			}
 			memcpy(out + n, buf, k);
 			n += k;
 		}
 	}
-	/* Cut inside a multi-byte character: drop its first bytes too. */
-	if (*cut) {
-		size_t back = n;
-
-		while (back > 0 && ((unsigned char)out[back - 1] & 0xc0) == 0x80)
-			back--;
-		if (back > 0 && (unsigned char)out[back - 1] >= 0xc0)
-			n = back - 1;
+	/* Cut inside a multi-byte character (what was left out continues it): drop its first
+	 * bytes too. */
+	if (*cut && (excluded & 0xc0) == 0x80) {
+		while (n > 0 && ((unsigned char)out[n - 1] & 0xc0) == 0x80)
+			n--;
+		if (n > 0 && (unsigned char)out[n - 1] >= 0xc0)
+			n--;
 	}
 	out[n] = '\0';
 	return n;

@@ -180,8 +180,9 @@ static int push(struct kubeapi_source *s, const char *position)
  * (a watch: the object will not come again). */
 static int push_skipped(struct kubeapi_source *s, const struct kubeapi_skip *skip, bool position)
 {
-	atomic_fetch_add(&s->stats.skipped[skip->reason < KUBEAPI_SKIP_REASON_MAX ? skip->reason : 0],
-			 1);
+	enum kubeapi_skip_reason reason = skip->reason < KUBEAPI_SKIP_REASON_MAX ? skip->reason : 0;
+
+	atomic_fetch_add(&s->stats.skipped[reason], 1);
 	record_storage(s);
 	kubeapi_map_skipped(s->kind, skip, s->io.now_us(s->io.ctx), s->cfg, &s->rec);
 	if (position && skip->resource_version[0])
@@ -208,7 +209,8 @@ static enum kubeapi_skip_reason map_object(struct kubeapi_source *s, int obj,
 
 	record_storage(s);
 	if (s->kind == KUBEAPI_SOURCE_PODS)
-		r = kubeapi_map_pod(&s->doc, obj, kind, now, s->cfg, s->scratch, &s->rec, skip, &st);
+		r = kubeapi_map_pod(&s->doc, obj, kind, now, s->cfg, s->scratch, &s->rec, skip,
+				    &st);
 	else
 		r = kubeapi_map_event(&s->doc, obj, kind, now, &s->rec, skip, &st);
 	add_stats(s, &st);
@@ -514,8 +516,9 @@ void kubeapi_render_metrics(struct kubeapi_source *const *sources, size_t n, FIL
 	       "quantity) or was beyond a long (quantity_range).");
 	for (size_t i = 0; i < n; i++)
 		for (int v = 0; sources[i] && v < KUBEAPI_VALUE_ERROR_MAX; v++)
-			fprintf(out, "tapio_kubeapi_values_invalid_total{source=\"%s\",value=\"%s\"} %"
-				PRIu64 "\n", sources[i]->name, kubeapi_value_error_name(v),
+			fprintf(out, "tapio_kubeapi_values_invalid_total{source=\"%s\","
+				"value=\"%s\"} %" PRIu64 "\n", sources[i]->name,
+				kubeapi_value_error_name(v),
 				(uint64_t)atomic_load(&sources[i]->stats.invalid_values[v]));
 	family(out, "tapio_kubeapi_truncated_total", "counter",
 	       "Records published with a text or a list cut to fit (pod.truncated, an Event's "
@@ -543,8 +546,8 @@ void kubeapi_render_metrics(struct kubeapi_source *const *sources, size_t n, FIL
 	       "1 while the source's last request succeeded (a watch: once it delivered).");
 	for (size_t i = 0; i < n; i++)
 		if (sources[i])
-			fprintf(out, "tapio_kubeapi_source_up{source=\"%s\"} %d\n", sources[i]->name,
-				atomic_load(&sources[i]->stats.up) ? 1 : 0);
+			fprintf(out, "tapio_kubeapi_source_up{source=\"%s\"} %d\n",
+				sources[i]->name, atomic_load(&sources[i]->stats.up) ? 1 : 0);
 }
 
 /* The collector: one instance per process. */
@@ -811,8 +814,8 @@ static int kubeapi_open(struct collector_runtime *c, struct collector_io *io)
 			log_info("kubeapi: skipped: kubeapi_pods and kubeapi_events are both off");
 			return -ENODEV;
 		}
-		log_error("kubeapi: asked for by name, but kubeapi_pods and kubeapi_events are both "
-			  "off: nothing to collect");
+		log_error("kubeapi: asked for by name, but kubeapi_pods and kubeapi_events are "
+			  "both off: nothing to collect");
 		return -ENODEV;
 	}
 	err = resolve_target(cfg, url, sizeof(url), &token, &ca, missing, sizeof(missing));
@@ -821,8 +824,8 @@ static int kubeapi_open(struct collector_runtime *c, struct collector_io *io)
 		return err;
 	}
 	if (err) {
-		log_error("kubeapi: %s%s", c->named ? "asked for by name, but nothing to connect to: "
-						    : "", missing);
+		log_error("kubeapi: %s%s", c->named ? "asked for by name, but nothing to "
+						      "connect to: " : "", missing);
 		return c->named ? -ENODEV : err;
 	}
 	if (!token)
@@ -869,7 +872,8 @@ static int kubeapi_open(struct collector_runtime *c, struct collector_io *io)
 		sio = thread_io(i == 0 ? &kubeapi.first_io : &kubeapi.second_io);
 		err = kubeapi_source_init(s, s == &kubeapi.pods ? KUBEAPI_SOURCE_PODS
 								: KUBEAPI_SOURCE_EVENTS,
-					  cfg->node_name, (enum kubeapi_events_mode)cfg->kubeapi_events,
+					  cfg->node_name,
+					  (enum kubeapi_events_mode)cfg->kubeapi_events,
 					  &kubeapi.map_cfg, &sio, 0);
 		if (err)
 			return err;
@@ -894,11 +898,12 @@ static int kubeapi_open(struct collector_runtime *c, struct collector_io *io)
 	io->handoff = handoff;
 	io->http = client;
 	io->http_second = kubeapi.events_client;
-	log_info("kubeapi: %s at %s%s%s, node %s", pods_on ? (events_on ? "pods and Events" : "pods")
-							    : "Events", http_client_url(client),
-		 events_on ? ", Events: " : "",
-		 events_on ? (cfg->kubeapi_events == KUBEAPI_EVENTS_NODE ? "about this node"
-									 : "the whole cluster") : "",
+	log_info("kubeapi: %s at %s%s, node %s",
+		 !events_on ? "pods" : !pods_on ? "Events" : "pods and Events",
+		 http_client_url(client),
+		 !events_on ? "" : cfg->kubeapi_events == KUBEAPI_EVENTS_NODE
+					   ? " (Events about this node)"
+					   : " (Events of the whole cluster)",
 		 cfg->node_name);
 	return 0;
 }

@@ -122,7 +122,7 @@ struct kubeapi_skip {
 
 struct kubeapi_map_config {
 	const char *node;                /* this node: keys <node>/pods, <node>/events */
-	char *const *annotations;        /* annotation keys to export, NULL-terminated; NULL = none */
+	char *const *annotations;        /* annotation keys to export, NULL-terminated */
 };
 
 /*
@@ -130,10 +130,11 @@ struct kubeapi_map_config {
  * out->body must have KUBEAPI_BODY_MAX bytes of room; scratch KUBEAPI_SCRATCH_SIZE bytes.
  * Returns 0, or the reason it was skipped (*skip then says which field and what could be read).
  */
-enum kubeapi_skip_reason kubeapi_map_pod(const struct jtok_doc *d, int obj, enum kubeapi_kind kind,
-					 int64_t now_us, const struct kubeapi_map_config *cfg,
-					 uint8_t *scratch, struct kubeapi_record *out,
-					 struct kubeapi_skip *skip, struct kubeapi_map_stats *stats);
+enum kubeapi_skip_reason kubeapi_map_pod(const struct jtok_doc *d, int obj,
+					 enum kubeapi_kind kind, int64_t now_us,
+					 const struct kubeapi_map_config *cfg, uint8_t *scratch,
+					 struct kubeapi_record *out, struct kubeapi_skip *skip,
+					 struct kubeapi_map_stats *stats);
 
 /* An events.k8s.io/v1 Event `obj` as a record of `kind` (EVENT or EVENT_SNAPSHOT); as above. */
 enum kubeapi_skip_reason kubeapi_map_event(const struct jtok_doc *d, int obj,
@@ -169,8 +170,9 @@ enum kubeapi_watch_type {
  * The parts of a watch event {"type": ..., "object": {...}}: 0 with *type and *object set, or a
  * skip reason (not an object, no type or object, an unknown type: *skip filled).
  */
-enum kubeapi_skip_reason kubeapi_watch_event(const struct jtok_doc *d, enum kubeapi_watch_type *type,
-					     int *object, struct kubeapi_skip *skip);
+enum kubeapi_skip_reason kubeapi_watch_event(const struct jtok_doc *d,
+					     enum kubeapi_watch_type *type, int *object,
+					     struct kubeapi_skip *skip);
 
 /* metadata.resourceVersion of `obj` into rv when it is a usable position (1 to 63 printable
  * bytes, no blanks). */
@@ -270,7 +272,7 @@ struct kubeapi_source_stats {
 	atomic_uint_fast64_t invalid_values[KUBEAPI_VALUE_ERROR_MAX];
 	atomic_uint_fast64_t truncated;
 	atomic_uint_fast64_t resyncs[KUBEAPI_RESYNC_TOO_LARGE + 1]; /* by reason */
-	atomic_uint_fast64_t watch_events[KUBEAPI_WATCH_TYPES];      /* by enum kubeapi_watch_type */
+	atomic_uint_fast64_t watch_events[KUBEAPI_WATCH_TYPES];      /* by kubeapi_watch_type */
 	atomic_uint_fast64_t lists;                                  /* lists published */
 	atomic_bool up;   /* the last request succeeded (a watch: once a value came) */
 };

@@ -404,23 +404,28 @@ static void put_container_state(struct avro_buf *b, struct rd *r, int obj, const
 	put_container_id(b, r, get(r, st, "containerID", JTOK_STRING, &sub), false);
 }
 
+/* requests or limits of a container's resources (p: the container). */
 static void put_resources(struct avro_buf *b, struct rd *r, int res, const char *which,
 			  const struct path *p)
 {
-	struct path sub = { p->base, p->index, which };
+	char subpath[32];
+	struct path sub = { p->base, p->index, "resources" };
 	int v = get(r, res, which, JTOK_OBJECT, &sub);
 
+	snprintf(subpath, sizeof(subpath), "resources.%s", which);
+	sub.sub = subpath;
 	put_quantity(b, r, v, "cpu", 3, &sub);
 	put_quantity(b, r, v, "memory", 0, &sub);
 }
 
-/* The status in `statuses` whose name equals the spec container's. */
-static int find_status(struct rd *r, int statuses, int name, const char *list)
+/* The status in `statuses` whose name equals the spec container's (*index: its position). */
+static int find_status(struct rd *r, int statuses, int name, const char *list, int *index)
 {
 	const struct jtok_doc *d = r->d;
 	const struct jtok *t = &d->tok[name];
 	int i = 0;
 
+	*index = -1;
 	if (statuses < 0)
 		return -1;
 	for (int s = jtok_first(d, statuses); s >= 0; s = jtok_next_element(d, statuses, s), i++) {
@@ -437,14 +442,18 @@ static int find_status(struct rd *r, int statuses, int name, const char *list)
 		/* Container names need no escapes; compare decoded when either has one. */
 		if (!(t->flags & JTOK_ESCAPED) && !(d->tok[n].flags & JTOK_ESCAPED)) {
 			if (t->len == d->tok[n].len &&
-			    !memcmp(d->text + t->start, d->text + d->tok[n].start, t->len))
+			    !memcmp(d->text + t->start, d->text + d->tok[n].start, t->len)) {
+				*index = i;
 				return s;
+			}
 		} else {
 			char a[256], bb[256];
 
 			if (decode_whole(d, name, a, sizeof(a)) &&
-			    decode_whole(d, n, bb, sizeof(bb)) && !strcmp(a, bb))
+			    decode_whole(d, n, bb, sizeof(bb)) && !strcmp(a, bb)) {
+				*index = i;
 				return s;
+			}
 		}
 	}
 	return -1;
@@ -480,7 +489,7 @@ static void put_containers_of(struct list_writer *w, struct rd *r, int spec, int
 		name = need(r, c, "name", JTOK_STRING, &p);
 		if (name < 0)
 			return;
-		st = find_status(r, statuses, name, status_path);
+		st = find_status(r, statuses, name, status_path, &sp.index);
 		if (!item_begin(w, r))
 			continue;
 		r->truncated |= put_str(b, d, name, KUBEAPI_TEXT_MAX);
@@ -499,12 +508,12 @@ static void put_containers_of(struct list_writer *w, struct rd *r, int spec, int
 		get_int32(r, st, "restartCount", &sp, &restarts);
 		avro_put_long(b, restarts);
 		put_container_state(b, r, get(r, st, "state", JTOK_OBJECT, &sp),
-				    &(struct path){ status_path, -1, "state" });
+				    &(struct path){ status_path, sp.index, "state" });
 		put_container_state(b, r, get(r, st, "lastState", JTOK_OBJECT, &sp),
-				    &(struct path){ status_path, -1, "lastState" });
+				    &(struct path){ status_path, sp.index, "lastState" });
 		res = get(r, c, "resources", JTOK_OBJECT, &p);
-		put_resources(b, r, res, "requests", &(struct path){ spec_path, i, "resources" });
-		put_resources(b, r, res, "limits", &(struct path){ spec_path, i, "resources" });
+		put_resources(b, r, res, "requests", &p);
+		put_resources(b, r, res, "limits", &p);
 		item_end(w, r);
 	}
 }
@@ -732,10 +741,11 @@ static enum kubeapi_skip_reason skipped(struct rd *r, int obj)
 	return reason;
 }
 
-enum kubeapi_skip_reason kubeapi_map_pod(const struct jtok_doc *d, int obj, enum kubeapi_kind kind,
-					 int64_t now_us, const struct kubeapi_map_config *cfg,
-					 uint8_t *scratch, struct kubeapi_record *out,
-					 struct kubeapi_skip *skip, struct kubeapi_map_stats *stats)
+enum kubeapi_skip_reason kubeapi_map_pod(const struct jtok_doc *d, int obj,
+					 enum kubeapi_kind kind, int64_t now_us,
+					 const struct kubeapi_map_config *cfg, uint8_t *scratch,
+					 struct kubeapi_record *out, struct kubeapi_skip *skip,
+					 struct kubeapi_map_stats *stats)
 {
 	struct rd r = { .d = d, .skip = skip, .stats = stats };
 	struct avro_buf *b = &out->body;
@@ -954,8 +964,9 @@ void kubeapi_map_skipped(enum kubeapi_source_kind source, const struct kubeapi_s
 	}
 }
 
-enum kubeapi_skip_reason kubeapi_watch_event(const struct jtok_doc *d, enum kubeapi_watch_type *type,
-					     int *object, struct kubeapi_skip *skip)
+enum kubeapi_skip_reason kubeapi_watch_event(const struct jtok_doc *d,
+					     enum kubeapi_watch_type *type, int *object,
+					     struct kubeapi_skip *skip)
 {
 	static const struct {
 		const char *name;
