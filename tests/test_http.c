@@ -268,6 +268,7 @@ struct collected {
 	int stop_after;  /* return stop_code after this many values; 0 = never */
 	int stop_code;
 	bool done;       /* the request returned (cancel test) */
+	int opened;      /* on_open calls */
 };
 
 static void collected_init(struct collected *col)
@@ -730,13 +731,21 @@ static int collect_raw(void *ctx, const char *value, size_t len)
 	return rc;
 }
 
+static void count_open(void *ctx)
+{
+	struct collected *col = ctx;
+
+	col->opened++;
+}
+
 static void test_stream_raw_values(void **state)
 {
 	struct http_client_config cfg;
 	struct http_client *c;
 	struct http_result res;
 	struct collected col;
-	struct http_request req = { .path = "/stream", .on_raw = collect_raw, .ctx = &col };
+	struct http_request req = { .path = "/stream", .on_raw = collect_raw,
+				    .on_open = count_open, .ctx = &col };
 
 	(void)state;
 	collected_init(&col);
@@ -750,6 +759,12 @@ static void test_stream_raw_values(void **state)
 	assert_int_equal(json_array_size(col.values), 3);
 	for (size_t i = 0; i < 3; i++)
 		assert_json(json_array_get(col.values, i), watch_events[i]);
+	assert_int_equal(col.opened, 1);
+	/* An error status opens nothing. */
+	req.path = "/status/410";
+	assert_int_equal(http_client_request(c, &req, &res), 0);
+	assert_int_equal(res.status, 410);
+	assert_int_equal(col.opened, 1);
 	http_client_close(c);
 	collected_free(&col);
 }

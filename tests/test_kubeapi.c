@@ -1177,6 +1177,8 @@ static int fake_request(void *ctx, const struct http_request *req, struct http_r
 	res->duration_ms = c->duration_ms ? c->duration_ms : 5000;
 	snprintf(res->error, sizeof(res->error), "%s", c->error ? c->error : "");
 	f->stream_errors[JSON_STREAM_TOO_LARGE] += c->too_large;
+	if (req->on_open && res->status == 200)
+		req->on_open(req->ctx);
 	/* A stream cut later delivered what came before the cut. */
 	if ((c->outcome != HTTP_OUTCOME_OK && res->status != 200) || !c->body)
 		return 0;
@@ -1468,6 +1470,8 @@ static void test_failures_back_off_and_resume(void **state)
 	assert_int_equal(fake.nrecs, 2);
 	assert_int_equal(fake.recs[0].kind, KUBEAPI_POD_ADDED);
 	assert_int_equal(fake.recs[1].kind, KUBEAPI_POD_MODIFIED);
+	/* The last watch is open (its headers came), though it said nothing: up. */
+	assert_true(atomic_load(&s.stats.up));
 	fake_reset();
 	kubeapi_source_free(&s);
 }

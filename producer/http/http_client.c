@@ -478,6 +478,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
 		if (t->status_ok) {
 			backoff_success(&t->c->backoff, t->last_byte_ms);
 			mark_success(t->c);
+			if (t->req->on_open)
+				t->req->on_open(t->req->ctx);
 		}
 	}
 	return n;

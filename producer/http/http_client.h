@@ -103,6 +103,9 @@ struct http_request {
 	http_value_fn on_value;
 	/* Instead of on_value: stream mode, each value's bytes handed over unparsed. */
 	http_raw_fn on_raw;
+	/* Stream mode, optional: the response's headers arrived with a 2xx status (a watch is
+	 * open, though it may say nothing for minutes). */
+	void (*on_open)(void *ctx);
 	/* Whole mode: the body is not parsed but handed over in http_result.raw. */
 	bool raw_body;
 	void *ctx;

@@ -427,6 +427,14 @@ static int on_watch_value(void *ctx, const char *value, size_t len)
 	return push(s, s->rec.resource_version) ? WATCH_CANCELLED : WATCH_GO_ON;
 }
 
+/* The watch is open: the source is up, even while the watch has nothing to say. */
+static void on_watch_open(void *ctx)
+{
+	struct kubeapi_source *s = ctx;
+
+	atomic_store(&s->stats.up, true);
+}
+
 /* Was an HTTP error the Status of a resourceVersion ahead of the server? */
 static bool error_says_too_large(const struct http_result *res)
 {
@@ -436,7 +444,8 @@ static bool error_says_too_large(const struct http_result *res)
 
 static int do_watch(struct kubeapi_source *s)
 {
-	struct http_request req = { .method = HTTP_GET, .on_raw = on_watch_value, .ctx = s };
+	struct http_request req = { .method = HTTP_GET, .on_raw = on_watch_value,
+				    .on_open = on_watch_open, .ctx = s };
 	uint32_t timeout = WATCH_TIMEOUT_MIN_S + s->io.random(s->io.ctx) % WATCH_TIMEOUT_SPAN_S;
 	struct http_result res;
 	char path[1200], params[300];
@@ -543,7 +552,7 @@ void kubeapi_render_metrics(struct kubeapi_source *const *sources, size_t n, FIL
 				PRIu64 "\n", sources[i]->name, watch_type_names[t],
 				(uint64_t)atomic_load(&sources[i]->stats.watch_events[t]));
 	family(out, "tapio_kubeapi_source_up", "gauge",
-	       "1 while the source's last request succeeded (a watch: once it delivered).");
+	       "1 while the source's last request succeeded (a watch: while it is open).");
 	for (size_t i = 0; i < n; i++)
 		if (sources[i])
 			fprintf(out, "tapio_kubeapi_source_up{source=\"%s\"} %d\n",

@@ -274,7 +274,7 @@ struct kubeapi_source_stats {
 	atomic_uint_fast64_t resyncs[KUBEAPI_RESYNC_TOO_LARGE + 1]; /* by reason */
 	atomic_uint_fast64_t watch_events[KUBEAPI_WATCH_TYPES];      /* by kubeapi_watch_type */
 	atomic_uint_fast64_t lists;                                  /* lists published */
-	atomic_bool up;   /* the last request succeeded (a watch: once a value came) */
+	atomic_bool up;   /* the last request succeeded (a watch: is open) */
 };
 
 struct kubeapi_source {
