@@ -675,9 +675,16 @@ static void load_checkpoint(struct kubeapi_source *s)
 							: KUBEAPI_RESYNC_START);
 }
 
+/* Threads named after their source, for top -H and /proc/<pid>/task/<tid>/comm. */
+static void name_thread(const char *name)
+{
+	pthread_setname_np(pthread_self(), name);
+}
+
 static void run_first(struct http_worker *w)
 {
 	(void)w;
+	name_thread(kubeapi.first == &kubeapi.pods ? "kubeapi-pods" : "kubeapi-events");
 	load_checkpoint(kubeapi.first);
 	kubeapi_source_run(kubeapi.first);
 }
@@ -685,6 +692,7 @@ static void run_first(struct http_worker *w)
 static void *run_second(void *arg)
 {
 	(void)arg;
+	name_thread("kubeapi-events");
 	load_checkpoint(kubeapi.second);
 	kubeapi_source_run(kubeapi.second);
 	return NULL;
@@ -696,6 +704,7 @@ static void *run_checkpoints(void *arg)
 	struct timespec deadline;
 
 	(void)arg;
+	name_thread("kubeapi-ckpt");
 	pthread_mutex_lock(&kubeapi.lock);
 	while (!kubeapi.checkpoint_stop) {
 		pthread_mutex_unlock(&kubeapi.lock);
