@@ -5,6 +5,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "topics.h"
 
 /* Longest a record waits in a ring buffer below the wake-up threshold (bpf/ringbuf.bpf.h).
  * Below linger.ms (50): a pass every 20 ms instead of every 5 halves the event loop's CPU per
@@ -197,9 +199,12 @@ epoll_failed:
 int main(int argc, char **argv)
 {
 	const char *known[COLLECTOR_MAX + 1] = { 0 };
+	struct topics_options topics;
 	struct tapio_config cfg;
 	char errstr[1024];
 	int timer_fd = -1, signal_fd = -1, status = 1, err, running, undelivered;
+	char summary[256];
+	uint64_t lost;
 
 	size_t nknown = 0;
 
@@ -207,12 +212,21 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < collector_count && nknown < COLLECTOR_MAX; i++)
 		if (!collector_table[i]->always)
 			known[nknown++] = collector_table[i]->name;
-	err = config_from_args(&cfg, argc, argv, known, stdout, errstr, sizeof(errstr));
+	err = topics_take_args(&argc, argv, &topics, errstr, sizeof(errstr));
+	if (!err)
+		err = config_from_args(&cfg, argc, argv, known, stdout, errstr, sizeof(errstr));
+	else
+		config_defaults(&cfg);
 	if (err) {
 		if (err < 0)
 			fprintf(stderr, "tapio-producer: %s\n", errstr);
 		config_free(&cfg);
 		return err > 0 ? 0 : 2;
+	}
+	if (topics.format != TOPICS_NONE) {
+		status = topics_print(&cfg, &topics, stdout) ? 1 : 0;
+		config_free(&cfg);
+		return status;
 	}
 	log_level_current = cfg.log_level;
 	/* Before any thread starts: libcurl's global state is not thread-safe to set up. */
@@ -241,9 +255,8 @@ int main(int argc, char **argv)
 		log_info("metrics: http://%s/metrics, /healthz, /readyz", metrics.address);
 	}
 	running = pipeline_attach(&pipeline);
-	if (running == -ENODEV) {
-		log_error("a collector asked for by name has nothing to connect to; exiting");
-		status = 2;
+	if (running == -EINVAL) {
+		status = 2; /* the collector said what is missing */
 		goto out;
 	}
 	if (running <= 0) {
@@ -266,15 +279,20 @@ int main(int argc, char **argv)
 	err = run_loop(&pipeline, timer_fd, signal_fd);
 	undelivered = pipeline_drain(&pipeline, cfg.flush_timeout_ms);
 	pipeline_log_stats(&pipeline);
+	/* The summary and the exit status speak for the whole run, not only its last seconds. */
+	lost = pipeline_lost(&pipeline, summary, sizeof(summary));
+	if (lost)
+		log_error("%" PRIu64 " record(s) were lost during this run (%s): the LOSS records on "
+			  "their topics and /metrics say where and when", lost, summary);
 	if (undelivered)
 		log_error("%d record(s) could not be delivered within %d ms and are lost", undelivered,
 			  cfg.flush_timeout_ms);
 	else if (pipeline.spool && !spool_empty(pipeline.spool))
 		log_warn("records Kafka has not taken are in the spool (%s) for the next start",
 			 cfg.spool_dir);
-	else
+	else if (!lost)
 		log_info("all records delivered");
-	status = err || undelivered ? 1 : 0;
+	status = err || undelivered || lost ? 1 : 0;
 out:
 	metrics_close(&metrics);
 	pipeline_close(&pipeline);

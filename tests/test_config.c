@@ -259,6 +259,10 @@ static void test_string_values(void **state)
 	EXPECT_ERROR("node_name =\n", "bad value \"\" for node_name: must not be empty");
 	EXPECT_ERROR("brokers = a:9092,,b:9092\n", "for brokers: empty broker");
 	EXPECT_ERROR("brokers = a 9092\n", "for brokers: broker \"a 9092\" contains a blank");
+	EXPECT_ERROR("record_headers = node,key\n",
+		     "t.conf:1: bad value \"node,key\" for record_headers: unknown header \"key\"");
+	EXPECT_ERROR("record_headers = node,node\n", "header \"node\" named twice");
+	EXPECT_ERROR("state_dir = state\n", "bad value \"state\" for state_dir: must be an absolute path");
 
 	/* 249 - strlen("network") = 242 characters is the longest prefix that fits. */
 	{

@@ -73,10 +73,10 @@ struct collector_ops {
 	/* Runs only when asked for by name (`collectors`), never in the default set. */
 	bool not_default;
 	/* Opens the collector's sources (loads and attaches BPF programs, opens sockets, checks
-	 * its settings) and fills *io. 0; -ENODEV when it has nothing to connect to (with one log
-	 * line saying what is missing: info when it was not asked for by name, and it is skipped;
-	 * error when it was, and start-up fails with exit status 2); or -errno with a log line
-	 * saying what is wrong (the collector does not run; the others do). */
+	 * its settings) and fills *io. 0; -ENODEV when it has nothing (usable) to connect to, with a
+	 * line saying what is missing: skipped when it was not asked for by name, a configuration
+	 * error when it was (start-up fails, exit 2); or another -errno with a log line (the
+	 * collector does not run; the others do). */
 	int (*open)(struct collector_runtime *c, struct collector_io *io);
 	/* Optional: after every collector opened, in table order. First records (a snapshot of
 	 * what exists at start), seeding from the identity cache, starting a worker. 0 or -errno

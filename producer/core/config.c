@@ -34,6 +34,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "collector.h"
+#include "publish.h"
 
 #ifndef TAPIO_VERSION
 #define TAPIO_VERSION "unknown"
@@ -79,8 +80,25 @@ static int check_topic_prefix(const char *v, const char *const *known, char **ou
 			      size_t why_size);
 static int check_node_name(const char *v, const char *const *known, char **out, char *why,
 			   size_t why_size);
+static int check_record_headers(const char *v, const char *const *known, char **out, char *why,
+				size_t why_size)
+{
+	unsigned mask;
+	int err;
+
+	(void)known;
+	*out = NULL;
+	err = record_headers_parse(v, &mask, why, why_size);
+	if (err || !*v)
+		return err;
+	*out = strdup(v);
+	return *out ? 0 : -ENOMEM;
+}
+
 static int check_registry_url(const char *v, const char *const *known, char **out, char *why,
 			      size_t why_size);
+static int check_record_headers(const char *v, const char *const *known, char **out, char *why,
+				size_t why_size);
 static int check_listen(const char *v, const char *const *known, char **out, char *why,
 			size_t why_size);
 static int check_dns_ports(const char *v, const char *const *known, char **out, char *why,
@@ -130,6 +148,9 @@ static const struct prop prop_table[] = {
 	{ .name = "schema_registry_url", .type = PROP_STRING, .offset = OFF(schema_registry_url),
 	  .def_text = "empty (no registry)", .check = check_registry_url, .empty_unsets = true,
 	  .desc = "Confluent-compatible Schema Registry http(s)://host:port; set = Confluent framing, empty = single-object encoding" },
+	{ .name = "record_headers", .type = PROP_STRING, .offset = OFF(record_headers),
+	  .def_text = "empty (none)", .check = check_record_headers, .empty_unsets = true,
+	  .desc = "Kafka headers every message carries: any of collector, node, schema_fingerprint, producer_version" },
 	{ .name = "metrics_listen", .type = PROP_STRING, .offset = OFF(metrics_listen),
 	  .def = "127.0.0.1:9464", .check = check_listen, .empty_unsets = true,
 	  .desc = "host:port of /metrics, /healthz and /readyz ([v6]:port for IPv6, port 0 = any free one); empty = off" },
@@ -1143,6 +1164,7 @@ void config_free(struct tapio_config *cfg)
 	free(cfg->topic_prefix);
 	free(cfg->node_name);
 	free(cfg->schema_registry_url);
+	free(cfg->record_headers);
 	free(cfg->metrics_listen);
 	free(cfg->spool_dir);
 	free(cfg->state_dir);
@@ -1233,6 +1255,14 @@ static void usage(FILE *out, const char *const *known)
 		   "set any key below, kafka.<property> included; repeatable");
 	usage_line(out, "    --dump-config",
 		   "print the effective configuration in the file format and exit");
+	/* Taken out of argv by topics_take_args() (producer/core/topics.c) before this parser. */
+	usage_line(out, "    --print-topics[=FORMAT]",
+		   "print the topics of this configuration with their settings and exit;");
+	usage_line(out, "", "FORMAT kafka-topics (a sh script, default) or strimzi");
+	usage_line(out, "    --partitions N", "with --print-topics: partitions per topic (6)");
+	usage_line(out, "    --replication-factor N", "with --print-topics: replicas per partition (3)");
+	usage_line(out, "    --retention-hours N", "with --print-topics: retention in hours (168)");
+	usage_line(out, "    --strimzi-cluster NAME", "with --print-topics=strimzi: its cluster label (my-cluster)");
 	usage_line(out, "-h, --help", "print this help and exit");
 	usage_line(out, "-V, --version", "print the version and exit");
 	fputs("\nConfiguration keys:\n", out);

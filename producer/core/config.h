@@ -32,6 +32,7 @@ struct tapio_config {
 	int identity_grace_s; /* removed cgroups stay resolvable this long */
 	int ringbuf_kb;       /* per event collector; a power of two (checked by pipeline_open) */
 	char *schema_registry_url; /* NULL = Avro single-object encoding */
+	char *record_headers;      /* header names, comma-separated; NULL = none */
 	char *metrics_listen;      /* NULL = no metrics endpoint */
 	char *spool_dir;           /* NULL = no disk spool */
 	char *state_dir;           /* NULL = <spool_dir>/state (config_state_dir) */

@@ -241,6 +241,9 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 	PER_COLLECTOR(out, pl, "tapio_records_received_total",
 		      "Records read from the collector's ring buffer or taken from its hand-off queue.",
 		      received);
+	PER_COLLECTOR(out, pl, "tapio_records_made_total",
+		      "Records the collector made (tombstones included, LOSS records not), whatever "
+		      "became of them later.", made);
 	family(out, "tapio_records_rejected_total", "counter",
 	       "Ring-buffer records rejected by the decoder, by reason.");
 	for (size_t i = 0; i < pl->ncollectors; i++)
@@ -267,6 +270,11 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 		sample(out, "tapio_records_dropped_total", c->ops->name, "stage", "spool",
 		       c->stats.spool_failed);
 	}
+	family(out, "tapio_topic_missing", "gauge",
+	       "1 while the brokers say the collector's topic does not exist (create it).");
+	for (size_t i = 0; i < pl->ncollectors; i++)
+		sample(out, "tapio_topic_missing", pl->collectors[i].ops->name, NULL, NULL,
+		       pl->collectors[i].topic_missing);
 	PER_COLLECTOR(out, pl, "tapio_records_spooled_total",
 		      "Records written to the disk spool because Kafka could not take them.", spooled);
 	PER_COLLECTOR(out, pl, "tapio_records_replayed_total",
@@ -339,6 +347,9 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 		family(out, "tapio_spool_torn_records", "gauge",
 		       "Torn or corrupt records found in the spool at start and dropped.");
 		fprintf(out, "tapio_spool_torn_records %" PRIu64 "\n", pl->spool_recovered.torn);
+		family(out, "tapio_spool_foreign_records_total", "counter",
+		       "Spooled records of a collector this build does not know, dropped.");
+		fprintf(out, "tapio_spool_foreign_records_total %" PRIu64 "\n", pl->spool_foreign);
 	}
 	if (!ks || !ks->updated_ms)
 		return;
@@ -365,10 +376,17 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 
 const char *metrics_not_ready(const struct pipeline *pl, int64_t now_ms)
 {
+	static char why[320]; /* the event loop is the only caller */
 	const struct kafka_stats *ks = &pl->publisher.stats;
 
 	if (!pl->attached)
 		return "collectors not attached yet";
+	for (size_t i = 0; i < pl->ncollectors; i++)
+		if (pl->collectors[i].topic_missing) {
+			snprintf(why, sizeof(why), "topic %s does not exist (tapio-producer "
+				 "--print-topics says how to create it)", pl->collectors[i].topic_name);
+			return why;
+		}
 	if (pl->spool)
 		return NULL; /* the spool takes records whether or not a broker answers */
 	if (!ks->updated_ms || now_ms - ks->updated_ms > STATS_FRESH_MS)

@@ -175,6 +175,9 @@ int publisher_open(struct publisher *p, const struct tapio_config *cfg, const ch
 	memset(p, 0, sizeof(*p));
 	p->wake_fd[0] = p->wake_fd[1] = -1;
 	p->on_delivery = on_delivery;
+	if (record_headers_parse(cfg->record_headers ? cfg->record_headers : "", &p->headers, errstr,
+				 errstr_size))
+		return -EINVAL; /* config_set checked it already */
 	if (pipe2(p->wake_fd, O_NONBLOCK | O_CLOEXEC) < 0) {
 		err = -errno;
 		snprintf(errstr, errstr_size, "pipe: %s", strerror(errno));
@@ -239,23 +242,71 @@ void publisher_poll(struct publisher *p)
 		;
 }
 
+static const char *const header_names[] = {
+	"collector", "node", "schema_fingerprint", "producer_version",
+};
+
+int record_headers_parse(const char *list, unsigned *mask, char *why, size_t why_size)
+{
+	const char *item = list;
+
+	*mask = 0;
+	while (item && *item) {
+		const char *end = strchrnul(item, ',');
+		size_t n = (size_t)(end - item), i;
+
+		for (i = 0; i < sizeof(header_names) / sizeof(header_names[0]); i++)
+			if (strlen(header_names[i]) == n && !strncmp(item, header_names[i], n))
+				break;
+		if (i == sizeof(header_names) / sizeof(header_names[0])) {
+			snprintf(why, why_size, "unknown header \"%.*s\" (known: collector, node, "
+				 "schema_fingerprint, producer_version)", (int)n, item);
+			return -EINVAL;
+		}
+		if (*mask & (1u << i)) {
+			snprintf(why, why_size, "header \"%s\" named twice", header_names[i]);
+			return -EINVAL;
+		}
+		*mask |= 1u << i;
+		item = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
 rd_kafka_resp_err_t publisher_send(struct publisher *p, rd_kafka_topic_t *topic, const char *key,
 				   size_t key_len, const void *value, size_t value_len,
 				   int64_t timestamp_ms, const struct record_headers *h,
 				   struct msg_ref *ref)
 {
-	return rd_kafka_producev(p->rk,
-				 RD_KAFKA_V_RKT(topic),
-				 RD_KAFKA_V_KEY(key, key_len),
-				 RD_KAFKA_V_VALUE((void *)value, value_len),
-				 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				 RD_KAFKA_V_TIMESTAMP(timestamp_ms),
-				 RD_KAFKA_V_HEADER("collector", h->collector, -1),
-				 RD_KAFKA_V_HEADER("node", h->node, -1),
-				 RD_KAFKA_V_HEADER("schema_fingerprint", h->schema_fingerprint, -1),
-				 RD_KAFKA_V_HEADER("producer_version", TAPIO_VERSION, -1),
-				 RD_KAFKA_V_OPAQUE(ref),
-				 RD_KAFKA_V_END);
+	const char *values[] = { h->collector, h->node, h->schema_fingerprint, TAPIO_VERSION };
+	rd_kafka_headers_t *hdrs;
+	rd_kafka_resp_err_t err;
+
+	if (!p->headers)
+		return rd_kafka_producev(p->rk,
+					 RD_KAFKA_V_RKT(topic),
+					 RD_KAFKA_V_KEY(key, key_len),
+					 RD_KAFKA_V_VALUE((void *)value, value_len),
+					 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+					 RD_KAFKA_V_TIMESTAMP(timestamp_ms),
+					 RD_KAFKA_V_OPAQUE(ref),
+					 RD_KAFKA_V_END);
+	hdrs = rd_kafka_headers_new(4);
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+		if (p->headers & (1u << i))
+			rd_kafka_header_add(hdrs, header_names[i], -1, values[i], -1);
+	err = rd_kafka_producev(p->rk,
+				RD_KAFKA_V_RKT(topic),
+				RD_KAFKA_V_KEY(key, key_len),
+				RD_KAFKA_V_VALUE((void *)value, value_len),
+				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				RD_KAFKA_V_TIMESTAMP(timestamp_ms),
+				RD_KAFKA_V_HEADERS(hdrs),
+				RD_KAFKA_V_OPAQUE(ref),
+				RD_KAFKA_V_END);
+	if (err) /* on success librdkafka owns them */
+		rd_kafka_headers_destroy(hdrs);
+	return err;
 }
 
 int publisher_flush(struct publisher *p, int timeout_ms)

@@ -48,6 +48,7 @@ struct publisher {
 	delivery_fn on_delivery;
 	int fatal;                        /* set once librdkafka reports a fatal error */
 	int brokers_down;                 /* all brokers unreachable, until a delivery succeeds */
+	unsigned headers;                 /* enum record_header: which headers messages carry */
 	struct kafka_stats stats;
 };
 
@@ -68,14 +69,29 @@ int publisher_wake_fd(const struct publisher *p);
 /* Serves queued delivery reports and errors without blocking. */
 void publisher_poll(struct publisher *p);
 
-/* Lineage that travels in Kafka headers, outside the schema. */
+/* Kafka headers a message can carry, as `record_headers` names them. None by default: they
+ * repeat the topic, a value field and the framing, and cost half the producer's CPU per record
+ * and six of librdkafka's seven allocations per message (BENCHMARKS.md). */
+enum record_header {
+	RECORD_HEADER_COLLECTOR = 1 << 0,
+	RECORD_HEADER_NODE = 1 << 1,
+	RECORD_HEADER_SCHEMA_FINGERPRINT = 1 << 2,
+	RECORD_HEADER_PRODUCER_VERSION = 1 << 3,
+};
+
+/* Parses a comma-separated list of header names ("" = none) into a mask. 0, or -EINVAL with
+ * the bad or repeated name in `why`. */
+int record_headers_parse(const char *list, unsigned *mask, char *why, size_t why_size);
+
+/* The values of the headers a message carries, when `record_headers` asks for them. */
 struct record_headers {
 	const char *collector;
 	const char *node;
 	const char *schema_fingerprint; /* 16 lowercase hex digits */
 };
 
-/* One message; value and headers are copied. 0, or the librdkafka error (e.g. RD_KAFKA_RESP_ERR__QUEUE_FULL). */
+/* One message, with the headers p->headers names (taken from `headers`); value and headers are
+ * copied. 0, or the librdkafka error (e.g. RD_KAFKA_RESP_ERR__QUEUE_FULL). */
 rd_kafka_resp_err_t publisher_send(struct publisher *p, rd_kafka_topic_t *topic, const char *key,
 				   size_t key_len, const void *value, size_t value_len,
 				   int64_t timestamp_ms, const struct record_headers *headers,

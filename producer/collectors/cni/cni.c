@@ -75,11 +75,21 @@ static bool tracepoint_exists(const char *name)
 	return access(path, F_OK) == 0;
 }
 
-/* Classic tracepoints need tracefs; mount it where libbpf looks when nobody did. */
+/* Classic tracepoints need tracefs. An existing mount comes first (in a container, the host's
+ * /sys/kernel/tracing as a volume: runtimes' AppArmor profiles refuse mount even with
+ * CAP_SYS_ADMIN); only when there is none is it mounted where libbpf looks. */
 static void ensure_tracefs(void)
 {
-	if (access(TRACEFS "/events", F_OK) == 0 || access("/sys/kernel/debug/tracing/events", F_OK) == 0)
-		return;
+	static const char *const existing[] = { TRACEFS, "/sys/kernel/debug/tracing" };
+	char events[64];
+
+	for (size_t i = 0; i < sizeof(existing) / sizeof(existing[0]); i++) {
+		snprintf(events, sizeof(events), "%s/events", existing[i]);
+		if (access(events, F_OK) == 0) {
+			log_info("cni: using the tracefs mounted on %s", existing[i]);
+			return;
+		}
+	}
 	if (mount("tracefs", TRACEFS, "tracefs", 0, NULL) < 0)
 		log_warn("cni: tracefs not mounted and mounting it on " TRACEFS " failed: %s",
 			 strerror(errno));

@@ -67,6 +67,7 @@ static enum decode_result cri_ring_record(struct collector_runtime *c, const voi
 		if (!cri_wants(ev->text, &owner)) {
 			if (ev->event == LC_CGROUP_CREATED)
 				lifecycle_drop(&lb, ev->hdr.cgroup_id);
+			lb.skipped++;
 			return DECODE_OK;
 		}
 		publish(c, ev, ev->text, &owner);
@@ -76,6 +77,8 @@ static enum decode_result cri_ring_record(struct collector_runtime *c, const voi
 	id = identity_lookup(c->pipeline->identity, ev->hdr.cgroup_id);
 	if (id->path[0] && cri_wants(id->path, &id->owner))
 		publish(c, ev, id->path, &id->owner);
+	else
+		lb.skipped++;
 	return DECODE_OK;
 }
 
@@ -96,6 +99,9 @@ static void cri_stop(struct collector_runtime *c)
 static void cri_destroy(struct collector_runtime *c)
 {
 	(void)c;
+	if (skel) /* it ran: its counters follow the pipeline's at shutdown */
+		lifecycle_log_stats(&lb);
+	lb.skipped = lb.restarts_in_place = 0;
 	cri_bpf__destroy(skel);
 	skel = NULL;
 	lb.watched_fd = -1;

@@ -99,6 +99,12 @@ bool lifecycle_oom_usable(const char *name)
 	return ok;
 }
 
+void lifecycle_log_stats(const struct lifecycle_bpf *lb)
+{
+	log_info("%s: skipped=%" PRIu64 " restarts_in_place=%" PRIu64, lb->name, lb->skipped,
+		 lb->restarts_in_place);
+}
+
 void lifecycle_drop(struct lifecycle_bpf *lb, uint64_t cgroup_id)
 {
 	/* Keeping needs no write: rewriting the entry could undo a main pid set meanwhile. */

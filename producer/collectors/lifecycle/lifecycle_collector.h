@@ -32,7 +32,14 @@ struct lifecycle_bpf {
 	const char *name;          /* collector name, for log lines */
 	int watched_fd;
 	lifecycle_wants_fn wants;
+	/* Valid ring records that make no record: cgroups (and their processes) that are not this
+	 * collector's kind. received = made + skipped + rejected (- in-place restarts, systemd). */
+	uint64_t skipped;
+	uint64_t restarts_in_place; /* systemd: records made beside their process record */
 };
+
+/* Logs the counters above at shutdown, after the pipeline's own. */
+void lifecycle_log_stats(const struct lifecycle_bpf *lb);
 
 /* Whether oom/mark_victim passes the victim task (v6.9+); logs when it does not. */
 bool lifecycle_oom_usable(const char *name);

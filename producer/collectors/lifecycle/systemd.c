@@ -121,6 +121,7 @@ static void on_cgroup(struct collector_runtime *c, const struct lifecycle_event 
 	if (!systemd_wants(ev->text, &owner)) {
 		if (ev->event == LC_CGROUP_CREATED)
 			lifecycle_drop(&lb, ev->hdr.cgroup_id);
+		lb.skipped++;
 		return;
 	}
 	if (ev->event == LC_CGROUP_REMOVED) {
@@ -150,8 +151,10 @@ static void on_process(struct collector_runtime *c, const struct lifecycle_event
 	struct unit_state *u;
 	int kind;
 
-	if (!id->path[0] || !systemd_wants(id->path, &id->owner))
+	if (!id->path[0] || !systemd_wants(id->path, &id->owner)) {
+		lb.skipped++;
 		return;
+	}
 	/* A unit running since before start is known from here on. */
 	u = unit_find(unit, true);
 	if (u && u->cgroup_id != ev->hdr.cgroup_id) {
@@ -164,6 +167,7 @@ static void on_process(struct collector_runtime *c, const struct lifecycle_event
 			u->restarts++;
 			u->main_exited = false;
 			publish_restart_in_place(c, ev, unit, id->path, u->restarts);
+			lb.restarts_in_place++;
 		}
 		kind = SD_MAIN_STARTED;
 		break;
@@ -211,6 +215,9 @@ static void systemd_stop(struct collector_runtime *c)
 static void systemd_destroy(struct collector_runtime *c)
 {
 	(void)c;
+	if (skel) /* it ran: its counters follow the pipeline's at shutdown */
+		lifecycle_log_stats(&lb);
+	lb.skipped = lb.restarts_in_place = 0;
 	systemd_bpf__destroy(skel);
 	skel = NULL;
 	lb.watched_fd = -1;
