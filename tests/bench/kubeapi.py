@@ -97,6 +97,8 @@ def main():
     api = KubeAPI().start()
     sa = api.serviceaccount(os.path.join(tmp, "sa"))
     pods = model.node_pods(NODE, 110)
+    # The pods whose container "app" restarts (the static pod's mirror has none).
+    apps = [p for p in pods if any(c["name"] == "app" for c in p["spec"]["containers"])]
     with open(os.path.join(a.out, "kubeapi-events.jsonl"), "wb") as f:
         for p in pods:
             stored = api.create_pod(p)
@@ -138,7 +140,7 @@ def main():
         th0 = threads_cpu(pid)
         c0 = stat_cpu_us("/proc/%d/stat" % pid)
         for i in range(a.events):
-            m = pods[i % len(pods)]["metadata"]
+            m = apps[i % len(apps)]["metadata"]
             api.update_pod(m["namespace"], m["name"],
                            lambda p: model.restart_container(p, "app"))
         wait_metric(addr, 'tapio_records_delivered_total{collector="kubeapi"}',

@@ -842,8 +842,9 @@ static int kubeapi_open(struct collector_runtime *c, struct collector_io *io)
 		return err;
 	}
 	if (err) {
-		log_error("kubeapi: %s%s", c->named ? "asked for by name, but nothing to "
-						      "connect to: " : "", missing);
+		/* Named, anything missing is a configuration error (exit 2); not named, a file
+		 * configured but unreadable fails this collector alone. */
+		log_error("kubeapi: %s", missing);
 		return c->named ? -ENODEV : err;
 	}
 	if (!token)
