@@ -16,7 +16,12 @@ Figures (CPU from /proc/<pid>/stat and /proc/<pid>/task/*/stat, the whole proces
                             tokenize, map, hand-off; event loop: frame, number, produce;
                             librdkafka's threads: compress, send)
   event_cpu_us_<thread>     the same split by thread
-  idle_cpu_percent          S seconds with both watches open and nothing happening
+  burst_cpu_us_per_event    N watch events written to the watch in one go (as after the API
+                            server's cache caught up, or a busy node): what each costs once the
+                            wake-ups are shared, bytes to delivered record; burst_cpu_us_<thread>
+  idle_cpu_percent          S seconds with both watches open and nothing happening (the whole
+                            process: its event loop's ring-buffer poll and librdkafka included);
+                            idle_cpu_percent_kubeapi: the kubeapi threads alone
   rss_kb_after_list, rss_kb_after_events, hwm_kb
 It also writes DIR/kubeapi-events.jsonl: one watch event per pod, the bytes kubeapibench reads.
 """
@@ -128,12 +133,17 @@ def main():
         print("rss_kb_after_list=%d" % status_kb(pid, "VmRSS"))
 
         # Idle: both watches open, nothing happening.
+        th0 = threads_cpu(pid)
         c0 = stat_cpu_us("/proc/%d/stat" % pid)
         t0 = time.monotonic()
         time.sleep(a.idle)  # the measurement window
-        idle = (stat_cpu_us("/proc/%d/stat" % pid) - c0) / ((time.monotonic() - t0) * 1e6)
+        span = (time.monotonic() - t0) * 1e6
+        idle = (stat_cpu_us("/proc/%d/stat" % pid) - c0) / span
+        th1 = threads_cpu(pid)
+        kube = sum(th1[n] - th0.get(n, 0) for n in th1 if n.startswith("kubeapi-")) / span
         print("idle_seconds=%d" % a.idle)
         print("idle_cpu_percent=%.4f" % (idle * 100))
+        print("idle_cpu_percent_kubeapi=%.4f" % (kube * 100))
 
         # Watch events: a container restarted, pod after pod.
         delivered = metric(addr, 'tapio_records_delivered_total{collector="kubeapi"}')
@@ -155,6 +165,27 @@ def main():
                 print("event_cpu_us_%s=%.2f" % (re.sub(r"[^A-Za-z0-9]", "_", name),
                                                 d / a.events))
         print("rss_kb_after_events=%d" % status_kb(pid, "VmRSS"))
+
+        # A burst: the same kind of events, written to the open watch in one go.
+        delivered = metric(addr, 'tapio_records_delivered_total{collector="kubeapi"}')
+        burst = []
+        for i in range(a.events):
+            p = dict(apps[i % len(apps)])
+            p["metadata"] = dict(p["metadata"], resourceVersion=str(10000000 + i))
+            burst.append(model.gojson({"type": "MODIFIED", "object": p}))
+        th0 = threads_cpu(pid)
+        c0 = stat_cpu_us("/proc/%d/stat" % pid)
+        api.send_raw(b"\n".join(burst) + b"\n", match="/api/v1/pods")
+        wait_metric(addr, 'tapio_records_delivered_total{collector="kubeapi"}',
+                    delivered + a.events)
+        cpu = stat_cpu_us("/proc/%d/stat" % pid) - c0
+        th1 = threads_cpu(pid)
+        print("burst_cpu_us_per_event=%.2f" % (cpu / a.events))
+        for name in sorted(th1):
+            d = th1[name] - th0.get(name, 0)
+            if d:
+                print("burst_cpu_us_%s=%.2f" % (re.sub(r"[^A-Za-z0-9]", "_", name),
+                                                d / a.events))
 
         # Relists of the 110 pods.
         c0 = stat_cpu_us("/proc/%d/stat" % pid)

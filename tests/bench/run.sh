@@ -390,10 +390,14 @@ ovh_row() { # CONFIG WORKLOAD N
 		"$(kv "$K" events)" "$(kv "$K" pod_json_bytes)" "$(kv "$K" event_cpu_us_per_event)" \
 		"$(kv "$K" event_cpu_us_kubeapi_pods)" "$(kv "$K" event_cpu_us_tapio_producer)" \
 		"$(kv "$K" event_cpu_us_librdkafka)"
+	printf '| kubeapi: the same %s events written to the watch in one go | tapio-producer CPU µs/event, bytes to delivered record (target < 50) | **%s** (kubeapi-pods thread %s, event loop %s, librdkafka %s) | | |\n' \
+		"$(kv "$K" events)" "$(kv "$K" burst_cpu_us_per_event)" \
+		"$(kv "$K" burst_cpu_us_kubeapi_pods)" "$(kv "$K" burst_cpu_us_tapio_producer)" \
+		"$(kv "$K" burst_cpu_us_librdkafka)"
 	printf '| kubeapi: a list of 110 pods (%s relists after ERROR 410) | tapio-producer CPU µs/pod | **%s** | | |\n' \
 		"$(kv "$K" relists)" "$(kv "$K" list_cpu_us_per_pod)"
-	printf '| kubeapi: both watches open, nothing happening, %s s | CPU (target < 0.1 %%) | **%s %%** of one core | | |\n' \
-		"$(kv "$K" idle_seconds)" "$(kv "$K" idle_cpu_percent)"
+	printf '| kubeapi: both watches open, nothing happening, %s s | CPU (target < 0.1 %%) | **%s %%** of one core for the kubeapi threads (%s %% for the whole process) | | |\n' \
+		"$(kv "$K" idle_seconds)" "$(kv "$K" idle_cpu_percent_kubeapi)" "$(kv "$K" idle_cpu_percent)"
 	printf '| kubeapi: 110 pods | RSS | %s kB after the list, %s kB after the events (peak %s kB) | | |\n' \
 		"$(kv "$K" rss_kb_after_list)" "$(kv "$K" rss_kb_after_events)" "$(kv "$K" hwm_kb)"
 	printf '| kubeapi, in process, one pod watch event (%s B) | µs/event | tokenize %s; + map %s; + hand-off %s | jansson parse alone: %s | **%sx** (tokenize vs jansson) |\n' \

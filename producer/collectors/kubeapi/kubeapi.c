@@ -322,8 +322,13 @@ static int do_list(struct kubeapi_source *s)
 	if (!err)
 		err = kubeapi_list_items(&s->doc, res.raw, res.raw_len, on_list_item, s);
 	free(res.raw);
-	if (err)
+	if (err < 0)
 		return -ECANCELED;
+	if (err) { /* the second pass disagreed with the first: cannot happen; never trusted */
+		log_error("kubeapi: %s: the list could not be read again; listing again", s->name);
+		res.outcome = HTTP_OUTCOME_JSON;
+		return back_off(s, &res);
+	}
 	record_storage(s);
 	kubeapi_map_resync(KUBEAPI_RESYNC_END, s->kind, s->resync_reason, info.resource_version,
 			   (int64_t)s->snapshots, s->io.now_us(s->io.ctx), s->cfg, &s->rec);
@@ -576,7 +581,7 @@ static struct kubeapi {
 	struct kubeapi_map_config map_cfg;
 	char **annotations;
 	pthread_t second_thread, checkpoint_thread;
-	bool second_started, checkpoint_started, sources_ready;
+	bool second_started, checkpoint_started;
 	pthread_mutex_t lock; /* checkpoint_stop */
 	pthread_cond_t wake;
 	bool checkpoint_stop;
@@ -750,11 +755,13 @@ static void free_keys(char **keys)
 	free(keys);
 }
 
-/* What the collector connects to: URL, token and CA files. 0; -ENODEV with `missing` when there
- * is nothing to connect to; -EINVAL when a configured file is unreadable. */
+/* What the collector connects to: URL, token and CA files (the service account's unless
+ * configured; no token when there is none and kubeapi_url names the server). 0; -ENODEV with
+ * `missing` when there is nothing to connect to; -EINVAL when a configured file is unreadable. */
 static int resolve_target(const struct tapio_config *cfg, char *url, size_t url_size,
 			  const char **token, const char **ca, char *missing, size_t size)
 {
+	char why[600];
 	int err;
 
 	*token = cfg->kubeapi_token_file;
@@ -772,19 +779,18 @@ static int resolve_target(const struct tapio_config *cfg, char *url, size_t url_
 	if (*token) {
 		if (kube_env_file("kubeapi_token_file", *token, missing, size))
 			return -EINVAL;
-	} else if (kube_env_file("the service-account token", KUBE_SA_TOKEN, missing, size)) {
-		/* In a cluster, but the pod has no token mounted. */
-		return cfg->kubeapi_url ? 0 : -ENODEV;
-	} else {
+	} else if (!kube_env_file("the service-account token", KUBE_SA_TOKEN, why, sizeof(why))) {
 		*token = KUBE_SA_TOKEN;
+	} else if (!cfg->kubeapi_url) {
+		snprintf(missing, size, "%s", why); /* in a cluster, but no token mounted */
+		return -ENODEV;
 	}
 	if (*ca) {
 		if (kube_env_file("kubeapi_ca_file", *ca, missing, size))
 			return -EINVAL;
-	} else if (!kube_env_file("the service-account CA", KUBE_SA_CA, missing, size)) {
+	} else if (!kube_env_file("the service-account CA", KUBE_SA_CA, why, sizeof(why))) {
 		*ca = KUBE_SA_CA;
 	}
-	missing[0] = '\0';
 	return 0;
 }
 
@@ -848,7 +854,8 @@ static int kubeapi_open(struct collector_runtime *c, struct collector_io *io)
 		return c->named ? -ENODEV : err;
 	}
 	if (!token)
-		log_warn("kubeapi: no token (%s): requests go unauthenticated", missing);
+		log_warn("kubeapi: no token (kubeapi_token_file is not set, and there is none at "
+			 KUBE_SA_TOKEN "): requests go unauthenticated");
 	kubeapi.annotations = split_keys(cfg->kubeapi_annotations);
 	if (!kubeapi.annotations)
 		return -ENOMEM;
@@ -898,8 +905,8 @@ static int kubeapi_open(struct collector_runtime *c, struct collector_io *io)
 			return err;
 		/* Positions are relative to the server and what is selected: another mode is
 		 * another stream, and its checkpoint is foreign. */
-		n = snprintf(s->checkpoint.scope, sizeof(s->checkpoint.scope), "%s;%s=%s", url,
-			     s->name, s == &kubeapi.pods ? "node"
+		n = snprintf(s->checkpoint.scope, sizeof(s->checkpoint.scope), "%s;%s=%s",
+			     http_client_url(client), s->name, s == &kubeapi.pods ? "node"
 				      : cfg->kubeapi_events == KUBEAPI_EVENTS_NODE ? "node"
 										   : "cluster");
 		if (n < 0 || (size_t)n >= sizeof(s->checkpoint.scope)) {
@@ -913,7 +920,6 @@ static int kubeapi_open(struct collector_runtime *c, struct collector_io *io)
 			return index;
 		s->handoff_source = index;
 	}
-	kubeapi.sources_ready = true;
 	io->handoff = handoff;
 	io->http = client;
 	io->http_second = kubeapi.events_client;
@@ -972,10 +978,8 @@ static void kubeapi_destroy(struct collector_runtime *c)
 	http_worker_destroy(&kubeapi.worker);
 	http_client_close(kubeapi.events_client);
 	kubeapi.events_client = NULL;
-	if (kubeapi.sources_ready || kubeapi.pods.body || kubeapi.events.body) {
-		kubeapi_source_free(&kubeapi.pods);
-		kubeapi_source_free(&kubeapi.events);
-	}
+	kubeapi_source_free(&kubeapi.pods); /* safe on a source never set up */
+	kubeapi_source_free(&kubeapi.events);
 	free_keys(kubeapi.annotations);
 	kubeapi.annotations = NULL;
 	pthread_cond_destroy(&kubeapi.wake);

@@ -235,6 +235,10 @@ bool kubeapi_parse_time(const char *s, size_t len, int64_t *us);
  * resourceVersion seen with bookmarks and a random timeout of 300 to 600 s. 410 Gone (as an HTTP
  * status or an in-stream ERROR) means relist; other failures back off and watch again from where
  * the watch stood. No periodic relist.
+ *
+ * Ownership and threads: the caller owns struct kubeapi_source; kubeapi_source_init() allocates
+ * its buffers and kubeapi_source_free() releases them (safe on a zeroed source). One thread runs
+ * a source (step, run); its stats are atomics any thread may read.
  */
 
 /* What a source does through the outside world: the collector gives the HTTP client and the
