@@ -68,8 +68,12 @@ struct collector_ops {
 	/* Key records by <node>/<cgroup id> even when the cgroup belongs to a pod (the metadata
 	 * topic is compacted per cgroup); otherwise the key is the pod UID when there is one. */
 	bool key_by_cgroup;
-	/* Runs whatever `collectors` says: every other collector depends on it (metadata). */
+	/* Runs whenever a collector that reads the kernel runs, whatever `collectors` says: they
+	 * depend on it (metadata keeps the identity cache). */
 	bool always;
+	/* Reads an HTTP API, not the kernel: needs no BPF, no cgroup tree, no identity cache. With
+	 * only such collectors (the cluster Deployment), metadata does not run. */
+	bool http;
 	/* Runs only when asked for by name (`collectors`), never in the default set. */
 	bool not_default;
 	/* Opens the collector's sources (loads and attaches BPF programs, opens sockets, checks

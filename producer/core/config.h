@@ -51,6 +51,7 @@ struct tapio_config {
 	int kubeapi_pods;          /* enum kubeapi_pods_mode: node, off */
 	int kubeapi_events;        /* enum kubeapi_events_mode: off, node, cluster */
 	char *kubeapi_annotations; /* annotation keys to export, "a,b" (validated); NULL = none */
+	char *kernel_redact_args; /* kernel: argv redaction rules (redact.h), normalized; NULL = none */
 	struct kafka_prop *kafka;
 	int kafka_count;
 	char *config_path;    /* file that was read, or NULL */
@@ -68,6 +69,14 @@ struct tapio_config {
 int config_from_args(struct tapio_config *cfg, int argc, char **argv,
 		     const char *const *known_collectors, FILE *out,
 		     char *errstr, size_t errstr_size);
+
+/*
+ * Checks what no single key can: spool_segment_mb <= spool_max_mb, ringbuf_kb a power of two of
+ * pages, and the kafka.* properties together with the producer's defaults, as librdkafka will
+ * take them (publisher_check_config()). Logs a warning when they weaken the delivery guarantee.
+ * Messages name the keys. 0 or -EINVAL. config_from_args() calls it before --dump-config.
+ */
+int config_validate(const struct tapio_config *cfg, char *errstr, size_t errstr_size);
 
 /* Parses `key = value` lines from `text` (named `origin` in messages) into cfg. */
 int config_parse_text(struct tapio_config *cfg, const char *text, const char *origin,

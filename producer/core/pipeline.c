@@ -273,10 +273,15 @@ int pipeline_open_collectors(struct pipeline *pl, const struct tapio_config *cfg
 	/* Names this run in every record, so (node, topic, run, seq) is one record across
 	 * restarts and spool replays. */
 	pl->run = clock_ns(CLOCK_REALTIME) / 1000;
-	err = identity_open(&pl->identity, cgroup_root, cfg->node_name, pl->run, errstr,
-			    errstr_size);
-	if (err)
-		return err;
+	for (size_t i = 0; i < nops && !pl->identity; i++) {
+		if (ops[i]->http)
+			continue;
+		/* A collector reads the kernel: it needs the identity cache. */
+		err = identity_open(&pl->identity, cgroup_root, cfg->node_name, pl->run, errstr,
+				    errstr_size);
+		if (err)
+			return err;
+	}
 	err = publisher_open(&pl->publisher, cfg, topics, pl->ncollectors, on_delivery, errstr,
 			     errstr_size);
 	if (err)
@@ -296,12 +301,16 @@ int pipeline_open_collectors(struct pipeline *pl, const struct tapio_config *cfg
 		if (err)
 			return err;
 		if (pl->spool_recovered.records || pl->spool_recovered.torn ||
-		    pl->spool_recovered.corrupt_segments)
-			log_info("spool: recovered %" PRIu64 " records (%" PRIu64 " bytes) from %s to replay; "
-				 "%" PRIu64 " torn or corrupt records dropped, %" PRIu64 " corrupt segment "
-				 "files kept aside%s%s", pl->spool_recovered.records,
-				 pl->spool_recovered.bytes, cfg->spool_dir, pl->spool_recovered.torn,
-				 pl->spool_recovered.corrupt_segments,
+		    pl->spool_recovered.skipped_regions || pl->spool_recovered.corrupt_segments ||
+		    pl->spool_recovered.unreadable_segments)
+			log_info("spool: recovered %" PRIu64 " records (%" PRIu64 " bytes) from %s to "
+				 "replay; dropped %" PRIu64 " torn or corrupt records and %" PRIu64
+				 " damaged stretches (%" PRIu64 " bytes, at least a record each); %" PRIu64
+				 " corrupt and %" PRIu64 " unreadable segment files set aside%s%s",
+				 pl->spool_recovered.records, pl->spool_recovered.bytes, cfg->spool_dir,
+				 pl->spool_recovered.torn, pl->spool_recovered.skipped_regions,
+				 pl->spool_recovered.skipped_bytes, pl->spool_recovered.corrupt_segments,
+				 pl->spool_recovered.unreadable_segments,
 				 pl->spool_recovered.detail[0] ? ": " : "", pl->spool_recovered.detail);
 		pl->spooling = !spool_empty(pl->spool);
 	}
@@ -324,12 +333,17 @@ int pipeline_open(struct pipeline *pl, const struct tapio_config *cfg, const cha
 		  char *errstr, size_t errstr_size)
 {
 	const struct collector_ops *ops[COLLECTOR_MAX];
+	bool kernel = false;
 	size_t n = 0;
 
+	for (size_t i = 0; i < collector_count; i++)
+		kernel = kernel || (!collector_table[i]->http &&
+				    config_has_collector(cfg, collector_table[i]->name));
 	/* Table order, which puts metadata first: its cgroup records must be read before the
 	 * others' (see pipeline_attach). */
 	for (size_t i = 0; i < collector_count && n < COLLECTOR_MAX; i++)
-		if (collector_table[i]->always || config_has_collector(cfg, collector_table[i]->name))
+		if ((collector_table[i]->always && kernel) ||
+		    config_has_collector(cfg, collector_table[i]->name))
 			ops[n++] = collector_table[i];
 	return pipeline_open_collectors(pl, cfg, ops, n, cgroup_root, errstr, errstr_size);
 }
@@ -420,6 +434,12 @@ int pipeline_attach(struct pipeline *pl)
 		running += !c->ops->always;
 		log_info("%s: running, publishing to %s", c->ops->name, c->topic_name);
 	}
+	/* Records the spool found damaged at start: which topic they were for cannot be known
+	 * (the damage may be in their own header), so one SPOOL LOSS record on the first topic
+	 * (metadata's, with a kernel collector) says how many. */
+	if (pl->ncollectors)
+		pl->collectors[0].stats.spool_damaged = pl->spool_recovered.torn +
+							pl->spool_recovered.skipped_regions;
 	pl->attached = true;
 	pl->last_tick_ms = clock_ns(CLOCK_MONOTONIC) / 1000000;
 	pipeline_report_losses(pl);
@@ -745,7 +765,7 @@ static void loss_counts(const struct collector_runtime *c, uint64_t n[LOSS_STAGE
 	n[LOSS_PRODUCE] = c->stats.produce_failed;
 	/* Not the LOSS records that failed: their counts went back to the stages they report. */
 	n[LOSS_DELIVERY] = c->stats.delivery_failed - c->stats.loss_records_failed;
-	n[LOSS_SPOOL] = c->stats.spool_failed;
+	n[LOSS_SPOOL] = c->stats.spool_failed + c->stats.spool_damaged;
 	n[LOSS_HANDOFF] = c->stats.handoff_refused;
 }
 

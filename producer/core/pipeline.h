@@ -119,6 +119,8 @@ struct collector_stats {
 	uint64_t state_map_full;            /* records sent without their start: BPF state map full */
 	uint64_t spooled;                   /* written to the disk spool instead of Kafka */
 	uint64_t spool_failed;              /* dropped: the spool was full or could not be written */
+	uint64_t spool_damaged;             /* first collector only: records of an earlier run the
+					     * spool found damaged at start (a LOSS, not a drop) */
 	uint64_t replayed;                  /* handed to librdkafka from the spool */
 	uint64_t loss_records;              /* LOSS records published (not events) */
 	uint64_t loss_records_failed;       /* of those, delivery failed: their counts went back */

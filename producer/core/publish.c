@@ -3,12 +3,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "privilege.h"
 
 #ifndef TAPIO_VERSION
 #define TAPIO_VERSION "0.0.0"
@@ -165,8 +169,125 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, 
 	return -EINVAL;
 }
 
-int publisher_open(struct publisher *p, const struct tapio_config *cfg, const char *const *topics,
-		   size_t ntopics, delivery_fn on_delivery, char *errstr, size_t errstr_size)
+/* The producer defaults, then the configuration's kafka.* properties (which win). */
+static int conf_apply(rd_kafka_conf_t *conf, const struct tapio_config *cfg, char *errstr,
+		      size_t errstr_size)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < publisher_default_count; i++)
+		err = conf_set(conf, publisher_defaults[i][0], publisher_defaults[i][1], "default",
+			       errstr, errstr_size);
+	for (int i = 0; !err && i < cfg->kafka_count; i++)
+		err = conf_set(conf, cfg->kafka[i].name, cfg->kafka[i].value, cfg->kafka[i].origin,
+			       errstr, errstr_size);
+	return err;
+}
+
+/* Runs fn(arg) in a thread that first drops every capability, and waits for it: librdkafka's
+ * threads, started from there, never hold one, and the files it reads at start are read as they
+ * will be. 0, or the error of pthread_create() (fn did not run). */
+struct capless_job {
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static void *capless_main(void *arg)
+{
+	struct capless_job *job = arg;
+	int err = privilege_drop_thread();
+
+	if (err)
+		log_warn("kafka: librdkafka's threads keep the producer's capabilities: %s",
+			 strerror(-err));
+	job->fn(job->arg);
+	return NULL;
+}
+
+static int run_capless(void (*fn)(void *arg), void *arg)
+{
+	struct capless_job job = { fn, arg };
+	pthread_t t;
+	int err = pthread_create(&t, NULL, capless_main, &job);
+
+	if (err)
+		return err;
+	pthread_join(t, NULL);
+	return 0;
+}
+
+struct new_job {
+	rd_kafka_conf_t *conf;
+	char *errstr;
+	size_t errstr_size;
+	rd_kafka_t *rk;
+};
+
+static void check_new(void *arg)
+{
+	struct new_job *job = arg;
+
+	job->rk = rd_kafka_new(RD_KAFKA_PRODUCER, job->conf, job->errstr, job->errstr_size);
+	if (job->rk)
+		rd_kafka_destroy(job->rk);
+}
+
+static void silent_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	(void)level;
+	(void)fac;
+	(void)buf;
+}
+
+int publisher_check_config(const struct tapio_config *cfg, char *warning, size_t warning_size,
+			   char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char acks[16] = "", idempotence[16] = "";
+	size_t acks_len = sizeof(acks), idempotence_len = sizeof(idempotence);
+	struct new_job job;
+	int err;
+
+	if (warning_size)
+		warning[0] = '\0';
+	if (!conf) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return -ENOMEM;
+	}
+	err = conf_apply(conf, cfg, errstr, errstr_size);
+	if (err) {
+		rd_kafka_conf_destroy(conf);
+		return err;
+	}
+	/* Read back, so aliases (request.required.acks) and spellings ("all", -1) agree. */
+	rd_kafka_conf_get(conf, "acks", acks, &acks_len);
+	rd_kafka_conf_get(conf, "enable.idempotence", idempotence, &idempotence_len);
+	if (strcmp(acks, "-1") != 0 || strcmp(idempotence, "true") != 0)
+		snprintf(warning, warning_size,
+			 "kafka.acks=%s, kafka.enable.idempotence=%s: the delivery guarantee (every "
+			 "record acknowledged by all in-sync replicas, once and in order) no longer "
+			 "holds; records may be lost or duplicated", strcmp(acks, "-1") ? acks : "all",
+			 idempotence);
+	/* No brokers: nothing connects. The client only checks the properties together (and
+	 * loads the files they name), as it will at start-up: from a thread without capabilities. */
+	rd_kafka_conf_set_log_cb(conf, silent_log_cb);
+	job = (struct new_job){ conf, errstr, errstr_size, NULL };
+	err = run_capless(check_new, &job);
+	if (err) {
+		rd_kafka_conf_destroy(conf);
+		snprintf(errstr, errstr_size, "cannot start a thread: %s", strerror(err));
+		return -err;
+	}
+	if (!job.rk) {
+		rd_kafka_conf_destroy(conf);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int open_here(struct publisher *p, const struct tapio_config *cfg, const char *const *topics,
+		     size_t ntopics, delivery_fn on_delivery, char *errstr, size_t errstr_size)
 {
 	rd_kafka_conf_t *conf = NULL;
 	rd_kafka_queue_t *main_queue;
@@ -193,12 +314,8 @@ int publisher_open(struct publisher *p, const struct tapio_config *cfg, const ch
 
 	conf = rd_kafka_conf_new();
 	err = conf_set(conf, "bootstrap.servers", p->bootstrap, "brokers", errstr, errstr_size);
-	for (size_t i = 0; !err && i < publisher_default_count; i++)
-		err = conf_set(conf, publisher_defaults[i][0], publisher_defaults[i][1], "default",
-			       errstr, errstr_size);
-	for (int i = 0; !err && i < cfg->kafka_count; i++)
-		err = conf_set(conf, cfg->kafka[i].name, cfg->kafka[i].value, cfg->kafka[i].origin,
-			       errstr, errstr_size);
+	if (!err)
+		err = conf_apply(conf, cfg, errstr, errstr_size);
 	if (err)
 		goto fail;
 	rd_kafka_conf_set_opaque(conf, p);
@@ -224,6 +341,43 @@ fail:
 		rd_kafka_conf_destroy(conf);
 	publisher_close(p);
 	return err;
+}
+
+struct open_job {
+	struct publisher *p;
+	const struct tapio_config *cfg;
+	const char *const *topics;
+	size_t ntopics;
+	delivery_fn on_delivery;
+	char *errstr;
+	size_t errstr_size;
+	int err;
+};
+
+static void open_job_run(void *arg)
+{
+	struct open_job *job = arg;
+
+	job->err = open_here(job->p, job->cfg, job->topics, job->ntopics, job->on_delivery,
+			     job->errstr, job->errstr_size);
+}
+
+int publisher_open(struct publisher *p, const struct tapio_config *cfg, const char *const *topics,
+		   size_t ntopics, delivery_fn on_delivery, char *errstr, size_t errstr_size)
+{
+	struct open_job job = { p, cfg, topics, ntopics, on_delivery, errstr, errstr_size, 0 };
+	int err;
+
+	/* librdkafka and the embedded broker start their threads from a thread without any
+	 * capability: the threads that parse what brokers send never hold one. */
+	err = run_capless(open_job_run, &job);
+	if (err) {
+		snprintf(errstr, errstr_size, "cannot start a thread: %s", strerror(err));
+		memset(p, 0, sizeof(*p));
+		p->wake_fd[0] = p->wake_fd[1] = -1;
+		return -err;
+	}
+	return job.err;
 }
 
 int publisher_wake_fd(const struct publisher *p)
@@ -309,9 +463,35 @@ rd_kafka_resp_err_t publisher_send(struct publisher *p, rd_kafka_topic_t *topic,
 	return err;
 }
 
+static volatile sig_atomic_t flush_cut;
+
+void publisher_cut_flush(void)
+{
+	flush_cut = 1;
+}
+
+/* The flush waits in slices this long, to notice publisher_cut_flush() in time. */
+#define FLUSH_SLICE_MS 100
+
 int publisher_flush(struct publisher *p, int timeout_ms)
 {
-	rd_kafka_flush(p->rk, timeout_ms);
+	struct timespec now;
+	int64_t start_ms, left_ms;
+	bool cut;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	start_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	/* One slice at least, even when cut already: reports that are due (a purge's) come now. */
+	do {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left_ms = start_ms + timeout_ms - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+		rd_kafka_flush(p->rk, (int)(left_ms < 0 ? 0 : left_ms < FLUSH_SLICE_MS ? left_ms :
+					    FLUSH_SLICE_MS));
+		cut = flush_cut;
+	} while (rd_kafka_outq_len(p->rk) > 0 && left_ms > FLUSH_SLICE_MS && !cut);
+	if (cut && rd_kafka_outq_len(p->rk) > 0)
+		log_warn("kafka: stop signal: not waiting for the %d record(s) still queued",
+			 rd_kafka_outq_len(p->rk));
 	publisher_poll(p);
 	return rd_kafka_outq_len(p->rk);
 }

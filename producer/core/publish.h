@@ -58,10 +58,21 @@ extern const size_t publisher_default_count;
 
 /*
  * Creates the producer (and the embedded broker when cfg->brokers is NULL or empty, with each
- * topic in `topics` created on it). 0 or -errno; errstr carries librdkafka's message.
+ * topic in `topics` created on it). 0 or -errno; errstr carries librdkafka's message. Runs in a
+ * thread of its own that holds no capability, so librdkafka's threads hold none either; files
+ * that kafka.* properties name (certificates) must be readable without CAP_DAC_OVERRIDE.
  */
 int publisher_open(struct publisher *p, const struct tapio_config *cfg, const char *const *topics,
 		   size_t ntopics, delivery_fn on_delivery, char *errstr, size_t errstr_size);
+
+/*
+ * Lets librdkafka check the configuration's kafka.* properties together with the defaults, as
+ * publisher_open() will apply them (settings valid alone but not together, files they name),
+ * without connecting anywhere. 0, or -EINVAL with librdkafka's message in errstr. `warning`
+ * (always written, "" when none) says when acks or idempotence weaken the delivery guarantee.
+ */
+int publisher_check_config(const struct tapio_config *cfg, char *warning, size_t warning_size,
+			   char *errstr, size_t errstr_size);
 
 /* The fd to watch for readability: delivery reports or errors are waiting for publisher_poll(). */
 int publisher_wake_fd(const struct publisher *p);
@@ -97,8 +108,13 @@ rd_kafka_resp_err_t publisher_send(struct publisher *p, rd_kafka_topic_t *topic,
 				   int64_t timestamp_ms, const struct record_headers *headers,
 				   struct msg_ref *ref);
 
-/* Waits up to timeout_ms for every message to be delivered; returns how many are still queued. */
+/* Waits up to timeout_ms for every message to be delivered (less once publisher_cut_flush() was
+ * called: one 100 ms slice, for reports already due); returns how many are still queued. */
 int publisher_flush(struct publisher *p, int timeout_ms);
+
+/* Makes publisher_flush() stop waiting for the broker, now and from then on. Async-signal-safe:
+ * a SIGINT/SIGTERM handler calls it (main.c, a second stop signal during shutdown). */
+void publisher_cut_flush(void);
 
 void publisher_close(struct publisher *p);
 

@@ -27,7 +27,7 @@ CHECK = os.path.join(BUILD, "k8s-check")  # validate.mjs and its node_modules (m
 WORK = tempfile.mkdtemp(prefix="tapio-k8s-check-")
 NODE_CONF = os.path.join(K8S, "components", "node", "tapio.conf")
 CLUSTER_CONF = os.path.join(K8S, "components", "cluster", "tapio.conf")
-COMPOSE_CONF = os.path.join(REPO, "compose", "tapio.conf")
+COMPOSE_CONF = os.path.join(REPO, "k8s", "compose", "tapio.conf")
 CONFIGS = [NODE_CONF, CLUSTER_CONF, COMPOSE_CONF]
 
 # Overlay and component combinations that are rendered and validated: every overlay as

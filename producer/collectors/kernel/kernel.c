@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <bpf/btf.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include "kernel_collector.h"
 #include "log.h"
 #include "pipeline.h"
+#include "redact.h"
 
 #define KIND_TCP_FIRST (KIND_TCP_CONNECT - KERNEL_TCP_CONNECT)
 
@@ -20,6 +22,22 @@ enum { FAMILY_UNKNOWN = 0, FAMILY_IPV4 = 1, FAMILY_IPV6 = 2 };
 #define TCP_STATE_MAX 13
 
 static struct kernel_bpf *skel;
+
+/* kernel_redact_args, compiled; NULL = argv published as it is. */
+static struct redact_rules *redaction;
+static uint64_t args_redacted; /* values replaced, for /metrics */
+
+int kernel_set_redaction(const char *spec, char *why, size_t why_size)
+{
+	struct redact_rules *r = NULL;
+	int err = spec ? redact_parse(spec, &r, why, why_size) : 0;
+
+	if (err)
+		return err;
+	redact_free(redaction);
+	redaction = r;
+	return 0;
+}
 
 /*
  * True when the running kernel has tracepoint `tp` and, if argi >= 0, its argument argi (after
@@ -88,7 +106,15 @@ static int kernel_open(struct collector_runtime *c, struct collector_io *io)
 {
 	const struct tapio_config *cfg = c->pipeline->cfg;
 	long page_size = sysconf(_SC_PAGESIZE);
+	char why[256];
 	int err;
+
+	/* Checked by config.c already; a failure here would only be memory. */
+	err = kernel_set_redaction(cfg->kernel_redact_args, why, sizeof(why));
+	if (err) {
+		log_error("kernel: kernel_redact_args: %s", err == -EINVAL ? why : strerror(-err));
+		return err;
+	}
 
 	skel = kernel_bpf__open();
 	if (!skel) {
@@ -274,7 +300,18 @@ void kernel_encode(const void *record, int kind, struct avro_buf *out)
 		avro_put_long(out, e->gid);
 		avro_put_string(out, e->filename, sizeof(e->filename));
 		avro_put_bool(out, e->flags & KERNEL_EXEC_FILENAME_TRUNCATED);
-		put_args(out, e->args, e->args_len);
+		if (redaction) {
+			/* Before encoding: neither Kafka nor the spool ever holds the secret. */
+			static char redacted[REDACT_OUT_MAX(KERNEL_ARGS_LEN)];
+			unsigned n = 0;
+			size_t len = redact_args(redaction, e->args, e->args_len, redacted,
+						 sizeof(redacted), &n);
+
+			args_redacted += n;
+			put_args(out, redacted, len);
+		} else {
+			put_args(out, e->args, e->args_len);
+		}
 		avro_put_bool(out, e->flags & KERNEL_EXEC_ARGS_TRUNCATED);
 		avro_put_union(out, 0); /* exit: null */
 		avro_put_union(out, 0); /* oom: null */
@@ -323,6 +360,17 @@ static void kernel_destroy(struct collector_runtime *c)
 	(void)c;
 	kernel_bpf__destroy(skel);
 	skel = NULL;
+	redact_free(redaction);
+	redaction = NULL;
+}
+
+static void kernel_render_metrics(const struct collector_runtime *c, FILE *out)
+{
+	(void)c;
+	fprintf(out, "# HELP tapio_kernel_args_redacted_total Argument values replaced by "
+		     "kernel_redact_args before encoding.\n"
+		     "# TYPE tapio_kernel_args_redacted_total counter\n"
+		     "tapio_kernel_args_redacted_total %" PRIu64 "\n", args_redacted);
 }
 
 const struct collector_ops kernel_collector = {
@@ -330,5 +378,6 @@ const struct collector_ops kernel_collector = {
 	.open = kernel_open,
 	.ring_record = kernel_ring_record,
 	.stop = kernel_stop,
+	.render_metrics = kernel_render_metrics,
 	.destroy = kernel_destroy,
 };
