@@ -25,6 +25,7 @@
 #include "kube_env.h"
 #include "log.h"
 #include "pipeline.h"
+#include "privilege.h"
 
 /* Watch timeouts, random in this range as the reflector's (5 to 10 minutes). */
 #define WATCH_TIMEOUT_MIN_S 300
@@ -680,16 +681,19 @@ static void load_checkpoint(struct kubeapi_source *s)
 							: KUBEAPI_RESYNC_START);
 }
 
-/* Threads named after their source, for top -H and /proc/<pid>/task/<tid>/comm. */
-static void name_thread(const char *name)
+/* Threads named after their source, for top -H and /proc/<pid>/task/<tid>/comm. The worker's
+ * own thread drops its capabilities as http_worker starts it; the others here. */
+static void name_thread(const char *name, bool drop_privilege)
 {
 	pthread_setname_np(pthread_self(), name);
+	if (drop_privilege && privilege_drop_thread())
+		log_warn("kubeapi: thread %s could not drop its capabilities", name);
 }
 
 static void run_first(struct http_worker *w)
 {
 	(void)w;
-	name_thread(kubeapi.first == &kubeapi.pods ? "kubeapi-pods" : "kubeapi-events");
+	name_thread(kubeapi.first == &kubeapi.pods ? "kubeapi-pods" : "kubeapi-events", false);
 	load_checkpoint(kubeapi.first);
 	kubeapi_source_run(kubeapi.first);
 }
@@ -697,7 +701,7 @@ static void run_first(struct http_worker *w)
 static void *run_second(void *arg)
 {
 	(void)arg;
-	name_thread("kubeapi-events");
+	name_thread("kubeapi-events", true);
 	load_checkpoint(kubeapi.second);
 	kubeapi_source_run(kubeapi.second);
 	return NULL;
@@ -709,7 +713,7 @@ static void *run_checkpoints(void *arg)
 	struct timespec deadline;
 
 	(void)arg;
-	name_thread("kubeapi-ckpt");
+	name_thread("kubeapi-ckpt", true);
 	pthread_mutex_lock(&kubeapi.lock);
 	while (!kubeapi.checkpoint_stop) {
 		pthread_mutex_unlock(&kubeapi.lock);
