@@ -275,10 +275,15 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 
 	family(out, "tapio_collector_up", "gauge",
 	       "1 when the collector runs (its programs attached, its sources open; an HTTP "
-	       "collector: its server answering).");
+	       "collector: its server answering). A collector skipped for having nothing to "
+	       "connect to (not in a cluster) is not listed.");
 	for (size_t i = 0; i < pl->ncollectors; i++) {
 		const struct collector_runtime *c = &pl->collectors[i];
 
+		/* Not asked for and nothing to connect to: not down, absent (no alert under
+		 * docker compose or make run, where there is no cluster). */
+		if (c->state == COLLECTOR_SKIPPED)
+			continue;
 		sample(out, "tapio_collector_up", c->ops->name, NULL, NULL,
 		       c->state == COLLECTOR_RUNNING && (!c->ops->up || c->ops->up(c)));
 	}
