@@ -134,6 +134,8 @@ FUZZ_EXTRA_avro_json := producer/core/schema.c producer/tools/avro_skip.c $(BUIL
 	$(BUILD)/gen/released_schemas.c
 FUZZ_EXTRA_ocf := producer/tools/avro_skip.c producer/tools/archive_format.c
 FUZZ_EXTRA_archive_format := producer/tools/avro_skip.c
+FUZZ_EXTRA_kubeapi_map := producer/collectors/kubeapi/json_tok.c \
+	producer/collectors/kubeapi/kubeapi_quantity.c producer/core/avro_writer.c
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(wildcard producer/*/$$*.c producer/collectors/*/$$*.c) \
 		producer/core/log.c $$(FUZZ_EXTRA_$$*) | $(BUILD)/.deps
@@ -217,7 +219,8 @@ clean:
 # `make bench` (root, ~10 min): the table of BENCHMARKS.md, every figure measured in one run on
 # loopback (tests/bench/run.sh). Not part of `make test`.
 BENCH_PKGS := kcat bpftrace valgrind strace
-BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload topicsize)
+BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload topicsize \
+	kubeapibench)
 $(BUILD)/.deps-bench: Makefile
 	$(call install_missing,$(BENCH_PKGS))
 $(BUILD)/bench/%.o: tests/bench/%.c $(SKELS) VERSION | $(BUILD)/.deps
@@ -233,6 +236,8 @@ $(BUILD)/bench/topicsize: $(BUILD)/bench/topicsize.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^ -lrdkafka -ljansson
 $(BUILD)/bench/workload: $(BUILD)/bench/workload.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^
+$(BUILD)/bench/kubeapibench: $(BUILD)/bench/kubeapibench.o $(BUILD)/libtapio.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 bench: all $(BENCH_BINS) | $(BUILD)/.deps-bench
 	@[ "$$(id -u)" = 0 ] || { echo "make bench: loads eBPF programs and needs root" >&2; exit 1; }
 	BUILD=$(BUILD) bash tests/bench/run.sh
