@@ -1266,6 +1266,9 @@ static int cmd_hotpath(int argc, char **argv)
 	if (pipeline_open(&pl, &cfg, NULL, errstr, sizeof(errstr)))
 		die("pipeline_open", errstr);
 	c = pipeline_collector(&pl, "kernel");
+	/* As kernel_open() sets them (the defaults redact secret-looking arguments). */
+	if (kernel_set_redaction(cfg.kernel_redact_args, errstr, sizeof(errstr)))
+		die("kernel_redact_args", errstr);
 	for (int i = 0; i < 64; i++) {
 		make_exec(&recs[i], cgid);
 		recs[i].pid += i;
