@@ -14,17 +14,33 @@
 
 enum rule_kind { RULE_FLAG, RULE_NAME, RULE_URL };
 
+/* How matches() compares a name with a rule: every exec's arguments go through it. */
+enum rule_shape {
+	SHAPE_LITERAL,  /* no '*' or '?': the same letters, in any case */
+	SHAPE_CONTAINS, /* "*TEXT*", TEXT without '*' or '?': TEXT anywhere, in any case */
+	SHAPE_GLOB,     /* anything else: glob_match() */
+};
+
 struct rule {
 	enum rule_kind kind;
 	char spelled[REDACT_RULE_MAX + 1]; /* as given, trimmed: for redact_normalize() */
 	const char *pattern;               /* into spelled: the name, without a flag's dashes */
 	size_t pattern_len;
+	enum rule_shape shape;
+	char folded[REDACT_RULE_MAX + 1];  /* LITERAL: the pattern, CONTAINS: TEXT; in lower case */
+	size_t folded_len;
+	/* Every pattern character but '*' takes one of the name's: a shorter name cannot match. */
+	size_t min_len;
 };
 
 struct redact_rules {
 	size_t n;
 	bool urls; /* a "user:password@" rule */
 	struct rule rules[REDACT_RULES_MAX];
+	/* The flag rules and the name rules (indices into rules), each by min_len, so that
+	 * matches() stops at the first rule longer than the name. */
+	uint8_t by_len[2][REDACT_RULES_MAX];
+	size_t nby_len[2];
 };
 
 static void why_fmt(char *why, size_t why_size, const char *fmt, ...)
@@ -74,6 +90,49 @@ static bool glob_match(const char *p, size_t plen, const char *s, size_t slen)
 	while (pi < plen && p[pi] == '*')
 		pi++;
 	return pi == plen;
+}
+
+/* Decides how matches() compares names with `rule`, once, at parse time. */
+static void set_shape(struct rule *rule)
+{
+	const char *p = rule->pattern;
+	size_t n = rule->pattern_len, stars = 0, wild = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		stars += p[i] == '*';
+		wild += p[i] == '*' || p[i] == '?';
+	}
+	rule->min_len = n - stars;
+	if (!wild) {
+		rule->shape = SHAPE_LITERAL;
+	} else if (n > 2 && stars == 2 && wild == 2 && p[0] == '*' && p[n - 1] == '*') {
+		rule->shape = SHAPE_CONTAINS;
+		p++;
+		n -= 2;
+	} else {
+		rule->shape = SHAPE_GLOB;
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		rule->folded[i] = lower(p[i]);
+	rule->folded_len = n;
+}
+
+/* Fills r->by_len: each kind's rules, shortest min_len first (insertion sort, at most 64). */
+static void index_rules(struct redact_rules *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		enum rule_kind kind = r->rules[i].kind;
+		size_t j;
+
+		if (kind != RULE_FLAG && kind != RULE_NAME)
+			continue;
+		for (j = r->nby_len[kind]; j > 0 &&
+		     r->rules[r->by_len[kind][j - 1]].min_len > r->rules[i].min_len; j--)
+			r->by_len[kind][j] = r->by_len[kind][j - 1];
+		r->by_len[kind][j] = (uint8_t)i;
+		r->nby_len[kind]++;
+	}
 }
 
 int redact_parse(const char *spec, struct redact_rules **out, char *why, size_t why_size)
@@ -144,6 +203,7 @@ int redact_parse(const char *spec, struct redact_rules **out, char *why, size_t 
 			rule->pattern = rule->spelled;
 			rule->pattern_len = len;
 		}
+		set_shape(rule);
 		r->n++;
 		if (!*end)
 			break;
@@ -154,6 +214,7 @@ out:
 		free(r);
 		return err;
 	}
+	index_rules(r);
 	*out = r;
 	return 0;
 }
@@ -182,15 +243,44 @@ void redact_free(struct redact_rules *r)
 	free(r);
 }
 
+/* name[0..len) in lower case is folded[0..len). */
+static bool same_folded(const char *name, const char *folded, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (lower(name[i]) != folded[i])
+			return false;
+	return true;
+}
+
+/* folded[0..m) occurs in name[0..len), ignoring case; m >= 1. */
+static bool contains_folded(const char *name, size_t len, const char *folded, size_t m)
+{
+	for (size_t i = 0; i + m <= len; i++)
+		if (lower(name[i]) == folded[0] && same_folded(name + i + 1, folded + 1, m - 1))
+			return true;
+	return false;
+}
+
 static bool matches(const struct redact_rules *r, enum rule_kind kind, const char *name,
 		    size_t len)
 {
 	if (!len)
 		return false;
-	for (size_t i = 0; i < r->n; i++)
-		if (r->rules[i].kind == kind &&
-		    glob_match(r->rules[i].pattern, r->rules[i].pattern_len, name, len))
+	for (size_t j = 0; j < r->nby_len[kind]; j++) {
+		const struct rule *rule = &r->rules[r->by_len[kind][j]];
+		bool hit;
+
+		if (rule->min_len > len)
+			break; /* and so are the rest */
+		if (rule->shape == SHAPE_LITERAL)
+			hit = len == rule->folded_len && same_folded(name, rule->folded, len);
+		else if (rule->shape == SHAPE_CONTAINS)
+			hit = contains_folded(name, len, rule->folded, rule->folded_len);
+		else
+			hit = glob_match(rule->pattern, rule->pattern_len, name, len);
+		if (hit)
 			return true;
+	}
 	return false;
 }
 
@@ -231,11 +321,16 @@ static bool key_separator(char c)
  * a KEY= inside it must not win), or n when no rule matches or the value is empty. */
 static size_t secret_value_at(const struct redact_rules *r, const char *a, size_t n)
 {
+	/* The bytes of a header's NAME: a table, for this runs over most of every argument. */
+	static const bool header_token[256] = {
+		['-'] = true, ['_'] = true, ['0' ... '9'] = true, ['a' ... 'z'] = true,
+		['A' ... 'Z'] = true,
+	};
+	const char *eq;
 	size_t i, k, header = n;
 
 	/* "NAME: VALUE", NAME a header token, not a URL's scheme. */
-	for (i = 0; i < n && (a[i] == '-' || a[i] == '_' || (a[i] >= '0' && a[i] <= '9') ||
-			      (lower(a[i]) >= 'a' && lower(a[i]) <= 'z')); i++)
+	for (i = 0; i < n && header_token[(unsigned char)a[i]]; i++)
 		;
 	if (i > 0 && i < n && a[i] == ':' && !(i + 1 < n && a[i + 1] == '/') &&
 	    matches(r, RULE_NAME, a, i)) {
@@ -243,9 +338,8 @@ static size_t secret_value_at(const struct redact_rules *r, const char *a, size_
 			;
 		header = k;
 	}
-	for (i = 0; i < header; i++) {
-		if (a[i] != '=')
-			continue;
+	for (eq = memchr(a, '=', header); eq; eq = memchr(a + i + 1, '=', header - i - 1)) {
+		i = (size_t)(eq - a);
 		for (k = i; k > 0 && !key_separator(a[k - 1]); k--)
 			;
 		while (k < i && a[k] == '-')
@@ -256,6 +350,20 @@ static size_t secret_value_at(const struct redact_rules *r, const char *a, size_
 	return header;
 }
 
+/* The first "://" in s[0..n), or NULL. A ':' is rare in arguments: memchr finds there is none
+ * sooner than memmem, whose set-up alone outweighs a short argument. */
+static const char *find_scheme_end(const char *s, size_t n)
+{
+	const char *p = s, *end = s + n;
+
+	while (end - p >= 3 && (p = memchr(p, ':', (size_t)(end - p) - 2))) {
+		if (p[1] == '/' && p[2] == '/')
+			return p;
+		p++;
+	}
+	return NULL;
+}
+
 /* Copies a[0..n) replacing the password of each "scheme://user:password@host". */
 static void put_urls(const struct redact_rules *r, struct out *o, const char *a, size_t n,
 		     unsigned *redacted)
@@ -263,7 +371,7 @@ static void put_urls(const struct redact_rules *r, struct out *o, const char *a,
 	size_t done = 0, i = 0;
 
 	while (r->urls && i + 3 <= n) {
-		const char *hit = memmem(a + i, n - i, "://", 3);
+		const char *hit = find_scheme_end(a + i, n - i);
 		size_t start, end, at = SIZE_MAX, colon = SIZE_MAX;
 
 		if (!hit)
