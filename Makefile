@@ -220,7 +220,7 @@ clean:
 # loopback (tests/bench/run.sh). Not part of `make test`.
 BENCH_PKGS := kcat bpftrace valgrind strace
 BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload topicsize \
-	kubeapibench)
+	kubeapibench collbench)
 $(BUILD)/.deps-bench: Makefile
 	$(call install_missing,$(BENCH_PKGS))
 $(BUILD)/bench/%.o: tests/bench/%.c $(SKELS) VERSION | $(BUILD)/.deps
@@ -237,6 +237,8 @@ $(BUILD)/bench/topicsize: $(BUILD)/bench/topicsize.o
 $(BUILD)/bench/workload: $(BUILD)/bench/workload.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^
 $(BUILD)/bench/kubeapibench: $(BUILD)/bench/kubeapibench.o $(BUILD)/libtapio.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/bench/collbench: $(BUILD)/bench/collbench.o $(BUILD)/libtapio.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 bench: all $(BENCH_BINS) | $(BUILD)/.deps-bench
 	@[ "$$(id -u)" = 0 ] || { echo "make bench: loads eBPF programs and needs root" >&2; exit 1; }
