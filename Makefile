@@ -30,7 +30,11 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-par
 # Build dependencies, then what the test tiers run against.
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev librdkafka-dev libavro-dev \
 	libjansson-dev libcurl4-openssl-dev libssl-dev pkg-config make gcc
-TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils prometheus openssl
+# kubectl: Debian's kubernetes-client, unless a kubectl package (Google Cloud SDK's) already owns
+# /usr/bin/kubectl: the two conflict, and either serves the stand-ins' tests.
+KUBECTL_PKG := $(if $(shell dpkg-query -W -f='$${Status}' kubectl 2>/dev/null | grep 'ok installed'),kubectl,kubernetes-client)
+TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils prometheus \
+	python3-kubernetes $(KUBECTL_PKG) openssl curl
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
