@@ -87,10 +87,14 @@ static int check_dns_ports(const char *v, const char *const *known, char **out, 
 			   size_t why_size);
 static int check_dir_path(const char *v, const char *const *known, char **out, char *why,
 			   size_t why_size);
+static int check_kubelet_url(const char *v, const char *const *known, char **out, char *why,
+			     size_t why_size);
 
 /* Indexed by enum spool_full_policy and enum spool_fsync_policy (producer/core/spool.h). */
 static const char *const spool_full_names[] = { "drop_newest", "drop_oldest", NULL };
 static const char *const spool_fsync_names[] = { "none", "segment", "interval", "always", NULL };
+/* kubelet_insecure_skip_verify: index = the stored value. */
+static const char *const kubelet_bool_names[] = { "false", "true", NULL };
 
 #define OFF(field) offsetof(struct tapio_config, field)
 
@@ -137,6 +141,31 @@ static const struct prop prop_table[] = {
 	{ .name = "dns_pending_max", .type = PROP_INT, .offset = OFF(dns_pending_max),
 	  .def = "4096", .min = 16, .max = 1048576,
 	  .desc = "dns: queries awaiting a response, at most; beyond it the oldest is dropped and counted" },
+	{ .name = "kubelet_url", .type = PROP_STRING, .offset = OFF(kubelet_url),
+	  .def_text = "https://$NODE_IP:10250 (NODE_IP: the downward API's status.hostIP); "
+		      "neither set = not in a cluster", .check = check_kubelet_url,
+	  .empty_unsets = true,
+	  .desc = "kubelet: the node's kubelet, https://host:port; http://host:10255 = its "
+		  "deprecated read-only port (no token sent)" },
+	{ .name = "kubelet_token_file", .type = PROP_STRING, .offset = OFF(kubelet_token_file),
+	  .def_text = "the service-account token", .check = check_dir_path, .empty_unsets = true,
+	  .desc = "kubelet: bearer token file, read again when it rotates" },
+	{ .name = "kubelet_ca_file", .type = PROP_STRING, .offset = OFF(kubelet_ca_file),
+	  .def_text = "the service-account CA", .check = check_dir_path, .empty_unsets = true,
+	  .desc = "kubelet: PEM CA bundle that signed the kubelet's serving certificate" },
+	{ .name = "kubelet_insecure_skip_verify", .type = PROP_ENUM,
+	  .offset = OFF(kubelet_insecure_skip_verify), .def = "false", .choices = kubelet_bool_names,
+	  .desc = "kubelet: true = the kubelet's certificate is not verified (self-signed kubelet "
+		  "certificates); logged at start, on /metrics" },
+	{ .name = "kubelet_interval_s", .type = PROP_INT, .offset = OFF(kubelet_interval_s),
+	  .def = "10", .min = 1, .max = 3600,
+	  .desc = "kubelet: how often /pods and /stats/summary are read, in s" },
+	{ .name = "kubelet_timeout_s", .type = PROP_INT, .offset = OFF(kubelet_timeout_s),
+	  .def = "10", .min = 1, .max = 600,
+	  .desc = "kubelet: a request unanswered after this long fails (SCRAPE_FAILED), in s" },
+	{ .name = "kubelet_max_response_mb", .type = PROP_INT,
+	  .offset = OFF(kubelet_max_response_mb), .def = "16", .min = 1, .max = 1024,
+	  .desc = "kubelet: a response larger than this is refused (SCRAPE_FAILED, counted), in MiB" },
 	{ .name = "spool_dir", .type = PROP_STRING, .offset = OFF(spool_dir),
 	  .def_text = "empty (no spool)", .check = check_dir_path, .empty_unsets = true,
 	  .desc = "directory of the disk spool that keeps records while Kafka cannot take them; empty = no spool" },
@@ -411,6 +440,27 @@ static int check_dir_path(const char *v, const char *const *known, char **out, c
 	/* Relative paths would depend on the working directory of a daemon. Empty: none. */
 	if (v[0] != '/')
 		return fail(why, why_size, -EINVAL, "must be an absolute path");
+	*out = strdup(v);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* http(s)://host[:port][/prefix]; plain http only for the read-only port's own choice. */
+static int check_kubelet_url(const char *v, const char *const *known, char **out, char *why,
+			     size_t why_size)
+{
+	const char *host = !strncmp(v, "https://", 8) ? v + 8 : !strncmp(v, "http://", 7) ? v + 7 :
+			   NULL;
+
+	(void)known;
+	*out = NULL;
+	if (!*v)
+		return 0; /* https://$NODE_IP:10250 */
+	if (!host)
+		return fail(why, why_size, -EINVAL,
+			    "must start with https:// (or http:// for the read-only port)");
+	if (!*host || *host == '/' || strpbrk(v, " \t?#@"))
+		return fail(why, why_size, -EINVAL,
+			    "want https://host[:port][/path], without blanks, userinfo, query or fragment");
 	*out = strdup(v);
 	return *out ? 0 : -ENOMEM;
 }
@@ -1037,6 +1087,9 @@ void config_free(struct tapio_config *cfg)
 	free(cfg->spool_dir);
 	free(cfg->state_dir);
 	free(cfg->dns_ports);
+	free(cfg->kubelet_url);
+	free(cfg->kubelet_token_file);
+	free(cfg->kubelet_ca_file);
 	free_list(cfg->collectors);
 	for (i = 0; i < cfg->kafka_count; i++) {
 		free(cfg->kafka[i].name);

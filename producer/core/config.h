@@ -43,6 +43,14 @@ struct tapio_config {
 	char *dns_ports;      /* dns: "53[,port...]", validated: 1..65535, distinct, at most 8 */
 	int dns_timeout_ms;   /* dns: a query with no response after this is published as a timeout */
 	int dns_pending_max;  /* dns: queries awaiting a response, at most; the oldest is evicted */
+	/* kubelet: where the node's kubelet is and how it is polled (producer/collectors/kubelet) */
+	char *kubelet_url;        /* NULL = https://$NODE_IP:10250 */
+	char *kubelet_token_file; /* NULL = the service-account token */
+	char *kubelet_ca_file;    /* NULL = the service-account CA */
+	int kubelet_insecure_skip_verify; /* 0 or 1 (an enum: false, true) */
+	int kubelet_interval_s;
+	int kubelet_timeout_s;
+	int kubelet_max_response_mb;
 	struct kafka_prop *kafka;
 	int kafka_count;
 	char *config_path;    /* file that was read, or NULL */

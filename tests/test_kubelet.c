@@ -1,0 +1,818 @@
+/*
+ * Collector `kubelet`: the pure mappers against golden bytes written by an independent
+ * implementation (tests/golden/kubelet.py, python3-avro) and decoded by avro-c; the state-change
+ * rules; the checkpoint state; hostile JSON; then the collector itself through the real pipeline
+ * to librdkafka's mock cluster, against the stand-in kubelet (integration/standins, driven by
+ * tests/kubelet_standin.py): TLS with a test CA, a bearer token, 401 and 403, a slow response,
+ * a cut body, a body over the limit, exact figures, a restart, an OOM kill, a producer restart.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+#include "avro_json.h"
+#include "config.h"
+#include "kubelet_collector.h"
+#include "pipeline.h"
+#include "schema.h"
+
+#include "golden/kubelet.inc"
+
+extern const struct collector_ops kubelet_collector;
+
+/* Records an emit function received. */
+struct captured {
+	struct handoff_meta meta;
+	char key[HANDOFF_KEY_MAX];
+	size_t key_len;
+	uint8_t *body;
+	size_t len;
+};
+
+struct capture {
+	struct captured rec[2048];
+	size_t n;
+	int stop_after; /* return -ECANCELED for record number stop_after (1-based); 0 = never */
+};
+
+static int capture_fn(void *ctx, const struct handoff_meta *meta, const char *key, size_t key_len,
+		      const void *body, size_t body_len)
+{
+	struct capture *cap = ctx;
+	struct captured *r;
+
+	if (cap->stop_after && (int)cap->n + 1 == cap->stop_after)
+		return -ECANCELED;
+	assert_true(cap->n < sizeof(cap->rec) / sizeof(cap->rec[0]));
+	assert_true(key_len < sizeof(r->key));
+	r = &cap->rec[cap->n++];
+	r->meta = *meta;
+	memcpy(r->key, key, key_len);
+	r->key[key_len] = '\0';
+	r->key_len = key_len;
+	r->body = malloc(body_len);
+	assert_non_null(r->body);
+	memcpy(r->body, body, body_len);
+	r->len = body_len;
+	return 0;
+}
+
+static void capture_reset(struct capture *cap)
+{
+	for (size_t i = 0; i < cap->n; i++)
+		free(cap->rec[i].body);
+	cap->n = 0;
+}
+
+static uint8_t scratch[HANDOFF_BODY_MAX];
+static struct kubelet_counts counts;
+
+static struct kubelet_emit emitter(struct capture *cap)
+{
+	memset(&counts, 0, sizeof(counts));
+	return (struct kubelet_emit){ .node = "node-a", .observed_us = GOLDEN_OBSERVED_US,
+				      .buf = scratch, .cap = sizeof(scratch), .fn = capture_fn,
+				      .ctx = cap, .counts = &counts };
+}
+
+static json_t *parse(const char *text)
+{
+	json_error_t err;
+	json_t *v = json_loads(text, JSON_DECODE_ANY, &err);
+
+	if (!v)
+		fail_msg("test JSON: %s at %d", err.text, err.position);
+	return v;
+}
+
+/* The envelope the golden records carry, then the record's own fields. */
+static void assert_golden(const struct captured *r, const uint8_t *golden, size_t golden_len)
+{
+	static uint8_t buf[HANDOFF_BODY_MAX + 1024];
+	struct envelope env = {
+		.event_time_us = r->meta.event_time_us, .seq = 7, .run = 1764000000000000,
+		.node = "node-a", .cgroup_id = r->meta.cgroup_id, .pod_uid = r->meta.pod_uid,
+		.container_id = r->meta.container_id,
+	};
+	struct avro_buf b;
+
+	avro_buf_init(&b, buf, sizeof(buf));
+	avro_put_envelope(&b, r->meta.kind, &env);
+	avro_put_raw(&b, r->body, r->len);
+	assert_false(b.overflow);
+	if (b.len != golden_len || memcmp(b.data, golden, golden_len) != 0) {
+		size_t i = 0;
+
+		while (i < b.len && i < golden_len && b.data[i] == golden[i])
+			i++;
+		fail_msg("record differs from golden at byte %zu (ours %zu bytes, golden %zu)", i,
+			 b.len, golden_len);
+	}
+}
+
+/* The captured record of `kind` (the n-th one of it, from 0). */
+static const struct captured *find_kind(const struct capture *cap, int kind, int n)
+{
+	for (size_t i = 0; i < cap->n; i++)
+		if (cap->rec[i].meta.kind == kind && n-- == 0)
+			return &cap->rec[i];
+	return NULL;
+}
+
+static size_t count_kind(const struct capture *cap, int kind)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cap->n; i++)
+		n += cap->rec[i].meta.kind == kind;
+	return n;
+}
+
+/* Parses a PodList and diffs it against *state (NULL: none), replacing *state. */
+static void poll_pods(const char *podlist, struct kubelet_state *state, bool have_state,
+		      struct capture *cap, struct kubelet_pods *keep)
+{
+	struct kubelet_emit e = emitter(cap);
+	struct kubelet_pods pods;
+	struct kubelet_state next;
+	json_t *v = parse(podlist);
+
+	assert_int_equal(kubelet_pods_parse(v, &pods, &counts), 0);
+	json_decref(v);
+	assert_int_equal(kubelet_pods_diff(have_state ? state : NULL, &pods, &e, &next), 0);
+	kubelet_state_free(state);
+	*state = next;
+	if (keep)
+		*keep = pods;
+	else
+		kubelet_pods_free(&pods);
+}
+
+/* Golden records */
+
+static void test_summary_golden(void **unused)
+{
+	struct capture *cap = calloc(1, sizeof(*cap));
+	struct kubelet_state state = { 0 };
+	struct kubelet_pods pods;
+	struct kubelet_scrape s = { .pods = &pods, .duration_ms = 42, .missed_intervals = 2 };
+	struct kubelet_emit e;
+	json_t *summary = parse(input_summary);
+
+	(void)unused;
+	/* /pods first: the app container's id joins its stats. */
+	poll_pods(input_pods_after, &state, false, cap, &pods);
+	capture_reset(cap);
+	e = emitter(cap);
+	assert_int_equal(kubelet_map_summary(summary, &s, &e), 2);
+	assert_int_equal(cap->n, 2);
+	assert_int_equal(cap->rec[0].meta.kind, KUBELET_POD_STATS);
+	assert_string_equal(cap->rec[0].key, GOLDEN_UID);
+	assert_string_equal(cap->rec[0].meta.pod_uid, GOLDEN_UID);
+	assert_string_equal(cap->rec[0].meta.container_id, "");
+	assert_golden(&cap->rec[0], golden_pod_stats, sizeof(golden_pod_stats));
+	assert_int_equal(cap->rec[1].meta.kind, KUBELET_NODE_STATS);
+	assert_string_equal(cap->rec[1].key, "node-a/node");
+	assert_string_equal(cap->rec[1].meta.pod_uid, "");
+	assert_golden(&cap->rec[1], golden_node_stats, sizeof(golden_node_stats));
+	/* Nothing in the input was out of place. */
+	for (int r = 0; r < KUBELET_SKIP_MAX; r++)
+		assert_int_equal(counts.n[r], 0);
+	json_decref(summary);
+	kubelet_pods_free(&pods);
+	kubelet_state_free(&state);
+	capture_reset(cap);
+	free(cap);
+}
+
+static void test_scrape_failed_golden(void **unused)
+{
+	struct capture *cap = calloc(1, sizeof(*cap));
+	struct kubelet_emit e = emitter(cap);
+
+	(void)unused;
+	assert_int_equal(kubelet_emit_scrape_failed(&e, "/stats/summary", KUBELET_OUTCOME_HTTP_4XX,
+						    403, "HTTP 403: Forbidden (user=system:service"
+						    "account:tapio:tapio, verb=get, resource=nodes,"
+						    " subresource=stats)", 3), 0);
+	assert_int_equal(cap->n, 1);
+	assert_string_equal(cap->rec[0].key, "node-a/node");
+	assert_golden(&cap->rec[0], golden_scrape_failed, sizeof(golden_scrape_failed));
+	capture_reset(cap);
+	free(cap);
+}
+
+/* The first poll: a snapshot per pod. The next: what changed, in the order it happened; a
+ * termination seen only in lastState is published as it was. Nothing secret is in any record. */
+static void test_state_changes_golden(void **unused)
+{
+	struct capture *cap = calloc(1, sizeof(*cap));
+	struct kubelet_state state = { 0 };
+
+	(void)unused;
+	poll_pods(input_pods_before, &state, false, cap, NULL);
+	assert_int_equal(cap->n, 1);
+	assert_string_equal(cap->rec[0].key, GOLDEN_UID);
+	assert_golden(&cap->rec[0], golden_snapshot, sizeof(golden_snapshot));
+	capture_reset(cap);
+
+	poll_pods(input_pods_after, &state, true, cap, NULL);
+	assert_int_equal(cap->n, 4);
+	assert_int_equal(cap->rec[0].meta.kind, KUBELET_POD_READY);
+	assert_golden(&cap->rec[0], golden_ready, sizeof(golden_ready));
+	assert_int_equal(cap->rec[1].meta.kind, KUBELET_CONTAINER_TERMINATED);
+	assert_string_equal(cap->rec[1].meta.container_id, GOLDEN_CID_OLD);
+	assert_golden(&cap->rec[1], golden_oom_terminated, sizeof(golden_oom_terminated));
+	assert_int_equal(cap->rec[2].meta.kind, KUBELET_CONTAINER_RESTARTED);
+	assert_string_equal(cap->rec[2].meta.container_id, GOLDEN_CID_APP);
+	assert_golden(&cap->rec[2], golden_restarted, sizeof(golden_restarted));
+	assert_ptr_equal(find_kind(cap, KUBELET_CONTAINER_WAITING, 0), &cap->rec[3]);
+	assert_golden(&cap->rec[3], golden_waiting, sizeof(golden_waiting));
+	for (size_t i = 0; i < cap->n; i++)
+		assert_null(memmem(cap->rec[i].body, cap->rec[i].len, "hunter2", 7));
+	capture_reset(cap);
+
+	/* The same again: nothing changed, nothing published. */
+	poll_pods(input_pods_after, &state, true, cap, NULL);
+	assert_int_equal(cap->n, 0);
+
+	poll_pods(input_pods_failed, &state, true, cap, NULL);
+	assert_int_equal(cap->n, 1);
+	assert_golden(&cap->rec[0], golden_phase, sizeof(golden_phase));
+	capture_reset(cap);
+
+	poll_pods("{\"kind\":\"PodList\",\"items\":null}", &state, true, cap, NULL);
+	assert_int_equal(cap->n, 1);
+	assert_golden(&cap->rec[0], golden_removed, sizeof(golden_removed));
+	assert_int_equal(state.npods, 0);
+	capture_reset(cap);
+	kubelet_state_free(&state);
+	free(cap);
+}
+
+/* Every golden record also decodes with avro-c (the producer's own tapio-tail decoder). */
+static void test_golden_decode_with_avro_c(void **unused)
+{
+	static const struct { const uint8_t *data; size_t len; const char *kind; } cases[] = {
+		{ golden_pod_stats, sizeof(golden_pod_stats), "POD_STATS" },
+		{ golden_node_stats, sizeof(golden_node_stats), "NODE_STATS" },
+		{ golden_snapshot, sizeof(golden_snapshot), "POD_STATUS_SNAPSHOT" },
+		{ golden_restarted, sizeof(golden_restarted), "CONTAINER_RESTARTED" },
+		{ golden_scrape_failed, sizeof(golden_scrape_failed), "SCRAPE_FAILED" },
+	};
+	const struct tapio_schema *schema = schema_find("kubelet");
+	struct avro_json_decoder *dec;
+	uint8_t framed[8192];
+	uint64_t fp;
+	char errstr[256];
+	const char *name;
+	json_t *rec;
+
+	(void)unused;
+	assert_non_null(schema);
+	assert_int_equal(schema_fingerprint(schema->json, &fp, errstr, sizeof(errstr)), 0);
+	assert_int_equal(avro_json_decoder_new(tapio_schemas, tapio_schema_count, &dec, errstr,
+					       sizeof(errstr)), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		avro_single_object_header(fp, framed);
+		assert_true(cases[i].len + 10 <= sizeof(framed));
+		memcpy(framed + 10, cases[i].data, cases[i].len);
+		if (avro_json_decode(dec, "tapio.kubelet", framed, cases[i].len + 10, &rec, &name,
+				     errstr, sizeof(errstr)))
+			fail_msg("%s: %s", cases[i].kind, errstr);
+		assert_string_equal(json_string_value(json_object_get(rec, "kind")), cases[i].kind);
+		json_decref(rec);
+	}
+	avro_json_decoder_free(dec);
+}
+
+/* State-change rules */
+
+/* A PodList of one pod whose container "app" has the given state JSON, restart count and id. */
+static char *podlist(const char *phase, const char *state, int restarts, const char *id,
+		     const char *last)
+{
+	char *text;
+
+	assert_true(asprintf(&text,
+			     "{\"kind\":\"PodList\",\"items\":[{\"metadata\":{\"name\":\"p\","
+			     "\"namespace\":\"n\",\"uid\":\"%s\"},\"status\":{\"phase\":\"%s\","
+			     "\"containerStatuses\":[{\"name\":\"app\",\"state\":%s,"
+			     "\"lastState\":%s,\"restartCount\":%d%s%s%s}]}}]}",
+			     GOLDEN_UID, phase, state, last ? last : "{}", restarts,
+			     id ? ",\"containerID\":\"containerd://" : "", id ? id : "",
+			     id ? "\"" : "") > 0);
+	return text;
+}
+
+#define RUNNING "{\"running\":{\"startedAt\":\"2025-11-24T15:00:00Z\"}}"
+#define CRASHLOOP "{\"waiting\":{\"reason\":\"CrashLoopBackOff\",\"message\":\"back-off 10s\"}}"
+#define CRASHLOOP_LONGER \
+	"{\"waiting\":{\"reason\":\"CrashLoopBackOff\",\"message\":\"back-off 20s\"}}"
+#define LAST_ERROR(id) "{\"terminated\":{\"exitCode\":2,\"reason\":\"Error\",\"finishedAt\":" \
+		       "\"2025-11-24T15:01:00Z\",\"containerID\":\"containerd://" id "\"}}"
+
+/* A crash loop: each restart is one RESTARTED and one TERMINATED, the back-off one WAITING
+ * whose message changes are not news; running again is RUNNING. */
+static void test_crash_loop(void **unused)
+{
+	struct capture *cap = calloc(1, sizeof(*cap));
+	struct kubelet_state state = { 0 };
+	char *a = podlist("Running", RUNNING, 0, "aa", NULL);
+	char *b = podlist("Running", CRASHLOOP, 1, NULL, LAST_ERROR("aa"));
+	char *b2 = podlist("Running", CRASHLOOP_LONGER, 1, NULL, LAST_ERROR("aa"));
+	char *c = podlist("Running", RUNNING, 1, "bb", LAST_ERROR("aa"));
+	char *d = podlist("Running", RUNNING, 2, "cc", LAST_ERROR("bb"));
+
+	(void)unused;
+	poll_pods(a, &state, false, cap, NULL);
+	assert_int_equal(count_kind(cap, KUBELET_POD_STATUS_SNAPSHOT), 1);
+	capture_reset(cap);
+	poll_pods(b, &state, true, cap, NULL);
+	assert_int_equal(cap->n, 3);
+	assert_int_equal(cap->rec[0].meta.kind, KUBELET_CONTAINER_TERMINATED);
+	assert_string_equal(cap->rec[0].meta.container_id, "aa");
+	assert_int_equal(cap->rec[1].meta.kind, KUBELET_CONTAINER_RESTARTED);
+	assert_int_equal(cap->rec[2].meta.kind, KUBELET_CONTAINER_WAITING);
+	capture_reset(cap);
+	poll_pods(b2, &state, true, cap, NULL);
+	assert_int_equal(cap->n, 0);
+	poll_pods(c, &state, true, cap, NULL);
+	assert_int_equal(cap->n, 1);
+	assert_int_equal(cap->rec[0].meta.kind, KUBELET_CONTAINER_RUNNING);
+	assert_string_equal(cap->rec[0].meta.container_id, "bb");
+	capture_reset(cap);
+	/* Restarted again between two polls: exactly one RESTARTED, one TERMINATED. */
+	poll_pods(d, &state, true, cap, NULL);
+	assert_int_equal(cap->n, 2);
+	assert_int_equal(count_kind(cap, KUBELET_CONTAINER_TERMINATED), 1);
+	assert_int_equal(count_kind(cap, KUBELET_CONTAINER_RESTARTED), 1);
+	capture_reset(cap);
+	kubelet_state_free(&state);
+	free(a);
+	free(b);
+	free(b2);
+	free(c);
+	free(d);
+	free(cap);
+}
+
+/* A container that stays terminated: one TERMINATED, then nothing; after its restart the same
+ * termination (now its lastState) is not announced again. */
+static void test_termination_announced_once(void **unused)
+{
+	struct capture *cap = calloc(1, sizeof(*cap));
+	struct kubelet_state state = { 0 };
+	char *a = podlist("Running", RUNNING, 0, "aa", NULL);
+	char *b = podlist("Running", "{\"terminated\":{\"exitCode\":0,\"signal\":15,\"reason\":"
+			  "\"Completed\",\"containerID\":\"containerd://aa\"}}", 0, "aa", NULL);
+	char *c = podlist("Running", RUNNING, 1, "bb",
+			  "{\"terminated\":{\"exitCode\":0,\"signal\":15,\"reason\":\"Completed\","
+			  "\"containerID\":\"containerd://aa\"}}");
+
+	(void)unused;
+	poll_pods(a, &state, false, cap, NULL);
+	capture_reset(cap);
+	poll_pods(b, &state, true, cap, NULL);
+	assert_int_equal(cap->n, 1);
+	assert_int_equal(cap->rec[0].meta.kind, KUBELET_CONTAINER_TERMINATED);
+	capture_reset(cap);
+	poll_pods(b, &state, true, cap, NULL);
+	assert_int_equal(cap->n, 0);
+	poll_pods(c, &state, true, cap, NULL);
+	assert_int_equal(cap->n, 1);
+	assert_int_equal(cap->rec[0].meta.kind, KUBELET_CONTAINER_RESTARTED);
+	capture_reset(cap);
+	kubelet_state_free(&state);
+	free(a);
+	free(b);
+	free(c);
+	free(cap);
+}
+
+/* A pod that appears after the first poll gets a snapshot with new_pod set; the state survives
+ * a trip through its checkpoint text, so a restart announces nothing that did not change. */
+static void test_state_roundtrip_and_new_pod(void **unused)
+{
+	struct capture *cap = calloc(1, sizeof(*cap));
+	struct kubelet_state state = { 0 }, back;
+	char *text, *again;
+	size_t len, len2;
+
+	(void)unused;
+	poll_pods("{\"items\":[]}", &state, false, cap, NULL);
+	assert_int_equal(cap->n, 0);
+	poll_pods(input_pods_before, &state, true, cap, NULL);
+	assert_int_equal(cap->n, 1);
+	assert_int_equal(cap->rec[0].meta.kind, KUBELET_POD_STATUS_SNAPSHOT);
+	capture_reset(cap);
+	poll_pods(input_pods_after, &state, true, cap, NULL);
+	capture_reset(cap);
+
+	text = kubelet_state_serialize(&state, &len);
+	assert_non_null(text);
+	assert_int_equal(kubelet_state_parse(text, len, &back), 0);
+	again = kubelet_state_serialize(&back, &len2);
+	assert_int_equal(len, len2);
+	assert_memory_equal(text, again, len);
+	/* The restarted producer judges the same PodList against the checkpointed state. */
+	poll_pods(input_pods_after, &back, true, cap, NULL);
+	assert_int_equal(cap->n, 0);
+	poll_pods(input_pods_failed, &back, true, cap, NULL);
+	assert_int_equal(cap->n, 1);
+	assert_int_equal(cap->rec[0].meta.kind, KUBELET_POD_PHASE);
+	capture_reset(cap);
+
+	/* Every cut of the text, and a changed byte, is refused whole. */
+	for (size_t cut = 0; cut < len; cut++) {
+		struct kubelet_state s;
+
+		assert_int_equal(kubelet_state_parse(text, cut, &s), -EINVAL);
+	}
+	for (size_t i = 0; i < len; i++) {
+		struct kubelet_state s;
+		char saved = text[i];
+
+		text[i] = text[i] == '\n' ? ' ' : '\n';
+		if (kubelet_state_parse(text, len, &s) == 0)
+			kubelet_state_free(&s);
+		text[i] = saved;
+	}
+	free(text);
+	free(again);
+	kubelet_state_free(&state);
+	kubelet_state_free(&back);
+	free(cap);
+}
+
+/* A stop asked for by the emit function ends the diff at once with its error. */
+static void test_emit_stop_is_passed_on(void **unused)
+{
+	struct capture *cap = calloc(1, sizeof(*cap));
+	struct kubelet_emit e = emitter(cap);
+	struct kubelet_pods pods;
+	struct kubelet_state next;
+	json_t *v = parse(input_summary);
+	struct kubelet_scrape s = { 0 };
+
+	(void)unused;
+	cap->stop_after = 1;
+	assert_int_equal(kubelet_map_summary(v, &s, &e), -ECANCELED);
+	json_decref(v);
+	v = parse(input_pods_before);
+	assert_int_equal(kubelet_pods_parse(v, &pods, &counts), 0);
+	assert_int_equal(kubelet_pods_diff(NULL, &pods, &e, &next), -ECANCELED);
+	assert_null(next.pods);
+	kubelet_pods_free(&pods);
+	json_decref(v);
+	free(cap);
+}
+
+/* Helpers */
+
+static void test_parse_time(void **unused)
+{
+	static const struct { const char *s; int64_t us; } good[] = {
+		{ "1970-01-01T00:00:00Z", 0 },
+		{ "2025-11-24T16:00:05.250Z", 1764000005250000 },
+		{ "2025-11-24T16:00:05.1234567891Z", 1764000005123456 },
+		{ "2025-11-24T18:00:05+02:00", 1764000005000000 },
+		{ "2024-02-29T00:00:00z", 1709164800000000 },
+		{ "1969-12-31T23:59:59Z", -1000000 },
+	};
+	static const char *const bad[] = {
+		"", "2025", "2025-11-24", "2025-11-24T16:00:05", "2025-11-24 16:00:05Z",
+		"2025-13-01T00:00:00Z", "2025-02-29T00:00:00Z", "2025-11-24T24:00:00Z",
+		"2025-11-24T16:00:05.Z", "2025-11-24T16:00:05Zjunk", "2025-11-24T16:00:05+0200",
+		"２025-11-24T16:00:05Z", "2025-11-24T16:00:60Z",
+	};
+	int64_t us;
+
+	(void)unused;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (!kubelet_parse_time(good[i].s, &us))
+			fail_msg("%s refused", good[i].s);
+		assert_int_equal(us, good[i].us);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (kubelet_parse_time(bad[i], &us))
+			fail_msg("%s accepted", bad[i]);
+}
+
+static void test_strip_runtime(void **unused)
+{
+	char out[KUBELET_ID_LEN + 1], longer[300];
+
+	(void)unused;
+	assert_true(kubelet_strip_runtime("containerd://abc", out, sizeof(out)));
+	assert_string_equal(out, "abc");
+	assert_true(kubelet_strip_runtime("cri-o://def", out, sizeof(out)));
+	assert_string_equal(out, "def");
+	assert_true(kubelet_strip_runtime("ghi", out, sizeof(out)));
+	assert_string_equal(out, "ghi");
+	assert_false(kubelet_strip_runtime("docker://", out, sizeof(out)));
+	memset(longer, 'a', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	assert_false(kubelet_strip_runtime(longer, out, sizeof(out)));
+}
+
+/* Hostile JSON */
+
+/* Every value of a realistic Summary replaced, one at a time, by each wrong type: the mapper
+ * publishes what it can, counts what it cannot, and never crashes. */
+static void replace_each(json_t *root, json_t *node, struct capture *cap, size_t *variants)
+{
+	static const char *const wrong[] = { "\"x\"", "-1", "1.5", "true", "null", "[]", "{}",
+					     "18446744073709551615e0", "[[[[[[[[]]]]]]]]" };
+	const char *key;
+	json_t *value, *tmp;
+	size_t i;
+
+	if (json_is_object(node)) {
+		json_object_foreach_safe(node, tmp, key, value) {
+			json_incref(value);
+			for (size_t w = 0; w < sizeof(wrong) / sizeof(wrong[0]); w++) {
+				struct kubelet_scrape s = { 0 };
+				struct kubelet_emit e = emitter(cap);
+				int n;
+
+				json_object_set_new(node, key, parse(wrong[w]));
+				n = kubelet_map_summary(root, &s, &e);
+				assert_true(n >= 0 || n == -EINVAL);
+				capture_reset(cap);
+				(*variants)++;
+			}
+			json_object_set(node, key, value);
+			replace_each(root, value, cap, variants);
+			json_decref(value);
+		}
+	} else if (json_is_array(node)) {
+		json_array_foreach(node, i, value)
+			replace_each(root, value, cap, variants);
+	}
+}
+
+static void test_hostile_summary(void **unused)
+{
+	struct capture *cap = calloc(1, sizeof(*cap));
+	json_t *v = parse(input_summary), *pods, *pod, *containers;
+	struct kubelet_scrape s = { 0 };
+	struct kubelet_emit e;
+	size_t variants = 0;
+	int n;
+
+	(void)unused;
+	replace_each(v, v, cap, &variants);
+	assert_true(variants > 500);
+
+	/* Not a Summary at all. */
+	e = emitter(cap);
+	{
+		json_t *bad = parse("{\"pods\":[]}"), *arr = json_array();
+
+		assert_int_equal(kubelet_map_summary(arr, &s, &e), -EINVAL);
+		assert_int_equal(kubelet_map_summary(bad, &s, &e), -EINVAL);
+		json_decref(bad);
+		json_decref(arr);
+	}
+
+	/* Wrong types are null, counted. */
+	e = emitter(cap);
+	pods = json_object_get(v, "pods");
+	pod = json_array_get(pods, 0);
+	json_object_set_new(json_object_get(pod, "cpu"), "usageCoreNanoSeconds",
+			    json_string("12"));
+	json_object_set_new(json_object_get(pod, "memory"), "usageBytes", json_integer(-5));
+	json_object_set_new(json_object_get(pod, "cpu"), "time", json_string("yesterday"));
+	json_array_append_new(pods, json_string("not a pod"));
+	json_array_append_new(pods, parse("{\"podRef\":{\"uid\":\"has space\"}}"));
+	json_array_append_new(pods, parse("{\"podRef\":{}}"));
+	n = kubelet_map_summary(v, &s, &e);
+	assert_int_equal(n, 2);
+	assert_int_equal(counts.n[KUBELET_SKIP_WRONG_TYPE], 1);
+	assert_int_equal(counts.n[KUBELET_SKIP_OUT_OF_RANGE], 1);
+	assert_int_equal(counts.n[KUBELET_SKIP_BAD_TIME], 1);
+	assert_int_equal(counts.n[KUBELET_SKIP_MALFORMED], 1);
+	assert_int_equal(counts.n[KUBELET_SKIP_BAD_UID], 2);
+	capture_reset(cap);
+
+	/* A huge array: the first 64 containers, the record says truncated; 10000 interfaces. */
+	containers = json_object_get(pod, "containers");
+	for (int i = 0; i < 2000; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "c%d", i);
+		json_array_append_new(containers, json_pack("{s:s,s:{s:i}}", "name", name, "cpu",
+							    "usageNanoCores", i));
+	}
+	e = emitter(cap);
+	assert_int_equal(kubelet_map_summary(v, &s, &e), 2);
+	assert_int_equal(counts.n[KUBELET_SKIP_TOO_MANY], 2002 - KUBELET_POD_CONTAINERS_MAX);
+	assert_true(cap->rec[0].len < HANDOFF_BODY_MAX);
+	capture_reset(cap);
+
+	/* Deep nesting where a number belongs. */
+	{
+		char deep[4096 + 8];
+
+		memset(deep, '[', 2000);
+		memset(deep + 2000, ']', 2000);
+		deep[4000] = '\0';
+		json_object_set_new(json_object_get(pod, "memory"), "rssBytes", parse(deep));
+		e = emitter(cap);
+		assert_int_equal(kubelet_map_summary(v, &s, &e), 2);
+		assert_true(counts.n[KUBELET_SKIP_WRONG_TYPE] >= 1);
+		capture_reset(cap);
+	}
+
+	/* A record too large for the hand-off: long volume names, many of them. */
+	{
+		json_t *vols = json_array();
+		char name[300];
+
+		memset(name, 'v', sizeof(name) - 1);
+		name[sizeof(name) - 1] = '\0';
+		for (int i = 0; i < 64; i++)
+			json_array_append_new(vols, json_pack("{s:s,s:{s:s,s:s}}", "name", name,
+							      "pvcRef", "name", name, "namespace",
+							      name));
+		json_object_set_new(pod, "volume", vols);
+		for (size_t i = 0; i < json_array_size(containers); i++)
+			json_object_set_new(json_array_get(containers, i), "name",
+					    json_string(name));
+		e = emitter(cap);
+		assert_int_equal(kubelet_map_summary(v, &s, &e), 1); /* the node's only */
+		assert_int_equal(counts.n[KUBELET_SKIP_TOO_LARGE], 1);
+		assert_true(counts.n[KUBELET_SKIP_TRUNCATED] > 0);
+		capture_reset(cap);
+	}
+	json_decref(v);
+	free(cap);
+}
+
+static void replace_each_pods(json_t *root, json_t *node, struct capture *cap, size_t *variants)
+{
+	static const char *const wrong[] = { "\"x\"", "-1", "1.5", "true", "null", "[]", "{}",
+					     "\"containerd://\"", "\"Running Pod\"" };
+	const char *key;
+	json_t *value, *tmp;
+	size_t i;
+
+	if (json_is_object(node)) {
+		json_object_foreach_safe(node, tmp, key, value) {
+			json_incref(value);
+			for (size_t w = 0; w < sizeof(wrong) / sizeof(wrong[0]); w++) {
+				struct kubelet_emit e = emitter(cap);
+				struct kubelet_pods pods;
+				struct kubelet_state a = { 0 }, b = { 0 };
+
+				json_object_set_new(node, key, parse(wrong[w]));
+				if (kubelet_pods_parse(root, &pods, &counts) == 0) {
+					assert_int_equal(kubelet_pods_diff(NULL, &pods, &e, &a), 0);
+					assert_int_equal(kubelet_pods_diff(&a, &pods, &e, &b), 0);
+					kubelet_pods_free(&pods);
+				}
+				kubelet_state_free(&a);
+				kubelet_state_free(&b);
+				capture_reset(cap);
+				(*variants)++;
+			}
+			json_object_set(node, key, value);
+			replace_each_pods(root, value, cap, variants);
+			json_decref(value);
+		}
+	} else if (json_is_array(node)) {
+		json_array_foreach(node, i, value)
+			replace_each_pods(root, value, cap, variants);
+	}
+}
+
+static void test_hostile_pods(void **unused)
+{
+	struct capture *cap = calloc(1, sizeof(*cap));
+	json_t *v = parse(input_pods_after), *items;
+	struct kubelet_pods pods;
+	size_t variants = 0;
+
+	(void)unused;
+	replace_each_pods(v, v, cap, &variants);
+	assert_true(variants > 500);
+
+	{
+		json_t *str = json_string("x");
+
+		assert_int_equal(kubelet_pods_parse(str, &pods, &counts), -EINVAL);
+		json_decref(str);
+	}
+	{
+		json_t *bad = parse("{\"items\":{}}");
+
+		assert_int_equal(kubelet_pods_parse(bad, &pods, &counts), -EINVAL);
+		json_decref(bad);
+	}
+	/* Duplicates, a missing UID, non-objects, a pod with 1000 containers. */
+	items = json_object_get(v, "items");
+	json_array_append(items, json_array_get(items, 0));
+	json_array_append_new(items, parse("{\"metadata\":{}}"));
+	json_array_append_new(items, json_integer(5));
+	{
+		json_t *big = json_deep_copy(json_array_get(items, 0)), *st;
+
+		json_object_set_new(json_object_get(big, "metadata"), "uid", json_string("big"));
+		st = json_object_get(json_object_get(big, "status"), "containerStatuses");
+		for (int i = 0; i < 1000; i++)
+			json_array_append_new(st, json_pack("{s:s}", "name", "x"));
+		json_array_append_new(items, big);
+	}
+	memset(&counts, 0, sizeof(counts));
+	assert_int_equal(kubelet_pods_parse(v, &pods, &counts), 0);
+	assert_int_equal(pods.npods, 2);
+	assert_int_equal(counts.n[KUBELET_SKIP_DUPLICATE], 1);
+	assert_int_equal(counts.n[KUBELET_SKIP_BAD_UID], 1);
+	assert_int_equal(counts.n[KUBELET_SKIP_MALFORMED], 1);
+	assert_int_equal(counts.n[KUBELET_SKIP_TOO_MANY], 1003 - KUBELET_POD_CONTAINERS_MAX);
+	assert_int_equal(kubelet_pods_find(&pods, "big")->count, KUBELET_POD_CONTAINERS_MAX);
+	kubelet_pods_free(&pods);
+	json_decref(v);
+	free(cap);
+}
+
+static void test_hostile_state(void **unused)
+{
+	static const char *const bad[] = {
+		"",
+		"tapio-kubelet-state 1 1 0\n",
+		"tapio-kubelet-state 2 0 0\n",
+		"tapio-kubelet-state 1 0 0",
+		"tapio-kubelet-state 1 0 0\nextra\n",
+		"tapio-kubelet-state 1 1 0\np bad/uid 1 0 Running\n",
+		"tapio-kubelet-state 1 1 0\np u 2 0 Running\n",
+		"tapio-kubelet-state 1 1 1\np u 1 2 Running\nc 0 2 0 0000000000000001 "
+		"0000000000000000 0000000000000000 0000000000000000\n",
+		"tapio-kubelet-state 1 1 1\np u 1 1 Running\nc 0 9 0 0000000000000001 "
+		"0000000000000000 0000000000000000 0000000000000000\n",
+		"tapio-kubelet-state 1 1 1\np u 1 1 Running\nc 0 2 99999999999999999999 "
+		"0000000000000001 0000000000000000 0000000000000000 0000000000000000\n",
+		"tapio-kubelet-state 1 1 1\np u 1 1 Running\nc 0 2 0 000000000000000g "
+		"0000000000000000 0000000000000000 0000000000000000\n",
+		"tapio-kubelet-state 1 2 0\np b 1 0 Running\np a 1 0 Running\n",
+		"tapio-kubelet-state 1 1 0\np u 1 0 Run-ning\n",
+		"tapio-kubelet-state 1 99999 0\n",
+	};
+	static const char good[] =
+		"tapio-kubelet-state 1 2 1\np a 1 1 Running\nc 1 3 0 0000000000000001 "
+		"0000000000000002 0000000000000000 00000000000000ff\np b -1 0 -\n";
+	struct kubelet_state s;
+
+	(void)unused;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (kubelet_state_parse(bad[i], strlen(bad[i]), &s) != -EINVAL)
+			fail_msg("accepted: %s", bad[i]);
+	assert_int_equal(kubelet_state_parse(good, sizeof(good) - 1, &s), 0);
+	assert_int_equal(s.npods, 2);
+	assert_int_equal(s.ncontainers, 1);
+	assert_string_equal(s.pods[0].phase, "Running");
+	assert_string_equal(s.pods[1].phase, "");
+	assert_int_equal(s.pods[1].ready, -1);
+	assert_int_equal(s.containers[0].term_hash, 0xff);
+	assert_int_equal(s.containers[0].phase, KUBELET_CPHASE_TERMINATED);
+	assert_true(s.containers[0].init);
+	kubelet_state_free(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_summary_golden),
+		cmocka_unit_test(test_scrape_failed_golden),
+		cmocka_unit_test(test_state_changes_golden),
+		cmocka_unit_test(test_golden_decode_with_avro_c),
+		cmocka_unit_test(test_crash_loop),
+		cmocka_unit_test(test_termination_announced_once),
+		cmocka_unit_test(test_state_roundtrip_and_new_pod),
+		cmocka_unit_test(test_emit_stop_is_passed_on),
+		cmocka_unit_test(test_parse_time),
+		cmocka_unit_test(test_strip_runtime),
+		cmocka_unit_test(test_hostile_summary),
+		cmocka_unit_test(test_hostile_pods),
+		cmocka_unit_test(test_hostile_state),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
