@@ -736,17 +736,23 @@ static void test_hostile_pods(void **unused)
 
 		json_object_set_new(json_object_get(big, "metadata"), "uid", json_string("big"));
 		st = json_object_get(json_object_get(big, "status"), "containerStatuses");
-		for (int i = 0; i < 1000; i++)
-			json_array_append_new(st, json_pack("{s:s}", "name", "x"));
+		for (int i = 0; i < 1000; i++) {
+			char name[16];
+
+			snprintf(name, sizeof(name), "x%d", i);
+			json_array_append_new(st, json_pack("{s:s}", "name", name));
+		}
+		/* A name twice in one pod: the second is not that container. */
+		json_array_insert_new(st, 1, json_pack("{s:s}", "name", "app"));
 		json_array_append_new(items, big);
 	}
 	memset(&counts, 0, sizeof(counts));
 	assert_int_equal(kubelet_pods_parse(v, &pods, &counts), 0);
 	assert_int_equal(pods.npods, 2);
-	assert_int_equal(counts.n[KUBELET_SKIP_DUPLICATE], 1);
+	assert_int_equal(counts.n[KUBELET_SKIP_DUPLICATE], 1 + 1);
 	assert_int_equal(counts.n[KUBELET_SKIP_BAD_UID], 1);
 	assert_int_equal(counts.n[KUBELET_SKIP_MALFORMED], 1);
-	assert_int_equal(counts.n[KUBELET_SKIP_TOO_MANY], 1003 - KUBELET_POD_CONTAINERS_MAX);
+	assert_int_equal(counts.n[KUBELET_SKIP_TOO_MANY], 1004 - 1 - KUBELET_POD_CONTAINERS_MAX);
 	assert_int_equal(kubelet_pods_find(&pods, "big")->count, KUBELET_POD_CONTAINERS_MAX);
 	kubelet_pods_free(&pods);
 	json_decref(v);

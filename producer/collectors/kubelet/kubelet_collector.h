@@ -74,7 +74,8 @@ enum kubelet_cphase {
 enum kubelet_skip {
 	KUBELET_SKIP_MALFORMED,   /* an array entry that is not an object, or has no name: skipped */
 	KUBELET_SKIP_BAD_UID,     /* a pod without a usable UID: skipped */
-	KUBELET_SKIP_DUPLICATE,   /* a pod UID listed twice in one body: the second skipped */
+	KUBELET_SKIP_DUPLICATE,   /* a pod UID, or a container name in a pod, listed twice in one
+				   * body: the second skipped */
 	KUBELET_SKIP_TOO_MANY,    /* pods, containers, volumes, interfaces beyond a limit */
 	KUBELET_SKIP_TOO_LARGE,   /* a record that would exceed HANDOFF_BODY_MAX: skipped */
 	KUBELET_SKIP_WRONG_TYPE,  /* a value of the wrong JSON type: null */

@@ -210,6 +210,14 @@ static int parse_statuses(struct kubelet_pods *p, struct kubelet_pod *pod, const
 			kept = parse_container(p, st, init, &p->containers[p->ncontainers], c);
 		if (kept < 0)
 			return kept;
+		/* Names are unique in a pod (init containers included): they say which is which
+		 * from one poll to the next. */
+		for (uint32_t j = 0; kept && j < pod->count; j++)
+			if (!strcmp(kubelet_str(p, p->containers[pod->first + j].name),
+				    kubelet_str(p, p->containers[p->ncontainers].name))) {
+				c->n[KUBELET_SKIP_DUPLICATE]++;
+				kept = 0;
+			}
 		p->ncontainers += (size_t)kept;
 		pod->count += (uint32_t)kept;
 	}
@@ -651,10 +659,14 @@ static int diff_container(const struct kubelet_emit *e, const struct kubelet_pod
 	uint64_t published = old ? old->term_hash : 0, t;
 	bool restarted = old && old->restart_count >= 0 && c->has_restart_count &&
 			 c->restart_count > old->restart_count;
+	/* When the termination it is in now was announced, its last state is older news. */
+	bool current_known = c->phase == KUBELET_CPHASE_TERMINATED &&
+			     term_hash(p, &c->terminated) == published;
 	int err = 0;
 
 	*next = cstate_of(p, c);
-	if (c->last_terminated.set && (t = term_hash(p, &c->last_terminated)) != published) {
+	if (c->last_terminated.set && !current_known &&
+	    (t = term_hash(p, &c->last_terminated)) != published) {
 		/* It ended and runs (or waits) again since the last poll: the record shows it as it
 		 * was when it ended. Unknown containers get no history, only their state below. */
 		if (old) {
