@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,8 @@
 
 #include "avro_json.h"
 #include "config.h"
+#include "log.h"
+#include "metrics.h"
 #include "kubelet_collector.h"
 #include "pipeline.h"
 #include "schema.h"
@@ -802,6 +805,715 @@ static void test_hostile_state(void **unused)
 	kubelet_state_free(&s);
 }
 
+/* Broker tier: the collector through the real pipeline against the stand-in kubelet */
+
+#define STANDIN "tests/kubelet_standin.py"
+#define PYTHON "/usr/bin/python3"
+#define TOKEN "kubelet-test-token-5e1f"
+
+/* The stand-in (tests/kubelet_standin.py): a child process, one JSON line per command. */
+struct standin {
+	pid_t pid;
+	FILE *in, *out;
+	json_t *hello; /* url, ca, pods */
+};
+
+static json_t *read_answer(struct standin *k)
+{
+	struct pollfd pfd = { .fd = fileno(k->out), .events = POLLIN };
+	char *line = NULL;
+	size_t cap = 0;
+	json_error_t err;
+	json_t *v;
+
+	/* The stand-in bounds its own waits at 20 s: 60 s means it died or hangs. */
+	if (poll(&pfd, 1, 60000) != 1 || getline(&line, &cap, k->out) <= 0)
+		fail_msg("the stand-in kubelet did not answer");
+	v = json_loads(line, 0, &err);
+	if (!v)
+		fail_msg("stand-in answer not JSON: %s", line);
+	free(line);
+	return v;
+}
+
+/* Starts it with up to six arguments (NULL ends them). */
+static void standin_start(struct standin *k, const char *a1, const char *a2, const char *a3,
+			  const char *a4, const char *a5, const char *a6)
+{
+	char *argv[] = { PYTHON, STANDIN, (char *)a1, (char *)a2, (char *)a3, (char *)a4,
+			 (char *)a5, (char *)a6, NULL };
+	int in[2], out[2];
+
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	k->pid = fork();
+	assert_true(k->pid >= 0);
+	if (k->pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		execv(PYTHON, argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	k->in = fdopen(in[1], "w");
+	k->out = fdopen(out[0], "r");
+	assert_non_null(k->in);
+	assert_non_null(k->out);
+	k->hello = read_answer(k);
+	assert_non_null(json_object_get(k->hello, "url"));
+}
+
+/* Sends a command; fails the test on an error answer. The answer is the caller's. */
+static json_t *__attribute__((format(printf, 2, 3))) standin(struct standin *k, const char *fmt,
+							      ...)
+{
+	va_list ap;
+	json_t *v;
+
+	va_start(ap, fmt);
+	vfprintf(k->in, fmt, ap);
+	va_end(ap);
+	fputc('\n', k->in);
+	fflush(k->in);
+	v = read_answer(k);
+	if (json_object_get(v, "error"))
+		fail_msg("stand-in: %s", json_string_value(json_object_get(v, "error")));
+	return v;
+}
+
+#define STANDIN_DO(k, ...) json_decref(standin(k, __VA_ARGS__))
+
+static int64_t standin_int(struct standin *k, const char *key, const char *fmt, const char *arg)
+{
+	json_t *v = standin(k, fmt, arg);
+	int64_t n = json_integer_value(json_object_get(v, key));
+
+	json_decref(v);
+	return n;
+}
+
+static void standin_stop(struct standin *k)
+{
+	if (k->pid <= 0)
+		return;
+	fclose(k->in);
+	fclose(k->out);
+	waitpid(k->pid, NULL, 0);
+	json_decref(k->hello);
+	k->pid = 0;
+}
+
+static const char *pod_uid(struct standin *k, size_t i)
+{
+	return json_string_value(json_object_get(json_array_get(json_object_get(k->hello, "pods"),
+								i), "uid"));
+}
+
+static size_t pod_index(struct standin *k, const char *uid)
+{
+	json_t *pods = json_object_get(k->hello, "pods"), *p;
+	size_t i;
+
+	json_array_foreach(pods, i, p)
+		if (strcmp(json_string_value(json_object_get(p, "uid")), uid) == 0)
+			return i;
+	fail_msg("no pod %s", uid);
+	return 0;
+}
+
+static const char *pod_container(struct standin *k, size_t i, const char *name)
+{
+	json_t *pod = json_array_get(json_object_get(k->hello, "pods"), i);
+
+	return json_string_value(json_object_get(json_object_get(pod, "containers"), name));
+}
+
+struct kfix {
+	char dir[64];
+	char state_dir[96];
+	struct standin k;
+	struct tapio_config cfg;
+	struct pipeline pl;
+	struct collector_runtime *c;
+	bool open;       /* the pipeline (teardown closes it after a failed assertion) */
+	json_t *records; /* decoded, by seq; each with "_key" */
+};
+
+static const char *const known_kubelet[] = { "kubelet", NULL };
+
+static int kfix_setup(void **state)
+{
+	struct kfix *f = calloc(1, sizeof(*f));
+	char path[128];
+	FILE *tok;
+
+	strcpy(f->dir, "/tmp/tapio-kubelet-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(path, sizeof(path), "%s/token", f->dir);
+	tok = fopen(path, "w");
+	assert_non_null(tok);
+	fputs(TOKEN "\n", tok);
+	fclose(tok);
+	snprintf(path, sizeof(path), "%s/cgroup", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(f->state_dir, sizeof(f->state_dir), "%s/state", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int kfix_teardown(void **state)
+{
+	struct kfix *f = *state;
+	char cmd[128];
+
+	if (f->open) {
+		pipeline_close(&f->pl);
+		config_free(&f->cfg);
+	}
+	standin_stop(&f->k);
+	json_decref(f->records);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* Opens the pipeline with the kubelet collector only, pointed at the stand-in (its CA, the
+ * token file), polling every second; `extra` adds or overrides keys. Returns attach's count. */
+static int kfix_open(struct kfix *f, const char *extra)
+{
+	char text[2048], errstr[512], cgroup[128];
+	const char *ca = json_string_value(json_object_get(f->k.hello, "ca"));
+	int n;
+
+	config_defaults(&f->cfg);
+	snprintf(text, sizeof(text),
+		 "node_name = node-a\ncollectors = kubelet\nkubelet_url = %s\n%s%s\n"
+		 "kubelet_token_file = %s/token\nkubelet_interval_s = 1\nstate_dir = %s\n%s",
+		 json_string_value(json_object_get(f->k.hello, "url")),
+		 ca && !strstr(extra, "kubelet_ca_file") ? "kubelet_ca_file = " : "",
+		 ca && !strstr(extra, "kubelet_ca_file") ? ca : "", f->dir, f->state_dir, extra);
+	assert_int_equal(config_parse_text(&f->cfg, text, "test", known_kubelet, errstr,
+					   sizeof(errstr)), 0);
+	log_level_current = LOG_ERROR;
+	snprintf(cgroup, sizeof(cgroup), "%s/cgroup", f->dir);
+	{
+		const struct collector_ops *ops[] = { &kubelet_collector };
+
+		assert_int_equal(pipeline_open_collectors(&f->pl, &f->cfg, ops, 1, cgroup, errstr,
+							  sizeof(errstr)), 0);
+	}
+	f->open = true;
+	n = pipeline_attach(&f->pl);
+	f->c = pipeline_collector(&f->pl, "kubelet");
+	return n;
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "seq"));
+	json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "seq"));
+
+	return (x > y) - (x < y);
+}
+
+/* Stops the collector, delivers everything, reads every record back (decoded, by seq), and
+ * closes the pipeline (the checkpoint is written then). */
+static void kfix_close(struct kfix *f, char **metrics)
+{
+	char errstr[512];
+	struct avro_json_decoder *dec;
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(4);
+	size_t want, n = 0, len = 0;
+	json_t **recs;
+	rd_kafka_t *rk;
+	FILE *out;
+
+	/* While it runs (/metrics shows running collectors); the worker waits on a held request. */
+	if (metrics) {
+		out = open_memstream(metrics, &len);
+		metrics_render(&f->pl, out);
+		fclose(out);
+	}
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+	want = f->c->stats.delivered;
+	assert_int_equal(f->c->stats.produced, want);
+	recs = calloc(want ? want : 1, sizeof(*recs));
+	assert_int_equal(avro_json_decoder_new(tapio_schemas, tapio_schema_count, &dec, errstr,
+					       sizeof(errstr)), 0);
+	assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", f->pl.publisher.bootstrap,
+					   errstr, sizeof(errstr)), RD_KAFKA_CONF_OK);
+	rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "group.id", "test", errstr, sizeof(errstr));
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	assert_non_null(rk);
+	for (int p = 0; p < 4; p++)
+		rd_kafka_topic_partition_list_add(parts, "tapio.kubelet", p)->offset =
+			RD_KAFKA_OFFSET_BEGINNING;
+	assert_int_equal(rd_kafka_assign(rk, parts), 0);
+	for (int idle = 0; n < want && idle < 100;) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+		json_t *rec;
+
+		if (!m) {
+			idle++;
+			continue;
+		}
+		if (!m->err) {
+			const char *name;
+
+			if (avro_json_decode(dec, "tapio.kubelet", m->payload, m->len, &rec, &name,
+					     errstr, sizeof(errstr)))
+				fail_msg("decode: %s", errstr);
+			json_object_set_new(rec, "_key", json_stringn(m->key, m->key_len));
+			/* Nothing secret travels: env values, annotations (the stand-in's pods have
+			 * them), the kubectl manifest, the token. */
+			assert_null(memmem(m->payload, m->len, "tapio-secret-", 13));
+			assert_null(memmem(m->payload, m->len, "last-applied", 12));
+			assert_null(memmem(m->payload, m->len, TOKEN, strlen(TOKEN)));
+			recs[n++] = rec;
+		}
+		rd_kafka_message_destroy(m);
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_destroy(rk);
+	avro_json_decoder_free(dec);
+	assert_int_equal(n, want);
+	qsort(recs, n, sizeof(*recs), cmp_seq);
+	json_decref(f->records);
+	f->records = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(f->records, recs[i]);
+	free(recs);
+	f->open = false;
+	pipeline_close(&f->pl);
+	config_free(&f->cfg);
+}
+
+/* rec's value at a dotted path ("pod_stats.cpu.usage_nano_cores"), NULL when absent. */
+static json_t *at(json_t *rec, const char *path)
+{
+	char buf[256], *save = NULL, *part;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (part = strtok_r(buf, ".", &save); part && rec; part = strtok_r(NULL, ".", &save))
+		rec = json_object_get(rec, part);
+	return rec;
+}
+
+static const char *at_str(json_t *rec, const char *path)
+{
+	return json_string_value(at(rec, path));
+}
+
+/* Records of `kind` (and key, when not NULL), in order. */
+static size_t records_of(struct kfix *f, const char *kind, const char *key, json_t **out,
+			 size_t max)
+{
+	size_t i, n = 0;
+	json_t *r;
+
+	json_array_foreach(f->records, i, r) {
+		if (strcmp(at_str(r, "kind"), kind) || (key && strcmp(at_str(r, "_key"), key)))
+			continue;
+		if (n < max)
+			out[n] = r;
+		n++;
+	}
+	return n;
+}
+
+/* The figures the stand-in served appear in the records: the last scrape's POD_STATS against
+ * the last Summary it served, field by field; container ids joined from /pods; every pod's
+ * status snapshot from the first poll; no change, no state record. TLS verified against the
+ * test CA, the token sent. */
+static void test_collector_exact_figures(void **state)
+{
+	struct kfix *f = *state;
+	json_t *served, *body, *pods, *pod, *stats[16], *node[4], *snap[8], *rec;
+	size_t i;
+	int npods;
+
+	standin_start(&f->k, "--pods", "4", "--token", TOKEN, NULL, NULL);
+	STANDIN_DO(&f->k, "hold /pods 2");
+	assert_int_equal(kfix_open(f, ""), 1);
+	/* The third poll waits: two scrapes are complete. */
+	STANDIN_DO(&f->k, "arrived /pods 3");
+	served = standin(&f->k, "served /stats/summary");
+	kfix_close(f, NULL);
+
+	body = json_object_get(served, "body");
+	pods = json_object_get(body, "pods");
+	npods = (int)json_array_size(pods);
+	assert_int_equal(npods, 4);
+	assert_int_equal(records_of(f, "POD_STATUS_SNAPSHOT", NULL, snap, 8), 4);
+	assert_int_equal(records_of(f, "NODE_STATS", NULL, node, 4), 2);
+	assert_int_equal(records_of(f, "POD_STATS", NULL, stats, 16), 2 * npods);
+	assert_int_equal(json_array_size(f->records), 4 + 2 + 2 * npods); /* nothing else */
+	for (i = 0; i < 4; i++) {
+		assert_string_equal(at_str(snap[i], "_key"), at_str(snap[i], "pod_uid"));
+		assert_false(json_is_true(at(snap[i], "pod_status.new_pod")));
+		assert_string_equal(at_str(snap[i], "pod_status.phase"), "Running");
+	}
+	/* The second scrape's records are the last ones, in the Summary's order. */
+	json_array_foreach(pods, i, pod) {
+		json_t *r = stats[npods + i], *cs, *c;
+		const char *uid = at_str(pod, "podRef.uid");
+		size_t j;
+
+		assert_string_equal(at_str(r, "_key"), uid);
+		assert_string_equal(at_str(r, "pod_uid"), uid);
+		assert_true(json_is_null(at(r, "container_id")));
+		assert_string_equal(at_str(r, "namespace"), at_str(pod, "podRef.namespace"));
+		assert_string_equal(at_str(r, "pod_name"), at_str(pod, "podRef.name"));
+		assert_int_equal(json_integer_value(at(r, "pod_stats.cpu.usage_core_nano_seconds")),
+				 json_integer_value(at(pod, "cpu.usageCoreNanoSeconds")));
+		assert_int_equal(json_integer_value(at(r, "pod_stats.memory.working_set_bytes")),
+				 json_integer_value(at(pod, "memory.workingSetBytes")));
+		assert_int_equal(json_integer_value(at(r, "pod_stats.process_count")),
+				 json_integer_value(at(pod, "process_stats.process_count")));
+		if (at(pod, "network"))
+			assert_int_equal(json_integer_value(at(r, "pod_stats.network.rx_bytes")),
+					 json_integer_value(at(pod, "network.rxBytes")));
+		else /* host network: null, not 0 */
+			assert_true(json_is_null(at(r, "pod_stats.network")));
+		cs = at(pod, "containers");
+		assert_int_equal(json_array_size(at(r, "pod_stats.containers")),
+				 json_array_size(cs));
+		json_array_foreach(cs, j, c) {
+			json_t *rc = json_array_get(at(r, "pod_stats.containers"), j);
+			const char *name = at_str(c, "name");
+
+			assert_string_equal(at_str(rc, "name"), name);
+			assert_string_equal(at_str(rc, "container_id"),
+					    pod_container(&f->k, pod_index(&f->k, uid), name));
+			assert_int_equal(json_integer_value(at(rc, "cpu.usage_nano_cores")),
+					 json_integer_value(at(c, "cpu.usageNanoCores")));
+			if (at(c, "memory.availableBytes"))
+				assert_int_equal(json_integer_value(at(rc, "memory.available_bytes")),
+						 json_integer_value(at(c, "memory.availableBytes")));
+			else /* no memory limit: null, not 0 */
+				assert_true(json_is_null(at(rc, "memory.available_bytes")));
+		}
+	}
+	rec = node[1];
+	assert_string_equal(at_str(rec, "_key"), "node-a/node");
+	assert_int_equal(json_integer_value(at(rec, "node_stats.cpu.usage_core_nano_seconds")),
+			 json_integer_value(at(body, "node.cpu.usageCoreNanoSeconds")));
+	assert_int_equal(json_integer_value(at(rec, "node_stats.fs.capacity_bytes")),
+			 json_integer_value(at(body, "node.fs.capacityBytes")));
+	assert_int_equal(json_integer_value(at(rec, "node_stats.process_count")),
+			 json_integer_value(at(body, "node.rlimit.curproc")));
+	assert_int_equal(json_integer_value(at(rec, "node_stats.pods")), npods);
+	assert_int_equal(json_integer_value(at(rec, "node_stats.missed_intervals")), 0);
+	json_decref(served);
+	/* The token went with every request (the held one too). */
+	assert_int_equal(standin_int(&f->k, "count", "%s", "auth"), 5);
+}
+
+/* Count of records of `kind` for pod i. */
+static size_t kind_for(struct kfix *f, const char *kind, size_t i, json_t **first)
+{
+	json_t *recs[16];
+	size_t n = records_of(f, kind, pod_uid(&f->k, i), recs, 16);
+
+	if (first)
+		*first = n ? recs[0] : NULL;
+	return n;
+}
+
+/* A restart gives exactly one CONTAINER_RESTARTED (and the termination before it); an OOM kill
+ * a CONTAINER_TERMINATED with OOMKilled; a crash loop its WAITING; pods without a change none. */
+static void test_collector_state_changes(void **state)
+{
+	struct kfix *f = *state;
+	json_t *r, *a;
+	const char *new_id;
+	size_t state_records;
+
+	standin_start(&f->k, "--pods", "5", "--token", TOKEN, NULL, NULL);
+	STANDIN_DO(&f->k, "hold /pods 3");
+	assert_int_equal(kfix_open(f, ""), 1);
+	STANDIN_DO(&f->k, "wait /pods 1");
+	a = standin(&f->k, "restart 0 app");
+	new_id = json_string_value(json_object_get(a, "id"));
+	STANDIN_DO(&f->k, "oom 1 app");
+	STANDIN_DO(&f->k, "crash 2 app");
+	/* Whichever poll saw the changes, two more have run when the fourth arrives. */
+	STANDIN_DO(&f->k, "arrived /pods 4");
+	kfix_close(f, NULL);
+
+	assert_int_equal(kind_for(f, "CONTAINER_RESTARTED", 0, &r), 1);
+	assert_string_equal(at_str(r, "container_id"), new_id);
+	assert_string_equal(at_str(r, "container.name"), "app");
+	assert_int_equal(json_integer_value(at(r, "container.restart_count")), 1);
+	assert_string_equal(at_str(r, "container.state"), "RUNNING");
+	assert_int_equal(json_integer_value(at(r, "container.last_terminated.exit_code")), 1);
+	assert_string_equal(at_str(r, "container.last_terminated.reason"), "Error");
+	assert_int_equal(kind_for(f, "CONTAINER_TERMINATED", 0, &r), 1);
+	assert_string_equal(at_str(r, "container_id"), pod_container(&f->k, 0, "app"));
+	assert_string_equal(at_str(r, "container.state"), "TERMINATED");
+
+	assert_int_equal(kind_for(f, "CONTAINER_TERMINATED", 1, &r), 1);
+	assert_string_equal(at_str(r, "container.terminated.reason"), "OOMKilled");
+	assert_int_equal(json_integer_value(at(r, "container.terminated.exit_code")), 137);
+	assert_non_null(at(r, "container.terminated.finished_at"));
+	assert_int_equal(kind_for(f, "CONTAINER_RESTARTED", 1, NULL), 1);
+
+	assert_int_equal(kind_for(f, "CONTAINER_TERMINATED", 2, NULL), 1);
+	assert_int_equal(kind_for(f, "CONTAINER_RESTARTED", 2, NULL), 1);
+	assert_int_equal(kind_for(f, "CONTAINER_WAITING", 2, &r), 1);
+	assert_string_equal(at_str(r, "container.waiting.reason"), "CrashLoopBackOff");
+	assert_int_equal(kind_for(f, "POD_READY", 2, &r), 1);
+	assert_false(json_is_true(at(r, "pod_ready.ready")));
+	assert_true(json_is_true(at(r, "pod_ready.previous")));
+	assert_string_equal(at_str(r, "pod_ready.reason"), "ContainersNotReady");
+
+	/* That is all: 2 + 2 + 4 state records, none for pods 3 and 4. */
+	state_records = 0;
+	for (size_t i = 0; i < json_array_size(f->records); i++) {
+		const char *kind = at_str(json_array_get(f->records, i), "kind");
+
+		state_records += strncmp(kind, "CONTAINER_", 10) == 0 || strncmp(kind, "POD_P", 5) ==
+				 0 || strcmp(kind, "POD_READY") == 0 || strcmp(kind, "POD_REMOVED") == 0;
+	}
+	assert_int_equal(state_records, 8);
+	json_decref(a);
+}
+
+/* Every failed request is a SCRAPE_FAILED saying why, counted on /metrics. */
+static void test_collector_failures(void **state)
+{
+	struct kfix *f = *state;
+	json_t *failed[32];
+	const char *want[] = { "TRANSPORT", "BAD_BODY", "TOO_LARGE", "TIMEOUT", "HTTP_4XX" };
+	char *metrics = NULL;
+	size_t n, pods_failed = 0;
+
+	/* The token may read pods but not stats: every /stats/summary is a 403. */
+	standin_start(&f->k, "--pods", "3", "--token", TOKEN, "--allow", "nodes/proxy");
+	STANDIN_DO(&f->k, "cut /pods@2");
+	STANDIN_DO(&f->k, "raw /pods@3 {\"kind\":\"PodList\",\"items\":5}");
+	STANDIN_DO(&f->k, "big /pods@4 2000000");
+	STANDIN_DO(&f->k, "delay 3 /pods@5");
+	STANDIN_DO(&f->k, "fail 401 /pods@6");
+	STANDIN_DO(&f->k, "hold /pods 6");
+	assert_int_equal(kfix_open(f, "kubelet_timeout_s = 1\nkubelet_max_response_mb = 1\n"), 1);
+	STANDIN_DO(&f->k, "arrived /pods 7");
+	kfix_close(f, &metrics);
+
+	n = records_of(f, "SCRAPE_FAILED", "node-a/node", failed, 32);
+	assert_int_equal(n, 5 + 6);
+	for (size_t i = 0; i < n; i++) {
+		json_t *r = failed[i];
+
+		assert_true(json_is_null(at(r, "pod_uid")));
+		if (strcmp(at_str(r, "scrape_failed.endpoint"), "/stats/summary") == 0) {
+			assert_string_equal(at_str(r, "scrape_failed.outcome"), "HTTP_4XX");
+			assert_int_equal(json_integer_value(at(r, "scrape_failed.http_status")), 403);
+			assert_non_null(strstr(at_str(r, "scrape_failed.error"), "Forbidden"));
+			continue;
+		}
+		assert_string_equal(at_str(r, "scrape_failed.endpoint"), "/pods");
+		assert_true(pods_failed < 5);
+		assert_string_equal(at_str(r, "scrape_failed.outcome"), want[pods_failed]);
+		assert_true(strlen(at_str(r, "scrape_failed.error")) > 0);
+		pods_failed++;
+	}
+	assert_int_equal(pods_failed, 5);
+	assert_int_equal(json_integer_value(at(failed[n - 2], "scrape_failed.http_status")), 401);
+	/* The one good /pods gave the snapshots; no summary ever arrived. */
+	assert_int_equal(records_of(f, "POD_STATUS_SNAPSHOT", NULL, failed, 32), 3);
+	assert_int_equal(records_of(f, "POD_STATS", NULL, failed, 32), 0);
+	/* A bad /pods is not an empty node: the pods are still there. */
+	assert_int_equal(records_of(f, "POD_REMOVED", NULL, failed, 32), 0);
+	assert_non_null(strstr(metrics, "tapio_kubelet_scrapes_total{endpoint=\"/pods\","
+				   "result=\"timeout\"} 1\n"));
+	assert_non_null(strstr(metrics, "tapio_kubelet_scrapes_total{endpoint=\"/pods\","
+				   "result=\"too_large\"} 1\n"));
+	assert_non_null(strstr(metrics, "tapio_kubelet_scrapes_total{endpoint=\"/pods\","
+				   "result=\"ok\"} 1\n"));
+	assert_non_null(strstr(metrics, "tapio_kubelet_scrapes_total{endpoint=\"/stats/summary\","
+				   "result=\"http_4xx\"} 6\n"));
+	assert_non_null(strstr(metrics, "tapio_http_requests_total{collector=\"kubelet\","
+				   "outcome=\"too_large\"} 1\n"));
+	free(metrics);
+}
+
+/* A scrape slower than the interval: the next starts after it ends (no request overlaps
+ * another), the ticks it ran past are skipped, counted and said in the next NODE_STATS. */
+static void test_collector_slow_scrape(void **state)
+{
+	struct kfix *f = *state;
+	json_t *node[8];
+	char *metrics = NULL, want[128];
+	int64_t missed;
+
+	standin_start(&f->k, "--pods", "2", "--token", TOKEN, NULL, NULL);
+	STANDIN_DO(&f->k, "delay 3.5 /stats/summary@2");
+	STANDIN_DO(&f->k, "hold /pods 3");
+	assert_int_equal(kfix_open(f, ""), 1);
+	STANDIN_DO(&f->k, "arrived /pods 4");
+	assert_int_equal(standin_int(&f->k, "overlaps", "%s", "overlaps"), 0);
+	kfix_close(f, &metrics);
+
+	assert_int_equal(records_of(f, "NODE_STATS", NULL, node, 8), 3);
+	assert_true(json_integer_value(at(node[1], "node_stats.duration_ms")) >= 3500);
+	assert_int_equal(json_integer_value(at(node[0], "node_stats.missed_intervals")), 0);
+	assert_int_equal(json_integer_value(at(node[1], "node_stats.missed_intervals")), 0);
+	missed = json_integer_value(at(node[2], "node_stats.missed_intervals"));
+	/* 3.5 s at a 1 s interval: at least the three ticks it ran past whole. */
+	assert_true(missed >= 3);
+	snprintf(want, sizeof(want), "tapio_kubelet_missed_intervals_total %" PRId64 "\n", missed);
+	assert_non_null(strstr(metrics, want));
+	free(metrics);
+}
+
+/* A restarted producer resumes from its checkpoint: it announces what changed while it was
+ * away, once, and nothing it announced before. */
+static void test_collector_restart_does_not_reannounce(void **state)
+{
+	struct kfix *f = *state;
+	json_t *r, *recs[16];
+	char path[160];
+	int64_t run1;
+
+	standin_start(&f->k, "--pods", "3", "--token", TOKEN, NULL, NULL);
+	STANDIN_DO(&f->k, "hold /pods 2");
+	assert_int_equal(kfix_open(f, ""), 1);
+	STANDIN_DO(&f->k, "arrived /pods 3");
+	kfix_close(f, NULL);
+	assert_int_equal(records_of(f, "POD_STATUS_SNAPSHOT", NULL, recs, 16), 3);
+	run1 = json_integer_value(at(json_array_get(f->records, 0), "run"));
+	snprintf(path, sizeof(path), "%s/kubelet.pods.checkpoint", f->state_dir);
+	assert_int_equal(access(path, R_OK), 0);
+
+	/* While the producer is away, a container restarts. */
+	STANDIN_DO(&f->k, "restart 0 app");
+	STANDIN_DO(&f->k, "hold /pods 5");
+	assert_int_equal(kfix_open(f, ""), 1);
+	STANDIN_DO(&f->k, "arrived /pods 6");
+	kfix_close(f, NULL);
+	assert_true(json_integer_value(at(json_array_get(f->records, 0), "run")) != run1);
+	assert_int_equal(records_of(f, "POD_STATUS_SNAPSHOT", NULL, recs, 16), 0);
+	assert_int_equal(kind_for(f, "CONTAINER_RESTARTED", 0, &r), 1);
+	assert_int_equal(kind_for(f, "CONTAINER_TERMINATED", 0, NULL), 1);
+	assert_int_equal(json_array_size(f->records),
+			 2 + records_of(f, "POD_STATS", NULL, recs, 16) +
+				 records_of(f, "NODE_STATS", NULL, recs, 16));
+}
+
+/* The read-only port: plain HTTP, no token sent. A self-signed kubelet: refused (TLS) unless
+ * kubelet_insecure_skip_verify, which /metrics shows. */
+static void test_collector_plain_and_self_signed(void **state)
+{
+	struct kfix *f = *state;
+	json_t *recs[8];
+	char *metrics = NULL;
+	size_t n;
+
+	standin_start(&f->k, "--pods", "1", "--plain", NULL, NULL, NULL);
+	STANDIN_DO(&f->k, "hold /pods 1");
+	assert_int_equal(kfix_open(f, ""), 1);
+	STANDIN_DO(&f->k, "arrived /pods 2");
+	kfix_close(f, NULL);
+	assert_int_equal(records_of(f, "POD_STATUS_SNAPSHOT", NULL, recs, 8), 1);
+	assert_int_equal(records_of(f, "NODE_STATS", NULL, recs, 8), 1);
+	assert_int_equal(standin_int(&f->k, "count", "%s", "auth"), 0);
+	standin_stop(&f->k);
+
+	standin_start(&f->k, "--pods", "1", "--self-signed", "--token", TOKEN, NULL);
+	STANDIN_DO(&f->k, "hold /pods 1");
+	/* Verified against the system's store (not the one it signed itself): refused, in the
+	 * handshake (no request arrives). */
+	assert_int_equal(kfix_open(f, "kubelet_ca_file =\n"), 1);
+	STANDIN_DO(&f->k, "tls_errors 3"); /* the first scrape is over */
+	kfix_close(f, &metrics);
+	n = records_of(f, "SCRAPE_FAILED", NULL, recs, 8);
+	assert_true(n >= 2);
+	for (size_t i = 0; i < n && i < 8; i++)
+		assert_string_equal(at_str(recs[i], "scrape_failed.outcome"), "TLS");
+	assert_int_equal(json_array_size(f->records), n);
+	assert_non_null(strstr(metrics, "tapio_http_insecure_skip_verify{collector=\"kubelet\"} 0\n"));
+	free(metrics);
+
+	STANDIN_DO(&f->k, "hold /pods 1");
+	assert_int_equal(kfix_open(f, "kubelet_ca_file =\nkubelet_insecure_skip_verify = true\n"),
+			 1);
+	STANDIN_DO(&f->k, "arrived /pods 2");
+	kfix_close(f, &metrics);
+	assert_int_equal(records_of(f, "SCRAPE_FAILED", NULL, recs, 8), 0);
+	assert_int_equal(records_of(f, "NODE_STATS", NULL, recs, 8), 1);
+	assert_non_null(strstr(metrics, "tapio_http_insecure_skip_verify{collector=\"kubelet\"} 1\n"));
+	free(metrics);
+}
+
+/* Nothing to connect to: skipped when not asked for, a failure when asked for by name. */
+static void test_collector_not_in_a_cluster(void **state)
+{
+	struct kfix *f = *state;
+	char errstr[512], cgroup[128];
+	const struct collector_ops *ops[] = { &kubelet_collector };
+	static const char *const cases[][2] = {
+		/* config, NODE_IP */
+		{ "node_name = node-a\n", NULL },
+		{ "node_name = node-a\ncollectors = kubelet\n", NULL },
+		{ "node_name = node-a\n", "not-an-ip" },
+	};
+	const enum collector_state want[] = { COLLECTOR_SKIPPED, COLLECTOR_FAILED,
+					      COLLECTOR_FAILED };
+
+	static const char *const says[] = {
+		"kubelet: not running: kubelet_url is not set and NODE_IP",
+		"kubelet: asked for by name (collectors), but kubelet_url is not set",
+		"kubelet: NODE_IP \"not-an-ip\" is not an IP address",
+	};
+
+	snprintf(cgroup, sizeof(cgroup), "%s/cgroup", f->dir);
+	for (size_t i = 0; i < 3; i++) {
+		char log_path[160], *text = calloc(1, 8192);
+		int saved = dup(2), fd;
+		FILE *lf;
+
+		config_defaults(&f->cfg);
+		assert_int_equal(config_parse_text(&f->cfg, cases[i][0], "test", known_kubelet,
+						   errstr, sizeof(errstr)), 0);
+		if (cases[i][1])
+			setenv("NODE_IP", cases[i][1], 1);
+		else
+			unsetenv("NODE_IP");
+		/* What it logs, into a file: the line must say why. */
+		snprintf(log_path, sizeof(log_path), "%s/log", f->dir);
+		fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		assert_true(fd >= 0 && saved >= 0);
+		fflush(stderr);
+		dup2(fd, 2);
+		close(fd);
+		log_level_current = LOG_INFO;
+		assert_int_equal(pipeline_open_collectors(&f->pl, &f->cfg, ops, 1, cgroup, errstr,
+							  sizeof(errstr)), 0);
+		assert_int_equal(pipeline_attach(&f->pl), 0);
+		log_level_current = LOG_ERROR;
+		fflush(stderr);
+		dup2(saved, 2);
+		close(saved);
+		lf = fopen(log_path, "r");
+		assert_non_null(lf);
+		assert_true(fread(text, 1, 8191, lf) > 0);
+		fclose(lf);
+		if (!strstr(text, says[i]))
+			fail_msg("case %zu logged: %s", i, text);
+		free(text);
+		assert_int_equal(pipeline_collector(&f->pl, "kubelet")->state, want[i]);
+		pipeline_close(&f->pl);
+		config_free(&f->cfg);
+	}
+	unsetenv("NODE_IP");
+	log_level_current = LOG_ERROR;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -818,6 +1530,19 @@ int main(void)
 		cmocka_unit_test(test_hostile_summary),
 		cmocka_unit_test(test_hostile_pods),
 		cmocka_unit_test(test_hostile_state),
+		cmocka_unit_test_setup_teardown(test_collector_exact_figures, kfix_setup,
+						kfix_teardown),
+		cmocka_unit_test_setup_teardown(test_collector_state_changes, kfix_setup,
+						kfix_teardown),
+		cmocka_unit_test_setup_teardown(test_collector_failures, kfix_setup, kfix_teardown),
+		cmocka_unit_test_setup_teardown(test_collector_slow_scrape, kfix_setup,
+						kfix_teardown),
+		cmocka_unit_test_setup_teardown(test_collector_restart_does_not_reannounce,
+						kfix_setup, kfix_teardown),
+		cmocka_unit_test_setup_teardown(test_collector_plain_and_self_signed, kfix_setup,
+						kfix_teardown),
+		cmocka_unit_test_setup_teardown(test_collector_not_in_a_cluster, kfix_setup,
+						kfix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

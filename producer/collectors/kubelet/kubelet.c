@@ -82,6 +82,7 @@ static struct {
 	unsigned history_head, history_count;
 	struct kubelet_counts counts;
 	bool tls_hint_logged;
+	bool bad_body[EP_MAX];       /* the last body of the endpoint was not what it should be */
 	uint32_t last_missed;
 	uint8_t body[HANDOFF_BODY_MAX];
 
@@ -232,7 +233,10 @@ static int bad_body(enum endpoint ep, const struct http_result *res, const struc
 
 	add(&kl.failed[ep][KUBELET_OUTCOME_BAD_BODY], 1);
 	snprintf(error, sizeof(error), "the body is JSON but not %s", what);
-	log_warn("kubelet: %s%s: %s", http_client_url(kl.w.client), endpoint_paths[ep], error);
+	if (!kl.bad_body[ep]) /* a line for the first of a run; the counter tells the rest */
+		log_warn("kubelet: %s%s: %s", http_client_url(kl.w.client), endpoint_paths[ep],
+			 error);
+	kl.bad_body[ep] = true;
 	return kubelet_emit_scrape_failed(e, endpoint_paths[ep], KUBELET_OUTCOME_BAD_BODY,
 					  res->status, error, (int64_t)res->duration_ms);
 }
@@ -250,12 +254,15 @@ static int scrape_pods(struct kubelet_emit *e, struct push_ctx *pc)
 	if (err)
 		return err < 0 ? err : 0;
 	err = kubelet_pods_parse(res.body, &pods, e->counts);
-	if (err == -EINVAL)
-		err = bad_body(EP_PODS, &res, e, "a PodList");
 	json_decref(res.body);
-	if (err)
-		return err == -ECANCELED ? err : 0;
+	if (err == -EINVAL) /* the state stays: the next good /pods is judged against it */
+		return bad_body(EP_PODS, &res, e, "a PodList");
+	if (err) {
+		log_error("kubelet: /pods: %s", strerror(-err));
+		return 0;
+	}
 	add(&kl.ok[EP_PODS], 1);
+	kl.bad_body[EP_PODS] = false;
 	err = kubelet_pods_diff(kl.baseline ? &kl.state : NULL, &pods, e, &next);
 	if (err) {
 		kubelet_pods_free(&pods);
@@ -288,8 +295,10 @@ static int scrape_summary(struct kubelet_emit *e, struct push_ctx *pc, uint32_t 
 	err = kubelet_map_summary(res.body, &s, e);
 	if (err == -EINVAL)
 		err = bad_body(EP_SUMMARY, &res, e, "a stats Summary");
-	else if (err >= 0)
+	else if (err >= 0) {
 		add(&kl.ok[EP_SUMMARY], 1);
+		kl.bad_body[EP_SUMMARY] = false;
+	}
 	json_decref(res.body);
 	return err == -ECANCELED ? err : 0;
 }
