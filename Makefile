@@ -123,8 +123,10 @@ $(BUILD)/tests/%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
 
 # Sources some fuzz targets need beyond producer/*/<name>.c (log.c goes with every one).
 FUZZ_EXTRA_avro_json := producer/core/schema.c $(BUILD)/gen/schemas.c
-FUZZ_EXTRA_kubelet_map := producer/core/avro_writer.c producer/collectors/kubelet/kubelet_pods.c
-FUZZ_EXTRA_kubelet_pods := producer/core/avro_writer.c producer/collectors/kubelet/kubelet_map.c
+FUZZ_EXTRA_kubelet_map := producer/core/avro_writer.c producer/collectors/kubelet/kubelet_pods.c \
+	producer/collectors/kubelet/kubelet_json.c
+FUZZ_EXTRA_kubelet_pods := producer/core/avro_writer.c producer/collectors/kubelet/kubelet_map.c \
+	producer/collectors/kubelet/kubelet_json.c
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(wildcard producer/*/$$*.c producer/collectors/*/$$*.c) \
 		producer/core/log.c $$(FUZZ_EXTRA_$$*) | $(BUILD)/.deps
@@ -169,7 +171,8 @@ clean:
 # `make bench` (root, ~10 min): the table of BENCHMARKS.md, every figure measured in one run on
 # loopback (tests/bench/run.sh). Not part of `make test`.
 BENCH_PKGS := kcat bpftrace valgrind strace
-BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload)
+BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload \
+	kubeletbench)
 $(BUILD)/.deps-bench: Makefile
 	$(call install_missing,$(BENCH_PKGS))
 $(BUILD)/bench/%.o: tests/bench/%.c $(SKELS) VERSION | $(BUILD)/.deps
@@ -183,6 +186,8 @@ $(BUILD)/bench/mockbroker: $(BUILD)/bench/mockbroker.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^ -lrdkafka
 $(BUILD)/bench/workload: $(BUILD)/bench/workload.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^
+$(BUILD)/bench/kubeletbench: $(BUILD)/bench/kubeletbench.o $(BUILD)/libtapio.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 bench: all $(BENCH_BINS) | $(BUILD)/.deps-bench
 	@[ "$$(id -u)" = 0 ] || { echo "make bench: loads eBPF programs and needs root" >&2; exit 1; }
 	BUILD=$(BUILD) bash tests/bench/run.sh

@@ -441,6 +441,48 @@ static void test_plain_whole_body(void **state)
 	http_client_close(c);
 }
 
+/* Raw mode: the body's bytes as sent, NUL-terminated, not parsed (JSON or not); the limit still
+ * refuses a larger one. */
+static void test_raw_whole_body(void **state)
+{
+	static const char sent[] = "{\"kind\": \"PodList\", \"items\": [{\"n\": 1}, {\"n\": 2}], "
+				   "\"metadata\": {\"resourceVersion\": \"100\"}}";
+	struct http_request req = { .method = HTTP_GET, .path = "/json", .raw = true };
+	struct http_client_config cfg;
+	struct http_client *c;
+	struct http_result res;
+
+	(void)state;
+	config_for(&cfg, "test", plain_url);
+	c = open_client(&cfg);
+	assert_int_equal(http_client_request(c, &req, &res), 0);
+	assert_int_equal(res.outcome, HTTP_OUTCOME_OK);
+	assert_null(res.body);
+	assert_non_null(res.raw);
+	assert_int_equal(res.raw_len, strlen(sent));
+	assert_string_equal(res.raw, sent);
+	free(res.raw);
+	req.path = "/notjson";
+	assert_int_equal(http_client_request(c, &req, &res), 0);
+	assert_int_equal(res.outcome, HTTP_OUTCOME_OK);
+	assert_string_equal(res.raw, "<html>not json</html>");
+	free(res.raw);
+	req.path = "/status/404"; /* a failure hands nothing over */
+	assert_int_equal(http_client_request(c, &req, &res), 0);
+	assert_int_equal(res.outcome, HTTP_OUTCOME_HTTP_4XX);
+	assert_null(res.raw);
+	http_client_close(c);
+
+	config_for(&cfg, "test", plain_url);
+	cfg.max_response_bytes = 1 << 20;
+	c = open_client(&cfg);
+	req.path = "/big";
+	assert_int_equal(http_client_request(c, &req, &res), 0);
+	assert_int_equal(res.outcome, HTTP_OUTCOME_TOO_LARGE);
+	assert_null(res.raw);
+	http_client_close(c);
+}
+
 static void test_status_classes_and_log_once_per_change(void **state)
 {
 	struct http_client_config cfg;
@@ -1043,6 +1085,7 @@ int main(void)
 		T(test_backoff_retry_after),
 		T(test_open_refuses_bad_config),
 		T(test_plain_whole_body),
+		T(test_raw_whole_body),
 		T(test_status_classes_and_log_once_per_change),
 		T(test_connect_refused),
 		T(test_tls_verification),

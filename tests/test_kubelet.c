@@ -104,6 +104,30 @@ static json_t *parse(const char *text)
 	return v;
 }
 
+/* The mappers read bytes: a tree built or changed here goes to them as text. */
+static int map_summary_json(const json_t *v, const struct kubelet_scrape *s,
+			    const struct kubelet_emit *e)
+{
+	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	int n;
+
+	assert_non_null(text);
+	n = kubelet_map_summary(text, strlen(text), s, e);
+	free(text);
+	return n;
+}
+
+static int pods_parse_json(const json_t *v, struct kubelet_pods *pods)
+{
+	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	int err;
+
+	assert_non_null(text);
+	err = kubelet_pods_parse(text, strlen(text), pods, &counts);
+	free(text);
+	return err;
+}
+
 /* The envelope the golden records carry, then the record's own fields. */
 static void assert_golden(const struct captured *r, const uint8_t *golden, size_t golden_len)
 {
@@ -154,10 +178,8 @@ static void poll_pods(const char *podlist, struct kubelet_state *state, bool hav
 	struct kubelet_emit e = emitter(cap);
 	struct kubelet_pods pods;
 	struct kubelet_state next;
-	json_t *v = parse(podlist);
 
-	assert_int_equal(kubelet_pods_parse(v, &pods, &counts), 0);
-	json_decref(v);
+	assert_int_equal(kubelet_pods_parse(podlist, strlen(podlist), &pods, &counts), 0);
 	assert_int_equal(kubelet_pods_diff(have_state ? state : NULL, &pods, &e, &next), 0);
 	kubelet_state_free(state);
 	*state = next;
@@ -176,14 +198,13 @@ static void test_summary_golden(void **unused)
 	struct kubelet_pods pods;
 	struct kubelet_scrape s = { .pods = &pods, .duration_ms = 42, .missed_intervals = 2 };
 	struct kubelet_emit e;
-	json_t *summary = parse(input_summary);
 
 	(void)unused;
 	/* /pods first: the app container's id joins its stats. */
 	poll_pods(input_pods_after, &state, false, cap, &pods);
 	capture_reset(cap);
 	e = emitter(cap);
-	assert_int_equal(kubelet_map_summary(summary, &s, &e), 2);
+	assert_int_equal(kubelet_map_summary(input_summary, strlen(input_summary), &s, &e), 2);
 	assert_int_equal(cap->n, 2);
 	assert_int_equal(cap->rec[0].meta.kind, KUBELET_POD_STATS);
 	assert_string_equal(cap->rec[0].key, GOLDEN_UID);
@@ -197,7 +218,6 @@ static void test_summary_golden(void **unused)
 	/* Nothing in the input was out of place. */
 	for (int r = 0; r < KUBELET_SKIP_MAX; r++)
 		assert_int_equal(counts.n[r], 0);
-	json_decref(summary);
 	kubelet_pods_free(&pods);
 	kubelet_state_free(&state);
 	capture_reset(cap);
@@ -471,19 +491,17 @@ static void test_emit_stop_is_passed_on(void **unused)
 	struct kubelet_emit e = emitter(cap);
 	struct kubelet_pods pods;
 	struct kubelet_state next;
-	json_t *v = parse(input_summary);
 	struct kubelet_scrape s = { 0 };
 
 	(void)unused;
 	cap->stop_after = 1;
-	assert_int_equal(kubelet_map_summary(v, &s, &e), -ECANCELED);
-	json_decref(v);
-	v = parse(input_pods_before);
-	assert_int_equal(kubelet_pods_parse(v, &pods, &counts), 0);
+	assert_int_equal(kubelet_map_summary(input_summary, strlen(input_summary), &s, &e),
+			 -ECANCELED);
+	assert_int_equal(kubelet_pods_parse(input_pods_before, strlen(input_pods_before), &pods,
+					    &counts), 0);
 	assert_int_equal(kubelet_pods_diff(NULL, &pods, &e, &next), -ECANCELED);
 	assert_null(next.pods);
 	kubelet_pods_free(&pods);
-	json_decref(v);
 	free(cap);
 }
 
@@ -535,6 +553,95 @@ static void test_strip_runtime(void **unused)
 	assert_false(kubelet_strip_runtime(longer, out, sizeof(out)));
 }
 
+/* The JSON reader */
+
+static void test_json_reader(void **unused)
+{
+	static const char doc[] =
+		" {\"s\":\"q\\\"b\\\\s\\/f\\b\\f\\n\\r\\tu\\u00e9\\ud83d\\ude00\\ud800x\","
+		"\"n\":[0,-0,-12,1.5e3,9223372036854775807,9223372036854775808,"
+		"-9223372036854775808,-9223372036854775809,1E2],"
+		"\"dup\":1,\"dup\":2,\"e\":{},\"a\":[],\"l\":[true,false,null],"
+		"\"k\\u0065y\":\"escaped key\"} \n";
+	static const char *const bad[] = {
+		"", "  ", "{}x", "01", "1.", "-", "tru", "\"\x01\"", "\"\\x\"", "[1,]",
+		"{\"a\":1,}", "{\"a\" 1}", "[1 2]", "\"\\u12\"", "{1:2}", "[", "]", "\"abc",
+		"nul", "1e", "--1", "+1", ".5", "[1]]", "{\"a\":}",
+	};
+	static const char *const ints[] = { "0", "0", "-12", NULL, "9223372036854775807", NULL,
+					    "-9223372036854775808", NULL, NULL };
+	struct kj_doc d;
+	char buf[64], deep[600];
+	int64_t v;
+	kj_t n, e;
+	size_t i, len;
+
+	(void)unused;
+	assert_int_equal(kj_parse(&d, doc, sizeof(doc) - 1, 64), 0);
+	len = kj_str(&d, kj_get(&d, 0, "s"), buf, sizeof(buf));
+	assert_int_equal(len, strlen(buf));
+	assert_string_equal(buf, "q\"b\\s/f\b\f\n\r\tu\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx");
+	/* Cut: the whole length comes back, the buffer holds what fits. */
+	assert_int_equal(kj_str(&d, kj_get(&d, 0, "s"), buf, 4), len);
+	assert_string_equal(buf, "q\"b");
+	n = kj_get(&d, 0, "n");
+	assert_int_equal(d.tok[n].count, 9);
+	for (i = 0, e = kj_first(&d, n); e != KJ_NONE; e = kj_next(&d, n, e), i++) {
+		assert_int_equal(kj_type(&d, e), KJ_NUMBER);
+		if (!ints[i]) {
+			assert_false(kj_int(&d, e, &v));
+			continue;
+		}
+		assert_true(kj_int(&d, e, &v));
+		snprintf(buf, sizeof(buf), "%" PRId64, v);
+		assert_string_equal(buf, ints[i]);
+	}
+	assert_int_equal(i, 9);
+	assert_true(kj_int(&d, kj_get(&d, 0, "dup"), &v));
+	assert_int_equal(v, 2); /* the last, as jansson */
+	assert_int_equal(kj_type(&d, kj_get(&d, 0, "e")), KJ_OBJECT);
+	assert_int_equal(kj_first_key(&d, kj_get(&d, 0, "e")), KJ_NONE);
+	assert_int_equal(kj_first(&d, kj_get(&d, 0, "a")), KJ_NONE);
+	e = kj_first(&d, kj_get(&d, 0, "l"));
+	assert_int_equal(kj_type(&d, e), KJ_TRUE);
+	e = kj_next(&d, kj_get(&d, 0, "l"), e);
+	assert_int_equal(kj_type(&d, e), KJ_FALSE);
+	e = kj_next(&d, kj_get(&d, 0, "l"), e);
+	assert_int_equal(kj_type(&d, e), KJ_NULL);
+	assert_int_equal(kj_next(&d, kj_get(&d, 0, "l"), e), KJ_NONE);
+	assert_true(kj_streq(&d, kj_get(&d, 0, "key"), "escaped key"));
+	assert_int_equal(kj_get(&d, 0, "missing"), KJ_NONE);
+	assert_int_equal(kj_get(&d, n, "s"), KJ_NONE); /* not an object */
+	kj_free(&d);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (kj_parse(&d, bad[i], strlen(bad[i]), 64) != -EBADMSG)
+			fail_msg("accepted: %s", bad[i]);
+	/* Every cut of a real body is refused whole (a cut body is JSON's failure). */
+	for (len = 0; len < strlen(input_pods_before) - 1; len++)
+		assert_int_equal(kj_parse(&d, input_pods_before, len, 64), -EBADMSG);
+	/* The depth limit. */
+	memset(deep, '[', 300);
+	memset(deep + 300, ']', 300);
+	assert_int_equal(kj_parse(&d, deep + 44, 512, 256), 0);
+	kj_free(&d);
+	assert_int_equal(kj_parse(&d, deep + 43, 514, 256), -EBADMSG);
+	/* A value jansson cannot hold (larger than its integers) is a number out of range here. */
+	{
+		struct capture *cap = calloc(1, sizeof(*cap));
+		struct kubelet_scrape sc = { 0 };
+		struct kubelet_emit em = emitter(cap);
+		static const char big[] = "{\"node\":{\"cpu\":{\"usageNanoCores\":"
+					  "18446744073709551615,\"usageCoreNanoSeconds\":1.5}}}";
+
+		assert_int_equal(kubelet_map_summary(big, sizeof(big) - 1, &sc, &em), 1);
+		assert_int_equal(counts.n[KUBELET_SKIP_OUT_OF_RANGE], 1);
+		assert_int_equal(counts.n[KUBELET_SKIP_WRONG_TYPE], 1);
+		capture_reset(cap);
+		free(cap);
+	}
+}
+
 /* Hostile JSON */
 
 /* Every value of a realistic Summary replaced, one at a time, by each wrong type: the mapper
@@ -556,7 +663,7 @@ static void replace_each(json_t *root, json_t *node, struct capture *cap, size_t
 				int n;
 
 				json_object_set_new(node, key, parse(wrong[w]));
-				n = kubelet_map_summary(root, &s, &e);
+				n = map_summary_json(root, &s, &e);
 				assert_true(n >= 0 || n == -EINVAL);
 				capture_reset(cap);
 				(*variants)++;
@@ -589,8 +696,9 @@ static void test_hostile_summary(void **unused)
 	{
 		json_t *bad = parse("{\"pods\":[]}"), *arr = json_array();
 
-		assert_int_equal(kubelet_map_summary(arr, &s, &e), -EINVAL);
-		assert_int_equal(kubelet_map_summary(bad, &s, &e), -EINVAL);
+		assert_int_equal(map_summary_json(arr, &s, &e), -EINVAL);
+		assert_int_equal(map_summary_json(bad, &s, &e), -EINVAL);
+		assert_int_equal(kubelet_map_summary("{\"node\":{}", 11, &s, &e), -EBADMSG);
 		json_decref(bad);
 		json_decref(arr);
 	}
@@ -606,7 +714,7 @@ static void test_hostile_summary(void **unused)
 	json_array_append_new(pods, json_string("not a pod"));
 	json_array_append_new(pods, parse("{\"podRef\":{\"uid\":\"has space\"}}"));
 	json_array_append_new(pods, parse("{\"podRef\":{}}"));
-	n = kubelet_map_summary(v, &s, &e);
+	n = map_summary_json(v, &s, &e);
 	assert_int_equal(n, 2);
 	assert_int_equal(counts.n[KUBELET_SKIP_WRONG_TYPE], 1);
 	assert_int_equal(counts.n[KUBELET_SKIP_OUT_OF_RANGE], 1);
@@ -625,22 +733,30 @@ static void test_hostile_summary(void **unused)
 							    "usageNanoCores", i));
 	}
 	e = emitter(cap);
-	assert_int_equal(kubelet_map_summary(v, &s, &e), 2);
+	assert_int_equal(map_summary_json(v, &s, &e), 2);
 	assert_int_equal(counts.n[KUBELET_SKIP_TOO_MANY], 2002 - KUBELET_POD_CONTAINERS_MAX);
 	assert_true(cap->rec[0].len < HANDOFF_BODY_MAX);
 	capture_reset(cap);
 
-	/* Deep nesting where a number belongs. */
+	/* Deep nesting where a number belongs: a wrong type; deeper than the reader goes (no
+	 * kubelet nests like this): the body is refused (the scrape fails as JSON). */
 	{
-		char deep[4096 + 8];
+		char deep[4096 + 8], shallow[400 + 1];
 
 		memset(deep, '[', 2000);
 		memset(deep + 2000, ']', 2000);
 		deep[4000] = '\0';
-		json_object_set_new(json_object_get(pod, "memory"), "rssBytes", parse(deep));
+
+		memset(shallow, '[', 200);
+		memset(shallow + 200, ']', 200);
+		shallow[400] = '\0';
+		json_object_set_new(json_object_get(pod, "memory"), "rssBytes", parse(shallow));
 		e = emitter(cap);
-		assert_int_equal(kubelet_map_summary(v, &s, &e), 2);
+		assert_int_equal(map_summary_json(v, &s, &e), 2);
 		assert_true(counts.n[KUBELET_SKIP_WRONG_TYPE] >= 1);
+		json_object_set_new(json_object_get(pod, "memory"), "rssBytes", parse(deep));
+		assert_int_equal(map_summary_json(v, &s, &e), -EBADMSG);
+		json_object_set_new(json_object_get(pod, "memory"), "rssBytes", json_integer(5));
 		capture_reset(cap);
 	}
 
@@ -660,7 +776,7 @@ static void test_hostile_summary(void **unused)
 			json_object_set_new(json_array_get(containers, i), "name",
 					    json_string(name));
 		e = emitter(cap);
-		assert_int_equal(kubelet_map_summary(v, &s, &e), 1); /* the node's only */
+		assert_int_equal(map_summary_json(v, &s, &e), 1); /* the node's only */
 		assert_int_equal(counts.n[KUBELET_SKIP_TOO_LARGE], 1);
 		assert_true(counts.n[KUBELET_SKIP_TRUNCATED] > 0);
 		capture_reset(cap);
@@ -686,7 +802,7 @@ static void replace_each_pods(json_t *root, json_t *node, struct capture *cap, s
 				struct kubelet_state a = { 0 }, b = { 0 };
 
 				json_object_set_new(node, key, parse(wrong[w]));
-				if (kubelet_pods_parse(root, &pods, &counts) == 0) {
+				if (pods_parse_json(root, &pods) == 0) {
 					assert_int_equal(kubelet_pods_diff(NULL, &pods, &e, &a), 0);
 					assert_int_equal(kubelet_pods_diff(&a, &pods, &e, &b), 0);
 					kubelet_pods_free(&pods);
@@ -717,18 +833,9 @@ static void test_hostile_pods(void **unused)
 	replace_each_pods(v, v, cap, &variants);
 	assert_true(variants > 500);
 
-	{
-		json_t *str = json_string("x");
-
-		assert_int_equal(kubelet_pods_parse(str, &pods, &counts), -EINVAL);
-		json_decref(str);
-	}
-	{
-		json_t *bad = parse("{\"items\":{}}");
-
-		assert_int_equal(kubelet_pods_parse(bad, &pods, &counts), -EINVAL);
-		json_decref(bad);
-	}
+	assert_int_equal(kubelet_pods_parse("\"x\"", 3, &pods, &counts), -EINVAL);
+	assert_int_equal(kubelet_pods_parse("{\"items\":{}}", 12, &pods, &counts), -EINVAL);
+	assert_int_equal(kubelet_pods_parse("{\"items\":[", 10, &pods, &counts), -EBADMSG);
 	/* Duplicates, a missing UID, non-objects, a pod with 1000 containers. */
 	items = json_object_get(v, "items");
 	json_array_append(items, json_array_get(items, 0));
@@ -750,7 +857,7 @@ static void test_hostile_pods(void **unused)
 		json_array_append_new(items, big);
 	}
 	memset(&counts, 0, sizeof(counts));
-	assert_int_equal(kubelet_pods_parse(v, &pods, &counts), 0);
+	assert_int_equal(pods_parse_json(v, &pods), 0);
 	assert_int_equal(pods.npods, 2);
 	assert_int_equal(counts.n[KUBELET_SKIP_DUPLICATE], 1 + 1);
 	assert_int_equal(counts.n[KUBELET_SKIP_BAD_UID], 1);
@@ -1210,7 +1317,9 @@ static void test_collector_exact_figures(void **state)
 	assert_int_equal(json_integer_value(at(rec, "node_stats.missed_intervals")), 0);
 	json_decref(served);
 	/* The token went with every request (the held one too). */
-	assert_int_equal(standin_int(&f->k, "count", "%s", "auth"), 5);
+	assert_int_equal(standin_int(&f->k, "count", "%s", "auth"),
+			 standin_int(&f->k, "count", "count %s", "/pods") +
+				 standin_int(&f->k, "count", "count %s", "/stats/summary"));
 }
 
 /* Count of records of `kind` for pod i. */
@@ -1527,6 +1636,7 @@ int main(void)
 		cmocka_unit_test(test_emit_stop_is_passed_on),
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_strip_runtime),
+		cmocka_unit_test(test_json_reader),
 		cmocka_unit_test(test_hostile_summary),
 		cmocka_unit_test(test_hostile_pods),
 		cmocka_unit_test(test_hostile_state),

@@ -772,6 +772,21 @@ static void conclude(struct transfer *t, CURLcode code)
 		printable(res->error);
 	} else if (t->req->on_value) {
 		res->outcome = HTTP_OUTCOME_OK;
+	} else if (t->req->raw) {
+		/* The buffer becomes the caller's, with room for its NUL. */
+		char *raw = t->len < t->cap ? t->body : realloc(t->body, t->len + 1);
+
+		if (!raw) {
+			res->outcome = HTTP_OUTCOME_SETUP;
+			set_error(res, "out of memory for a %zu-byte body", t->len);
+			return;
+		}
+		raw[t->len] = '\0';
+		res->raw = raw;
+		res->raw_len = t->len;
+		t->body = NULL;
+		t->cap = t->len = 0;
+		res->outcome = HTTP_OUTCOME_OK;
 	} else {
 		res->body = json_loadb(t->body ? t->body : "", t->len, JSON_DECODE_ANY, &jerr);
 		res->outcome = res->body ? HTTP_OUTCOME_OK : HTTP_OUTCOME_JSON;

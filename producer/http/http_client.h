@@ -34,7 +34,7 @@
  *
  * Ownership: http_client_open() copies every string of the config (the config may be freed
  * after it returns) and returns a client that http_client_close() frees. Results own nothing
- * except `body`, which the caller releases with json_decref().
+ * except `body`, which the caller releases with json_decref(), and `raw` (free()).
  */
 #ifndef TAPIO_HTTP_CLIENT_H
 #define TAPIO_HTTP_CLIENT_H
@@ -100,6 +100,9 @@ struct http_request {
 	/* Total time allowed: 0 = request_timeout_ms in whole mode, no limit in stream mode (the
 	 * idle timeout still applies). */
 	uint32_t timeout_ms;
+	/* Whole mode: hand the body over as bytes (http_result.raw), not parsed: for a caller
+	 * with a parser of its own (the kubelet's large bodies). */
+	bool raw;
 };
 
 enum http_outcome {
@@ -121,6 +124,9 @@ struct http_result {
 	enum http_outcome outcome;
 	long status;            /* HTTP status, 0 when none arrived */
 	json_t *body;           /* whole mode with HTTP_OUTCOME_OK: owned by the caller */
+	char *raw;              /* raw mode with HTTP_OUTCOME_OK: the body, NUL-terminated, malloc'd:
+				 * owned by the caller (free()) */
+	size_t raw_len;
 	int stop_code;          /* stream mode: what on_value returned to stop, else 0 */
 	uint32_t retry_after_s; /* Retry-After of a 429 or 503 (seconds or HTTP date), else 0 */
 	uint64_t bytes;         /* body bytes received */

@@ -198,47 +198,59 @@ static void load_checkpoint(void)
 
 /* Scrapes */
 
-/* One GET. 0 with res->body set; 1 when it failed (SCRAPE_FAILED published); -ECANCELED. */
+/* Publishes a failed request (or a body that is no use) as SCRAPE_FAILED, and counts it. */
+static int failed(enum endpoint ep, enum kubelet_outcome outcome, const struct http_result *res,
+		  const char *error, const struct kubelet_emit *e)
+{
+	add(&kl.failed[ep][outcome], 1);
+	return kubelet_emit_scrape_failed(e, endpoint_paths[ep], outcome, res->status, error,
+					  (int64_t)res->duration_ms);
+}
+
+/* One GET. 0 with res->raw set (the body); 1 when it failed (SCRAPE_FAILED published);
+ * -ECANCELED. */
 static int request(enum endpoint ep, struct http_result *res, struct kubelet_emit *e)
 {
 	struct http_request req = { .method = HTTP_GET, .path = endpoint_paths[ep],
-				    .timeout_ms = kl.timeout_ms };
+				    .timeout_ms = kl.timeout_ms, .raw = true };
 	enum kubelet_outcome outcome;
 	int err = http_client_request(kl.w.client, &req, res);
 
 	e->observed_us = wall_us(); /* records of this response, or of its failure */
 	if (err == -ECANCELED || res->outcome == HTTP_OUTCOME_CANCELLED)
 		return -ECANCELED;
-	if (res->outcome == HTTP_OUTCOME_OK && res->body)
+	if (res->outcome == HTTP_OUTCOME_OK && res->raw)
 		return 0;
 	outcome = kubelet_outcome_of(res->outcome);
-	add(&kl.failed[ep][outcome], 1);
 	if (outcome == KUBELET_OUTCOME_TLS && !kl.insecure && !kl.tls_hint_logged) {
 		kl.tls_hint_logged = true;
 		log_warn("kubelet: kubelet serving certificates are often self-signed: set "
 			 "kubelet_ca_file to the CA that signed it, or kubelet_insecure_skip_verify = "
 			 "true");
 	}
-	json_decref(res->body);
-	res->body = NULL;
-	err = kubelet_emit_scrape_failed(e, endpoint_paths[ep], outcome, res->status, res->error,
-					 (int64_t)res->duration_ms);
+	free(res->raw);
+	res->raw = NULL;
+	err = failed(ep, outcome, res, res->error, e);
 	return err ? err : 1;
 }
 
+/* A body that is not JSON (cut short), or JSON but not what the endpoint serves. */
 static int bad_body(enum endpoint ep, const struct http_result *res, const struct kubelet_emit *e,
-		    const char *what)
+		    int err, const char *what)
 {
 	char error[128];
 
-	add(&kl.failed[ep][KUBELET_OUTCOME_BAD_BODY], 1);
-	snprintf(error, sizeof(error), "the body is JSON but not %s", what);
+	if (err == -EBADMSG)
+		snprintf(error, sizeof(error), "the %zu-byte body is not JSON (cut short?)",
+			 res->raw_len);
+	else
+		snprintf(error, sizeof(error), "the body is JSON but not %s", what);
 	if (!kl.bad_body[ep]) /* a line for the first of a run; the counter tells the rest */
 		log_warn("kubelet: %s%s: %s", http_client_url(kl.w.client), endpoint_paths[ep],
 			 error);
 	kl.bad_body[ep] = true;
-	return kubelet_emit_scrape_failed(e, endpoint_paths[ep], KUBELET_OUTCOME_BAD_BODY,
-					  res->status, error, (int64_t)res->duration_ms);
+	return failed(ep, err == -EBADMSG ? KUBELET_OUTCOME_JSON : KUBELET_OUTCOME_BAD_BODY, res,
+		      error, e);
 }
 
 /* /pods: state changes, and the container ids of this scrape. 0 or -ECANCELED. */
@@ -253,10 +265,10 @@ static int scrape_pods(struct kubelet_emit *e, struct push_ctx *pc)
 	err = request(EP_PODS, &res, e);
 	if (err)
 		return err < 0 ? err : 0;
-	err = kubelet_pods_parse(res.body, &pods, e->counts);
-	json_decref(res.body);
-	if (err == -EINVAL) /* the state stays: the next good /pods is judged against it */
-		return bad_body(EP_PODS, &res, e, "a PodList");
+	err = kubelet_pods_parse(res.raw, res.raw_len, &pods, e->counts);
+	free(res.raw);
+	if (err == -EINVAL || err == -EBADMSG) /* the state stays for the next good /pods */
+		return bad_body(EP_PODS, &res, e, err, "a PodList");
 	if (err) {
 		log_error("kubelet: /pods: %s", strerror(-err));
 		return 0;
@@ -292,14 +304,16 @@ static int scrape_summary(struct kubelet_emit *e, struct push_ctx *pc, uint32_t 
 	if (err)
 		return err < 0 ? err : 0;
 	s.duration_ms = (int64_t)res.duration_ms;
-	err = kubelet_map_summary(res.body, &s, e);
-	if (err == -EINVAL)
-		err = bad_body(EP_SUMMARY, &res, e, "a stats Summary");
-	else if (err >= 0) {
+	err = kubelet_map_summary(res.raw, res.raw_len, &s, e);
+	if (err == -EINVAL || err == -EBADMSG) {
+		err = bad_body(EP_SUMMARY, &res, e, err, "a stats Summary");
+	} else if (err >= 0) {
 		add(&kl.ok[EP_SUMMARY], 1);
 		kl.bad_body[EP_SUMMARY] = false;
+	} else if (err != -ECANCELED) {
+		log_error("kubelet: /stats/summary: %s", strerror(-err));
 	}
-	json_decref(res.body);
+	free(res.raw);
 	return err == -ECANCELED ? err : 0;
 }
 

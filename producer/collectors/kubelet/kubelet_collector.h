@@ -5,6 +5,7 @@
  *
  * The JSON → record mappers are pure functions (no I/O, no globals), exposed here for the unit
  * tests, the fuzz targets and the bench:
+ *   kubelet_json.c  the bodies as flat token arrays (a fraction of jansson's cost)
  *   kubelet_map.c   /stats/summary → POD_STATS and NODE_STATS; SCRAPE_FAILED; shared helpers
  *   kubelet_pods.c  /pods → a table of pods; the table against the previous poll's state →
  *                   state-change records and the next state; that state to and from the bytes
@@ -24,10 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "avro_writer.h"
 #include "handoff.h"
+#include "kubelet_json.h"
 
 /* The `Kind` enum of schemas/kubelet.avsc. */
 enum kubelet_kind {
@@ -138,25 +138,32 @@ bool kubelet_parse_time(const char *s, int64_t *us);
  * bytes). False when it is empty or too long. */
 bool kubelet_strip_runtime(const char *id, char *out, size_t size);
 
-/* obj[key] as a string (obj may be NULL or not an object): NULL when absent or null, or not a
- * string (counted WRONG_TYPE). *len is its length cut to `max` bytes at a UTF-8 character
- * boundary (counted TRUNCATED) and before any NUL. The string is borrowed from obj. */
-const char *kubelet_json_string(const json_t *obj, const char *key, size_t max, size_t *len,
-				struct kubelet_counts *counts);
+/* Nesting deeper than this refuses a whole body (no kubelet body comes near it). */
+#define KUBELET_JSON_DEPTH 256
+
+/* obj[key] as a string (obj may be KJ_NONE or not an object), decoded into buf, which holds at
+ * least max + 2 bytes: NULL when absent or null, or not a string (counted WRONG_TYPE). *len is
+ * its length cut to `max` bytes at a UTF-8 character boundary (counted TRUNCATED) and before any
+ * NUL; buf is NUL-terminated there. */
+const char *kubelet_json_string(const struct kj_doc *d, kj_t obj, const char *key, size_t max,
+				char *buf, size_t *len, struct kubelet_counts *counts);
 
 /* obj[key] as an integer in [min, max]: false when absent or null, or not one (counted
  * WRONG_TYPE, OUT_OF_RANGE). */
-bool kubelet_json_long(const json_t *obj, const char *key, int64_t min, int64_t max,
-		       int64_t *out, struct kubelet_counts *counts);
+bool kubelet_json_long(const struct kj_doc *d, kj_t obj, const char *key, int64_t min,
+		       int64_t max, int64_t *out, struct kubelet_counts *counts);
 
 /* obj[key] as a time (kubelet_parse_time): false when absent or null, or not one (counted
  * WRONG_TYPE, BAD_TIME). */
-bool kubelet_json_time(const json_t *obj, const char *key, int64_t *us,
+bool kubelet_json_time(const struct kj_doc *d, kj_t obj, const char *key, int64_t *us,
 		       struct kubelet_counts *counts);
 
-/* obj[key] when it is an object: NULL when absent or null, or not an object (counted). */
-const json_t *kubelet_json_object(const json_t *obj, const char *key,
-				  struct kubelet_counts *counts);
+/* obj[key] when it is an object: KJ_NONE when absent or null, or not an object (counted). */
+kj_t kubelet_json_object(const struct kj_doc *d, kj_t obj, const char *key,
+			 struct kubelet_counts *counts);
+
+/* obj[key] unless it is absent or null: KJ_NONE then. */
+kj_t kubelet_json_member(const struct kj_doc *d, kj_t obj, const char *key);
 
 /* A pod UID as a key and checkpoint token: 1 to KUBELET_UID_LEN of [A-Za-z0-9._-]. */
 bool kubelet_uid_valid(const char *s, size_t len);
@@ -226,10 +233,11 @@ static inline const char *kubelet_str(const struct kubelet_pods *p, uint32_t off
 	return p->strings ? p->strings + off : "";
 }
 
-/* Reads a v1 PodList. 0; -EINVAL when it is not one (not an object, or `items` neither an array
- * nor null): *out is then empty; -ENOMEM. Pods without a usable UID, duplicates and pods beyond
- * the limits are skipped and counted. */
-int kubelet_pods_parse(const json_t *podlist, struct kubelet_pods *out,
+/* Reads a v1 PodList from the body of /pods. 0; -EBADMSG when the body is not JSON (or nests
+ * deeper than KUBELET_JSON_DEPTH); -EINVAL when it is JSON but not a PodList (not an object, or
+ * `items` neither an array nor null); -ENOMEM. *out is empty on failure. Pods without a usable
+ * UID, duplicates and pods beyond the limits are skipped and counted. */
+int kubelet_pods_parse(const char *body, size_t len, struct kubelet_pods *out,
 		       struct kubelet_counts *counts);
 
 void kubelet_pods_free(struct kubelet_pods *p);
@@ -298,11 +306,12 @@ struct kubelet_scrape {
 };
 
 /*
- * Emits POD_STATS per pod of a stats/v1alpha1 Summary, then NODE_STATS. The number of records
- * emitted; -EINVAL when the body is not a Summary (not an object, or no `node` object: nothing
- * emitted); or what e->fn returned to stop.
+ * Emits POD_STATS per pod of a stats/v1alpha1 Summary (the body of /stats/summary), then
+ * NODE_STATS. The number of records emitted; -EBADMSG when the body is not JSON; -EINVAL when it
+ * is not a Summary (not an object, or no `node` object); -ENOMEM (nothing emitted then); or what
+ * e->fn returned to stop.
  */
-int kubelet_map_summary(const json_t *summary, const struct kubelet_scrape *s,
+int kubelet_map_summary(const char *body, size_t len, const struct kubelet_scrape *s,
 			const struct kubelet_emit *e);
 
 #endif /* TAPIO_KUBELET_COLLECTOR_H */

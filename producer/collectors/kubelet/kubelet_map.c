@@ -156,26 +156,26 @@ uint64_t kubelet_hash(uint64_t h, const void *data, size_t n)
 
 /* JSON */
 
-static const json_t *member(const json_t *obj, const char *key)
+kj_t kubelet_json_member(const struct kj_doc *d, kj_t obj, const char *key)
 {
-	const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+	kj_t v = kj_get(d, obj, key);
 
-	return v && !json_is_null(v) ? v : NULL;
+	return v != KJ_NONE && kj_type(d, v) != KJ_NULL ? v : KJ_NONE;
 }
 
-const json_t *kubelet_json_object(const json_t *obj, const char *key,
-				  struct kubelet_counts *counts)
+kj_t kubelet_json_object(const struct kj_doc *d, kj_t obj, const char *key,
+			 struct kubelet_counts *counts)
 {
-	const json_t *v = member(obj, key);
+	kj_t v = kubelet_json_member(d, obj, key);
 
-	if (v && !json_is_object(v)) {
+	if (v != KJ_NONE && kj_type(d, v) != KJ_OBJECT) {
 		count(counts, KUBELET_SKIP_WRONG_TYPE);
-		return NULL;
+		return KJ_NONE;
 	}
 	return v;
 }
 
-/* The length of s cut to max bytes without splitting a UTF-8 character. */
+/* The length of s cut to max bytes without splitting a UTF-8 character (s holds max + 1). */
 static size_t utf8_cut(const char *s, size_t len, size_t max)
 {
 	size_t n = max;
@@ -187,43 +187,57 @@ static size_t utf8_cut(const char *s, size_t len, size_t max)
 	return n;
 }
 
-const char *kubelet_json_string(const json_t *obj, const char *key, size_t max, size_t *len,
-				struct kubelet_counts *counts)
+const char *kubelet_json_string(const struct kj_doc *d, kj_t obj, const char *key, size_t max,
+				char *buf, size_t *len, struct kubelet_counts *counts)
 {
-	const json_t *v = member(obj, key);
-	const char *s;
-	size_t n;
+	kj_t v = kubelet_json_member(d, obj, key);
+	size_t n, whole;
 
 	*len = 0;
-	if (!v)
+	if (v == KJ_NONE)
 		return NULL;
-	if (!json_is_string(v)) {
+	if (kj_type(d, v) != KJ_STRING) {
 		count(counts, KUBELET_SKIP_WRONG_TYPE);
 		return NULL;
 	}
-	s = json_string_value(v);
-	n = strnlen(s, json_string_length(v));
+	/* max + 1 bytes: the byte after the cut says whether it splits a character. */
+	whole = kj_str(d, v, buf, max + 2);
+	n = strnlen(buf, whole < max + 1 ? whole : max + 1);
 	if (n > max) {
 		count(counts, KUBELET_SKIP_TRUNCATED);
-		n = utf8_cut(s, n, max);
+		n = utf8_cut(buf, n, max);
 	}
+	buf[n] = '\0';
 	*len = n;
-	return s;
+	return buf;
 }
 
-bool kubelet_json_long(const json_t *obj, const char *key, int64_t min, int64_t max,
-		       int64_t *out, struct kubelet_counts *counts)
+/* A number token that is not an integer: a fraction or exponent (wrong type) or too large. */
+static enum kubelet_skip not_integer(const struct kj_doc *d, kj_t v)
 {
-	const json_t *v = member(obj, key);
-	json_int_t n;
+	const struct kj_token *t = &d->tok[v];
 
-	if (!v)
+	return memchr(d->text + t->start, '.', t->len) || memchr(d->text + t->start, 'e', t->len) ||
+	       memchr(d->text + t->start, 'E', t->len) ? KUBELET_SKIP_WRONG_TYPE :
+							  KUBELET_SKIP_OUT_OF_RANGE;
+}
+
+bool kubelet_json_long(const struct kj_doc *d, kj_t obj, const char *key, int64_t min,
+		       int64_t max, int64_t *out, struct kubelet_counts *counts)
+{
+	kj_t v = kubelet_json_member(d, obj, key);
+	int64_t n;
+
+	if (v == KJ_NONE)
 		return false;
-	if (!json_is_integer(v)) {
+	if (kj_type(d, v) != KJ_NUMBER) {
 		count(counts, KUBELET_SKIP_WRONG_TYPE);
 		return false;
 	}
-	n = json_integer_value(v);
+	if (!kj_int(d, v, &n)) {
+		count(counts, not_integer(d, v));
+		return false;
+	}
 	if (n < min || n > max) {
 		count(counts, KUBELET_SKIP_OUT_OF_RANGE);
 		return false;
@@ -232,18 +246,19 @@ bool kubelet_json_long(const json_t *obj, const char *key, int64_t min, int64_t 
 	return true;
 }
 
-bool kubelet_json_time(const json_t *obj, const char *key, int64_t *us,
+bool kubelet_json_time(const struct kj_doc *d, kj_t obj, const char *key, int64_t *us,
 		       struct kubelet_counts *counts)
 {
-	const json_t *v = member(obj, key);
+	kj_t v = kubelet_json_member(d, obj, key);
+	char text[64];
 
-	if (!v)
+	if (v == KJ_NONE)
 		return false;
-	if (!json_is_string(v)) {
+	if (kj_type(d, v) != KJ_STRING) {
 		count(counts, KUBELET_SKIP_WRONG_TYPE);
 		return false;
 	}
-	if (!kubelet_parse_time(json_string_value(v), us)) {
+	if (kj_str(d, v, text, sizeof(text)) >= sizeof(text) || !kubelet_parse_time(text, us)) {
 		count(counts, KUBELET_SKIP_BAD_TIME);
 		return false;
 	}
@@ -252,6 +267,13 @@ bool kubelet_json_time(const json_t *obj, const char *key, int64_t *us,
 
 /* Encoding */
 
+/* A record being written from a document. */
+struct enc {
+	struct avro_buf b;
+	const struct kj_doc *d;
+	struct kubelet_counts *c;
+};
+
 static void put_nulls(struct avro_buf *b, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -259,135 +281,123 @@ static void put_nulls(struct avro_buf *b, int n)
 }
 
 /* ["null","long"]: a count, a size or a counter of the kubelet (Go uint64: never negative). */
-static void put_opt_long(struct avro_buf *b, const json_t *obj, const char *key,
-			 struct kubelet_counts *c)
+static void put_opt_long(struct enc *x, kj_t obj, const char *key)
 {
 	int64_t v;
 
-	if (!kubelet_json_long(obj, key, 0, INT64_MAX, &v, c)) {
-		avro_put_union(b, 0);
+	if (!kubelet_json_long(x->d, obj, key, 0, INT64_MAX, &v, x->c)) {
+		avro_put_union(&x->b, 0);
 		return;
 	}
-	avro_put_union(b, 1);
-	avro_put_long(b, v);
+	avro_put_union(&x->b, 1);
+	avro_put_long(&x->b, v);
 }
 
-static void put_opt_time(struct avro_buf *b, const json_t *obj, const char *key,
-			 struct kubelet_counts *c)
+static void put_opt_time(struct enc *x, kj_t obj, const char *key)
 {
 	int64_t us;
 
-	if (!kubelet_json_time(obj, key, &us, c)) {
-		avro_put_union(b, 0);
+	if (!kubelet_json_time(x->d, obj, key, &us, x->c)) {
+		avro_put_union(&x->b, 0);
 		return;
 	}
-	avro_put_union(b, 1);
-	avro_put_long(b, us);
+	avro_put_union(&x->b, 1);
+	avro_put_long(&x->b, us);
 }
 
-static void put_opt_string(struct avro_buf *b, const json_t *obj, const char *key, size_t max,
-			   struct kubelet_counts *c)
+/* ["null","string"] of at most KUBELET_NAME_LEN bytes (every string of the Summary is a name). */
+static void put_opt_name(struct enc *x, kj_t obj, const char *key)
 {
+	char buf[KUBELET_NAME_LEN + 2];
 	size_t len;
-	const char *s = kubelet_json_string(obj, key, max, &len, c);
+	const char *s = kubelet_json_string(x->d, obj, key, KUBELET_NAME_LEN, buf, &len, x->c);
 
 	if (!s || !len) {
-		avro_put_union(b, 0);
+		avro_put_union(&x->b, 0);
 		return;
 	}
-	avro_put_union(b, 1);
-	avro_put_string(b, s, len);
+	avro_put_union(&x->b, 1);
+	avro_put_string(&x->b, s, len);
 }
 
-/* A string the schema requires: "" when absent. */
-static void put_string(struct avro_buf *b, const json_t *obj, const char *key, size_t max,
-		       struct kubelet_counts *c)
+/* A name the schema requires: "" when absent. Written to out (KUBELET_NAME_LEN + 2 bytes). */
+static void put_name(struct enc *x, kj_t obj, const char *key, char *out)
 {
 	size_t len;
-	const char *s = kubelet_json_string(obj, key, max, &len, c);
 
-	avro_put_string(b, s ? s : "", len);
+	if (!kubelet_json_string(x->d, obj, key, KUBELET_NAME_LEN, out, &len, x->c))
+		out[0] = '\0';
+	avro_put_string(&x->b, out, len);
 }
 
 /* Cpu */
-static void put_cpu(struct avro_buf *b, const json_t *parent, const char *key,
-		    struct kubelet_counts *c)
+static void put_cpu(struct enc *x, kj_t parent, const char *key)
 {
-	const json_t *o = kubelet_json_object(parent, key, c);
+	kj_t o = kubelet_json_object(x->d, parent, key, x->c);
 
-	if (!o) {
-		avro_put_union(b, 0);
+	avro_put_union(&x->b, o != KJ_NONE);
+	if (o == KJ_NONE)
 		return;
-	}
-	avro_put_union(b, 1);
-	put_opt_time(b, o, "time", c);
-	put_opt_long(b, o, "usageNanoCores", c);
-	put_opt_long(b, o, "usageCoreNanoSeconds", c);
+	put_opt_time(x, o, "time");
+	put_opt_long(x, o, "usageNanoCores");
+	put_opt_long(x, o, "usageCoreNanoSeconds");
 }
 
 /* Memory */
-static void put_memory(struct avro_buf *b, const json_t *parent, const char *key,
-		       struct kubelet_counts *c)
+static void put_memory(struct enc *x, kj_t parent, const char *key)
 {
 	static const char *const fields[] = { "availableBytes", "usageBytes", "workingSetBytes",
 					      "rssBytes", "pageFaults", "majorPageFaults" };
-	const json_t *o = kubelet_json_object(parent, key, c);
+	kj_t o = kubelet_json_object(x->d, parent, key, x->c);
 
-	if (!o) {
-		avro_put_union(b, 0);
+	avro_put_union(&x->b, o != KJ_NONE);
+	if (o == KJ_NONE)
 		return;
-	}
-	avro_put_union(b, 1);
-	put_opt_time(b, o, "time", c);
+	put_opt_time(x, o, "time");
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		put_opt_long(b, o, fields[i], c);
+		put_opt_long(x, o, fields[i]);
 }
 
 /* Fs: the fields of an FsStats (inline in VolumeStats, hence not a union here). */
-static void put_fs_fields(struct avro_buf *b, const json_t *o, struct kubelet_counts *c)
+static void put_fs_fields(struct enc *x, kj_t o)
 {
 	static const char *const fields[] = { "availableBytes", "capacityBytes", "usedBytes",
 					      "inodesFree", "inodes", "inodesUsed" };
 
-	put_opt_time(b, o, "time", c);
+	put_opt_time(x, o, "time");
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		put_opt_long(b, o, fields[i], c);
+		put_opt_long(x, o, fields[i]);
 }
 
-static void put_opt_fs(struct avro_buf *b, const json_t *parent, const char *key,
-		       struct kubelet_counts *c)
+static void put_opt_fs(struct enc *x, kj_t parent, const char *key)
 {
-	const json_t *o = kubelet_json_object(parent, key, c);
+	kj_t o = kubelet_json_object(x->d, parent, key, x->c);
 
-	if (!o) {
-		avro_put_union(b, 0);
-		return;
-	}
-	avro_put_union(b, 1);
-	put_fs_fields(b, o, c);
+	avro_put_union(&x->b, o != KJ_NONE);
+	if (o != KJ_NONE)
+		put_fs_fields(x, o);
 }
 
 /* The object items of obj[key] (an array), at most max: how many will be written. Items that
  * are not objects are skipped, those beyond max dropped; both counted, *truncated set for the
  * latter. */
-static size_t object_items(const json_t *obj, const char *key, size_t max, bool *truncated,
-			   struct kubelet_counts *c)
+static size_t object_items(struct enc *x, kj_t obj, const char *key, size_t max,
+			   bool *truncated)
 {
-	const json_t *arr = member(obj, key);
-	size_t n = 0, i;
-	json_t *item;
+	kj_t arr = kubelet_json_member(x->d, obj, key);
+	size_t n = 0;
 
-	if (!arr)
+	if (arr == KJ_NONE)
 		return 0;
-	if (!json_is_array(arr)) {
-		count(c, KUBELET_SKIP_WRONG_TYPE);
+	if (kj_type(x->d, arr) != KJ_ARRAY) {
+		count(x->c, KUBELET_SKIP_WRONG_TYPE);
 		return 0;
 	}
-	json_array_foreach(arr, i, item) {
-		if (!json_is_object(item)) {
-			count(c, KUBELET_SKIP_MALFORMED);
+	for (kj_t e = kj_first(x->d, arr); e != KJ_NONE; e = kj_next(x->d, arr, e)) {
+		if (kj_type(x->d, e) != KJ_OBJECT) {
+			count(x->c, KUBELET_SKIP_MALFORMED);
 		} else if (n == max) {
-			count(c, KUBELET_SKIP_TOO_MANY);
+			count(x->c, KUBELET_SKIP_TOO_MANY);
 			*truncated = true;
 		} else {
 			n++;
@@ -396,75 +406,69 @@ static size_t object_items(const json_t *obj, const char *key, size_t max, bool 
 	return n;
 }
 
-/* Calls put(b, item, ctx, c) for the first n object items of obj[key] as one Avro array. */
-static void put_array(struct avro_buf *b, const json_t *obj, const char *key, size_t n,
-		      void (*put)(struct avro_buf *, const json_t *, const void *,
-				  struct kubelet_counts *),
-		      const void *ctx, struct kubelet_counts *c)
+/* Calls put(x, item, ctx) for the first n object items of obj[key] as one Avro array. */
+static void put_array(struct enc *x, kj_t obj, const char *key, size_t n,
+		      void (*put)(struct enc *, kj_t, const void *), const void *ctx)
 {
-	const json_t *arr = member(obj, key);
-	size_t i, done = 0;
-	json_t *item;
+	kj_t arr = kubelet_json_member(x->d, obj, key);
+	size_t done = 0;
 
 	if (n) {
-		avro_put_long(b, (int64_t)n);
-		json_array_foreach(arr, i, item) {
-			if (done == n)
-				break;
-			if (!json_is_object(item))
+		avro_put_long(&x->b, (int64_t)n);
+		for (kj_t e = kj_first(x->d, arr); e != KJ_NONE && done < n;
+		     e = kj_next(x->d, arr, e)) {
+			if (kj_type(x->d, e) != KJ_OBJECT)
 				continue;
-			put(b, item, ctx, c);
+			put(x, e, ctx);
 			done++;
 		}
 	}
-	avro_put_long(b, 0);
+	avro_put_long(&x->b, 0);
 }
 
 /* Interface */
-static void put_interface(struct avro_buf *b, const json_t *o, const void *ctx,
-			  struct kubelet_counts *c)
+static void put_interface(struct enc *x, kj_t o, const void *ctx)
 {
+	char name[KUBELET_NAME_LEN + 2];
+
 	(void)ctx;
-	put_string(b, o, "name", KUBELET_NAME_LEN, c);
-	put_opt_long(b, o, "rxBytes", c);
-	put_opt_long(b, o, "rxErrors", c);
-	put_opt_long(b, o, "txBytes", c);
-	put_opt_long(b, o, "txErrors", c);
+	put_name(x, o, "name", name);
+	put_opt_long(x, o, "rxBytes");
+	put_opt_long(x, o, "rxErrors");
+	put_opt_long(x, o, "txBytes");
+	put_opt_long(x, o, "txErrors");
 }
 
 /* Network: the default interface inline, then every interface. */
-static void put_network(struct avro_buf *b, const json_t *parent, bool *truncated,
-			struct kubelet_counts *c)
+static void put_network(struct enc *x, kj_t parent, bool *truncated)
 {
-	const json_t *o = kubelet_json_object(parent, "network", c);
+	kj_t o = kubelet_json_object(x->d, parent, "network", x->c);
 	size_t n;
 
-	if (!o) {
-		avro_put_union(b, 0);
+	avro_put_union(&x->b, o != KJ_NONE);
+	if (o == KJ_NONE)
 		return;
-	}
-	avro_put_union(b, 1);
-	put_opt_time(b, o, "time", c);
-	put_opt_string(b, o, "name", KUBELET_NAME_LEN, c);
-	put_opt_long(b, o, "rxBytes", c);
-	put_opt_long(b, o, "rxErrors", c);
-	put_opt_long(b, o, "txBytes", c);
-	put_opt_long(b, o, "txErrors", c);
-	n = object_items(o, "interfaces", KUBELET_INTERFACES_MAX, truncated, c);
-	put_array(b, o, "interfaces", n, put_interface, NULL, c);
+	put_opt_time(x, o, "time");
+	put_opt_name(x, o, "name");
+	put_opt_long(x, o, "rxBytes");
+	put_opt_long(x, o, "rxErrors");
+	put_opt_long(x, o, "txBytes");
+	put_opt_long(x, o, "txErrors");
+	n = object_items(x, o, "interfaces", KUBELET_INTERFACES_MAX, truncated);
+	put_array(x, o, "interfaces", n, put_interface, NULL);
 }
 
 /* Volume: VolumeStats, whose FsStats is inline. */
-static void put_volume(struct avro_buf *b, const json_t *o, const void *ctx,
-		       struct kubelet_counts *c)
+static void put_volume(struct enc *x, kj_t o, const void *ctx)
 {
-	const json_t *pvc = kubelet_json_object(o, "pvcRef", c);
+	kj_t pvc = kubelet_json_object(x->d, o, "pvcRef", x->c);
+	char name[KUBELET_NAME_LEN + 2];
 
 	(void)ctx;
-	put_string(b, o, "name", KUBELET_NAME_LEN, c);
-	put_opt_string(b, pvc, "namespace", KUBELET_NAME_LEN, c);
-	put_opt_string(b, pvc, "name", KUBELET_NAME_LEN, c);
-	put_fs_fields(b, o, c);
+	put_name(x, o, "name", name);
+	put_opt_name(x, pvc, "namespace");
+	put_opt_name(x, pvc, "name");
+	put_fs_fields(x, o);
 }
 
 /* Which pod's containers are being written: their ids come from /pods. */
@@ -474,36 +478,32 @@ struct pod_ctx {
 };
 
 /* ContainerStats */
-static void put_container(struct avro_buf *b, const json_t *o, const void *ctx,
-			  struct kubelet_counts *c)
+static void put_container(struct enc *x, kj_t o, const void *ctx)
 {
 	const struct pod_ctx *pc = ctx;
-	char name[KUBELET_NAME_LEN + 1];
-	const char *s, *id;
-	size_t len;
+	char name[KUBELET_NAME_LEN + 2];
+	const char *id;
 
-	s = kubelet_json_string(o, "name", KUBELET_NAME_LEN, &len, c);
-	memcpy(name, s ? s : "", len);
-	name[len] = '\0';
-	avro_put_string(b, name, len);
+	put_name(x, o, "name", name);
 	id = pc->pods ? kubelet_container_id(pc->pods, pc->uid, name) : NULL;
-	avro_put_optional_string(b, id, KUBELET_ID_LEN);
-	put_opt_time(b, o, "startTime", c);
-	put_cpu(b, o, "cpu", c);
-	put_memory(b, o, "memory", c);
-	put_opt_fs(b, o, "rootfs", c);
-	put_opt_fs(b, o, "logs", c);
+	avro_put_optional_string(&x->b, id, KUBELET_ID_LEN);
+	put_opt_time(x, o, "startTime");
+	put_cpu(x, o, "cpu");
+	put_memory(x, o, "memory");
+	put_opt_fs(x, o, "rootfs");
+	put_opt_fs(x, o, "logs");
 }
 
 /* SystemContainer */
-static void put_system_container(struct avro_buf *b, const json_t *o, const void *ctx,
-				 struct kubelet_counts *c)
+static void put_system_container(struct enc *x, kj_t o, const void *ctx)
 {
+	char name[KUBELET_NAME_LEN + 2];
+
 	(void)ctx;
-	put_string(b, o, "name", KUBELET_NAME_LEN, c);
-	put_opt_time(b, o, "startTime", c);
-	put_cpu(b, o, "cpu", c);
-	put_memory(b, o, "memory", c);
+	put_name(x, o, "name", name);
+	put_opt_time(x, o, "startTime");
+	put_cpu(x, o, "cpu");
+	put_memory(x, o, "memory");
 }
 
 /* Hands the record in b to e->fn, or counts it as too large. 1 when handed over, 0 when too
@@ -526,111 +526,117 @@ static int emit(const struct kubelet_emit *e, const struct avro_buf *b, int kind
 }
 
 /* One entry of the Summary's pods: 1 when emitted, 0 when skipped, or what e->fn returned. */
-static int map_pod(const json_t *pod, const struct kubelet_scrape *s, const struct kubelet_emit *e)
+static int map_pod(const struct kj_doc *d, kj_t pod, const struct kubelet_scrape *s,
+		   const struct kubelet_emit *e)
 {
-	struct kubelet_counts *c = e->counts;
-	const json_t *ref = kubelet_json_object(pod, "podRef", c), *proc;
-	char uid[KUBELET_UID_LEN + 1];
+	struct enc x = { .d = d, .c = e->counts };
+	kj_t ref = kubelet_json_object(d, pod, "podRef", e->counts), proc;
+	char uid[KUBELET_UID_LEN + 3];
 	struct pod_ctx pc = { .pods = s->pods, .uid = uid };
 	bool truncated = false;
 	size_t len, nvol, ncont;
-	struct avro_buf b;
-	const char *u;
 
-	/* 64 bytes: one more than a UID may have, so that a longer one is refused, not cut. */
-	u = kubelet_json_string(ref, "uid", KUBELET_UID_LEN + 1, &len, NULL);
-	if (!kubelet_uid_valid(u, len)) {
-		count(c, KUBELET_SKIP_BAD_UID);
+	/* One byte more than a UID may have, so that a longer one is refused, not cut. */
+	if (!kubelet_json_string(d, ref, "uid", KUBELET_UID_LEN + 1, uid, &len, NULL) ||
+	    !kubelet_uid_valid(uid, len)) {
+		count(e->counts, KUBELET_SKIP_BAD_UID);
 		return 0;
 	}
-	memcpy(uid, u, len);
-	uid[len] = '\0';
-
-	avro_buf_init(&b, e->buf, e->cap);
-	put_opt_string(&b, ref, "namespace", KUBELET_NAME_LEN, c);
-	put_opt_string(&b, ref, "name", KUBELET_NAME_LEN, c);
-	avro_put_union(&b, 1); /* pod_stats */
-	put_opt_time(&b, pod, "startTime", c);
-	put_cpu(&b, pod, "cpu", c);
-	put_memory(&b, pod, "memory", c);
-	put_network(&b, pod, &truncated, c);
-	put_opt_fs(&b, pod, "ephemeral-storage", c);
-	proc = kubelet_json_object(pod, "process_stats", c);
-	put_opt_long(&b, proc, "process_count", c);
-	nvol = object_items(pod, "volume", KUBELET_VOLUMES_MAX, &truncated, c);
-	put_array(&b, pod, "volume", nvol, put_volume, NULL, c);
-	ncont = object_items(pod, "containers", KUBELET_POD_CONTAINERS_MAX, &truncated, c);
-	put_array(&b, pod, "containers", ncont, put_container, &pc, c);
-	avro_put_bool(&b, truncated);
-	put_nulls(&b, 6); /* node_stats, pod_status, container, pod_phase, pod_ready, scrape_failed */
-	return emit(e, &b, KUBELET_POD_STATS, uid, NULL, uid, strlen(uid));
+	avro_buf_init(&x.b, e->buf, e->cap);
+	put_opt_name(&x, ref, "namespace");
+	put_opt_name(&x, ref, "name");
+	avro_put_union(&x.b, 1); /* pod_stats */
+	put_opt_time(&x, pod, "startTime");
+	put_cpu(&x, pod, "cpu");
+	put_memory(&x, pod, "memory");
+	put_network(&x, pod, &truncated);
+	put_opt_fs(&x, pod, "ephemeral-storage");
+	proc = kubelet_json_object(d, pod, "process_stats", e->counts);
+	put_opt_long(&x, proc, "process_count");
+	nvol = object_items(&x, pod, "volume", KUBELET_VOLUMES_MAX, &truncated);
+	put_array(&x, pod, "volume", nvol, put_volume, NULL);
+	ncont = object_items(&x, pod, "containers", KUBELET_POD_CONTAINERS_MAX, &truncated);
+	put_array(&x, pod, "containers", ncont, put_container, &pc);
+	avro_put_bool(&x.b, truncated);
+	put_nulls(&x.b, 6); /* node_stats, pod_status, container, pod_phase, pod_ready, failure */
+	return emit(e, &x.b, KUBELET_POD_STATS, uid, NULL, uid, len);
 }
 
-static int map_node(const json_t *node, size_t npods, const struct kubelet_scrape *s,
-		    const struct kubelet_emit *e)
+static int map_node(const struct kj_doc *d, kj_t node, size_t npods,
+		    const struct kubelet_scrape *s, const struct kubelet_emit *e)
 {
-	struct kubelet_counts *c = e->counts;
-	const json_t *runtime = kubelet_json_object(node, "runtime", c);
-	const json_t *rlimit = kubelet_json_object(node, "rlimit", c);
+	struct enc x = { .d = d, .c = e->counts };
+	kj_t runtime = kubelet_json_object(d, node, "runtime", e->counts);
+	kj_t rlimit = kubelet_json_object(d, node, "rlimit", e->counts);
 	char key[HANDOFF_KEY_MAX];
 	bool truncated = false;
-	struct avro_buf b;
 	size_t n;
 	int key_len;
 
-	avro_buf_init(&b, e->buf, e->cap);
-	put_nulls(&b, 3); /* namespace, pod_name, pod_stats */
-	avro_put_union(&b, 1); /* node_stats */
-	put_opt_string(&b, node, "nodeName", KUBELET_NAME_LEN, c);
-	put_opt_time(&b, node, "startTime", c);
-	put_cpu(&b, node, "cpu", c);
-	put_memory(&b, node, "memory", c);
-	put_network(&b, node, &truncated, c);
-	put_opt_fs(&b, node, "fs", c);
-	put_opt_fs(&b, runtime, "imageFs", c);
-	put_opt_fs(&b, runtime, "containerFs", c);
-	put_opt_long(&b, rlimit, "maxpid", c);
-	put_opt_long(&b, rlimit, "curproc", c);
-	n = object_items(node, "systemContainers", KUBELET_SYSTEM_CONTAINERS_MAX, &truncated, c);
-	put_array(&b, node, "systemContainers", n, put_system_container, NULL, c);
-	avro_put_long(&b, npods > INT32_MAX ? INT32_MAX : (int64_t)npods);
-	avro_put_long(&b, s->duration_ms);
-	avro_put_long(&b, s->missed_intervals);
-	avro_put_bool(&b, truncated);
-	put_nulls(&b, 5); /* pod_status, container, pod_phase, pod_ready, scrape_failed */
+	avro_buf_init(&x.b, e->buf, e->cap);
+	put_nulls(&x.b, 3); /* namespace, pod_name, pod_stats */
+	avro_put_union(&x.b, 1); /* node_stats */
+	put_opt_name(&x, node, "nodeName");
+	put_opt_time(&x, node, "startTime");
+	put_cpu(&x, node, "cpu");
+	put_memory(&x, node, "memory");
+	put_network(&x, node, &truncated);
+	put_opt_fs(&x, node, "fs");
+	put_opt_fs(&x, runtime, "imageFs");
+	put_opt_fs(&x, runtime, "containerFs");
+	put_opt_long(&x, rlimit, "maxpid");
+	put_opt_long(&x, rlimit, "curproc");
+	n = object_items(&x, node, "systemContainers", KUBELET_SYSTEM_CONTAINERS_MAX, &truncated);
+	put_array(&x, node, "systemContainers", n, put_system_container, NULL);
+	avro_put_long(&x.b, npods > INT32_MAX ? INT32_MAX : (int64_t)npods);
+	avro_put_long(&x.b, s->duration_ms);
+	avro_put_long(&x.b, s->missed_intervals);
+	avro_put_bool(&x.b, truncated);
+	put_nulls(&x.b, 5); /* pod_status, container, pod_phase, pod_ready, scrape_failed */
 	key_len = snprintf(key, sizeof(key), "%s/node", e->node);
 	if (key_len < 0 || (size_t)key_len >= sizeof(key))
 		return -ENAMETOOLONG;
-	return emit(e, &b, KUBELET_NODE_STATS, NULL, NULL, key, (size_t)key_len);
+	return emit(e, &x.b, KUBELET_NODE_STATS, NULL, NULL, key, (size_t)key_len);
 }
 
-int kubelet_map_summary(const json_t *summary, const struct kubelet_scrape *s,
+int kubelet_map_summary(const char *body, size_t len, const struct kubelet_scrape *s,
 			const struct kubelet_emit *e)
 {
-	const json_t *node = member(summary, "node"), *pods = member(summary, "pods");
-	json_t *pod;
-	size_t i, npods = 0;
+	struct kj_doc d;
+	kj_t node, pods;
+	size_t npods = 0;
 	int n = 0, err;
 
-	if (!json_is_object(summary) || !json_is_object(node))
-		return -EINVAL;
-	if (pods && !json_is_array(pods)) {
-		count(e->counts, KUBELET_SKIP_WRONG_TYPE);
-		pods = NULL;
+	err = kj_parse(&d, body, len, KUBELET_JSON_DEPTH);
+	if (err)
+		return err == -E2BIG ? -EBADMSG : err;
+	node = kubelet_json_member(&d, 0, "node");
+	pods = kubelet_json_member(&d, 0, "pods");
+	if (kj_type(&d, 0) != KJ_OBJECT || node == KJ_NONE || kj_type(&d, node) != KJ_OBJECT) {
+		err = -EINVAL;
+		goto out;
 	}
-	json_array_foreach(pods, i, pod) {
+	if (pods != KJ_NONE && kj_type(&d, pods) != KJ_ARRAY) {
+		count(e->counts, KUBELET_SKIP_WRONG_TYPE);
+		pods = KJ_NONE;
+	}
+	for (kj_t pod = kj_first(&d, pods); pod != KJ_NONE; pod = kj_next(&d, pods, pod)) {
 		npods++;
-		if (!json_is_object(pod)) {
+		if (kj_type(&d, pod) != KJ_OBJECT) {
 			count(e->counts, KUBELET_SKIP_MALFORMED);
 			continue;
 		}
-		err = map_pod(pod, s, e);
+		err = map_pod(&d, pod, s, e);
 		if (err < 0)
-			return err;
+			goto out;
 		n += err;
 	}
-	err = map_node(node, npods, s, e);
-	return err < 0 ? err : n + err;
+	err = map_node(&d, node, npods, s, e);
+	if (err >= 0)
+		err += n;
+out:
+	kj_free(&d);
+	return err;
 }
 
 /* SCRAPE_FAILED */

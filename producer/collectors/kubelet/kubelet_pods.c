@@ -48,166 +48,170 @@ static int intern(struct kubelet_pods *p, const char *s, size_t len, uint32_t *o
 	return 0;
 }
 
-static int intern_field(struct kubelet_pods *p, const json_t *obj, const char *key, size_t max,
-			uint32_t *off, struct kubelet_counts *c)
-{
-	size_t len;
-	const char *s = kubelet_json_string(obj, key, max, &len, c);
+/* Everything a /pods body is read with. */
+struct reader {
+	const struct kj_doc *d;
+	struct kubelet_pods *p;
+	struct kubelet_counts *c;
+	size_t cap; /* containers allocated in p->containers */
+};
 
-	return intern(p, s, len, off);
+static int intern_field(struct reader *r, kj_t obj, const char *key, size_t max, uint32_t *off)
+{
+	char buf[KUBELET_MESSAGE_LEN + 2];
+	size_t len;
+	const char *s = kubelet_json_string(r->d, obj, key, max, buf, &len, r->c);
+
+	return intern(r->p, s, len, off);
 }
 
 /* A JSON boolean as 1 / 0, -1 when absent (or not a boolean: counted). */
-static int8_t json_tri(const json_t *obj, const char *key, struct kubelet_counts *c)
+static int8_t json_tri(struct reader *r, kj_t obj, const char *key)
 {
-	const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+	kj_t v = kubelet_json_member(r->d, obj, key);
 
-	if (!v || json_is_null(v))
+	if (v == KJ_NONE)
 		return -1;
-	if (!json_is_boolean(v)) {
-		c->n[KUBELET_SKIP_WRONG_TYPE]++;
+	if (kj_type(r->d, v) != KJ_TRUE && kj_type(r->d, v) != KJ_FALSE) {
+		r->c->n[KUBELET_SKIP_WRONG_TYPE]++;
 		return -1;
 	}
-	return json_is_true(v) ? 1 : 0;
+	return kj_type(r->d, v) == KJ_TRUE;
 }
 
-static int parse_terminated(struct kubelet_pods *p, const json_t *t, struct kubelet_terminated *out,
-			    struct kubelet_counts *c)
+/* A container id without its runtime prefix ("containerd://<id>") into the pool. */
+static int intern_id(struct reader *r, kj_t obj, const char *key, uint32_t *off)
 {
-	char id[KUBELET_ID_LEN + 1];
-	const char *s;
-	int64_t v;
+	char buf[KUBELET_ID_LEN + 34], id[KUBELET_ID_LEN + 1];
 	size_t len;
-	int err;
+	const char *s = kubelet_json_string(r->d, obj, key, KUBELET_ID_LEN + 32, buf, &len, r->c);
 
-	memset(out, 0, sizeof(*out));
-	if (!t)
-		return 0;
-	out->set = true;
-	if ((out->has_exit_code = kubelet_json_long(t, "exitCode", INT32_MIN, INT32_MAX, &v, c)))
-		out->exit_code = (int32_t)v;
-	if ((out->has_signal = kubelet_json_long(t, "signal", 0, INT32_MAX, &v, c)))
-		out->signal = (int32_t)v;
-	out->has_started = kubelet_json_time(t, "startedAt", &out->started_us, c);
-	out->has_finished = kubelet_json_time(t, "finishedAt", &out->finished_us, c);
-	err = intern_field(p, t, "reason", KUBELET_REASON_LEN, &out->reason, c);
-	if (err)
-		return err;
-	/* "containerd://<id>": the id alone, as cgroup paths carry it. */
-	s = kubelet_json_string(t, "containerID", KUBELET_ID_LEN + 32, &len, c);
+	*off = 0;
 	if (s && kubelet_strip_runtime(s, id, sizeof(id)))
-		return intern(p, id, strlen(id), &out->container_id);
+		return intern(r->p, id, strlen(id), off);
 	if (s && len)
-		c->n[KUBELET_SKIP_OUT_OF_RANGE]++;
+		r->c->n[KUBELET_SKIP_OUT_OF_RANGE]++;
 	return 0;
 }
 
-/* One entry of containerStatuses or initContainerStatuses. 1 when kept, 0 when skipped. */
-static int parse_container(struct kubelet_pods *p, const json_t *st, bool init,
-			   struct kubelet_container *out, struct kubelet_counts *c)
+static int parse_terminated(struct reader *r, kj_t t, struct kubelet_terminated *out)
 {
-	const json_t *state, *waiting, *running, *terminated, *last;
-	char id[KUBELET_ID_LEN + 1];
-	const char *s;
+	int64_t v;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (t == KJ_NONE)
+		return 0;
+	out->set = true;
+	if ((out->has_exit_code = kubelet_json_long(r->d, t, "exitCode", INT32_MIN, INT32_MAX, &v,
+						    r->c)))
+		out->exit_code = (int32_t)v;
+	if ((out->has_signal = kubelet_json_long(r->d, t, "signal", 0, INT32_MAX, &v, r->c)))
+		out->signal = (int32_t)v;
+	out->has_started = kubelet_json_time(r->d, t, "startedAt", &out->started_us, r->c);
+	out->has_finished = kubelet_json_time(r->d, t, "finishedAt", &out->finished_us, r->c);
+	err = intern_field(r, t, "reason", KUBELET_REASON_LEN, &out->reason);
+	return err ? err : intern_id(r, t, "containerID", &out->container_id);
+}
+
+/* One entry of containerStatuses or initContainerStatuses. 1 when kept, 0 when skipped. */
+static int parse_container(struct reader *r, kj_t st, bool init, struct kubelet_container *out)
+{
+	kj_t state, waiting, running, terminated, last;
+	char name[KUBELET_NAME_LEN + 2];
 	size_t len;
 	int64_t v;
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	s = kubelet_json_string(st, "name", KUBELET_NAME_LEN, &len, c);
-	if (!s || !len) {
-		c->n[KUBELET_SKIP_MALFORMED]++;
+	if (!kubelet_json_string(r->d, st, "name", KUBELET_NAME_LEN, name, &len, r->c) || !len) {
+		r->c->n[KUBELET_SKIP_MALFORMED]++;
 		return 0;
 	}
 	out->init = init;
-	err = intern(p, s, len, &out->name);
+	err = intern(r->p, name, len, &out->name);
 	if (!err)
-		err = intern_field(p, st, "image", KUBELET_IMAGE_LEN, &out->image, c);
+		err = intern_field(r, st, "image", KUBELET_IMAGE_LEN, &out->image);
+	if (!err)
+		err = intern_id(r, st, "containerID", &out->container_id);
 	if (err)
 		return err;
-	s = kubelet_json_string(st, "containerID", KUBELET_ID_LEN + 32, &len, c);
-	if (s && kubelet_strip_runtime(s, id, sizeof(id)))
-		err = intern(p, id, strlen(id), &out->container_id);
-	else if (s && len)
-		c->n[KUBELET_SKIP_OUT_OF_RANGE]++;
-	if (err)
-		return err;
-	if ((out->has_restart_count = kubelet_json_long(st, "restartCount", 0, INT32_MAX, &v, c)))
+	if ((out->has_restart_count = kubelet_json_long(r->d, st, "restartCount", 0, INT32_MAX, &v,
+							r->c)))
 		out->restart_count = (int32_t)v;
-	out->ready = json_tri(st, "ready", c);
-	out->started = json_tri(st, "started", c);
+	out->ready = json_tri(r, st, "ready");
+	out->started = json_tri(r, st, "started");
 
 	/* A ContainerState has one of its three members set. */
-	state = kubelet_json_object(st, "state", c);
-	waiting = kubelet_json_object(state, "waiting", c);
-	running = kubelet_json_object(state, "running", c);
-	terminated = kubelet_json_object(state, "terminated", c);
-	if (waiting) {
+	state = kubelet_json_object(r->d, st, "state", r->c);
+	waiting = kubelet_json_object(r->d, state, "waiting", r->c);
+	running = kubelet_json_object(r->d, state, "running", r->c);
+	terminated = kubelet_json_object(r->d, state, "terminated", r->c);
+	if (waiting != KJ_NONE) {
 		out->phase = KUBELET_CPHASE_WAITING;
-		err = intern_field(p, waiting, "reason", KUBELET_REASON_LEN, &out->waiting_reason, c);
+		err = intern_field(r, waiting, "reason", KUBELET_REASON_LEN, &out->waiting_reason);
 		if (!err)
-			err = intern_field(p, waiting, "message", KUBELET_MESSAGE_LEN,
-					   &out->waiting_message, c);
-	} else if (running) {
+			err = intern_field(r, waiting, "message", KUBELET_MESSAGE_LEN,
+					   &out->waiting_message);
+	} else if (running != KJ_NONE) {
 		out->phase = KUBELET_CPHASE_RUNNING;
-		out->has_running_since = kubelet_json_time(running, "startedAt",
-							   &out->running_since_us, c);
-	} else if (terminated) {
+		out->has_running_since = kubelet_json_time(r->d, running, "startedAt",
+							   &out->running_since_us, r->c);
+	} else if (terminated != KJ_NONE) {
 		out->phase = KUBELET_CPHASE_TERMINATED;
-		err = parse_terminated(p, terminated, &out->terminated, c);
+		err = parse_terminated(r, terminated, &out->terminated);
 	}
 	if (err)
 		return err;
-	last = kubelet_json_object(st, "lastState", c);
-	err = parse_terminated(p, kubelet_json_object(last, "terminated", c), &out->last_terminated,
-			       c);
+	last = kubelet_json_object(r->d, st, "lastState", r->c);
+	err = parse_terminated(r, kubelet_json_object(r->d, last, "terminated", r->c),
+			       &out->last_terminated);
 	return err ? err : 1;
 }
 
 /* Room for one more container in the pool. */
-static int reserve_container(struct kubelet_pods *p, size_t *cap)
+static int reserve_container(struct reader *r)
 {
 	struct kubelet_container *grown;
 	size_t n;
 
-	if (p->ncontainers < *cap)
+	if (r->p->ncontainers < r->cap)
 		return 0;
-	n = *cap ? *cap * 2 : 256;
-	grown = realloc(p->containers, n * sizeof(*grown));
+	n = r->cap ? r->cap * 2 : 256;
+	grown = realloc(r->p->containers, n * sizeof(*grown));
 	if (!grown)
 		return -ENOMEM;
-	p->containers = grown;
-	*cap = n;
+	r->p->containers = grown;
+	r->cap = n;
 	return 0;
 }
 
-static int parse_statuses(struct kubelet_pods *p, struct kubelet_pod *pod, const json_t *status,
-			  const char *key, bool init, size_t *cap, struct kubelet_counts *c)
+static int parse_statuses(struct reader *r, struct kubelet_pod *pod, kj_t status,
+			  const char *key, bool init)
 {
-	const json_t *arr = json_is_object(status) ? json_object_get(status, key) : NULL;
-	json_t *st;
-	size_t i;
+	struct kubelet_pods *p = r->p;
+	kj_t arr = kubelet_json_member(r->d, status, key);
 	int kept;
 
-	if (!arr || json_is_null(arr))
+	if (arr == KJ_NONE)
 		return 0;
-	if (!json_is_array(arr)) {
-		c->n[KUBELET_SKIP_WRONG_TYPE]++;
+	if (kj_type(r->d, arr) != KJ_ARRAY) {
+		r->c->n[KUBELET_SKIP_WRONG_TYPE]++;
 		return 0;
 	}
-	json_array_foreach(arr, i, st) {
-		if (!json_is_object(st)) {
-			c->n[KUBELET_SKIP_MALFORMED]++;
+	for (kj_t st = kj_first(r->d, arr); st != KJ_NONE; st = kj_next(r->d, arr, st)) {
+		if (kj_type(r->d, st) != KJ_OBJECT) {
+			r->c->n[KUBELET_SKIP_MALFORMED]++;
 			continue;
 		}
 		if (pod->count == KUBELET_POD_CONTAINERS_MAX ||
 		    p->ncontainers == KUBELET_CONTAINERS_MAX) {
-			c->n[KUBELET_SKIP_TOO_MANY]++;
+			r->c->n[KUBELET_SKIP_TOO_MANY]++;
 			continue;
 		}
-		kept = reserve_container(p, cap);
+		kept = reserve_container(r);
 		if (!kept)
-			kept = parse_container(p, st, init, &p->containers[p->ncontainers], c);
+			kept = parse_container(r, st, init, &p->containers[p->ncontainers]);
 		if (kept < 0)
 			return kept;
 		/* Names are unique in a pod (init containers included): they say which is which
@@ -215,7 +219,7 @@ static int parse_statuses(struct kubelet_pods *p, struct kubelet_pod *pod, const
 		for (uint32_t j = 0; kept && j < pod->count; j++)
 			if (!strcmp(kubelet_str(p, p->containers[pod->first + j].name),
 				    kubelet_str(p, p->containers[p->ncontainers].name))) {
-				c->n[KUBELET_SKIP_DUPLICATE]++;
+				r->c->n[KUBELET_SKIP_DUPLICATE]++;
 				kept = 0;
 			}
 		p->ncontainers += (size_t)kept;
@@ -236,87 +240,87 @@ static bool phase_valid(const char *s, size_t len)
 }
 
 /* The Ready condition among status.conditions. */
-static int parse_ready(struct kubelet_pods *p, struct kubelet_pod *pod, const json_t *status,
-		       struct kubelet_counts *c)
+static int parse_ready(struct reader *r, struct kubelet_pod *pod, kj_t status)
 {
-	const json_t *conds = json_is_object(status) ? json_object_get(status, "conditions") : NULL;
-	size_t n = json_is_array(conds) ? json_array_size(conds) : 0, len;
-	const char *s;
+	kj_t conds = kubelet_json_member(r->d, status, "conditions");
+	size_t seen = 0;
 	int err;
 
 	pod->ready = -1;
-	if (conds && !json_is_null(conds) && !json_is_array(conds))
-		c->n[KUBELET_SKIP_WRONG_TYPE]++;
-	if (n > KUBELET_CONDITIONS_MAX) {
-		c->n[KUBELET_SKIP_TOO_MANY]++;
-		n = KUBELET_CONDITIONS_MAX;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const json_t *cond = json_array_get(conds, i);
+	if (conds != KJ_NONE && kj_type(r->d, conds) != KJ_ARRAY)
+		r->c->n[KUBELET_SKIP_WRONG_TYPE]++;
+	for (kj_t cond = kj_first(r->d, conds); cond != KJ_NONE;
+	     cond = kj_next(r->d, conds, cond)) {
+		kj_t type = kubelet_json_member(r->d, cond, "type");
+		kj_t status_v = kubelet_json_member(r->d, cond, "status");
 
-		s = kubelet_json_string(cond, "type", KUBELET_REASON_LEN, &len, c);
-		if (!s || len != 5 || memcmp(s, "Ready", 5) != 0)
+		if (seen++ == KUBELET_CONDITIONS_MAX) {
+			r->c->n[KUBELET_SKIP_TOO_MANY]++;
+			break;
+		}
+		if (type == KJ_NONE || kj_type(r->d, type) != KJ_STRING ||
+		    !kj_streq(r->d, type, "Ready"))
 			continue;
-		s = kubelet_json_string(cond, "status", KUBELET_REASON_LEN, &len, c);
-		if (s && len == 4 && memcmp(s, "True", 4) == 0)
-			pod->ready = 1;
-		else if (s && len == 5 && memcmp(s, "False", 5) == 0)
-			pod->ready = 0;
-		err = intern_field(p, cond, "reason", KUBELET_REASON_LEN, &pod->ready_reason, c);
+		if (status_v != KJ_NONE && kj_type(r->d, status_v) == KJ_STRING)
+			pod->ready = kj_streq(r->d, status_v, "True") ? 1 :
+				     kj_streq(r->d, status_v, "False") ? 0 : -1;
+		err = intern_field(r, cond, "reason", KUBELET_REASON_LEN, &pod->ready_reason);
 		if (!err)
-			err = intern_field(p, cond, "message", KUBELET_MESSAGE_LEN, &pod->ready_message,
-					   c);
+			err = intern_field(r, cond, "message", KUBELET_MESSAGE_LEN,
+					   &pod->ready_message);
 		return err;
 	}
 	return 0;
 }
 
 /* One item of the PodList. 1 when kept, 0 when skipped. */
-static int parse_pod(struct kubelet_pods *p, const json_t *item, size_t *cap,
-		     struct kubelet_counts *c)
+static int parse_pod(struct reader *r, kj_t item)
 {
+	struct kubelet_pods *p = r->p;
 	struct kubelet_pod *pod = &p->pods[p->npods];
-	const json_t *meta = kubelet_json_object(item, "metadata", c);
-	const json_t *status = kubelet_json_object(item, "status", c);
-	const char *s;
+	kj_t meta = kubelet_json_object(r->d, item, "metadata", r->c);
+	kj_t status = kubelet_json_object(r->d, item, "status", r->c);
+	char buf[KUBELET_UID_LEN + 3];
 	size_t len;
 	int err;
 
 	memset(pod, 0, sizeof(*pod));
 	/* One byte over the limit, so that a longer UID is refused rather than cut. */
-	s = kubelet_json_string(meta, "uid", KUBELET_UID_LEN + 1, &len, NULL);
-	if (!kubelet_uid_valid(s, len)) {
-		c->n[KUBELET_SKIP_BAD_UID]++;
+	if (!kubelet_json_string(r->d, meta, "uid", KUBELET_UID_LEN + 1, buf, &len, NULL) ||
+	    !kubelet_uid_valid(buf, len)) {
+		r->c->n[KUBELET_SKIP_BAD_UID]++;
 		return 0;
 	}
 	pod->index = (uint32_t)p->npods;
 	pod->first = (uint32_t)p->ncontainers;
-	err = intern(p, s, len, &pod->uid);
+	err = intern(p, buf, len, &pod->uid);
 	if (!err)
-		err = intern_field(p, meta, "name", KUBELET_NAME_LEN, &pod->name, c);
+		err = intern_field(r, meta, "name", KUBELET_NAME_LEN, &pod->name);
 	if (!err)
-		err = intern_field(p, meta, "namespace", KUBELET_NAME_LEN, &pod->ns, c);
+		err = intern_field(r, meta, "namespace", KUBELET_NAME_LEN, &pod->ns);
 	if (err)
 		return err;
-	s = kubelet_json_string(status, "phase", KUBELET_PHASE_LEN + 1, &len, NULL);
-	if (phase_valid(s, len))
-		err = intern(p, s, len, &pod->phase);
-	else if (s)
-		c->n[KUBELET_SKIP_WRONG_TYPE]++;
+	if (kubelet_json_string(r->d, status, "phase", KUBELET_PHASE_LEN + 1, buf, &len, NULL)) {
+		if (phase_valid(buf, len))
+			err = intern(p, buf, len, &pod->phase);
+		else
+			r->c->n[KUBELET_SKIP_WRONG_TYPE]++;
+	}
 	if (!err)
-		err = intern_field(p, status, "reason", KUBELET_REASON_LEN, &pod->reason, c);
+		err = intern_field(r, status, "reason", KUBELET_REASON_LEN, &pod->reason);
 	if (!err)
-		err = intern_field(p, status, "message", KUBELET_MESSAGE_LEN, &pod->message, c);
+		err = intern_field(r, status, "message", KUBELET_MESSAGE_LEN, &pod->message);
 	if (!err)
-		err = intern_field(p, status, "qosClass", KUBELET_REASON_LEN, &pod->qos_class, c);
+		err = intern_field(r, status, "qosClass", KUBELET_REASON_LEN, &pod->qos_class);
 	if (err)
 		return err;
-	pod->has_start_time = kubelet_json_time(status, "startTime", &pod->start_time_us, c);
-	err = parse_ready(p, pod, status, c);
+	pod->has_start_time = kubelet_json_time(r->d, status, "startTime", &pod->start_time_us,
+						r->c);
+	err = parse_ready(r, pod, status);
 	if (!err)
-		err = parse_statuses(p, pod, status, "initContainerStatuses", true, cap, c);
+		err = parse_statuses(r, pod, status, "initContainerStatuses", true);
 	if (!err)
-		err = parse_statuses(p, pod, status, "containerStatuses", false, cap, c);
+		err = parse_statuses(r, pod, status, "containerStatuses", false);
 	return err ? err : 1;
 }
 
@@ -330,22 +334,32 @@ static int cmp_pod(const void *a, const void *b)
 	return r ? r : (x->index > y->index) - (x->index < y->index);
 }
 
-int kubelet_pods_parse(const json_t *podlist, struct kubelet_pods *out,
+int kubelet_pods_parse(const char *body, size_t len, struct kubelet_pods *out,
 		       struct kubelet_counts *counts)
 {
-	const json_t *items = json_is_object(podlist) ? json_object_get(podlist, "items") : NULL;
-	size_t n = json_is_array(items) ? json_array_size(items) : 0, i, kept;
 	struct kubelet_pods p = { 0 };
-	size_t cap = 0;
-	int err = -ENOMEM;
+	struct reader r = { .p = &p, .c = counts };
+	struct kj_doc d;
+	kj_t items;
+	size_t n = 0, i, kept;
+	int err;
 
 	memset(out, 0, sizeof(*out));
-	if (!json_is_object(podlist) || (items && !json_is_null(items) && !json_is_array(items)))
-		return -EINVAL;
+	err = kj_parse(&d, body, len, KUBELET_JSON_DEPTH);
+	if (err)
+		return err == -E2BIG ? -EBADMSG : err;
+	r.d = &d;
+	items = kubelet_json_member(&d, 0, "items");
+	err = -EINVAL;
+	if (kj_type(&d, 0) != KJ_OBJECT || (items != KJ_NONE && kj_type(&d, items) != KJ_ARRAY))
+		goto fail;
+	if (items != KJ_NONE)
+		n = d.tok[items].count;
 	if (n > KUBELET_PODS_MAX) {
 		counts->n[KUBELET_SKIP_TOO_MANY] += n - KUBELET_PODS_MAX;
 		n = KUBELET_PODS_MAX;
 	}
+	err = -ENOMEM;
 	p.pods = calloc(n ? n : 1, sizeof(*p.pods));
 	/* Offset 0 is the empty string every absent field points at. */
 	p.strings = malloc(4096);
@@ -354,18 +368,19 @@ int kubelet_pods_parse(const json_t *podlist, struct kubelet_pods *out,
 	p.strings[0] = '\0';
 	p.strings_len = 1;
 	p.strings_cap = 4096;
-	for (i = 0; i < n; i++) {
-		const json_t *item = json_array_get(items, i);
-
-		if (!json_is_object(item)) {
+	i = 0;
+	for (kj_t item = kj_first(&d, items); item != KJ_NONE && i < n;
+	     item = kj_next(&d, items, item), i++) {
+		if (kj_type(&d, item) != KJ_OBJECT) {
 			counts->n[KUBELET_SKIP_MALFORMED]++;
 			continue;
 		}
-		err = parse_pod(&p, item, &cap, counts);
+		err = parse_pod(&r, item);
 		if (err < 0)
 			goto fail;
 		p.npods += (size_t)err;
 	}
+	kj_free(&d);
 	/* Sorted by UID for lookups; of two pods with one UID, the first in the body stays. */
 	sort_table = &p;
 	qsort(p.pods, p.npods, sizeof(*p.pods), cmp_pod);
@@ -381,6 +396,7 @@ int kubelet_pods_parse(const json_t *podlist, struct kubelet_pods *out,
 	*out = p;
 	return 0;
 fail:
+	kj_free(&d);
 	kubelet_pods_free(&p);
 	return err;
 }
