@@ -14,9 +14,10 @@
  * own fields encoded, the envelope's pod UID, container id, kind, time and the Kafka key in a
  * struct handoff_meta.
  *
- * Hostile input (wrong types, missing fields, huge arrays, deep nesting) never fails a whole
+ * Hostile input (wrong types, missing fields, huge arrays, deep nesting) does not fail a whole
  * body: what cannot be used is left out (a value published as null, a record skipped, items
- * beyond a limit dropped) and counted by reason in struct kubelet_counts.
+ * beyond a limit dropped) and counted by reason in struct kubelet_counts. Only a body that is not
+ * JSON, or nests deeper than KUBELET_JSON_DEPTH, is refused whole.
  */
 #ifndef TAPIO_KUBELET_COLLECTOR_H
 #define TAPIO_KUBELET_COLLECTOR_H
