@@ -58,26 +58,27 @@ TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
 vpath %.c $(SRC_DIRS) $(BUILD)/gen tests
 
-.PHONY: all deps test unit fuzz integration run clean bench
+.PHONY: all deps test unit fuzz integration run clean bench k8s-check cross kernel-matrix
 .DEFAULT_GOAL := all
 # Keep intermediate files (BPF objects, skeletons, test objects) so a second make does nothing.
 .SECONDARY:
 
 all: $(BUILD)/tapio-producer $(addprefix $(BUILD)/tapio-,$(TOOLS))
 
-# Installs only what is missing: a no-op (no apt-get at all) once everything is there.
+# Installs only what is missing: a no-op (no apt-get at all) once everything is there. $(2): extra
+# apt-get options.
 define install_missing
 	@missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:" $$missing; \
-		apt-get -o DPkg::Lock::Timeout=600 update -q && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q $$missing || exit 1; \
+		apt-get -o DPkg::Lock::Timeout=600 update -q && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q $(2) $$missing || exit 1; \
 	fi
 	@mkdir -p $(@D) && touch $@
 endef
 
-deps: $(BUILD)/.deps $(BUILD)/.deps-test
+deps: $(BUILD)/.deps $(BUILD)/.deps-test $(BUILD)/.deps-k8s
 $(BUILD)/.deps: Makefile
 	$(call install_missing,$(BUILD_PKGS))
 $(BUILD)/.deps-test: Makefile
@@ -159,7 +160,30 @@ unit: $(TESTS) | $(BUILD)/.deps-test
 integration: $(BUILD)/san-bin/tapio-producer $(addprefix $(BUILD)/san-bin/tapio-,$(TOOLS)) | $(BUILD)/.deps-test
 	TAPIO_BIN=$(abspath $(BUILD)/san-bin) bash integration/run.sh
 
-test: deps unit fuzz integration
+test: deps unit k8s-check fuzz cross integration
+
+# Deployment files, offline (no root, no cluster, no Docker engine): every k8s/overlays/* rendered by
+# kubectl's Kustomize and validated against the Kubernetes API schemas of the npm packages pinned in
+# tests/k8s/package-lock.json (installed once from the npm registry into $(BUILD)/k8s-check);
+# docker-compose.yml read by Debian's docker-compose (without its recommended docker.io: no engine
+# runs here). kubectl with Kustomize v4+ (kubectl 1.21+) comes with this machine's image; Debian
+# bookworm's kubernetes-client (1.20) is too old for the kustomizations and clashes with it.
+K8S_PKGS := docker-compose python3-yaml
+K8S_CHECK := $(BUILD)/k8s-check
+$(BUILD)/.deps-k8s: Makefile
+	@command -v kubectl >/dev/null || { echo "k8s-check needs kubectl 1.21+ on PATH" >&2; exit 1; }
+	@# npm: this machine's image has Node.js with npm; elsewhere Debian's.
+	@command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive \
+		apt-get -o DPkg::Lock::Timeout=600 install -y -q nodejs npm
+	$(call install_missing,$(K8S_PKGS),--no-install-recommends)
+$(K8S_CHECK)/.installed: tests/k8s/package.json tests/k8s/package-lock.json | $(BUILD)/.deps-k8s
+	@mkdir -p $(@D)
+	cp tests/k8s/package.json tests/k8s/package-lock.json $(@D)/
+	cd $(@D) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+k8s-check: all $(K8S_CHECK)/.installed
+	cp tests/k8s/validate.mjs $(K8S_CHECK)/
+	BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/k8s/test_manifests.py
 
 run: all
 	@[ "$$(id -u)" = 0 ] || { echo "make run: tapio-producer loads eBPF programs and needs root" >&2; exit 1; }
@@ -194,3 +218,40 @@ bench: all $(BENCH_BINS) | $(BUILD)/.deps-bench
 -include $(wildcard $(BUILD)/bench/*.d)
 
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/san/*.d)
+
+# `make cross` (part of `make test`): the BPF objects built for arm64 (__TARGET_ARCH_arm64,
+# bpf/vmlinux/arm64) and the producer and tools linked against Debian 12's arm64 libraries, so
+# neither rots unseen. The libraries are unpacked into a sysroot under $(ARM64_BUILD) from .debs
+# fetched by a private apt configuration (integration/kernel-matrix/sysroot.sh; nothing is
+# installed for arm64 on this machine) and cached in $(TAPIO_CACHE), which `make clean` keeps.
+TAPIO_CACHE ?= .cache
+CROSS_PKGS := gcc-aarch64-linux-gnu
+ARM64_BUILD := $(BUILD)/arm64
+ARM64_SYSROOT := $(ARM64_BUILD)/sysroot
+ARM64_LIB_PKGS := libbpf-dev libelf-dev zlib1g-dev librdkafka-dev libavro-dev libjansson-dev \
+	libcurl4-openssl-dev libc6-dev
+# Warnings are errors there too; -O1 without debug info halves the compile time.
+CROSS_CFLAGS ?= -O1
+$(BUILD)/.deps-cross: Makefile
+	$(call install_missing,$(CROSS_PKGS))
+$(ARM64_SYSROOT)/.packages.done: integration/kernel-matrix/sysroot.sh | $(BUILD)/.deps-cross
+	TAPIO_CACHE=$(TAPIO_CACHE) bash integration/kernel-matrix/sysroot.sh $(ARM64_SYSROOT) \
+		$(ARM64_LIB_PKGS)
+cross: $(ARM64_SYSROOT)/.packages.done | $(BUILD)/.deps
+	@$(MAKE) --no-print-directory BUILD=$(ARM64_BUILD) ARCH=arm64 CFLAGS="$(CROSS_CFLAGS)" \
+		CC="aarch64-linux-gnu-gcc --sysroot=$(abspath $(ARM64_SYSROOT))" all
+	@readelf -h $(ARM64_BUILD)/tapio-producer | grep -q 'Machine: *AArch64' || \
+		{ echo "cross: $(ARM64_BUILD)/tapio-producer is not an arm64 program" >&2; exit 1; }
+
+# `make kernel-matrix` (root, about 10 min, not part of `make test`): boots the Debian kernels of
+# integration/kernel-matrix/kernels.conf under qemu (5.10, 6.1, 6.12, 6.18 and the newest backport
+# on x86_64; 5.10, 6.1, 6.12 and the newest on arm64), runs `tapio-producer --probe` and the checks
+# of integration/kernel-matrix/check.sh in each, and the same natively on this kernel.
+# KERNELS="x86:6.1 arm64:6.12 host" runs some rows only; a run of all rewrites KERNELS.md's tables.
+KMATRIX_PKGS := qemu-system-x86 qemu-system-arm xz-utils zstd kmod
+$(BUILD)/.deps-kmatrix: Makefile
+	$(call install_missing,$(KMATRIX_PKGS))
+kernel-matrix: all cross | $(BUILD)/.deps-test $(BUILD)/.deps-kmatrix
+	@[ "$$(id -u)" = 0 ] || { echo "make kernel-matrix: needs root" >&2; exit 1; }
+	BUILD=$(BUILD) TAPIO_CACHE=$(TAPIO_CACHE) ARM64_LIB_PKGS="$(ARM64_LIB_PKGS)" \
+		KERNELS="$(KERNELS)" bash integration/kernel-matrix/run.sh

@@ -25,6 +25,12 @@ PRODUCER = os.path.join(BUILD, "tapio-producer")
 TAIL = os.path.join(BUILD, "tapio-tail")
 
 
+def version():
+    """The producer's version, as the build has it (VERSION at the repository root)."""
+    with open(os.path.join(REPO, "VERSION")) as f:
+        return f.read().strip()
+
+
 def cgroup2_root():
     with open("/proc/self/mountinfo") as f:
         for line in f:
@@ -251,6 +257,24 @@ def spawn_in_cgroups(paths, argv):
         finally:
             os._exit(127)
     return pid
+
+
+def all_before_sentinel(bootstrap, topic, schema, predicate, pod=None, deadline_s=30):
+    """Every record matching predicate among those published before a sentinel: runs
+    `/bin/true <marker>` in `pod` (a PodCgroup), else in this process's cgroup, so that its
+    records share the key, hence the partition, of the records counted; waits for its EXEC, and
+    only then counts. An "exactly one" check needs this: stopping at the first match would miss
+    a second one."""
+    marker = "tapio-sentinel-" + uuid.uuid4().hex
+    if pod:
+        pod.run(["/bin/true", marker])
+    else:
+        subprocess.run(["/bin/true", marker], check=True)
+    found, msgs = wait_for(bootstrap, topic, schema,
+                           lambda r: r["kind"] == "EXEC" and marker in (r["exec"] or {}).get("args", []),
+                           1, deadline_s)
+    assert found, "the sentinel %s never arrived" % marker
+    return [(m, r) for m in msgs for r in [schema.decode(m.value)] if r is not None and predicate(r)]
 
 
 def wait_for_log(producer, text, deadline_s=30):

@@ -5,7 +5,7 @@ and bearer tokens: discovery, pods (core/v1) and Events (events.k8s.io/v1), list
 label selectors, resourceVersion semantics and pagination, chunked watches with bookmarks,
 timeouts and 410 Gone, and the faults of a real cluster on demand. It runs in a thread of the
 test process; the test drives it through the methods below. test_standins.py proves it against
-kubectl and python3-kubernetes.
+kubectl, python3-kubernetes and curl.
 
 Start and connect
 
@@ -20,7 +20,8 @@ Start and connect
     api.kubeconfig(path, token)        # a kubeconfig file for kubectl
     api.stop()
   KubeAPI(pki=None, version="v1.27.16", start_rv=1000, bookmark_interval=60, gone_mode="event",
-          anonymous=False, default_watch_timeout=None) -- pki: a standins.pki.PKI to share.
+          anonymous=False, default_watch_timeout=None, port=0) -- pki: a standins.pki.PKI to
+          share (default: a new one, removed by stop()); port=0: any free port.
 
 Tokens
     api.add_token(token, user="system:serviceaccount:tapio:tapio", allow=None)
@@ -51,8 +52,8 @@ Watch semantics: resourceVersion unset or "0": a synthetic ADDED for every match
   the history kept, with a 504 Status when it is ahead of the server). Changes are filtered per
   watch as the API server's cache does: an object that stops matching the field selector
   arrives as DELETED (its last matching content at the new resourceVersion), one that starts
-  matching as ADDED. timeoutSeconds ends the stream
-  (default: 1800 s times a random factor in [1, 2), as the API server's own limit). With
+  matching as ADDED. timeoutSeconds ends the stream (default: 1800 s times a random factor in
+  [1, 2), as the API server's own limit). With
   allowWatchBookmarks: a BOOKMARK every bookmark_interval seconds and 2 s before the deadline,
   carrying the server's current resourceVersion (so it can be ahead of every event sent).
 
@@ -96,8 +97,8 @@ Faults
                                        # Exact list or continue from before it is 410 Gone
     api.gone_mode = "event"            # how a too-old watch is refused: "event" (200, then an
                                        # ERROR event with a 410 Status: what the API server does)
-                                       # or "http" (HTTP 410 with a Status body, which a client
-                                       # must also survive: proxies, aggregated API servers)
+                                       # or "http" (HTTP 410 with a Status body at the start,
+                                       # which a client must survive too)
     api.expire_watches(match=None)     # open watches: queued events, then ERROR 410, then end
     api.send_raw(data, match=None)     # these bytes, as they are, on every open watch after its
                                        # queued events (hostile input: wrong types, bad JSON...)

@@ -39,9 +39,9 @@ Pods (mutations in place, as model.py's): k.set_pods(list), k.add_pod(p), k.remo
 Figures: every number is a deterministic function of the pod's and container's position and
   of the scrape number (k.scrapes, + 1 per /stats/summary served), cumulative counters growing
   with it. What was served is kept: k.served is a list of (path, body object) for every 200
-  (None for a raw body);
-  k.summary() builds the next body without serving it. To set exact figures or leave fields
-  out, give a hook: k.on_summary = fn(summary) (edit in place), e.g.
+  (None for a raw body); k.summary() builds the next body without serving it; k.clock (default
+  time.time) gives the sample times. To set exact figures or leave fields out, give a hook:
+  k.on_summary = fn(summary) (edit in place, or return a new one), e.g.
       k.on_summary = lambda s: omit(s, "pods.*.containers.*.memory.rssBytes", "node.rlimit")
   The kubelet itself leaves out what it does not have: availableBytes of a container without a
   memory limit, the network of a host-network pod, containers that are not running.
