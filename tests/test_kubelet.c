@@ -1559,38 +1559,43 @@ static void test_collector_plain_and_self_signed(void **state)
 	free(metrics);
 }
 
-/* Nothing to connect to: skipped when not asked for, a failure when asked for by name. */
+/* Nothing to connect to: skipped when not asked for, a configuration error when asked for by
+ * name (pipeline_attach fails: exit 2); each case says why in one line. */
 static void test_collector_not_in_a_cluster(void **state)
 {
 	struct kfix *f = *state;
 	char errstr[512], cgroup[128];
 	const struct collector_ops *ops[] = { &kubelet_collector };
-	static const char *const cases[][2] = {
-		/* config, NODE_IP */
-		{ "node_name = node-a\n", NULL },
-		{ "node_name = node-a\ncollectors = kubelet\n", NULL },
-		{ "node_name = node-a\n", "not-an-ip" },
-	};
-	const enum collector_state want[] = { COLLECTOR_SKIPPED, COLLECTOR_FAILED,
-					      COLLECTOR_FAILED };
-
-	static const char *const says[] = {
-		"kubelet: not running: kubelet_url is not set and NODE_IP",
-		"kubelet: asked for by name (collectors), but kubelet_url is not set",
-		"kubelet: NODE_IP \"not-an-ip\" is not an IP address",
+	static const struct {
+		const char *config, *node_ip;
+		int attach;
+		enum collector_state state;
+		const char *says;
+	} cases[] = {
+		{ "node_name = node-a\n", NULL, 0, COLLECTOR_SKIPPED,
+		  "kubelet: not running: kubelet_url is not set and NODE_IP" },
+		{ "node_name = node-a\ncollectors = kubelet\n", NULL, -EINVAL, COLLECTOR_FAILED,
+		  "kubelet: kubelet_url is not set and NODE_IP (the downward API's status.hostIP) "
+		  "is not either (not in a cluster)" },
+		{ "node_name = node-a\n", "not-an-ip", 0, COLLECTOR_SKIPPED,
+		  "NODE_IP \"not-an-ip\" is not an IP address" },
+		/* A key set to something unusable is a configuration error, named or not. */
+		{ "node_name = node-a\nkubelet_url = https://127.0.0.1:1\n"
+		  "kubelet_ca_file = /nonexistent/ca.crt\n", NULL, -EINVAL, COLLECTOR_FAILED,
+		  "kubelet: kubelet_ca_file /nonexistent/ca.crt: No such file or directory" },
 	};
 
 	snprintf(cgroup, sizeof(cgroup), "%s/cgroup", f->dir);
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char log_path[160], *text = calloc(1, 8192);
 		int saved = dup(2), fd;
 		FILE *lf;
 
 		config_defaults(&f->cfg);
-		assert_int_equal(config_parse_text(&f->cfg, cases[i][0], "test", known_kubelet,
+		assert_int_equal(config_parse_text(&f->cfg, cases[i].config, "test", known_kubelet,
 						   errstr, sizeof(errstr)), 0);
-		if (cases[i][1])
-			setenv("NODE_IP", cases[i][1], 1);
+		if (cases[i].node_ip)
+			setenv("NODE_IP", cases[i].node_ip, 1);
 		else
 			unsetenv("NODE_IP");
 		/* What it logs, into a file: the line must say why. */
@@ -1603,7 +1608,7 @@ static void test_collector_not_in_a_cluster(void **state)
 		log_level_current = LOG_INFO;
 		assert_int_equal(pipeline_open_collectors(&f->pl, &f->cfg, ops, 1, cgroup, errstr,
 							  sizeof(errstr)), 0);
-		assert_int_equal(pipeline_attach(&f->pl), 0);
+		assert_int_equal(pipeline_attach(&f->pl), cases[i].attach);
 		log_level_current = LOG_ERROR;
 		fflush(stderr);
 		dup2(saved, 2);
@@ -1612,15 +1617,14 @@ static void test_collector_not_in_a_cluster(void **state)
 		assert_non_null(lf);
 		assert_true(fread(text, 1, 8191, lf) > 0);
 		fclose(lf);
-		if (!strstr(text, says[i]))
+		if (!strstr(text, cases[i].says))
 			fail_msg("case %zu logged: %s", i, text);
 		free(text);
-		assert_int_equal(pipeline_collector(&f->pl, "kubelet")->state, want[i]);
+		assert_int_equal(pipeline_collector(&f->pl, "kubelet")->state, cases[i].state);
 		pipeline_close(&f->pl);
 		config_free(&f->cfg);
 	}
 	unsetenv("NODE_IP");
-	log_level_current = LOG_ERROR;
 }
 
 int main(void)

@@ -381,15 +381,15 @@ static void run(struct http_worker *w)
 
 /* Opening */
 
-/* Nothing to connect to: skipped when the collector was not asked for, an error when it was. */
+/* Nothing to connect to: the pipeline skips the collector when it was not asked for by name,
+ * and stops start-up when it was (exit 2). */
 static int nothing_to_connect(struct collector_runtime *c, const char *why)
 {
-	if (!c->named) {
+	if (c->named)
+		log_error("kubelet: %s", why);
+	else
 		log_info("kubelet: not running: %s", why);
-		return -ENODEV;
-	}
-	log_error("kubelet: asked for by name (collectors), but %s", why);
-	return -EINVAL;
+	return -ENODEV;
 }
 
 /* https://$NODE_IP:10250 into url. 0, or -ENODEV with why set. */
@@ -403,13 +403,14 @@ static int default_url(char *url, size_t size, char *why, size_t why_size)
 			 "status.hostIP) is not either (not in a cluster)");
 		return -ENODEV;
 	}
-	if (inet_pton(AF_INET, ip, addr) == 1)
+	if (inet_pton(AF_INET, ip, addr) == 1) {
 		snprintf(url, size, "https://%s:%d", ip, KUBELET_PORT);
-	else if (inet_pton(AF_INET6, ip, addr) == 1)
+	} else if (inet_pton(AF_INET6, ip, addr) == 1) {
 		snprintf(url, size, "https://[%s]:%d", ip, KUBELET_PORT);
-	else {
-		snprintf(why, why_size, "NODE_IP \"%.64s\" is not an IP address", ip);
-		return -EINVAL;
+	} else {
+		snprintf(why, why_size, "kubelet_url is not set and NODE_IP \"%.64s\" is not an IP "
+			 "address", ip);
+		return -ENODEV;
 	}
 	return 0;
 }
@@ -429,13 +430,8 @@ static int kubelet_open(struct collector_runtime *c, struct collector_io *io)
 	if (cfg->kubelet_url) {
 		snprintf(url, sizeof(url), "%s", cfg->kubelet_url);
 	} else {
-		err = default_url(url, sizeof(url), why, sizeof(why));
-		if (err == -ENODEV)
+		if (default_url(url, sizeof(url), why, sizeof(why)))
 			return nothing_to_connect(c, why);
-		if (err) {
-			log_error("kubelet: %s", why);
-			return err;
-		}
 	}
 	plain = strncmp(url, "http://", 7) == 0;
 	kl.insecure = cfg->kubelet_insecure_skip_verify && !plain;
@@ -570,6 +566,7 @@ static void kubelet_render_metrics(const struct collector_runtime *c, FILE *out)
 
 const struct collector_ops kubelet_collector = {
 	.name = "kubelet",
+	.http = true, /* container ids come from /pods: no BPF, no identity cache */
 	.open = kubelet_open,
 	.start = kubelet_start,
 	.stop = kubelet_stop,
