@@ -322,7 +322,8 @@ done
 metric() { awk -v n="$2" '$1 == n {print $2}' "$1"; }
 fetch_metrics() { /usr/bin/python3 -c 'import sys, urllib.request
 sys.stdout.write(urllib.request.urlopen("http://" + sys.argv[1] + "/metrics", timeout=10).read().decode())' "$1"; }
-# run_kubelet_producer NAME URL: tapio-producer with the kubelet collector only (and metadata),
+# run_kubelet_producer NAME URL: tapio-producer with the kubelet collector alone (an HTTP
+# collector: no BPF, no metadata),
 # polling every second; sets KPROD and KMETRICS.
 run_kubelet_producer() {
 	"$BUILD/tapio-producer" --brokers "$KBROKERS" --node-name bench --collectors kubelet \
