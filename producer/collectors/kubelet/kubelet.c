@@ -146,6 +146,8 @@ static void remember(uint64_t poll)
 	char position[HANDOFF_POSITION_MAX];
 	unsigned at;
 
+	if (!kl.w.state_dir[0]) /* no checkpoints: nothing to keep */
+		return;
 	if (kl.history_count == HISTORY_MAX) {
 		log_debug("kubelet: poll %" PRIu64 " not acknowledged yet: no checkpoint for it", poll);
 		return;
