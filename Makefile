@@ -33,20 +33,23 @@ BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev librdkafka-dev
 # kubectl: Debian's kubernetes-client, unless a kubectl package (Google Cloud SDK's) already owns
 # /usr/bin/kubectl: the two conflict, and either serves the stand-ins' tests.
 KUBECTL_PKG := $(if $(shell dpkg-query -W -f='$${Status}' kubectl 2>/dev/null | grep 'ok installed'),kubectl,kubernetes-client)
+# libavro-java, default-jdk-headless: Avro's Java implementation judges schema compatibility.
 TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils prometheus \
-	python3-kubernetes $(KUBECTL_PKG) openssl curl
+	python3-kubernetes $(KUBECTL_PKG) openssl curl avro-bin libavro-java default-jdk-headless
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 SCHEMAS := $(wildcard schemas/*.avsc)
+# The schemas of earlier releases: decoded with by tapio-tail, never written with.
+RELEASED_SCHEMAS := $(wildcard schemas/released/*/*.avsc)
 
 # Everything but the programs' mains goes into one library shared by the programs and the tests.
-TOOLS := tail
+TOOLS := tail archive replay
 TOOL_MAINS := $(addprefix producer/tools/,$(addsuffix .c,$(TOOLS)))
 LIB_SRCS := $(filter-out $(TOOL_MAINS),$(wildcard producer/core/*.c producer/http/*.c \
 	producer/collectors/*/*.c producer/tools/*.c)) \
-	$(BUILD)/gen/schemas.c
+	$(BUILD)/gen/schemas.c $(BUILD)/gen/released_schemas.c
 LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(notdir $(LIB_SRCS)))
 SAN_OBJS := $(patsubst %.c,$(BUILD)/san/%.o,$(notdir $(LIB_SRCS)))
 TEST_SRCS := $(wildcard tests/test_*.c)
@@ -58,7 +61,7 @@ TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
 vpath %.c $(SRC_DIRS) $(BUILD)/gen tests
 
-.PHONY: all deps test unit fuzz integration run clean bench k8s-check cross kernel-matrix
+.PHONY: all deps test unit compat fuzz integration run clean bench k8s-check cross kernel-matrix
 .DEFAULT_GOAL := all
 # Keep intermediate files (BPF objects, skeletons, test objects) so a second make does nothing.
 .SECONDARY:
@@ -92,9 +95,13 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) | $(BUILD)/.deps
 $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
+# Two objects: the producer links only the current schemas; readers link the released ones too.
 $(BUILD)/gen/schemas.c: $(SCHEMAS) producer/core/embed-schemas.sh | $(BUILD)/.deps
 	@mkdir -p $(@D)
-	sh producer/core/embed-schemas.sh $(SCHEMAS) > $@.tmp && mv $@.tmp $@
+	sh producer/core/embed-schemas.sh current $(SCHEMAS) > $@.tmp && mv $@.tmp $@
+$(BUILD)/gen/released_schemas.c: $(RELEASED_SCHEMAS) producer/core/embed-schemas.sh | $(BUILD)/.deps
+	@mkdir -p $(@D)
+	sh producer/core/embed-schemas.sh released $(RELEASED_SCHEMAS) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/%.o: %.c $(SKELS) VERSION | $(BUILD)/.deps
 	@mkdir -p $(@D)
@@ -123,7 +130,10 @@ $(BUILD)/tests/%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
 
 # Sources some fuzz targets need beyond producer/*/<name>.c (log.c goes with every one).
-FUZZ_EXTRA_avro_json := producer/core/schema.c $(BUILD)/gen/schemas.c
+FUZZ_EXTRA_avro_json := producer/core/schema.c producer/tools/avro_skip.c $(BUILD)/gen/schemas.c \
+	$(BUILD)/gen/released_schemas.c
+FUZZ_EXTRA_ocf := producer/tools/avro_skip.c producer/tools/archive_format.c
+FUZZ_EXTRA_archive_format := producer/tools/avro_skip.c
 FUZZ_EXTRA_kubelet_map := producer/core/avro_writer.c producer/collectors/kubelet/kubelet_pods.c \
 	producer/collectors/kubelet/kubelet_json.c
 FUZZ_EXTRA_kubelet_pods := producer/core/avro_writer.c producer/collectors/kubelet/kubelet_map.c \
@@ -157,10 +167,26 @@ $(BUILD)/san-bin/tapio-%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
 unit: $(TESTS) | $(BUILD)/.deps-test
 	@set -e; for t in $(TESTS); do echo "== $$t"; TAPIO_SCHEMA_DIR=schemas $$t; done
 
-integration: $(BUILD)/san-bin/tapio-producer $(addprefix $(BUILD)/san-bin/tapio-,$(TOOLS)) | $(BUILD)/.deps-test
-	TAPIO_BIN=$(abspath $(BUILD)/san-bin) bash integration/run.sh
+# Every current schema against every released baseline (schemas/released/<version>/), judged by
+# python3-avro and Avro's Java library; then proof that the judges reject real incompatibilities.
+COMPAT_JAVA_CP := $(subst $(eval) ,:,$(addprefix /usr/share/java/,avro.jar jackson-core-asl.jar \
+	jackson-mapper-asl.jar slf4j-api.jar slf4j-nop.jar))
+$(BUILD)/compat/CompatCheck.class: tests/compat/CompatCheck.java | $(BUILD)/.deps-test
+	@mkdir -p $(@D)
+	javac -Xlint:all -Werror -d $(@D) -cp $(COMPAT_JAVA_CP) $<
+compat: $(BUILD)/compat/CompatCheck.class | $(BUILD)/.deps-test
+	/usr/bin/python3 tests/compat/compat.py --java-classes $(BUILD)/compat \
+		--java-classpath $(COMPAT_JAVA_CP) schemas
+	/usr/bin/python3 tests/compat/test_compat.py --java-classes $(BUILD)/compat \
+		--java-classpath $(COMPAT_JAVA_CP) schemas
 
-test: deps unit k8s-check fuzz cross integration
+# mockbroker: a broker that outlives the producers of a test (integration/harness.py MockBroker).
+integration: $(BUILD)/san-bin/tapio-producer $(addprefix $(BUILD)/san-bin/tapio-,$(TOOLS)) \
+		$(BUILD)/bench/mockbroker | $(BUILD)/.deps-test
+	TAPIO_BIN=$(abspath $(BUILD)/san-bin) TAPIO_MOCKBROKER=$(abspath $(BUILD)/bench/mockbroker) \
+		bash integration/run.sh
+
+test: deps unit compat k8s-check fuzz cross integration
 
 # Deployment files, offline (no root, no cluster, no Docker engine): every k8s/overlays/* rendered by
 # kubectl's Kustomize and validated against the Kubernetes API schemas of the npm packages pinned in
@@ -195,7 +221,7 @@ clean:
 # `make bench` (root, ~10 min): the table of BENCHMARKS.md, every figure measured in one run on
 # loopback (tests/bench/run.sh). Not part of `make test`.
 BENCH_PKGS := kcat bpftrace valgrind strace
-BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload \
+BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload topicsize \
 	kubeletbench)
 $(BUILD)/.deps-bench: Makefile
 	$(call install_missing,$(BENCH_PKGS))
@@ -208,6 +234,8 @@ $(BUILD)/bench/pipebench-counting: $(BUILD)/bench/pipebench.o $(BUILD)/bench/all
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/bench/mockbroker: $(BUILD)/bench/mockbroker.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^ -lrdkafka
+$(BUILD)/bench/topicsize: $(BUILD)/bench/topicsize.o
+	$(CC) $(ALL_CFLAGS) -o $@ $^ -lrdkafka -ljansson
 $(BUILD)/bench/workload: $(BUILD)/bench/workload.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^
 $(BUILD)/bench/kubeletbench: $(BUILD)/bench/kubeletbench.o $(BUILD)/libtapio.a

@@ -2,6 +2,7 @@
 Kafka consumer (kcat) and an independent Avro decoder (Debian's python3-avro)."""
 import datetime
 import io
+import json
 import os
 import re
 import select
@@ -129,6 +130,46 @@ class Producer:
         finally:
             self.log.close()
         return rc
+
+
+class MockBroker:
+    """librdkafka's mock cluster in a process of its own (build/bench/mockbroker): a broker that
+    outlives the producers it serves, so a test can stop a producer (which flushes every record)
+    before it reads the topics. Keeps everything in memory until stop()."""
+
+    PATH = os.environ.get("TAPIO_MOCKBROKER") or os.path.join(REPO, "build", "bench", "mockbroker")
+
+    def __init__(self, *topics, partitions=4):
+        self.proc = subprocess.Popen([self.PATH, "--partitions", str(partitions), *topics],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
+        line = self.proc.stdout.readline().decode() if ready else ""
+        if not line.startswith("bootstrap.servers="):
+            self.stop()
+            raise RuntimeError("mockbroker did not start: %r" % line)
+        self.bootstrap = line.strip().split("=", 1)[1]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def check(bootstrap, *topics, timeout_ms=60000):
+    """tapio-tail --check --json over topics: (exit status, {(topic, node, run): stream line},
+    {topic: topic line}, summary line, stderr)."""
+    proc = subprocess.run([TAIL, "-b", bootstrap, "--check", "--json", "--timeout-ms",
+                           str(timeout_ms), *topics], capture_output=True, timeout=120)
+    streams, per_topic, summary = {}, {}, None
+    for line in proc.stdout.decode().splitlines():
+        j = json.loads(line)
+        if j["type"] == "stream":
+            streams[(j["topic"], j["node"], j["run"])] = j
+        elif j["type"] == "topic":
+            per_topic[j["topic"]] = j
+        else:
+            summary = j
+    return proc.returncode, streams, per_topic, summary, proc.stderr.decode()
 
 
 class Message:

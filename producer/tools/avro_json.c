@@ -12,14 +12,12 @@
 
 #include <avro.h>
 
-/* Data nested deeper than this (recursive schemas) is refused: avro-c and we both recurse. */
-#define DATUM_MAX_DEPTH 64
-/* Array and map items that take no bytes (null, empty records) allowed beyond one per byte. */
-#define ZERO_WIDTH_ITEMS 65536
+#include "avro_skip.h"
 
 struct decoder_schema {
-	const struct tapio_schema *src;
+	struct tapio_schema src;
 	uint64_t fingerprint;
+	struct avro_skip *skip; /* checks a datum before avro-c reads it */
 	avro_schema_t schema;
 	avro_value_iface_t *iface;
 	avro_value_t value;
@@ -81,198 +79,6 @@ int avro_frame_parse(const void *value, size_t len, struct avro_frame *frame,
 	return fail(errstr, errstr_size,
 		    "unknown framing: first byte 0x%02x is neither c3 (Avro single-object) nor 00 "
 		    "(Confluent)", p[0]);
-}
-
-/*
- * A bounds-checked walk of a datum against its schema, before avro-c reads it: avro-c does not
- * bound every length and count (2^62 nulls in an array loop and allocate), so it never sees them.
- */
-struct cursor {
-	const uint8_t *p;
-	size_t len, off;
-	size_t items_left;
-	const char *field; /* innermost record field, for messages */
-	char *errstr;
-	size_t errstr_size;
-};
-
-__attribute__((format(printf, 2, 3)))
-static int cur_fail(struct cursor *c, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!c->errstr_size)
-		return -EINVAL;
-	if (c->field)
-		n = snprintf(c->errstr, c->errstr_size, "datum byte %zu, field \"%s\": ", c->off,
-			     c->field);
-	else
-		n = snprintf(c->errstr, c->errstr_size, "datum byte %zu: ", c->off);
-	if (n >= 0 && (size_t)n < c->errstr_size) {
-		va_start(ap, fmt);
-		vsnprintf(c->errstr + n, c->errstr_size - n, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
-static int cur_skip(struct cursor *c, uint64_t n, const char *what)
-{
-	if (n > c->len - c->off)
-		return cur_fail(c, "%s: need %" PRIu64 " bytes, have %zu", what, n, c->len - c->off);
-	c->off += n;
-	return 0;
-}
-
-/* A zig-zag varint of at most max_bytes bytes whose value fits in `bits` bits before zig-zag. */
-static int cur_varint(struct cursor *c, unsigned max_bytes, unsigned bits, int64_t *out,
-		      const char *what)
-{
-	uint64_t raw = 0;
-	uint8_t b;
-
-	for (unsigned i = 0;; i++) {
-		if (i == max_bytes)
-			return cur_fail(c, "%s: varint longer than %u bytes", what, max_bytes);
-		if (c->off == c->len)
-			return cur_fail(c, "%s: need 1 byte, have 0", what);
-		b = c->p[c->off++];
-		if (7 * i + 7 > bits && (b & 0x7f) >> (bits - 7 * i))
-			return cur_fail(c, "%s: varint out of range", what);
-		raw |= (uint64_t)(b & 0x7f) << (7 * i);
-		if (!(b & 0x80))
-			break;
-	}
-	*out = (int64_t)((raw >> 1) ^ (0 - (raw & 1)));
-	return 0;
-}
-
-static int cur_long(struct cursor *c, int64_t *v, const char *what)
-{
-	return cur_varint(c, 10, 64, v, what);
-}
-
-static int cur_int(struct cursor *c, int64_t *v, const char *what)
-{
-	return cur_varint(c, 5, 32, v, what);
-}
-
-static int cur_blob(struct cursor *c, const char *what)
-{
-	int64_t n;
-	int err;
-
-	if ((err = cur_long(c, &n, what)))
-		return err;
-	if (n < 0)
-		return cur_fail(c, "%s: negative length %" PRId64, what, n);
-	return cur_skip(c, (uint64_t)n, what);
-}
-
-/* An index (enum symbol, union branch) in [0, n). */
-static int cur_index(struct cursor *c, int64_t n, int64_t *idx, const char *what)
-{
-	int err;
-
-	if ((err = cur_long(c, idx, what)))
-		return err;
-	if (*idx < 0 || *idx >= n)
-		return cur_fail(c, "%s %" PRId64 " out of range [0, %" PRId64 ")", what, *idx, n);
-	return 0;
-}
-
-static int check_datum(struct cursor *c, avro_schema_t s, int depth);
-
-static int check_blocks(struct cursor *c, avro_schema_t s, int depth)
-{
-	bool map = is_avro_map(s);
-	avro_schema_t item = map ? avro_schema_map_values(s) : avro_schema_array_items(s);
-	int64_t count, size;
-	int err;
-
-	for (;;) {
-		if ((err = cur_long(c, &count, "block count")))
-			return err;
-		if (count == 0)
-			return 0;
-		if (count < 0) { /* a block with its byte size: -count items follow */
-			if (count == INT64_MIN)
-				return cur_fail(c, "block count out of range");
-			count = -count;
-			if ((err = cur_long(c, &size, "block size")))
-				return err;
-			if (size < 0 || (uint64_t)size > c->len - c->off)
-				return cur_fail(c, "block size %" PRId64 ", have %zu bytes", size,
-						c->len - c->off);
-		}
-		if ((uint64_t)count > c->items_left)
-			return cur_fail(c, "%" PRId64 " items: more than the datum can hold", count);
-		c->items_left -= count;
-		for (int64_t i = 0; i < count; i++) {
-			if (map && (err = cur_blob(c, "map key")))
-				return err;
-			if ((err = check_datum(c, item, depth + 1)))
-				return err;
-		}
-	}
-}
-
-static int check_datum(struct cursor *c, avro_schema_t s, int depth)
-{
-	const char *outer = c->field;
-	int64_t v;
-	int err = 0;
-
-	if (depth > DATUM_MAX_DEPTH)
-		return cur_fail(c, "nested deeper than %d levels", DATUM_MAX_DEPTH);
-	switch (avro_typeof(s)) {
-	case AVRO_NULL:
-		return 0;
-	case AVRO_BOOLEAN:
-		if (c->off == c->len)
-			return cur_fail(c, "boolean: need 1 byte, have 0");
-		if (c->p[c->off] > 1)
-			return cur_fail(c, "boolean byte 0x%02x", c->p[c->off]);
-		c->off++;
-		return 0;
-	case AVRO_INT32:
-		return cur_int(c, &v, "int");
-	case AVRO_INT64:
-		return cur_long(c, &v, "long");
-	case AVRO_FLOAT:
-		return cur_skip(c, 4, "float");
-	case AVRO_DOUBLE:
-		return cur_skip(c, 8, "double");
-	case AVRO_STRING:
-		return cur_blob(c, "string");
-	case AVRO_BYTES:
-		return cur_blob(c, "bytes");
-	case AVRO_FIXED:
-		return cur_skip(c, (uint64_t)avro_schema_fixed_size(s), "fixed");
-	case AVRO_ENUM:
-		return cur_index(c, avro_schema_enum_number_of_symbols(s), &v, "enum index");
-	case AVRO_UNION:
-		if ((err = cur_index(c, (int64_t)avro_schema_union_size(s), &v, "union branch")))
-			return err;
-		return check_datum(c, avro_schema_union_branch(s, (int)v), depth + 1);
-	case AVRO_RECORD:
-		for (size_t i = 0; i < avro_schema_record_size(s) && !err; i++) {
-			c->field = avro_schema_record_field_name(s, (int)i);
-			err = check_datum(c, avro_schema_record_field_get_by_index(s, (int)i),
-					  depth + 1);
-		}
-		if (!err)
-			c->field = outer; /* on error the innermost field names the culprit */
-		return err;
-	case AVRO_ARRAY:
-	case AVRO_MAP:
-		return check_blocks(c, s, depth);
-	case AVRO_LINK:
-		return check_datum(c, avro_schema_link_target(s), depth + 1);
-	default:
-		return cur_fail(c, "unsupported schema type %d", (int)avro_typeof(s));
-	}
 }
 
 /* Length of the valid UTF-8 sequence (RFC 3629) at p, or 0. */
@@ -455,6 +261,7 @@ void avro_json_decoder_free(struct avro_json_decoder *dec)
 		}
 		if (ds->schema)
 			avro_schema_decref(ds->schema);
+		avro_skip_free(ds->skip);
 	}
 	if (dec->reader)
 		avro_reader_free(dec->reader);
@@ -462,50 +269,70 @@ void avro_json_decoder_free(struct avro_json_decoder *dec)
 	free(dec);
 }
 
-int avro_json_decoder_new(const struct tapio_schema *schemas, size_t count,
-			  struct avro_json_decoder **out, char *errstr, size_t errstr_size)
+/* Parses `src` into the next free slot of dec. 0, or -EINVAL / -ENOMEM with errstr set. */
+static int decoder_add(struct avro_json_decoder *dec, const struct tapio_schema *src,
+		       char *errstr, size_t errstr_size)
+{
+	struct decoder_schema *ds = &dec->schemas[dec->count++]; /* released by the caller's free */
+	char why[256];
+	int err;
+
+	ds->src = *src;
+	if ((err = schema_fingerprint(src->json, &ds->fingerprint, why, sizeof(why)))) {
+		fail(errstr, errstr_size, "%s: %s", src->name, why);
+		return err;
+	}
+	if ((err = avro_skip_compile(src->json, src->json_len, &ds->skip, why, sizeof(why)))) {
+		fail(errstr, errstr_size, "%s: %s", src->name, why);
+		return err;
+	}
+	if (avro_schema_from_json_length(src->json, src->json_len, &ds->schema)) {
+		ds->schema = NULL;
+		return fail(errstr, errstr_size, "%s: avro-c: %s", src->name, avro_strerror());
+	}
+	if (!(ds->iface = avro_generic_class_from_schema(ds->schema)))
+		return fail(errstr, errstr_size, "%s: avro-c: %s", src->name, avro_strerror());
+	if (avro_generic_value_new(ds->iface, &ds->value)) {
+		avro_value_iface_decref(ds->iface);
+		ds->iface = NULL;
+		return fail(errstr, errstr_size, "%s: avro-c: %s", src->name, avro_strerror());
+	}
+	return 0;
+}
+
+/* A decoder for the schemas of both arrays, a's first. */
+static int decoder_new2(const struct tapio_schema *a, size_t na, const struct tapio_schema *b,
+			size_t nb, struct avro_json_decoder **out, char *errstr, size_t errstr_size)
 {
 	struct avro_json_decoder *dec;
-	char why[256];
 	int err = -ENOMEM;
 
 	if (!(dec = calloc(1, sizeof(*dec))) ||
-	    !(dec->schemas = calloc(count ? count : 1, sizeof(*dec->schemas))) ||
+	    !(dec->schemas = calloc(na + nb ? na + nb : 1, sizeof(*dec->schemas))) ||
 	    !(dec->reader = avro_reader_memory("", 0))) {
 		fail(errstr, errstr_size, "out of memory");
 		goto fail;
 	}
-	for (size_t i = 0; i < count; i++) {
-		struct decoder_schema *ds = &dec->schemas[i];
-
-		dec->count = i + 1; /* what to release on failure */
-		ds->src = &schemas[i];
-		if ((err = schema_fingerprint(ds->src->json, &ds->fingerprint, why, sizeof(why)))) {
-			fail(errstr, errstr_size, "%s: %s", ds->src->name, why);
+	for (size_t i = 0; i < na + nb; i++)
+		if ((err = decoder_add(dec, i < na ? &a[i] : &b[i - na], errstr, errstr_size)))
 			goto fail;
-		}
-		err = -EINVAL;
-		if (avro_schema_from_json_length(ds->src->json, ds->src->json_len, &ds->schema)) {
-			ds->schema = NULL;
-			fail(errstr, errstr_size, "%s: avro-c: %s", ds->src->name, avro_strerror());
-			goto fail;
-		}
-		if (!(ds->iface = avro_generic_class_from_schema(ds->schema))) {
-			fail(errstr, errstr_size, "%s: avro-c: %s", ds->src->name, avro_strerror());
-			goto fail;
-		}
-		if (avro_generic_value_new(ds->iface, &ds->value)) {
-			avro_value_iface_decref(ds->iface);
-			ds->iface = NULL;
-			fail(errstr, errstr_size, "%s: avro-c: %s", ds->src->name, avro_strerror());
-			goto fail;
-		}
-	}
 	*out = dec;
 	return 0;
 fail:
 	avro_json_decoder_free(dec);
 	return err;
+}
+
+int avro_json_decoder_new(const struct tapio_schema *schemas, size_t count,
+			  struct avro_json_decoder **out, char *errstr, size_t errstr_size)
+{
+	return decoder_new2(schemas, count, NULL, 0, out, errstr, errstr_size);
+}
+
+int avro_json_decoder_embedded(struct avro_json_decoder **out, char *errstr, size_t errstr_size)
+{
+	return decoder_new2(tapio_schemas, tapio_schema_count, tapio_released_schemas,
+			    tapio_released_schema_count, out, errstr, errstr_size);
 }
 
 static struct decoder_schema *find_schema(struct avro_json_decoder *dec,
@@ -523,44 +350,120 @@ static struct decoder_schema *find_schema(struct avro_json_decoder *dec,
 	}
 	if (strrchr(name, '.'))
 		name = strrchr(name, '.') + 1;
+	/* Without a registry the id says nothing: the topic's current schema is the best guess. */
 	for (size_t i = 0; i < dec->count; i++)
-		if (strcmp(dec->schemas[i].src->name, name) == 0)
+		if (!dec->schemas[i].src.release && strcmp(dec->schemas[i].src.name, name) == 0)
 			return &dec->schemas[i];
 	fail(errstr, errstr_size, "Confluent schema id %" PRIu32 ": no embedded schema named \"%s\"",
 	     f->schema_id, name);
 	return NULL;
 }
 
-int avro_json_decode(struct avro_json_decoder *dec, const char *topic, const void *value,
-		     size_t len, json_t **out, const char **schema_name,
-		     char *errstr, size_t errstr_size)
+/* Frames, finds the schema, checks and reads the datum into (*out)->value. 0 or -EINVAL. */
+static int decode_value(struct avro_json_decoder *dec, const char *topic, const void *value,
+			size_t len, struct decoder_schema **out, char *errstr, size_t errstr_size)
 {
 	struct avro_frame f;
 	struct decoder_schema *ds;
-	struct cursor c = { .errstr = errstr, .errstr_size = errstr_size };
-	json_t *j;
+	size_t used;
 	int err;
 
 	if ((err = avro_frame_parse(value, len, &f, errstr, errstr_size)))
 		return err;
 	if (!(ds = find_schema(dec, &f, topic, errstr, errstr_size)))
 		return -EINVAL;
-	c.p = f.datum;
-	c.len = f.datum_len;
-	c.items_left = f.datum_len + ZERO_WIDTH_ITEMS;
-	if ((err = check_datum(&c, ds->schema, 0)))
+	/* avro-c does not bound every length and count (2^62 nulls in an array loop and
+	 * allocate): it only sees datums that the bounds-checked walk accepted whole. */
+	if ((err = avro_skip_datum(ds->skip, f.datum, f.datum_len, &used, NULL, errstr,
+				   errstr_size)))
 		return err;
-	if (c.off != c.len)
-		return fail(errstr, errstr_size, "%zu bytes after the %s datum", c.len - c.off,
-			    ds->src->name);
+	if (used != f.datum_len)
+		return fail(errstr, errstr_size, "%zu bytes after the %s datum", f.datum_len - used,
+			    ds->src.name);
 	avro_reader_memory_set_source(dec->reader, (const char *)f.datum, (int64_t)f.datum_len);
 	if (avro_value_read(dec->reader, &ds->value))
 		return fail(errstr, errstr_size, "avro-c: %s", avro_strerror());
+	*out = ds;
+	return 0;
+}
+
+int avro_json_decode(struct avro_json_decoder *dec, const char *topic, const void *value,
+		     size_t len, json_t **out, const char **schema_name,
+		     char *errstr, size_t errstr_size)
+{
+	struct decoder_schema *ds;
+	json_t *j;
+	int err;
+
+	if ((err = decode_value(dec, topic, value, len, &ds, errstr, errstr_size)))
+		return err;
 	if (!(j = render(&ds->value)))
 		return fail(errstr, errstr_size, "cannot render the %s datum as JSON",
-			    ds->src->name);
+			    ds->src.name);
 	*out = j;
 	if (schema_name)
-		*schema_name = ds->src->name;
+		*schema_name = ds->src.name;
+	return 0;
+}
+
+/* The symbol of enum field `name` of rec, or NULL. */
+static const char *enum_field(avro_value_t *rec, const char *name)
+{
+	avro_value_t f;
+	int sym;
+
+	if (avro_value_get_by_name(rec, name, &f, NULL) || avro_value_get_type(&f) != AVRO_ENUM ||
+	    avro_value_get_enum(&f, &sym))
+		return NULL;
+	return avro_schema_enum_get(avro_value_get_schema(&f), sym);
+}
+
+/* Integer field `name` of rec (int or long) into *out: 0, or -ENOENT. */
+static int integer_field(avro_value_t *rec, const char *name, int64_t *out)
+{
+	avro_value_t f;
+	int32_t i32;
+
+	if (avro_value_get_by_name(rec, name, &f, NULL))
+		return -ENOENT;
+	if (avro_value_get_type(&f) == AVRO_INT64)
+		return avro_value_get_long(&f, out) ? -ENOENT : 0;
+	if (avro_value_get_type(&f) == AVRO_INT32 && !avro_value_get_int(&f, &i32)) {
+		*out = i32;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int avro_json_envelope(struct avro_json_decoder *dec, const char *topic, const void *value,
+		       size_t len, struct record_envelope *out, char *errstr, size_t errstr_size)
+{
+	struct record_envelope env = { 0 };
+	struct decoder_schema *ds;
+	avro_value_t f, loss;
+	size_t size;
+	int err;
+
+	if ((err = decode_value(dec, topic, value, len, &ds, errstr, errstr_size)))
+		return err;
+	env.schema = &ds->src;
+	if (!(env.kind = enum_field(&ds->value, "kind")))
+		return fail(errstr, errstr_size, "schema %s has no enum \"kind\"", ds->src.name);
+	if (integer_field(&ds->value, "seq", &env.seq))
+		return fail(errstr, errstr_size, "schema %s has no integer \"seq\"", ds->src.name);
+	integer_field(&ds->value, "run", &env.run); /* release 0.1.0 had none: run 0 */
+	if (avro_value_get_by_name(&ds->value, "node", &f, NULL) ||
+	    avro_value_get_type(&f) != AVRO_STRING || avro_value_get_string(&f, &env.node, &size))
+		return fail(errstr, errstr_size, "schema %s has no string \"node\"", ds->src.name);
+	env.node_len = size ? size - 1 : 0; /* size counts avro-c's NUL */
+	if (!avro_value_get_by_name(&ds->value, "loss", &f, NULL) &&
+	    avro_value_get_type(&f) == AVRO_UNION && !avro_value_get_current_branch(&f, &loss) &&
+	    avro_value_get_type(&loss) == AVRO_RECORD) {
+		if (!(env.loss_stage = enum_field(&loss, "stage")) ||
+		    integer_field(&loss, "count", &env.loss_count))
+			return fail(errstr, errstr_size, "schema %s: \"loss\" lacks stage or count",
+				    ds->src.name);
+	}
+	*out = env;
 	return 0;
 }

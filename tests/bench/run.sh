@@ -4,7 +4,8 @@
 # Each part is bounded in count and time; the whole run takes about 3 minutes on 2 vCPUs.
 #
 # Knobs (environment): BENCH_REPS (3), BENCH_OVH_REPS (5), BENCH_PIPE_COUNT (500000),
-# BENCH_EXECS (1000), BENCH_CONNECTS (10000), BENCH_RATE (10000), BENCH_STEADY_S (10).
+# BENCH_EXECS (1000), BENCH_CONNECTS (10000), BENCH_RATE (10000), BENCH_STEADY_S (10),
+# BENCH_ARCHIVE_COUNT (200000).
 set -u -o pipefail
 
 BUILD=${BUILD:-build}
@@ -81,7 +82,7 @@ T_START=$(date +%s)
 log "machine: $(nproc) vCPU, $(uname -r), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 ########################################################################################
-log "1/6 encode: ours vs avro-c generic value API"
+log "1/7 encode: ours vs avro-c generic value API"
 "$BIN/pipebench" encode >"$OUT/encode.txt" || fail "encode (bytes differ?)"
 # Instruction counts (callgrind): deterministic where wall time is noisy.
 ir() { # ENCODER FUNCTION KIND ITERS
@@ -96,7 +97,7 @@ for kind in exec exit; do
 done
 
 ########################################################################################
-log "2/6 pipeline: BPF source -> ring buffer -> decode -> identity -> encode -> produce; kcat -P"
+log "2/7 pipeline: BPF source -> ring buffer -> decode -> identity -> encode -> produce; kcat -P"
 start_broker
 "$BIN/pipebench" kcat-input --count "$PIPE_COUNT" --out "$OUT/kcat.bin" >"$OUT/kcat-input.txt" ||
 	fail "kcat-input"
@@ -152,7 +153,7 @@ if [ -n "$LOSSY_RATE" ]; then
 fi
 
 ########################################################################################
-log "3/6 latency: event time -> delivery report at $RATE/s"
+log "3/7 latency: event time -> delivery report at $RATE/s"
 "$BIN/pipebench" pipeline --brokers "$BROKERS" --rate "$RATE" --batch 1 --count "$((RATE * STEADY_S))" \
 	--latency --seconds "$((STEADY_S + 10))" >"$OUT/latency.txt" 2>"$OUT/latency.err" ||
 	fail "latency run (see $OUT/latency.*)"
@@ -163,7 +164,7 @@ log "3/6 latency: event time -> delivery report at $RATE/s"
 	>"$OUT/latency-per-record.txt" 2>"$OUT/latency-per-record.err" || fail "latency run, per-record wake-ups"
 
 ########################################################################################
-log "4/6 resources and syscalls: tapio-producer at $RATE/s"
+log "4/7 resources and syscalls: tapio-producer at $RATE/s"
 start_broker
 "$BUILD/tapio-producer" --brokers "$BROKERS" --node-name bench \
 	--set stats_interval_s=0 >"$OUT/producer.out" 2>"$OUT/producer.err" &
@@ -197,7 +198,7 @@ kill -TERM "$PROD"
 wait "$PROD" 2>/dev/null
 
 ########################################################################################
-log "5/6 hot path: instructions, allocations and syscalls per record (no BPF)"
+log "5/7 hot path: instructions, allocations and syscalls per record (no BPF)"
 "$BIN/pipebench-counting" hotpath --brokers "$BROKERS" --count 50000 >"$OUT/hotpath.txt" 2>"$OUT/hotpath.err"
 valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.hotpath" --toggle-collect='hot_record*' \
 	"$BIN/pipebench" hotpath --brokers "$BROKERS" --count 20000 2>&1 | sed -n 's/.*Collected : //p' |
@@ -212,7 +213,7 @@ s2=$(awk '/total/ {print $4}' "$OUT/strace-hot.60000.txt")
 HOT_SYSCALLS=$(calc %.4f "(${s2:-0} - ${s1:-0}) / 40000")
 
 ########################################################################################
-log "6/6 overhead: exec storm ($EXECS x /bin/true) and TCP connect loop ($CONNECTS x) under each tracer"
+log "6/7 overhead: exec storm ($EXECS x /bin/true) and TCP connect loop ($CONNECTS x) under each tracer"
 BPFTRACE_PROG='tracepoint:sched:sched_process_exec { printf("EXEC %d %d %d %s %s\n", pid, curtask->real_parent->tgid, uid, comm, str(args->filename)); }
 tracepoint:sched:sched_process_exit /pid == tid/ { printf("EXIT %d %d %s %d\n", pid, curtask->real_parent->tgid, comm, curtask->exit_code); }'
 EXECSNOOP=""
@@ -293,6 +294,11 @@ for r in $(seq "$OVH_REPS"); do
 done
 
 ########################################################################################
+log "7/7 tapio-archive against kcat -C, tapio-replay against kcat -P (tests/bench/archive.sh)"
+[ -n "${BROKER_PID:-}" ] && { kill "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null; BROKER_PID=""; }
+BUILD=$BUILD OUT=$OUT BENCH_REPS=$REPS bash tests/bench/archive.sh >"$OUT/archive-rows.md" ||
+	fail "archive and replay (see $OUT/archive.txt)"
+
 log "kubelet: CPU per scrape of a 110-pod node (in process; tapio-producer against the stand-in), RSS"
 # The stand-in kubelet (integration/standins, Python): the bodies of a 110-pod node, then the
 # server itself for the producer. A broker of its own with the collector's topic.
@@ -454,6 +460,7 @@ ovh_row() { # CONFIG WORKLOAD N
 		"$(kv "$H" hotpath_mallocs_per_event)" "$(kv "$H" hotpath_frees_per_event)"
 	printf '| hot path | syscalls/event, event-loop thread | %s (direct calls); %s in tapio-producer at %s/s | | |\n' \
 		"$HOT_SYSCALLS" "$SYSCALLS_LOOP_PER_EVENT" "$RATE"
+	cat "$OUT/archive-rows.md"
 	K=$OUT/kubelet.txt
 	printf '| kubelet, in process: a 110-pod node (/pods %s B, /stats/summary %s B, %s records) | CPU per scrape: read + map + encode + produce + delivery | %s µs [%s-%s] (read, map and encode alone: %s µs) | target: under 5000 µs | |\n' \
 		"$(kv "$K" kubelet_pods_bytes)" "$(kv "$K" kubelet_summary_bytes)" \
