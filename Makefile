@@ -134,6 +134,8 @@ FUZZ_EXTRA_avro_json := producer/core/schema.c producer/tools/avro_skip.c $(BUIL
 	$(BUILD)/gen/released_schemas.c
 FUZZ_EXTRA_ocf := producer/tools/avro_skip.c producer/tools/archive_format.c
 FUZZ_EXTRA_archive_format := producer/tools/avro_skip.c
+FUZZ_EXTRA_kubeapi_map := producer/collectors/kubeapi/json_tok.c \
+	producer/collectors/kubeapi/kubeapi_quantity.c producer/core/avro_writer.c
 FUZZ_EXTRA_kubelet_map := producer/core/avro_writer.c producer/collectors/kubelet/kubelet_pods.c \
 	producer/collectors/kubelet/kubelet_json.c
 FUZZ_EXTRA_kubelet_pods := producer/core/avro_writer.c producer/collectors/kubelet/kubelet_map.c \
@@ -222,7 +224,7 @@ clean:
 # loopback (tests/bench/run.sh). Not part of `make test`.
 BENCH_PKGS := kcat bpftrace valgrind strace
 BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload topicsize \
-	kubeletbench)
+	kubeapibench kubeletbench)
 $(BUILD)/.deps-bench: Makefile
 	$(call install_missing,$(BENCH_PKGS))
 $(BUILD)/bench/%.o: tests/bench/%.c $(SKELS) VERSION | $(BUILD)/.deps
@@ -238,6 +240,8 @@ $(BUILD)/bench/topicsize: $(BUILD)/bench/topicsize.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^ -lrdkafka -ljansson
 $(BUILD)/bench/workload: $(BUILD)/bench/workload.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^
+$(BUILD)/bench/kubeapibench: $(BUILD)/bench/kubeapibench.o $(BUILD)/libtapio.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/bench/kubeletbench: $(BUILD)/bench/kubeletbench.o $(BUILD)/libtapio.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 bench: all $(BENCH_BINS) | $(BUILD)/.deps-bench

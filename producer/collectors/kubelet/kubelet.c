@@ -214,7 +214,7 @@ static int failed(enum endpoint ep, enum kubelet_outcome outcome, const struct h
 static int request(enum endpoint ep, struct http_result *res, struct kubelet_emit *e)
 {
 	struct http_request req = { .method = HTTP_GET, .path = endpoint_paths[ep],
-				    .timeout_ms = kl.timeout_ms, .raw = true };
+				    .timeout_ms = kl.timeout_ms, .raw_body = true };
 	enum kubelet_outcome outcome;
 	int err = http_client_request(kl.w.client, &req, res);
 
