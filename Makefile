@@ -137,9 +137,9 @@ FUZZ_EXTRA_archive_format := producer/tools/avro_skip.c
 FUZZ_EXTRA_kubeapi_map := producer/collectors/kubeapi/json_tok.c \
 	producer/collectors/kubeapi/kubeapi_quantity.c producer/core/avro_writer.c
 FUZZ_EXTRA_kubelet_map := producer/core/avro_writer.c producer/collectors/kubelet/kubelet_pods.c \
-	producer/collectors/kubelet/kubelet_json.c
+	producer/collectors/kubeapi/json_tok.c
 FUZZ_EXTRA_kubelet_pods := producer/core/avro_writer.c producer/collectors/kubelet/kubelet_map.c \
-	producer/collectors/kubelet/kubelet_json.c
+	producer/collectors/kubeapi/json_tok.c
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(wildcard producer/*/$$*.c producer/collectors/*/$$*.c) \
 		producer/core/log.c $$(FUZZ_EXTRA_$$*) | $(BUILD)/.deps

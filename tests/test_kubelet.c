@@ -553,93 +553,41 @@ static void test_strip_runtime(void **unused)
 	assert_false(kubelet_strip_runtime(longer, out, sizeof(out)));
 }
 
-/* The JSON reader */
+/* The bodies as JSON */
 
-static void test_json_reader(void **unused)
+/* What the tokenizer (kubeapi's json_tok.c) hands the mappers: escapes decoded, integers to 64
+ * bits, the rest counted; a body cut anywhere refused whole. */
+static void test_json_values(void **unused)
 {
-	static const char doc[] =
-		" {\"s\":\"q\\\"b\\\\s\\/f\\b\\f\\n\\r\\tu\\u00e9\\ud83d\\ude00\\ud800x\","
-		"\"n\":[0,-0,-12,1.5e3,9223372036854775807,9223372036854775808,"
-		"-9223372036854775808,-9223372036854775809,1E2],"
-		"\"dup\":1,\"dup\":2,\"e\":{},\"a\":[],\"l\":[true,false,null],"
-		"\"k\\u0065y\":\"escaped key\"} \n";
-	static const char *const bad[] = {
-		"", "  ", "{}x", "01", "1.", "-", "tru", "\"\x01\"", "\"\\x\"", "[1,]",
-		"{\"a\":1,}", "{\"a\" 1}", "[1 2]", "\"\\u12\"", "{1:2}", "[", "]", "\"abc",
-		"nul", "1e", "--1", "+1", ".5", "[1]]", "{\"a\":}",
-	};
-	static const char *const ints[] = { "0", "0", "-12", NULL, "9223372036854775807", NULL,
-					    "-9223372036854775808", NULL, NULL };
-	struct kj_doc d;
-	char buf[64], deep[600];
-	int64_t v;
-	kj_t n, e;
-	size_t i, len;
+	struct capture *cap = calloc(1, sizeof(*cap));
+	struct kubelet_scrape sc = { 0 };
+	struct kubelet_emit em = emitter(cap);
+	struct kubelet_pods pods;
+	static const char escaped[] =
+		"{\"items\":[{\"metadata\":{\"uid\":\"u1\",\"n\\u0061me\":\"caf\\u00e9 \\ud83d\\ude00\","
+		"\"namespace\":\"a\\\"b\"},\"status\":{\"phase\":\"Running\"}}]}";
+	static const char big[] = "{\"node\":{\"cpu\":{\"usageNanoCores\":18446744073709551615,"
+				  "\"usageCoreNanoSeconds\":1.5}},\"pods\":[]}";
 
 	(void)unused;
-	assert_int_equal(kj_parse(&d, doc, sizeof(doc) - 1, 64), 0);
-	len = kj_str(&d, kj_get(&d, 0, "s"), buf, sizeof(buf));
-	assert_int_equal(len, strlen(buf));
-	assert_string_equal(buf, "q\"b\\s/f\b\f\n\r\tu\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx");
-	/* Cut: the whole length comes back, the buffer holds what fits. */
-	assert_int_equal(kj_str(&d, kj_get(&d, 0, "s"), buf, 4), len);
-	assert_string_equal(buf, "q\"b");
-	n = kj_get(&d, 0, "n");
-	assert_int_equal(d.tok[n].count, 9);
-	for (i = 0, e = kj_first(&d, n); e != KJ_NONE; e = kj_next(&d, n, e), i++) {
-		assert_int_equal(kj_type(&d, e), KJ_NUMBER);
-		if (!ints[i]) {
-			assert_false(kj_int(&d, e, &v));
-			continue;
-		}
-		assert_true(kj_int(&d, e, &v));
-		snprintf(buf, sizeof(buf), "%" PRId64, v);
-		assert_string_equal(buf, ints[i]);
-	}
-	assert_int_equal(i, 9);
-	assert_true(kj_int(&d, kj_get(&d, 0, "dup"), &v));
-	assert_int_equal(v, 2); /* the last, as jansson */
-	assert_int_equal(kj_type(&d, kj_get(&d, 0, "e")), KJ_OBJECT);
-	assert_int_equal(kj_first_key(&d, kj_get(&d, 0, "e")), KJ_NONE);
-	assert_int_equal(kj_first(&d, kj_get(&d, 0, "a")), KJ_NONE);
-	e = kj_first(&d, kj_get(&d, 0, "l"));
-	assert_int_equal(kj_type(&d, e), KJ_TRUE);
-	e = kj_next(&d, kj_get(&d, 0, "l"), e);
-	assert_int_equal(kj_type(&d, e), KJ_FALSE);
-	e = kj_next(&d, kj_get(&d, 0, "l"), e);
-	assert_int_equal(kj_type(&d, e), KJ_NULL);
-	assert_int_equal(kj_next(&d, kj_get(&d, 0, "l"), e), KJ_NONE);
-	assert_true(kj_streq(&d, kj_get(&d, 0, "key"), "escaped key"));
-	assert_int_equal(kj_get(&d, 0, "missing"), KJ_NONE);
-	assert_int_equal(kj_get(&d, n, "s"), KJ_NONE); /* not an object */
-	kj_free(&d);
-
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (kj_parse(&d, bad[i], strlen(bad[i]), 64) != -EBADMSG)
-			fail_msg("accepted: %s", bad[i]);
+	assert_int_equal(kubelet_pods_parse(escaped, sizeof(escaped) - 1, &pods, &counts), 0);
+	assert_int_equal(pods.npods, 1);
+	assert_string_equal(kubelet_str(&pods, pods.pods[0].name), "caf\xc3\xa9 \xf0\x9f\x98\x80");
+	assert_string_equal(kubelet_str(&pods, pods.pods[0].ns), "a\"b");
+	kubelet_pods_free(&pods);
+	/* Larger than any integer, or not one: null, counted by reason. */
+	assert_int_equal(kubelet_map_summary(big, sizeof(big) - 1, &sc, &em), 1);
+	assert_int_equal(counts.n[KUBELET_SKIP_OUT_OF_RANGE], 1);
+	assert_int_equal(counts.n[KUBELET_SKIP_WRONG_TYPE], 1);
+	capture_reset(cap);
 	/* Every cut of a real body is refused whole (a cut body is JSON's failure). */
-	for (len = 0; len < strlen(input_pods_before) - 1; len++)
-		assert_int_equal(kj_parse(&d, input_pods_before, len, 64), -EBADMSG);
-	/* The depth limit. */
-	memset(deep, '[', 300);
-	memset(deep + 300, ']', 300);
-	assert_int_equal(kj_parse(&d, deep + 44, 512, 256), 0);
-	kj_free(&d);
-	assert_int_equal(kj_parse(&d, deep + 43, 514, 256), -EBADMSG);
-	/* A value jansson cannot hold (larger than its integers) is a number out of range here. */
-	{
-		struct capture *cap = calloc(1, sizeof(*cap));
-		struct kubelet_scrape sc = { 0 };
-		struct kubelet_emit em = emitter(cap);
-		static const char big[] = "{\"node\":{\"cpu\":{\"usageNanoCores\":"
-					  "18446744073709551615,\"usageCoreNanoSeconds\":1.5}}}";
-
-		assert_int_equal(kubelet_map_summary(big, sizeof(big) - 1, &sc, &em), 1);
-		assert_int_equal(counts.n[KUBELET_SKIP_OUT_OF_RANGE], 1);
-		assert_int_equal(counts.n[KUBELET_SKIP_WRONG_TYPE], 1);
-		capture_reset(cap);
-		free(cap);
-	}
+	for (size_t len = 0; len < strlen(input_pods_before) - 1; len++)
+		assert_int_equal(kubelet_pods_parse(input_pods_before, len, &pods, &counts),
+				 -EBADMSG);
+	for (size_t len = 0; len < strlen(input_summary) - 1; len += 7)
+		assert_int_equal(kubelet_map_summary(input_summary, len, &sc, &em), -EBADMSG);
+	assert_int_equal(cap->n, 0);
+	free(cap);
 }
 
 /* Hostile JSON */
@@ -1640,7 +1588,7 @@ int main(void)
 		cmocka_unit_test(test_emit_stop_is_passed_on),
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_strip_runtime),
-		cmocka_unit_test(test_json_reader),
+		cmocka_unit_test(test_json_values),
 		cmocka_unit_test(test_hostile_summary),
 		cmocka_unit_test(test_hostile_pods),
 		cmocka_unit_test(test_hostile_state),

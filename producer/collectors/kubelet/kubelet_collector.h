@@ -5,14 +5,14 @@
  *
  * The JSON → record mappers are pure functions (no I/O, no globals), exposed here for the unit
  * tests, the fuzz targets and the bench:
- *   kubelet_json.c  the bodies as flat token arrays (a fraction of jansson's cost)
  *   kubelet_map.c   /stats/summary → POD_STATS and NODE_STATS; SCRAPE_FAILED; shared helpers
  *   kubelet_pods.c  /pods → a table of pods; the table against the previous poll's state →
  *                   state-change records and the next state; that state to and from the bytes
  *                   a checkpoint keeps
  * Records leave through a caller's emit function (struct kubelet_emit), one at a time: the topic's
  * own fields encoded, the envelope's pod UID, container id, kind, time and the Kafka key in a
- * struct handoff_meta.
+ * struct handoff_meta. The bodies are tokenized by the kubeapi collector's tokenizer
+ * (producer/collectors/kubeapi/json_tok.c: flat token arrays, a fraction of jansson's cost).
  *
  * Hostile input (wrong types, missing fields, huge arrays, deep nesting) does not fail a whole
  * body: what cannot be used is left out (a value published as null, a record skipped, items
@@ -28,7 +28,7 @@
 
 #include "avro_writer.h"
 #include "handoff.h"
-#include "kubelet_json.h"
+#include "json_tok.h"
 
 /* The `Kind` enum of schemas/kubelet.avsc. */
 enum kubelet_kind {
@@ -140,31 +140,36 @@ bool kubelet_parse_time(const char *s, int64_t *us);
 bool kubelet_strip_runtime(const char *id, char *out, size_t size);
 
 /* Nesting deeper than this refuses a whole body (no kubelet body comes near it). */
-#define KUBELET_JSON_DEPTH 256
+#define KUBELET_JSON_DEPTH JTOK_DEPTH_LIMIT
 
-/* obj[key] as a string (obj may be KJ_NONE or not an object), decoded into buf, which holds at
- * least max + 2 bytes: NULL when absent or null, or not a string (counted WRONG_TYPE). *len is
- * its length cut to `max` bytes at a UTF-8 character boundary (counted TRUNCATED) and before any
- * NUL; buf is NUL-terminated there. */
-const char *kubelet_json_string(const struct kj_doc *d, kj_t obj, const char *key, size_t max,
+/* A body tokenized: jtok_parse() with bounds for a body of `len` bytes. 0; -EBADMSG when it is
+ * not one JSON value (or nests deeper than KUBELET_JSON_DEPTH); -ENOMEM. d is freed on failure;
+ * the caller jtok_free()s it otherwise. */
+int kubelet_json_parse(struct jtok_doc *d, const char *body, size_t len);
+
+/* obj[key] as a string (obj may be -1 or not an object), decoded into buf, which holds at least
+ * max + 1 bytes: NULL when absent or null, or not a string (counted WRONG_TYPE). *len is its
+ * length, cut to `max` bytes at a UTF-8 character boundary (counted TRUNCATED); buf is
+ * NUL-terminated there. */
+const char *kubelet_json_string(const struct jtok_doc *d, int obj, const char *key, size_t max,
 				char *buf, size_t *len, struct kubelet_counts *counts);
 
 /* obj[key] as an integer in [min, max]: false when absent or null, or not one (counted
  * WRONG_TYPE, OUT_OF_RANGE). */
-bool kubelet_json_long(const struct kj_doc *d, kj_t obj, const char *key, int64_t min,
+bool kubelet_json_long(const struct jtok_doc *d, int obj, const char *key, int64_t min,
 		       int64_t max, int64_t *out, struct kubelet_counts *counts);
 
 /* obj[key] as a time (kubelet_parse_time): false when absent or null, or not one (counted
  * WRONG_TYPE, BAD_TIME). */
-bool kubelet_json_time(const struct kj_doc *d, kj_t obj, const char *key, int64_t *us,
+bool kubelet_json_time(const struct jtok_doc *d, int obj, const char *key, int64_t *us,
 		       struct kubelet_counts *counts);
 
-/* obj[key] when it is an object: KJ_NONE when absent or null, or not an object (counted). */
-kj_t kubelet_json_object(const struct kj_doc *d, kj_t obj, const char *key,
-			 struct kubelet_counts *counts);
+/* obj[key] when it is an object: -1 when absent or null, or not an object (counted). */
+int kubelet_json_object(const struct jtok_doc *d, int obj, const char *key,
+			struct kubelet_counts *counts);
 
-/* obj[key] unless it is absent or null: KJ_NONE then. */
-kj_t kubelet_json_member(const struct kj_doc *d, kj_t obj, const char *key);
+/* obj[key] unless it is absent or null: -1 then. */
+int kubelet_json_member(const struct jtok_doc *d, int obj, const char *key);
 
 /* A pod UID as a key and checkpoint token: 1 to KUBELET_UID_LEN of [A-Za-z0-9._-]. */
 bool kubelet_uid_valid(const char *s, size_t len);

@@ -156,21 +156,35 @@ uint64_t kubelet_hash(uint64_t h, const void *data, size_t n)
 
 /* JSON */
 
-kj_t kubelet_json_member(const struct kj_doc *d, kj_t obj, const char *key)
+int kubelet_json_parse(struct jtok_doc *d, const char *body, size_t len)
 {
-	kj_t v = kj_get(d, obj, key);
+	/* A token takes two bytes of text at least ("0," in an array): bound by the body. */
+	size_t max = len / 2 + 64;
+	int rc;
 
-	return v != KJ_NONE && kj_type(d, v) != KJ_NULL ? v : KJ_NONE;
+	jtok_init(d, max > UINT32_MAX ? UINT32_MAX : (uint32_t)max, KUBELET_JSON_DEPTH);
+	rc = jtok_parse(d, body, len);
+	if (rc == JTOK_OK)
+		return 0;
+	jtok_free(d);
+	return rc == JTOK_NO_MEMORY ? -ENOMEM : -EBADMSG;
 }
 
-kj_t kubelet_json_object(const struct kj_doc *d, kj_t obj, const char *key,
-			 struct kubelet_counts *counts)
+int kubelet_json_member(const struct jtok_doc *d, int obj, const char *key)
 {
-	kj_t v = kubelet_json_member(d, obj, key);
+	int v = jtok_get(d, obj, key);
 
-	if (v != KJ_NONE && kj_type(d, v) != KJ_OBJECT) {
+	return v >= 0 && !jtok_is(d, v, JTOK_NULL) ? v : -1;
+}
+
+int kubelet_json_object(const struct jtok_doc *d, int obj, const char *key,
+			struct kubelet_counts *counts)
+{
+	int v = kubelet_json_member(d, obj, key);
+
+	if (v >= 0 && !jtok_is(d, v, JTOK_OBJECT)) {
 		count(counts, KUBELET_SKIP_WRONG_TYPE);
-		return KJ_NONE;
+		return -1;
 	}
 	return v;
 }
@@ -187,54 +201,49 @@ static size_t utf8_cut(const char *s, size_t len, size_t max)
 	return n;
 }
 
-const char *kubelet_json_string(const struct kj_doc *d, kj_t obj, const char *key, size_t max,
+const char *kubelet_json_string(const struct jtok_doc *d, int obj, const char *key, size_t max,
 				char *buf, size_t *len, struct kubelet_counts *counts)
 {
-	kj_t v = kubelet_json_member(d, obj, key);
-	size_t n, whole;
+	int v = kubelet_json_member(d, obj, key);
+	bool cut = false;
 
 	*len = 0;
-	if (v == KJ_NONE)
+	if (v < 0)
 		return NULL;
-	if (kj_type(d, v) != KJ_STRING) {
+	if (!jtok_is(d, v, JTOK_STRING)) {
 		count(counts, KUBELET_SKIP_WRONG_TYPE);
 		return NULL;
 	}
-	/* max + 1 bytes: the byte after the cut says whether it splits a character. */
-	whole = kj_str(d, v, buf, max + 2);
-	n = strnlen(buf, whole < max + 1 ? whole : max + 1);
-	if (n > max) {
+	/* Cut at a character boundary; \u0000 and lone surrogates read as U+FFFD. */
+	*len = jtok_decode(d, v, buf, max + 1, &cut);
+	if (cut)
 		count(counts, KUBELET_SKIP_TRUNCATED);
-		n = utf8_cut(buf, n, max);
-	}
-	buf[n] = '\0';
-	*len = n;
 	return buf;
 }
 
 /* A number token that is not an integer: a fraction or exponent (wrong type) or too large. */
-static enum kubelet_skip not_integer(const struct kj_doc *d, kj_t v)
+static enum kubelet_skip not_integer(const struct jtok_doc *d, int v)
 {
-	const struct kj_token *t = &d->tok[v];
+	const struct jtok *t = &d->tok[v];
+	const char *s = d->text + t->start;
 
-	return memchr(d->text + t->start, '.', t->len) || memchr(d->text + t->start, 'e', t->len) ||
-	       memchr(d->text + t->start, 'E', t->len) ? KUBELET_SKIP_WRONG_TYPE :
-							  KUBELET_SKIP_OUT_OF_RANGE;
+	return memchr(s, '.', t->len) || memchr(s, 'e', t->len) || memchr(s, 'E', t->len) ?
+		       KUBELET_SKIP_WRONG_TYPE : KUBELET_SKIP_OUT_OF_RANGE;
 }
 
-bool kubelet_json_long(const struct kj_doc *d, kj_t obj, const char *key, int64_t min,
+bool kubelet_json_long(const struct jtok_doc *d, int obj, const char *key, int64_t min,
 		       int64_t max, int64_t *out, struct kubelet_counts *counts)
 {
-	kj_t v = kubelet_json_member(d, obj, key);
+	int v = kubelet_json_member(d, obj, key);
 	int64_t n;
 
-	if (v == KJ_NONE)
+	if (v < 0)
 		return false;
-	if (kj_type(d, v) != KJ_NUMBER) {
+	if (!jtok_is(d, v, JTOK_NUMBER)) {
 		count(counts, KUBELET_SKIP_WRONG_TYPE);
 		return false;
 	}
-	if (!kj_int(d, v, &n)) {
+	if (!jtok_int64(d, v, &n)) {
 		count(counts, not_integer(d, v));
 		return false;
 	}
@@ -246,19 +255,21 @@ bool kubelet_json_long(const struct kj_doc *d, kj_t obj, const char *key, int64_
 	return true;
 }
 
-bool kubelet_json_time(const struct kj_doc *d, kj_t obj, const char *key, int64_t *us,
+bool kubelet_json_time(const struct jtok_doc *d, int obj, const char *key, int64_t *us,
 		       struct kubelet_counts *counts)
 {
-	kj_t v = kubelet_json_member(d, obj, key);
+	int v = kubelet_json_member(d, obj, key);
 	char text[64];
+	bool cut = false;
 
-	if (v == KJ_NONE)
+	if (v < 0)
 		return false;
-	if (kj_type(d, v) != KJ_STRING) {
+	if (!jtok_is(d, v, JTOK_STRING)) {
 		count(counts, KUBELET_SKIP_WRONG_TYPE);
 		return false;
 	}
-	if (kj_str(d, v, text, sizeof(text)) >= sizeof(text) || !kubelet_parse_time(text, us)) {
+	jtok_decode(d, v, text, sizeof(text), &cut);
+	if (cut || !kubelet_parse_time(text, us)) {
 		count(counts, KUBELET_SKIP_BAD_TIME);
 		return false;
 	}
@@ -270,7 +281,7 @@ bool kubelet_json_time(const struct kj_doc *d, kj_t obj, const char *key, int64_
 /* A record being written from a document. */
 struct enc {
 	struct avro_buf b;
-	const struct kj_doc *d;
+	const struct jtok_doc *d;
 	struct kubelet_counts *c;
 };
 
@@ -281,7 +292,7 @@ static void put_nulls(struct avro_buf *b, int n)
 }
 
 /* ["null","long"]: a count, a size or a counter of the kubelet (Go uint64: never negative). */
-static void put_opt_long(struct enc *x, kj_t obj, const char *key)
+static void put_opt_long(struct enc *x, int obj, const char *key)
 {
 	int64_t v;
 
@@ -293,7 +304,7 @@ static void put_opt_long(struct enc *x, kj_t obj, const char *key)
 	avro_put_long(&x->b, v);
 }
 
-static void put_opt_time(struct enc *x, kj_t obj, const char *key)
+static void put_opt_time(struct enc *x, int obj, const char *key)
 {
 	int64_t us;
 
@@ -306,7 +317,7 @@ static void put_opt_time(struct enc *x, kj_t obj, const char *key)
 }
 
 /* ["null","string"] of at most KUBELET_NAME_LEN bytes (every string of the Summary is a name). */
-static void put_opt_name(struct enc *x, kj_t obj, const char *key)
+static void put_opt_name(struct enc *x, int obj, const char *key)
 {
 	char buf[KUBELET_NAME_LEN + 2];
 	size_t len;
@@ -321,7 +332,7 @@ static void put_opt_name(struct enc *x, kj_t obj, const char *key)
 }
 
 /* A name the schema requires: "" when absent. Written to out (KUBELET_NAME_LEN + 2 bytes). */
-static void put_name(struct enc *x, kj_t obj, const char *key, char *out)
+static void put_name(struct enc *x, int obj, const char *key, char *out)
 {
 	size_t len;
 
@@ -331,12 +342,12 @@ static void put_name(struct enc *x, kj_t obj, const char *key, char *out)
 }
 
 /* Cpu */
-static void put_cpu(struct enc *x, kj_t parent, const char *key)
+static void put_cpu(struct enc *x, int parent, const char *key)
 {
-	kj_t o = kubelet_json_object(x->d, parent, key, x->c);
+	int o = kubelet_json_object(x->d, parent, key, x->c);
 
-	avro_put_union(&x->b, o != KJ_NONE);
-	if (o == KJ_NONE)
+	avro_put_union(&x->b, o >= 0);
+	if (o < 0)
 		return;
 	put_opt_time(x, o, "time");
 	put_opt_long(x, o, "usageNanoCores");
@@ -344,14 +355,14 @@ static void put_cpu(struct enc *x, kj_t parent, const char *key)
 }
 
 /* Memory */
-static void put_memory(struct enc *x, kj_t parent, const char *key)
+static void put_memory(struct enc *x, int parent, const char *key)
 {
 	static const char *const fields[] = { "availableBytes", "usageBytes", "workingSetBytes",
 					      "rssBytes", "pageFaults", "majorPageFaults" };
-	kj_t o = kubelet_json_object(x->d, parent, key, x->c);
+	int o = kubelet_json_object(x->d, parent, key, x->c);
 
-	avro_put_union(&x->b, o != KJ_NONE);
-	if (o == KJ_NONE)
+	avro_put_union(&x->b, o >= 0);
+	if (o < 0)
 		return;
 	put_opt_time(x, o, "time");
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
@@ -359,7 +370,7 @@ static void put_memory(struct enc *x, kj_t parent, const char *key)
 }
 
 /* Fs: the fields of an FsStats (inline in VolumeStats, hence not a union here). */
-static void put_fs_fields(struct enc *x, kj_t o)
+static void put_fs_fields(struct enc *x, int o)
 {
 	static const char *const fields[] = { "availableBytes", "capacityBytes", "usedBytes",
 					      "inodesFree", "inodes", "inodesUsed" };
@@ -369,32 +380,32 @@ static void put_fs_fields(struct enc *x, kj_t o)
 		put_opt_long(x, o, fields[i]);
 }
 
-static void put_opt_fs(struct enc *x, kj_t parent, const char *key)
+static void put_opt_fs(struct enc *x, int parent, const char *key)
 {
-	kj_t o = kubelet_json_object(x->d, parent, key, x->c);
+	int o = kubelet_json_object(x->d, parent, key, x->c);
 
-	avro_put_union(&x->b, o != KJ_NONE);
-	if (o != KJ_NONE)
+	avro_put_union(&x->b, o >= 0);
+	if (o >= 0)
 		put_fs_fields(x, o);
 }
 
 /* The object items of obj[key] (an array), at most max: how many will be written. Items that
  * are not objects are skipped, those beyond max dropped; both counted, *truncated set for the
  * latter. */
-static size_t object_items(struct enc *x, kj_t obj, const char *key, size_t max,
+static size_t object_items(struct enc *x, int obj, const char *key, size_t max,
 			   bool *truncated)
 {
-	kj_t arr = kubelet_json_member(x->d, obj, key);
+	int arr = kubelet_json_member(x->d, obj, key);
 	size_t n = 0;
 
-	if (arr == KJ_NONE)
+	if (arr < 0)
 		return 0;
-	if (kj_type(x->d, arr) != KJ_ARRAY) {
+	if (!jtok_is(x->d, arr, JTOK_ARRAY)) {
 		count(x->c, KUBELET_SKIP_WRONG_TYPE);
 		return 0;
 	}
-	for (kj_t e = kj_first(x->d, arr); e != KJ_NONE; e = kj_next(x->d, arr, e)) {
-		if (kj_type(x->d, e) != KJ_OBJECT) {
+	for (int e = jtok_first(x->d, arr); e >= 0; e = jtok_next_element(x->d, arr, e)) {
+		if (!jtok_is(x->d, e, JTOK_OBJECT)) {
 			count(x->c, KUBELET_SKIP_MALFORMED);
 		} else if (n == max) {
 			count(x->c, KUBELET_SKIP_TOO_MANY);
@@ -407,17 +418,17 @@ static size_t object_items(struct enc *x, kj_t obj, const char *key, size_t max,
 }
 
 /* Calls put(x, item, ctx) for the first n object items of obj[key] as one Avro array. */
-static void put_array(struct enc *x, kj_t obj, const char *key, size_t n,
-		      void (*put)(struct enc *, kj_t, const void *), const void *ctx)
+static void put_array(struct enc *x, int obj, const char *key, size_t n,
+		      void (*put)(struct enc *, int, const void *), const void *ctx)
 {
-	kj_t arr = kubelet_json_member(x->d, obj, key);
+	int arr = kubelet_json_member(x->d, obj, key);
 	size_t done = 0;
 
 	if (n) {
 		avro_put_long(&x->b, (int64_t)n);
-		for (kj_t e = kj_first(x->d, arr); e != KJ_NONE && done < n;
-		     e = kj_next(x->d, arr, e)) {
-			if (kj_type(x->d, e) != KJ_OBJECT)
+		for (int e = jtok_first(x->d, arr); e >= 0 && done < n;
+		     e = jtok_next_element(x->d, arr, e)) {
+			if (!jtok_is(x->d, e, JTOK_OBJECT))
 				continue;
 			put(x, e, ctx);
 			done++;
@@ -427,7 +438,7 @@ static void put_array(struct enc *x, kj_t obj, const char *key, size_t n,
 }
 
 /* Interface */
-static void put_interface(struct enc *x, kj_t o, const void *ctx)
+static void put_interface(struct enc *x, int o, const void *ctx)
 {
 	char name[KUBELET_NAME_LEN + 2];
 
@@ -440,13 +451,13 @@ static void put_interface(struct enc *x, kj_t o, const void *ctx)
 }
 
 /* Network: the default interface inline, then every interface. */
-static void put_network(struct enc *x, kj_t parent, bool *truncated)
+static void put_network(struct enc *x, int parent, bool *truncated)
 {
-	kj_t o = kubelet_json_object(x->d, parent, "network", x->c);
+	int o = kubelet_json_object(x->d, parent, "network", x->c);
 	size_t n;
 
-	avro_put_union(&x->b, o != KJ_NONE);
-	if (o == KJ_NONE)
+	avro_put_union(&x->b, o >= 0);
+	if (o < 0)
 		return;
 	put_opt_time(x, o, "time");
 	put_opt_name(x, o, "name");
@@ -459,9 +470,9 @@ static void put_network(struct enc *x, kj_t parent, bool *truncated)
 }
 
 /* Volume: VolumeStats, whose FsStats is inline. */
-static void put_volume(struct enc *x, kj_t o, const void *ctx)
+static void put_volume(struct enc *x, int o, const void *ctx)
 {
-	kj_t pvc = kubelet_json_object(x->d, o, "pvcRef", x->c);
+	int pvc = kubelet_json_object(x->d, o, "pvcRef", x->c);
 	char name[KUBELET_NAME_LEN + 2];
 
 	(void)ctx;
@@ -478,7 +489,7 @@ struct pod_ctx {
 };
 
 /* ContainerStats */
-static void put_container(struct enc *x, kj_t o, const void *ctx)
+static void put_container(struct enc *x, int o, const void *ctx)
 {
 	const struct pod_ctx *pc = ctx;
 	char name[KUBELET_NAME_LEN + 2];
@@ -495,7 +506,7 @@ static void put_container(struct enc *x, kj_t o, const void *ctx)
 }
 
 /* SystemContainer */
-static void put_system_container(struct enc *x, kj_t o, const void *ctx)
+static void put_system_container(struct enc *x, int o, const void *ctx)
 {
 	char name[KUBELET_NAME_LEN + 2];
 
@@ -526,11 +537,11 @@ static int emit(const struct kubelet_emit *e, const struct avro_buf *b, int kind
 }
 
 /* One entry of the Summary's pods: 1 when emitted, 0 when skipped, or what e->fn returned. */
-static int map_pod(const struct kj_doc *d, kj_t pod, const struct kubelet_scrape *s,
+static int map_pod(const struct jtok_doc *d, int pod, const struct kubelet_scrape *s,
 		   const struct kubelet_emit *e)
 {
 	struct enc x = { .d = d, .c = e->counts };
-	kj_t ref = kubelet_json_object(d, pod, "podRef", e->counts), proc;
+	int ref = kubelet_json_object(d, pod, "podRef", e->counts), proc;
 	char uid[KUBELET_UID_LEN + 3];
 	struct pod_ctx pc = { .pods = s->pods, .uid = uid };
 	bool truncated = false;
@@ -562,12 +573,12 @@ static int map_pod(const struct kj_doc *d, kj_t pod, const struct kubelet_scrape
 	return emit(e, &x.b, KUBELET_POD_STATS, uid, NULL, uid, len);
 }
 
-static int map_node(const struct kj_doc *d, kj_t node, size_t npods,
+static int map_node(const struct jtok_doc *d, int node, size_t npods,
 		    const struct kubelet_scrape *s, const struct kubelet_emit *e)
 {
 	struct enc x = { .d = d, .c = e->counts };
-	kj_t runtime = kubelet_json_object(d, node, "runtime", e->counts);
-	kj_t rlimit = kubelet_json_object(d, node, "rlimit", e->counts);
+	int runtime = kubelet_json_object(d, node, "runtime", e->counts);
+	int rlimit = kubelet_json_object(d, node, "rlimit", e->counts);
 	char key[HANDOFF_KEY_MAX];
 	bool truncated = false;
 	size_t n;
@@ -602,27 +613,27 @@ static int map_node(const struct kj_doc *d, kj_t node, size_t npods,
 int kubelet_map_summary(const char *body, size_t len, const struct kubelet_scrape *s,
 			const struct kubelet_emit *e)
 {
-	struct kj_doc d;
-	kj_t node, pods;
+	struct jtok_doc d;
+	int node, pods, n = 0, err;
 	size_t npods = 0;
-	int n = 0, err;
 
-	err = kj_parse(&d, body, len, KUBELET_JSON_DEPTH);
+	err = kubelet_json_parse(&d, body, len);
 	if (err)
-		return err == -E2BIG ? -EBADMSG : err;
+		return err;
 	node = kubelet_json_member(&d, 0, "node");
 	pods = kubelet_json_member(&d, 0, "pods");
-	if (kj_type(&d, 0) != KJ_OBJECT || node == KJ_NONE || kj_type(&d, node) != KJ_OBJECT) {
+	if (!jtok_is(&d, 0, JTOK_OBJECT) || !jtok_is(&d, node, JTOK_OBJECT)) {
 		err = -EINVAL;
 		goto out;
 	}
-	if (pods != KJ_NONE && kj_type(&d, pods) != KJ_ARRAY) {
+	if (pods >= 0 && !jtok_is(&d, pods, JTOK_ARRAY)) {
 		count(e->counts, KUBELET_SKIP_WRONG_TYPE);
-		pods = KJ_NONE;
+		pods = -1;
 	}
-	for (kj_t pod = kj_first(&d, pods); pod != KJ_NONE; pod = kj_next(&d, pods, pod)) {
+	for (int pod = pods < 0 ? -1 : jtok_first(&d, pods); pod >= 0;
+	     pod = jtok_next_element(&d, pods, pod)) {
 		npods++;
-		if (kj_type(&d, pod) != KJ_OBJECT) {
+		if (!jtok_is(&d, pod, JTOK_OBJECT)) {
 			count(e->counts, KUBELET_SKIP_MALFORMED);
 			continue;
 		}
@@ -635,7 +646,7 @@ int kubelet_map_summary(const char *body, size_t len, const struct kubelet_scrap
 	if (err >= 0)
 		err += n;
 out:
-	kj_free(&d);
+	jtok_free(&d);
 	return err;
 }
 

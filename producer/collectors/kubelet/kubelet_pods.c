@@ -50,13 +50,13 @@ static int intern(struct kubelet_pods *p, const char *s, size_t len, uint32_t *o
 
 /* Everything a /pods body is read with. */
 struct reader {
-	const struct kj_doc *d;
+	const struct jtok_doc *d;
 	struct kubelet_pods *p;
 	struct kubelet_counts *c;
 	size_t cap; /* containers allocated in p->containers */
 };
 
-static int intern_field(struct reader *r, kj_t obj, const char *key, size_t max, uint32_t *off)
+static int intern_field(struct reader *r, int obj, const char *key, size_t max, uint32_t *off)
 {
 	char buf[KUBELET_MESSAGE_LEN + 2];
 	size_t len;
@@ -66,23 +66,23 @@ static int intern_field(struct reader *r, kj_t obj, const char *key, size_t max,
 }
 
 /* A JSON boolean as 1 / 0, -1 when absent (or not a boolean: counted). */
-static int8_t json_tri(struct reader *r, kj_t obj, const char *key)
+static int8_t json_tri(struct reader *r, int obj, const char *key)
 {
-	kj_t v = kubelet_json_member(r->d, obj, key);
+	int v = kubelet_json_member(r->d, obj, key);
 
-	if (v == KJ_NONE)
+	if (v == -1)
 		return -1;
-	if (kj_type(r->d, v) != KJ_TRUE && kj_type(r->d, v) != KJ_FALSE) {
+	if (!jtok_is(r->d, v, JTOK_TRUE) && !jtok_is(r->d, v, JTOK_FALSE)) {
 		r->c->n[KUBELET_SKIP_WRONG_TYPE]++;
 		return -1;
 	}
-	return kj_type(r->d, v) == KJ_TRUE;
+	return jtok_is(r->d, v, JTOK_TRUE);
 }
 
 /* A container id without its runtime prefix ("containerd://<id>") into the pool. */
-static int intern_id(struct reader *r, kj_t obj, const char *key, uint32_t *off)
+static int intern_id(struct reader *r, int obj, const char *key, uint32_t *off)
 {
-	char buf[KUBELET_ID_LEN + 34], id[KUBELET_ID_LEN + 1];
+	char buf[KUBELET_ID_LEN + 33], id[KUBELET_ID_LEN + 1];
 	size_t len;
 	const char *s = kubelet_json_string(r->d, obj, key, KUBELET_ID_LEN + 32, buf, &len, r->c);
 
@@ -94,13 +94,13 @@ static int intern_id(struct reader *r, kj_t obj, const char *key, uint32_t *off)
 	return 0;
 }
 
-static int parse_terminated(struct reader *r, kj_t t, struct kubelet_terminated *out)
+static int parse_terminated(struct reader *r, int t, struct kubelet_terminated *out)
 {
 	int64_t v;
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	if (t == KJ_NONE)
+	if (t < 0)
 		return 0;
 	out->set = true;
 	if ((out->has_exit_code = kubelet_json_long(r->d, t, "exitCode", INT32_MIN, INT32_MAX, &v,
@@ -115,9 +115,9 @@ static int parse_terminated(struct reader *r, kj_t t, struct kubelet_terminated 
 }
 
 /* One entry of containerStatuses or initContainerStatuses. 1 when kept, 0 when skipped. */
-static int parse_container(struct reader *r, kj_t st, bool init, struct kubelet_container *out)
+static int parse_container(struct reader *r, int st, bool init, struct kubelet_container *out)
 {
-	kj_t state, waiting, running, terminated, last;
+	int state, waiting, running, terminated, last;
 	char name[KUBELET_NAME_LEN + 2];
 	size_t len;
 	int64_t v;
@@ -147,17 +147,17 @@ static int parse_container(struct reader *r, kj_t st, bool init, struct kubelet_
 	waiting = kubelet_json_object(r->d, state, "waiting", r->c);
 	running = kubelet_json_object(r->d, state, "running", r->c);
 	terminated = kubelet_json_object(r->d, state, "terminated", r->c);
-	if (waiting != KJ_NONE) {
+	if (waiting >= 0) {
 		out->phase = KUBELET_CPHASE_WAITING;
 		err = intern_field(r, waiting, "reason", KUBELET_REASON_LEN, &out->waiting_reason);
 		if (!err)
 			err = intern_field(r, waiting, "message", KUBELET_MESSAGE_LEN,
 					   &out->waiting_message);
-	} else if (running != KJ_NONE) {
+	} else if (running >= 0) {
 		out->phase = KUBELET_CPHASE_RUNNING;
 		out->has_running_since = kubelet_json_time(r->d, running, "startedAt",
 							   &out->running_since_us, r->c);
-	} else if (terminated != KJ_NONE) {
+	} else if (terminated >= 0) {
 		out->phase = KUBELET_CPHASE_TERMINATED;
 		err = parse_terminated(r, terminated, &out->terminated);
 	}
@@ -186,21 +186,21 @@ static int reserve_container(struct reader *r)
 	return 0;
 }
 
-static int parse_statuses(struct reader *r, struct kubelet_pod *pod, kj_t status,
+static int parse_statuses(struct reader *r, struct kubelet_pod *pod, int status,
 			  const char *key, bool init)
 {
 	struct kubelet_pods *p = r->p;
-	kj_t arr = kubelet_json_member(r->d, status, key);
+	int arr = kubelet_json_member(r->d, status, key);
 	int kept;
 
-	if (arr == KJ_NONE)
+	if (arr < 0)
 		return 0;
-	if (kj_type(r->d, arr) != KJ_ARRAY) {
+	if (!jtok_is(r->d, arr, JTOK_ARRAY)) {
 		r->c->n[KUBELET_SKIP_WRONG_TYPE]++;
 		return 0;
 	}
-	for (kj_t st = kj_first(r->d, arr); st != KJ_NONE; st = kj_next(r->d, arr, st)) {
-		if (kj_type(r->d, st) != KJ_OBJECT) {
+	for (int st = jtok_first(r->d, arr); st >= 0; st = jtok_next_element(r->d, arr, st)) {
+		if (!jtok_is(r->d, st, JTOK_OBJECT)) {
 			r->c->n[KUBELET_SKIP_MALFORMED]++;
 			continue;
 		}
@@ -240,30 +240,31 @@ static bool phase_valid(const char *s, size_t len)
 }
 
 /* The Ready condition among status.conditions. */
-static int parse_ready(struct reader *r, struct kubelet_pod *pod, kj_t status)
+static int parse_ready(struct reader *r, struct kubelet_pod *pod, int status)
 {
-	kj_t conds = kubelet_json_member(r->d, status, "conditions");
+	int conds = kubelet_json_member(r->d, status, "conditions");
 	size_t seen = 0;
 	int err;
 
 	pod->ready = -1;
-	if (conds != KJ_NONE && kj_type(r->d, conds) != KJ_ARRAY)
+	if (conds >= 0 && !jtok_is(r->d, conds, JTOK_ARRAY)) {
 		r->c->n[KUBELET_SKIP_WRONG_TYPE]++;
-	for (kj_t cond = kj_first(r->d, conds); cond != KJ_NONE;
-	     cond = kj_next(r->d, conds, cond)) {
-		kj_t type = kubelet_json_member(r->d, cond, "type");
-		kj_t status_v = kubelet_json_member(r->d, cond, "status");
+		conds = -1;
+	}
+	for (int cond = conds < 0 ? -1 : jtok_first(r->d, conds); cond >= 0;
+	     cond = jtok_next_element(r->d, conds, cond)) {
+		int type = kubelet_json_member(r->d, cond, "type");
+		int status_v = kubelet_json_member(r->d, cond, "status");
 
 		if (seen++ == KUBELET_CONDITIONS_MAX) {
 			r->c->n[KUBELET_SKIP_TOO_MANY]++;
 			break;
 		}
-		if (type == KJ_NONE || kj_type(r->d, type) != KJ_STRING ||
-		    !kj_streq(r->d, type, "Ready"))
+		if (type < 0 || !jtok_eq(r->d, type, "Ready", 5))
 			continue;
-		if (status_v != KJ_NONE && kj_type(r->d, status_v) == KJ_STRING)
-			pod->ready = kj_streq(r->d, status_v, "True") ? 1 :
-				     kj_streq(r->d, status_v, "False") ? 0 : -1;
+		if (status_v >= 0)
+			pod->ready = jtok_eq(r->d, status_v, "True", 4) ? 1 :
+				     jtok_eq(r->d, status_v, "False", 5) ? 0 : -1;
 		err = intern_field(r, cond, "reason", KUBELET_REASON_LEN, &pod->ready_reason);
 		if (!err)
 			err = intern_field(r, cond, "message", KUBELET_MESSAGE_LEN,
@@ -274,12 +275,12 @@ static int parse_ready(struct reader *r, struct kubelet_pod *pod, kj_t status)
 }
 
 /* One item of the PodList. 1 when kept, 0 when skipped. */
-static int parse_pod(struct reader *r, kj_t item)
+static int parse_pod(struct reader *r, int item)
 {
 	struct kubelet_pods *p = r->p;
 	struct kubelet_pod *pod = &p->pods[p->npods];
-	kj_t meta = kubelet_json_object(r->d, item, "metadata", r->c);
-	kj_t status = kubelet_json_object(r->d, item, "status", r->c);
+	int meta = kubelet_json_object(r->d, item, "metadata", r->c);
+	int status = kubelet_json_object(r->d, item, "status", r->c);
 	char buf[KUBELET_UID_LEN + 3];
 	size_t len;
 	int err;
@@ -339,22 +340,22 @@ int kubelet_pods_parse(const char *body, size_t len, struct kubelet_pods *out,
 {
 	struct kubelet_pods p = { 0 };
 	struct reader r = { .p = &p, .c = counts };
-	struct kj_doc d;
-	kj_t items;
+	struct jtok_doc d;
+	int items, err;
 	size_t n = 0, i, kept;
-	int err;
 
 	memset(out, 0, sizeof(*out));
-	err = kj_parse(&d, body, len, KUBELET_JSON_DEPTH);
+	err = kubelet_json_parse(&d, body, len);
 	if (err)
-		return err == -E2BIG ? -EBADMSG : err;
+		return err;
 	r.d = &d;
 	items = kubelet_json_member(&d, 0, "items");
 	err = -EINVAL;
-	if (kj_type(&d, 0) != KJ_OBJECT || (items != KJ_NONE && kj_type(&d, items) != KJ_ARRAY))
+	if (!jtok_is(&d, 0, JTOK_OBJECT) || (items >= 0 && !jtok_is(&d, items, JTOK_ARRAY)))
 		goto fail;
-	if (items != KJ_NONE)
-		n = d.tok[items].count;
+	for (int e = items < 0 ? -1 : jtok_first(&d, items); e >= 0;
+	     e = jtok_next_element(&d, items, e))
+		n++;
 	if (n > KUBELET_PODS_MAX) {
 		counts->n[KUBELET_SKIP_TOO_MANY] += n - KUBELET_PODS_MAX;
 		n = KUBELET_PODS_MAX;
@@ -369,9 +370,9 @@ int kubelet_pods_parse(const char *body, size_t len, struct kubelet_pods *out,
 	p.strings_len = 1;
 	p.strings_cap = 4096;
 	i = 0;
-	for (kj_t item = kj_first(&d, items); item != KJ_NONE && i < n;
-	     item = kj_next(&d, items, item), i++) {
-		if (kj_type(&d, item) != KJ_OBJECT) {
+	for (int item = n ? jtok_first(&d, items) : -1; item >= 0 && i < n;
+	     item = jtok_next_element(&d, items, item), i++) {
+		if (!jtok_is(&d, item, JTOK_OBJECT)) {
 			counts->n[KUBELET_SKIP_MALFORMED]++;
 			continue;
 		}
@@ -380,7 +381,7 @@ int kubelet_pods_parse(const char *body, size_t len, struct kubelet_pods *out,
 			goto fail;
 		p.npods += (size_t)err;
 	}
-	kj_free(&d);
+	jtok_free(&d);
 	/* Sorted by UID for lookups; of two pods with one UID, the first in the body stays. */
 	sort_table = &p;
 	qsort(p.pods, p.npods, sizeof(*p.pods), cmp_pod);
@@ -396,7 +397,7 @@ int kubelet_pods_parse(const char *body, size_t len, struct kubelet_pods *out,
 	*out = p;
 	return 0;
 fail:
-	kj_free(&d);
+	jtok_free(&d);
 	kubelet_pods_free(&p);
 	return err;
 }
