@@ -43,6 +43,14 @@ struct tapio_config {
 	char *dns_ports;      /* dns: "53[,port...]", validated: 1..65535, distinct, at most 8 */
 	int dns_timeout_ms;   /* dns: a query with no response after this is published as a timeout */
 	int dns_pending_max;  /* dns: queries awaiting a response, at most; the oldest is evicted */
+	/* etcd: the collector that watches etcd's JSON gateway (producer/collectors/etcd). */
+	char *etcd_endpoints;        /* "url[,url...]": http(s)://host:port, normalized, at most 8 */
+	char *etcd_ca_file;          /* NULL = the system's CA store */
+	char *etcd_cert_file;        /* client certificate; NULL = none */
+	char *etcd_key_file;         /* its key; NULL = in etcd_cert_file */
+	char *etcd_prefix;           /* keys watched: those starting with it */
+	char *etcd_exclude_prefixes; /* "p[,p...]" not published; NULL = none */
+	int etcd_idle_timeout_s;     /* a watch silent this long is opened again */
 	struct kafka_prop *kafka;
 	int kafka_count;
 	char *config_path;    /* file that was read, or NULL */
