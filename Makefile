@@ -119,6 +119,7 @@ $(BUILD)/tests/%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
 
 # Sources some fuzz targets need beyond producer/*/<name>.c (log.c goes with every one).
 FUZZ_EXTRA_avro_json := producer/core/schema.c $(BUILD)/gen/schemas.c
+FUZZ_EXTRA_etcd_map := producer/core/avro_writer.c
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(wildcard producer/*/$$*.c producer/collectors/*/$$*.c) \
 		producer/core/log.c $$(FUZZ_EXTRA_$$*) | $(BUILD)/.deps
