@@ -30,7 +30,8 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-par
 # Build dependencies, then what the test tiers run against.
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev librdkafka-dev libavro-dev \
 	libjansson-dev libcurl4-openssl-dev libssl-dev pkg-config make gcc
-TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils prometheus openssl
+TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils prometheus openssl \
+	etcd-server etcd-client
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))

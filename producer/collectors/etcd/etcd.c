@@ -91,6 +91,7 @@ struct etcd_state {
 	int64_t start_rev;       /* this watch's start revision; 0 = the current one */
 	uint64_t skips_before;   /* the client's skipped stream values when this watch began */
 	bool watching;           /* a watch was created since the last problem */
+	bool has_client_cert;    /* etcd_cert_file is set */
 	bool reported[ETCD_EVENT_RESULT_MAX]; /* a skip reason was logged once */
 	char problem[ETCD_PROBLEM_MAX]; /* the failure logged last; "" when healthy */
 	char next_problem[ETCD_PROBLEM_MAX];
@@ -200,18 +201,28 @@ static void report_problem(const char *text)
 /* What a failed request means for an operator, into e->next_problem. */
 static void explain(const struct http_result *res)
 {
-	const char *url = http_client_url(e->worker.client);
+	const char *url = http_client_url(e->worker.client), *hint;
 	char *p = e->next_problem;
 	size_t n = sizeof(e->next_problem);
 
 	switch (res->outcome) {
 	case HTTP_OUTCOME_TLS:
-		snprintf(p, n, "%s: TLS failed: %s (etcd_ca_file must hold the CA that signed "
-			 "etcd's server certificate; etcd_cert_file and etcd_key_file a client "
-			 "certificate etcd's --trusted-ca-file trusts)", url, res->error);
+		if (strstr(res->error, "certificate problem") || strstr(res->error, "verif"))
+			hint = "etcd's server certificate is not trusted: etcd_ca_file must hold "
+			       "the CA that signed it";
+		else if (strstr(res->error, "alert") || strstr(res->error, "client certificate"))
+			hint = e->has_client_cert ?
+			       "etcd refused the client certificate: etcd_cert_file must be signed "
+			       "by a CA of etcd's --trusted-ca-file" :
+			       "etcd asks for a client certificate and none is configured "
+			       "(etcd_cert_file, etcd_key_file)";
+		else
+			hint = "check etcd_ca_file, etcd_cert_file and etcd_key_file";
+		snprintf(p, n, "%s: TLS failed: %s: %s", url, hint, res->error);
 		break;
 	case HTTP_OUTCOME_TRANSPORT:
-		snprintf(p, n, "%s: unreachable: %s", url, res->error);
+		snprintf(p, n, "%s: unreachable, or the connection was lost: %s", url,
+			 res->error);
 		break;
 	case HTTP_OUTCOME_TIMEOUT:
 		snprintf(p, n, "%s: timed out: %s%s", url, res->error,
@@ -652,6 +663,7 @@ static int etcd_open(struct collector_runtime *c, struct collector_io *io)
 	hc.ca_file = cfg->etcd_ca_file;
 	hc.cert_file = cfg->etcd_cert_file;
 	hc.key_file = cfg->etcd_key_file;
+	e->has_client_cert = cfg->etcd_cert_file != NULL;
 	hc.idle_timeout_ms = (uint32_t)cfg->etcd_idle_timeout_s * 1000;
 	hc.max_value_bytes = ETCD_MAX_VALUE_BYTES;
 	err = http_client_open(&hc, &client, errstr, sizeof(errstr));
