@@ -3,15 +3,23 @@
  * parser, hostile responses counted by reason, and its configuration keys. The collector against
  * a real etcd: integration/test_etcd.py. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+#include <librdkafka/rdkafka.h>
 
 #include "avro_json.h"
 #include "collector.h"
@@ -822,6 +830,322 @@ static void test_schema_and_table(void **state)
 	assert_int_equal(schema_enum_index(s->json, "kind", "LOSS"), ETCD_KIND_LOSS);
 }
 
+/*
+ * The collector through the real pipeline (broker tier, no root), against a scripted stand-in
+ * of etcd's gateway (tests/etcd_script_server.py) that plays what a real etcd does only by
+ * chance: a connection cut between two fragments of one revision, that revision sent again
+ * whole, a revision below the position, a value that is not a watch response, a compaction,
+ * another cluster. Every mutation is published once, in order, and the checkpoint lands on the
+ * last revision.
+ */
+#define PYTHON "/usr/bin/python3"
+#define SCRIPT_SERVER "tests/etcd_script_server.py"
+
+extern const struct collector_ops etcd_collector;
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static json_t *hdr(const char *cluster, int rev)
+{
+	char r[24];
+
+	snprintf(r, sizeof(r), "%d", rev);
+	return rev ? json_pack("{s:s,s:s,s:s,s:s}", "cluster_id", cluster, "member_id", "2",
+			       "revision", r, "raft_term", "3") :
+		     json_pack("{s:s,s:s,s:s}", "cluster_id", cluster, "member_id", "2",
+			       "raft_term", "3");
+}
+
+/* An event of /registry/pods/default/<name> at rev. */
+static json_t *ev(int rev, const char *name, bool del)
+{
+	char key[64], r[24], *k;
+	json_t *e;
+
+	snprintf(key, sizeof(key), "/registry/pods/default/%s", name);
+	snprintf(r, sizeof(r), "%d", rev);
+	k = b64(key, strlen(key));
+	e = del ? json_pack("{s:s,s:{s:s,s:s}}", "type", "DELETE", "kv", "key", k, "mod_revision", r)
+		: json_pack("{s:{s:s,s:s,s:s,s:s,s:s}}", "kv", "key", k, "mod_revision", r,
+			    "create_revision", r, "version", "1", "value", "YQ==");
+	free(k);
+	return e;
+}
+
+static json_t *send_result(json_t *result)
+{
+	return json_pack("{s:{s:o}}", "send", "result", result);
+}
+
+static json_t *created(int rev)
+{
+	return send_result(json_pack("{s:o,s:b}", "header", hdr("1", rev), "created", 1));
+}
+
+static json_t *events(int rev, bool fragment, json_t *list)
+{
+	json_t *r = json_pack("{s:o,s:o}", "header", hdr("1", rev), "events", list);
+
+	if (fragment)
+		json_object_set_new(r, "fragment", json_true());
+	return send_result(r);
+}
+
+static json_t *script(void)
+{
+	json_t *w0, *w1, *w2, *w3, *w4;
+
+	/* Fresh: from the current revision 10. Revision 11's first fragment, then a cut. */
+	w0 = json_pack("[o,o,{s:b}]", created(10),
+		       events(11, true, json_pack("[o,o]", ev(11, "a", false), ev(11, "b", false))),
+		       "close", 1);
+	/* From 11: all of 11 again (a and b are duplicates), 12, a progress notification at 15,
+	 * then something that is not a watch response. */
+	w1 = json_pack("[o,o,o,o,{s:s}]", created(12),
+		       events(12, false, json_pack("[o,o,o]", ev(11, "a", false),
+						   ev(11, "b", false), ev(11, "c", false))),
+		       events(12, false, json_pack("[o]", ev(12, "d", false))),
+		       send_result(json_pack("{s:o}", "header", hdr("1", 15))), "raw", "[1]\n");
+	/* From 16: compacted at 20. */
+	w2 = json_pack("[o]", send_result(json_pack("{s:o,s:b,s:s}", "header", hdr("1", 0),
+						    "canceled", 1, "compact_revision", "20")));
+	/* From 20: an old revision again, 20's two events, then another cluster. */
+	w3 = json_pack("[o,o,o,o]", created(20),
+		       events(20, false, json_pack("[o]", ev(19, "z", false))),
+		       events(20, false, json_pack("[o,o]", ev(20, "e", false), ev(20, "f", true))),
+		       send_result(json_pack("{s:o}", "header", hdr("99", 21))));
+	/* From 21: one more, then the stream stays open. */
+	w4 = json_pack("[o,o]", created(21), events(21, false, json_pack("[o]", ev(21, "g", false))));
+	return json_pack("{s:{s:o,s:s},s:[o,o,o,o,o]}", "status", "header", hdr("1", 10),
+			 "version", "3.4.23", "watches", w0, w1, w2, w3, w4);
+}
+
+struct stand_in {
+	char dir[64], script[128], requests[128];
+	pid_t pid;
+	int stdin_fd;
+	int port;
+};
+
+static void start_stand_in(struct stand_in *s)
+{
+	char line[64] = "";
+	size_t len = 0;
+	int in[2], out[2];
+	int64_t deadline = mono_ms() + 10000;
+	json_t *sc = script();
+
+	strcpy(s->dir, "/tmp/tapio-etcd-test-XXXXXX");
+	assert_non_null(mkdtemp(s->dir));
+	snprintf(s->script, sizeof(s->script), "%s/script.json", s->dir);
+	snprintf(s->requests, sizeof(s->requests), "%s/requests", s->dir);
+	assert_int_equal(json_dump_file(sc, s->script, 0), 0);
+	json_decref(sc);
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	s->pid = fork();
+	if (s->pid == 0) {
+		char *argv[] = { PYTHON, SCRIPT_SERVER, s->script, s->requests, NULL };
+
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		execv(PYTHON, argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	s->stdin_fd = in[1];
+	while (len < sizeof(line) - 1 && !memchr(line, '\n', len)) {
+		struct pollfd pfd = { .fd = out[0], .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, (int)(deadline - mono_ms())) <= 0)
+			break;
+		n = read(out[0], line + len, sizeof(line) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	line[len] = '\0';
+	close(out[0]);
+	assert_int_equal(sscanf(line, "port=%d", &s->port), 1);
+}
+
+static void stop_stand_in(struct stand_in *s)
+{
+	char cmd[128];
+
+	close(s->stdin_fd);
+	waitpid(s->pid, NULL, 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Lines of the requests file so far. */
+static int request_lines(const struct stand_in *s, char lines[][1024], int max)
+{
+	FILE *f = fopen(s->requests, "r");
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (n < max && fgets(lines[n], 1024, f))
+		n++;
+	fclose(f);
+	return n;
+}
+
+/* Every record of tapio.etcd, decoded, in seq order. */
+static int consume_records(struct pipeline *pl, json_t **out, int want)
+{
+	struct avro_json_decoder *dec;
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(4);
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char errstr[512];
+	rd_kafka_t *rk;
+	int got = 0;
+
+	assert_int_equal(avro_json_decoder_new(tapio_schemas, tapio_schema_count, &dec, errstr,
+					       sizeof(errstr)), 0);
+	assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", pl->publisher.bootstrap,
+					   errstr, sizeof(errstr)), RD_KAFKA_CONF_OK);
+	assert_int_equal(rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr)),
+			 RD_KAFKA_CONF_OK);
+	assert_int_equal(rd_kafka_conf_set(conf, "group.id", "test", errstr, sizeof(errstr)),
+			 RD_KAFKA_CONF_OK);
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	assert_non_null(rk);
+	for (int p = 0; p < 4; p++)
+		rd_kafka_topic_partition_list_add(parts, "tapio.etcd", p)->offset =
+			RD_KAFKA_OFFSET_BEGINNING;
+	assert_int_equal(rd_kafka_assign(rk, parts), 0);
+	for (int idle = 0; idle < 30;) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+		json_t *rec;
+
+		if (!m) {
+			idle++;
+			continue;
+		}
+		if (!m->err) {
+			assert_true(got < want);
+			if (avro_json_decode(dec, "tapio.etcd", m->payload, m->len, &rec, NULL,
+					     errstr, sizeof(errstr)))
+				fail_msg("%s", errstr);
+			/* The Kafka key is the etcd key, or the prefix for COMPACTED. */
+			json_object_set_new(rec, "kafka_key", json_stringn(m->key, m->key_len));
+			out[got++] = rec;
+		}
+		rd_kafka_message_destroy(m);
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_destroy(rk);
+	avro_json_decoder_free(dec);
+	for (int i = 0; i < got; i++) /* seq order: several keys, several partitions */
+		for (int j = i + 1; j < got; j++)
+			if (num(out[j], "seq") < num(out[i], "seq")) {
+				json_t *t = out[i];
+
+				out[i] = out[j];
+				out[j] = t;
+			}
+	return got;
+}
+
+static void test_scripted_stream_resumes_exactly(void **state)
+{
+	static const char *const names[] = { "etcd", NULL };
+	static const struct collector_ops *const ops[] = { &etcd_collector };
+	static const struct {
+		const char *kind, *name;
+		int revision;
+	} want[] = {
+		{ "PUT", "a", 11 }, { "PUT", "b", 11 }, { "PUT", "c", 11 }, { "PUT", "d", 12 },
+		{ "COMPACTED", NULL, 20 }, { "PUT", "e", 20 }, { "DELETE", "f", 20 },
+		{ "PUT", "g", 21 },
+	};
+	static const char *const starts[] = { NULL, "\"11\"", "\"16\"", "\"20\"", "\"21\"" };
+	const int n = (int)(sizeof(want) / sizeof(want[0]));
+	char root[64], text[512], errstr[512], lines[8][1024], cp_path[256], cp[512];
+	struct tapio_config cfg;
+	struct pipeline pl;
+	struct stand_in s;
+	struct collector_runtime *c;
+	json_t *recs[16];
+	int64_t deadline;
+	FILE *f;
+
+	(void)state;
+	start_stand_in(&s);
+	strcpy(root, "/tmp/tapio-etcd-cg-XXXXXX"); /* the identity cache walks a fake tree */
+	assert_non_null(mkdtemp(root));
+	config_defaults(&cfg);
+	snprintf(text, sizeof(text), "node_name = node-a\ncollectors = etcd\netcd_endpoints = "
+		 "http://127.0.0.1:%d\nstate_dir = %s/state\nmetrics_listen =\n", s.port, s.dir);
+	assert_int_equal(config_parse_text(&cfg, text, "test", names, errstr, sizeof(errstr)), 0);
+	log_level_current = LOG_ERROR;
+	memset(&pl, 0, sizeof(pl));
+	assert_int_equal(pipeline_open_collectors(&pl, &cfg, ops, 1, root, errstr, sizeof(errstr)),
+			 0);
+	assert_int_equal(pipeline_attach(&pl), 1);
+	c = pipeline_collector(&pl, "etcd");
+	assert_non_null(c);
+	deadline = mono_ms() + 30000;
+	while ((c->stats.delivered < (uint64_t)n || request_lines(&s, lines, 8) < 5) &&
+	       mono_ms() < deadline) {
+		pipeline_take_handoff(c);
+		rd_kafka_poll(pl.publisher.rk, 50);
+	}
+	assert_int_equal(pipeline_drain(&pl, 10000), 0);
+	assert_int_equal(c->stats.delivered, n);
+	assert_int_equal(consume_records(&pl, recs, 16), n);
+	for (int i = 0; i < n; i++) {
+		const char *name = str(recs[i], "name");
+
+		if (strcmp(str(recs[i], "kind"), want[i].kind) || num(recs[i], "revision") !=
+		    want[i].revision || (want[i].name ? !name || strcmp(name, want[i].name) : !!name))
+			fail_msg("record %d: %s %s at %d, want %s %s at %d", i, str(recs[i], "kind"),
+				 name ? name : "-", (int)num(recs[i], "revision"), want[i].kind,
+				 want[i].name ? want[i].name : "-", want[i].revision);
+		assert_int_equal(num(recs[i], "seq"), i + 1);
+		assert_string_equal(str(recs[i], "cluster_id"), "1");
+	}
+	assert_string_equal(str(recs[4], "kafka_key"), "/registry/");
+	assert_int_equal(num(json_object_get(recs[4], "compacted"), "first_revision"), 16);
+	assert_int_equal(num(json_object_get(recs[4], "compacted"), "last_revision"), 19);
+	assert_string_equal(str(recs[0], "kafka_key"), "/registry/pods/default/a");
+	for (int i = 0; i < n; i++)
+		json_decref(recs[i]);
+	/* Each watch started where the last one left off. */
+	assert_int_equal(request_lines(&s, lines, 8), 5);
+	for (int i = 0; i < 5; i++) {
+		const char *start = strstr(lines[i], "\"start_revision\":");
+
+		if (starts[i] ? !start || strncmp(start + 17, starts[i], strlen(starts[i])) : !!start)
+			fail_msg("watch %d: %s", i, lines[i]);
+		assert_non_null(strstr(lines[i], "\"progress_notify\":true"));
+		assert_non_null(strstr(lines[i], "\"fragment\":true"));
+		assert_null(strstr(lines[i], "prev_kv"));
+	}
+	pipeline_close(&pl); /* the worker writes the last durable position */
+	snprintf(cp_path, sizeof(cp_path), "%s/state/etcd.watch.checkpoint", s.dir);
+	f = fopen(cp_path, "r");
+	assert_non_null(f);
+	cp[fread(cp, 1, sizeof(cp) - 1, f)] = '\0';
+	fclose(f);
+	assert_non_null(strstr(cp, "\nscope cluster:1\n"));
+	assert_non_null(strstr(cp, "\nposition 21\n"));
+	config_free(&cfg);
+	rmdir(root);
+	stop_stand_in(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -840,6 +1164,7 @@ int main(void)
 		cmocka_unit_test(test_config_keys),
 		cmocka_unit_test(test_client_set_url),
 		cmocka_unit_test(test_schema_and_table),
+		cmocka_unit_test(test_scripted_stream_resumes_exactly),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
