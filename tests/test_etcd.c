@@ -200,7 +200,8 @@ static void test_put_created_matches_golden(void **state)
 	expect_golden(event_response(NULL, "/registry/pods/default/web-0",
 				     "\"create_revision\":\"42\",\"mod_revision\":\"42\","
 				     "\"version\":\"1\",\"value\":\"aGVsbG8gd29ybGQ=\""),
-		      golden_put_created, sizeof(golden_put_created), "/registry/pods/default/web-0");
+		      golden_put_created, sizeof(golden_put_created),
+		      "/registry/pods/default/web-0");
 }
 
 static void test_put_with_lease_matches_golden(void **state)
@@ -319,7 +320,8 @@ static void test_value_size_and_value_never_copied(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(fields, sizeof(fields), "\"mod_revision\":\"5\",\"version\":\"2\"%s%s%s",
-			 cases[i].value ? ",\"value\":\"" : "", cases[i].value ? cases[i].value : "",
+			 cases[i].value ? ",\"value\":\"" : "",
+			 cases[i].value ? cases[i].value : "",
 			 cases[i].value ? "\"" : "");
 		d = map_and_decode(&default_map, event_response(NULL, "/registry/a/b", fields),
 				   &rec);
@@ -361,7 +363,8 @@ static void expect_parts(const char *key, const char *group, const char *resourc
 	got[3] = p.name, lens[3] = p.name_len;
 	for (int i = 0; i < 4; i++) {
 		if (!want[i] && got[i])
-			fail_msg("%s: part %d is \"%.*s\", want null", key, i, (int)lens[i], got[i]);
+			fail_msg("%s: part %d is \"%.*s\", want null", key, i, (int)lens[i],
+				 got[i]);
 		if (want[i] && (!got[i] || lens[i] != strlen(want[i]) ||
 				memcmp(got[i], want[i], lens[i])))
 			fail_msg("%s: part %d is \"%.*s\", want \"%s\"", key, i,
@@ -392,9 +395,9 @@ static void test_key_parsing(void **state)
 		     "node-1");
 	expect_parts("/registry/apiregistration.k8s.io/apiservices/v1.apps",
 		     "apiregistration.k8s.io", "apiservices", NULL, "v1.apps");
-	expect_parts("/registry/apiextensions.k8s.io/customresourcedefinitions/crontabs.example.com",
-		     "apiextensions.k8s.io", "customresourcedefinitions", NULL,
-		     "crontabs.example.com");
+	expect_parts("/registry/apiextensions.k8s.io/customresourcedefinitions/"
+		     "crontabs.example.com", "apiextensions.k8s.io", "customresourcedefinitions",
+		     NULL, "crontabs.example.com");
 	expect_parts("/registry/cert-manager.io/certificates/default/tls", "cert-manager.io",
 		     "certificates", "default", "tls");
 	/* A group's resource is never mapped: only the built-in names are storage names. */
@@ -457,8 +460,8 @@ static void test_response_types(void **state)
 		  ETCD_RESPONSE_INVALID, "cluster_id" },
 		{ "{\"result\":{\"header\":{\"cluster_id\":\"1\",\"revision\":\"-1\"}}}",
 		  ETCD_RESPONSE_INVALID, "integer" },
-		{ "{\"result\":{\"header\":{\"cluster_id\":\"1\",\"raft_term\":\"9223372036854775808\""
-		  "}}}", ETCD_RESPONSE_INVALID, "integer" },
+		{ "{\"result\":{\"header\":{\"cluster_id\":\"1\","
+		  "\"raft_term\":\"9223372036854775808\"}}}", ETCD_RESPONSE_INVALID, "integer" },
 		{ "{\"result\":{\"header\":{\"cluster_id\":true}}}", ETCD_RESPONSE_INVALID, NULL },
 		{ "{\"result\":{\"header\":{\"cluster_id\":\"1\"}}}", ETCD_RESPONSE_INVALID,
 		  "without a revision" },
@@ -509,8 +512,10 @@ static void test_hostile_events(void **state)
 		{ "[]", ETCD_EVENT_BAD_FIELD },
 		{ "{\"type\":\"EXPIRE\",\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"1\"}}",
 		  ETCD_EVENT_BAD_TYPE },
-		{ "{\"type\":2,\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"1\"}}", ETCD_EVENT_BAD_TYPE },
-		{ "{\"type\":{},\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"1\"}}", ETCD_EVENT_BAD_TYPE },
+		{ "{\"type\":2,\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"1\"}}",
+		  ETCD_EVENT_BAD_TYPE },
+		{ "{\"type\":{},\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"1\"}}",
+		  ETCD_EVENT_BAD_TYPE },
 		{ "{\"kv\":{\"mod_revision\":\"1\"}}", ETCD_EVENT_BAD_KEY },
 		{ "{\"kv\":{\"key\":7,\"mod_revision\":\"1\"}}", ETCD_EVENT_BAD_KEY },
 		{ "{\"kv\":{\"key\":\"\",\"mod_revision\":\"1\"}}", ETCD_EVENT_BAD_KEY },
@@ -555,7 +560,8 @@ static void test_hostile_events(void **state)
 		res = etcd_map_event(&default_map, &h, ev, 1, &buf, &rec);
 		if (res != cases[i].want)
 			fail_msg("case %zu %s: %s, want %s", i, cases[i].event,
-				 etcd_event_result_name(res), etcd_event_result_name(cases[i].want));
+				 etcd_event_result_name(res),
+				 etcd_event_result_name(cases[i].want));
 		/* A refused event writes nothing. */
 		if (res != ETCD_EVENT_OK)
 			assert_int_equal(buf.len, 0);
@@ -756,7 +762,8 @@ static void test_config_keys(void **state)
 	assert_null(cfg.etcd_exclude_prefixes);
 	assert_int_equal(cfg.etcd_idle_timeout_s, 1260);
 	assert_int_equal(config_set(&cfg, "etcd_endpoints", " https://10.0.0.1:2379 , "
-				    "http://[fd00::1]:2379/ ", "--set", known, err, sizeof(err)), 0);
+				    "http://[fd00::1]:2379/ ", "--set", known, err, sizeof(err)),
+			 0);
 	assert_string_equal(cfg.etcd_endpoints, "https://10.0.0.1:2379,http://[fd00::1]:2379/");
 	assert_int_equal(config_set(&cfg, "etcd_exclude_prefixes", "/registry/leases/, "
 				    "/registry/events/", "--set", known, err, sizeof(err)), 0);
@@ -871,7 +878,8 @@ static json_t *ev(int rev, const char *name, bool del)
 	snprintf(key, sizeof(key), "/registry/pods/default/%s", name);
 	snprintf(r, sizeof(r), "%d", rev);
 	k = b64(key, strlen(key));
-	e = del ? json_pack("{s:s,s:{s:s,s:s}}", "type", "DELETE", "kv", "key", k, "mod_revision", r)
+	e = del ? json_pack("{s:s,s:{s:s,s:s}}", "type", "DELETE", "kv", "key", k,
+			    "mod_revision", r)
 		: json_pack("{s:{s:s,s:s,s:s,s:s,s:s}}", "kv", "key", k, "mod_revision", r,
 			    "create_revision", r, "version", "1", "value", "YQ==");
 	free(k);
@@ -921,7 +929,8 @@ static json_t *script(void)
 		       events(20, false, json_pack("[o,o]", ev(20, "e", false), ev(20, "f", true))),
 		       send_result(json_pack("{s:o}", "header", hdr("99", 21))));
 	/* From 21: one more, then the stream stays open. */
-	w4 = json_pack("[o,o]", created(21), events(21, false, json_pack("[o]", ev(21, "g", false))));
+	w4 = json_pack("[o,o]", created(21),
+		       events(21, false, json_pack("[o]", ev(21, "g", false))));
 	return json_pack("{s:{s:o,s:s},s:[o,o,o,o,o]}", "status", "header", hdr("1", 10),
 			 "version", "3.4.23", "watches", w0, w1, w2, w3, w4);
 }
@@ -1108,10 +1117,12 @@ static void test_scripted_stream_resumes_exactly(void **state)
 	for (int i = 0; i < n; i++) {
 		const char *name = str(recs[i], "name");
 
-		if (strcmp(str(recs[i], "kind"), want[i].kind) || num(recs[i], "revision") !=
-		    want[i].revision || (want[i].name ? !name || strcmp(name, want[i].name) : !!name))
-			fail_msg("record %d: %s %s at %d, want %s %s at %d", i, str(recs[i], "kind"),
-				 name ? name : "-", (int)num(recs[i], "revision"), want[i].kind,
+		if (strcmp(str(recs[i], "kind"), want[i].kind) ||
+		    num(recs[i], "revision") != want[i].revision ||
+		    (want[i].name ? !name || strcmp(name, want[i].name) : !!name))
+			fail_msg("record %d: %s %s at %d, want %s %s at %d", i,
+				 str(recs[i], "kind"), name ? name : "-",
+				 (int)num(recs[i], "revision"), want[i].kind,
 				 want[i].name ? want[i].name : "-", want[i].revision);
 		assert_int_equal(num(recs[i], "seq"), i + 1);
 		assert_string_equal(str(recs[i], "cluster_id"), "1");
@@ -1127,7 +1138,8 @@ static void test_scripted_stream_resumes_exactly(void **state)
 	for (int i = 0; i < 5; i++) {
 		const char *start = strstr(lines[i], "\"start_revision\":");
 
-		if (starts[i] ? !start || strncmp(start + 17, starts[i], strlen(starts[i])) : !!start)
+		if (starts[i] ? !start || strncmp(start + 17, starts[i], strlen(starts[i]))
+			      : !!start)
 			fail_msg("watch %d: %s", i, lines[i]);
 		assert_non_null(strstr(lines[i], "\"progress_notify\":true"));
 		assert_non_null(strstr(lines[i], "\"fragment\":true"));

@@ -170,26 +170,35 @@ static const struct prop prop_table[] = {
 	  .desc = "spool: fsync interval for spool_fsync = interval, in ms" },
 	{ .name = "etcd_endpoints", .type = PROP_STRING, .offset = OFF(etcd_endpoints),
 	  .def = "https://127.0.0.1:2379", .check = check_etcd_endpoints,
-	  .desc = "etcd: the members' client URLs http(s)://host:port[,...], tried in turn (the default is a kubeadm control plane's)" },
+	  .desc = "etcd: the members' client URLs http(s)://host:port[,...], tried in turn "
+		  "(the default is a kubeadm control plane's)" },
 	{ .name = "etcd_ca_file", .type = PROP_STRING, .offset = OFF(etcd_ca_file),
-	  .def_text = "empty (the system's CA store)", .check = check_etcd_file, .empty_unsets = true,
-	  .desc = "etcd: CA bundle (PEM) that signed etcd's server certificate; kubeadm: /etc/kubernetes/pki/etcd/ca.crt" },
+	  .def_text = "empty (the system's CA store)", .check = check_etcd_file,
+	  .empty_unsets = true,
+	  .desc = "etcd: CA bundle (PEM) that signed etcd's server certificate; kubeadm: "
+		  "/etc/kubernetes/pki/etcd/ca.crt" },
 	{ .name = "etcd_cert_file", .type = PROP_STRING, .offset = OFF(etcd_cert_file),
-	  .def_text = "empty (no client certificate)", .check = check_etcd_file, .empty_unsets = true,
-	  .desc = "etcd: client certificate (PEM) for etcd's --client-cert-auth; kubeadm: /etc/kubernetes/pki/apiserver-etcd-client.crt" },
+	  .def_text = "empty (no client certificate)", .check = check_etcd_file,
+	  .empty_unsets = true,
+	  .desc = "etcd: client certificate (PEM) for etcd's --client-cert-auth; kubeadm: "
+		  "/etc/kubernetes/pki/apiserver-etcd-client.crt" },
 	{ .name = "etcd_key_file", .type = PROP_STRING, .offset = OFF(etcd_key_file),
 	  .def_text = "empty (the key is in etcd_cert_file)", .check = check_etcd_file,
 	  .empty_unsets = true,
-	  .desc = "etcd: the client certificate's key (PEM); kubeadm: /etc/kubernetes/pki/apiserver-etcd-client.key" },
-	{ .name = "etcd_prefix", .type = PROP_STRING, .offset = OFF(etcd_prefix), .def = "/registry/",
-	  .check = check_etcd_prefix,
-	  .desc = "etcd: the keys watched, those starting with it (the API server's --etcd-prefix, with a trailing /)" },
+	  .desc = "etcd: the client certificate's key (PEM); kubeadm: "
+		  "/etc/kubernetes/pki/apiserver-etcd-client.key" },
+	{ .name = "etcd_prefix", .type = PROP_STRING, .offset = OFF(etcd_prefix),
+	  .def = "/registry/", .check = check_etcd_prefix,
+	  .desc = "etcd: the keys watched, those starting with it (the API server's "
+		  "--etcd-prefix, with a trailing /)" },
 	{ .name = "etcd_exclude_prefixes", .type = PROP_STRING, .offset = OFF(etcd_exclude_prefixes),
 	  .def_text = "empty (none)", .check = check_etcd_excludes, .empty_unsets = true,
-	  .desc = "etcd: keys starting with any of these (comma-separated, each within etcd_prefix) are not published, only counted" },
+	  .desc = "etcd: keys starting with any of these (comma-separated, each within "
+		  "etcd_prefix) are not published, only counted" },
 	{ .name = "etcd_idle_timeout_s", .type = PROP_INT, .offset = OFF(etcd_idle_timeout_s),
 	  .def = "1260", .min = 10, .max = 86400,
-	  .desc = "etcd: a watch that brings nothing for this long is opened again, in s; keep it over twice etcd's --experimental-watch-progress-notify-interval (10 min)" },
+	  .desc = "etcd: a watch that brings nothing for this long is opened again, in s; keep "
+		  "it over twice etcd's --experimental-watch-progress-notify-interval (10 min)" },
 };
 
 #define PROP_COUNT (sizeof(prop_table) / sizeof(prop_table[0]))
@@ -570,8 +579,8 @@ static int check_list(const char *v, size_t max, const char *what,
 		for (c = a; c < b && !is_blank(*c); c++)
 			;
 		if (c < b) {
-			fail(why, why_size, -EINVAL, "%s \"%.*s\" contains a blank", what, (int)(b - a),
-			     a);
+			fail(why, why_size, -EINVAL, "%s \"%.*s\" contains a blank", what,
+			     (int)(b - a), a);
 			goto bad;
 		}
 		if (item_ok && !item_ok(a, (size_t)(b - a), why, why_size))
@@ -580,7 +589,8 @@ static int check_list(const char *v, size_t max, const char *what,
 		*w = '\0';
 		for (prev = res; *prev; prev = *c ? c + 1 : c) {
 			c = strchrnul(prev, ',');
-			if ((size_t)(c - prev) == (size_t)(b - a) && !memcmp(prev, a, (size_t)(b - a))) {
+			if ((size_t)(c - prev) == (size_t)(b - a) &&
+			    !memcmp(prev, a, (size_t)(b - a))) {
 				fail(why, why_size, -EINVAL, "%s \"%.*s\" is listed twice", what,
 				     (int)(b - a), a);
 				goto bad;

@@ -345,8 +345,8 @@ static void skipped(enum etcd_event_result r, int64_t rev)
 {
 	count(&e->st.skipped[r], 1);
 	if (!e->reported[r])
-		log_warn("etcd: an event at revision %" PRId64 " could not be read (%s): no record; "
-			 "further ones are counted (tapio_etcd_events_skipped_total)", rev,
+		log_warn("etcd: an event at revision %" PRId64 " could not be read (%s): no "
+			 "record; further ones are counted (tapio_etcd_events_skipped_total)", rev,
 			 etcd_event_result_name(r));
 	e->reported[r] = true;
 }
@@ -438,10 +438,9 @@ static int on_created(const struct etcd_response *r)
 		if (push_mark(e->done_rev))
 			return WATCH_SHUTDOWN;
 	} else if (r->header.revision < e->start_rev - 1) {
-		log_warn("etcd: the cluster is at revision %" PRId64 ", behind this stream's %" PRId64
-			 " (restored from a snapshot?): revisions up to %" PRId64 " are taken as "
-			 "published already", r->header.revision, e->start_rev - 1,
-			 e->start_rev - 1);
+		log_warn("etcd: the cluster is at revision %" PRId64 ", behind this stream's "
+			 "%" PRId64 " (restored from a snapshot?): revisions up to it are taken as "
+			 "published already", r->header.revision, e->start_rev - 1);
 	}
 	count(&e->st.watches, 1);
 	if (!e->watching)
@@ -509,8 +508,8 @@ static int on_watch_value(void *ctx, json_t *value)
 		etcd_id_hex(e->cluster_id, cluster);
 		etcd_id_hex(r.header.cluster_id, theirs);
 		snprintf(e->next_problem, sizeof(e->next_problem), "%s is a member of cluster %s, "
-			 "not of cluster %s that this stream follows (restart the producer to follow "
-			 "another cluster)", http_client_url(w->client), theirs, cluster);
+			 "not of cluster %s that this stream follows (restart the producer to "
+			 "follow another cluster)", http_client_url(w->client), theirs, cluster);
 		return WATCH_FAILED;
 	}
 	switch (r.type) {
@@ -688,8 +687,9 @@ static int etcd_open(struct collector_runtime *c, struct collector_io *io)
 	e->source.name = "watch";
 	http_worker_add_source(&e->worker, &e->source);
 	if (!state_dir)
-		log_warn("etcd: no state_dir (nor spool_dir): every start watches from the current "
-			 "revision, and mutations made while the producer is down are not published");
+		log_warn("etcd: no state_dir (nor spool_dir): every start watches from the "
+			 "current revision, and mutations made while the producer is down are not "
+			 "published");
 	io->handoff = q;
 	io->http = client;
 	log_info("etcd: will watch keys %s* at %s%s%s", cfg->etcd_prefix, cfg->etcd_endpoints,
@@ -741,7 +741,8 @@ static void render_metrics(const struct collector_runtime *c, FILE *out)
 	s = &e->st;
 	family(out, "tapio_etcd_events_total", "counter",
 	       "Mutations read from etcd's watch, by outcome: published, excluded "
-	       "(etcd_exclude_prefixes), duplicate (sent again by etcd after a reconnect; dropped).");
+	       "(etcd_exclude_prefixes), duplicate (sent again by etcd after a reconnect; "
+	       "dropped).");
 	for (int i = 0; i < OUT_MAX; i++)
 		fprintf(out, "tapio_etcd_events_total{outcome=\"%s\"} %" PRIu64 "\n", outcomes[i],
 			load(&s->events[i]));

@@ -71,7 +71,7 @@ enum etcd_response_type {
 	ETCD_RESPONSE_COMPACTED,   /* canceled: its start revision was compacted */
 	ETCD_RESPONSE_CANCELED,    /* canceled for another reason (message) */
 	ETCD_RESPONSE_EVENTS,      /* mutations */
-	ETCD_RESPONSE_PROGRESS,    /* progress notification: all events up to header.revision sent */
+	ETCD_RESPONSE_PROGRESS,    /* every event up to header.revision was sent */
 };
 
 struct etcd_response {
@@ -80,7 +80,8 @@ struct etcd_response {
 	int64_t compact_revision; /* COMPACTED */
 	bool fragment;            /* EVENTS: more events of its last revision follow */
 	json_t *events;           /* EVENTS: a non-empty array, borrowed from the value */
-	char message[ETCD_MESSAGE_MAX]; /* ERROR, CANCELED, INVALID: printable ASCII, never a value */
+	/* ERROR, CANCELED, INVALID: why, in printable ASCII; never a value */
+	char message[ETCD_MESSAGE_MAX];
 };
 
 /* What became of one event. */

@@ -319,7 +319,8 @@ void etcd_parse_key(const char *key, size_t len, const char *prefix, size_t pref
 		out->resource = part[at];
 		out->resource_len = plen[at];
 		for (size_t i = 0; i < sizeof(storage_names) / sizeof(storage_names[0]); i++) {
-			if (!out->api_group && part_is(part[at], plen[at], storage_names[i].storage)) {
+			if (!out->api_group &&
+			    part_is(part[at], plen[at], storage_names[i].storage)) {
 				out->resource = storage_names[i].resource;
 				out->resource_len = strlen(out->resource);
 			}
@@ -435,7 +436,8 @@ enum etcd_event_result etcd_map_event(const struct etcd_map_config *cfg,
 	kept = total < sizeof(key) ? total : sizeof(key);
 	truncated = total > sizeof(key);
 	for (size_t i = 0; i < cfg->nexclude; i++)
-		if (cfg->exclude_len[i] <= kept && !memcmp(key, cfg->exclude[i], cfg->exclude_len[i]))
+		if (cfg->exclude_len[i] <= kept &&
+		    !memcmp(key, cfg->exclude[i], cfg->exclude_len[i]))
 			return ETCD_EVENT_EXCLUDED;
 	if (kind == ETCD_KIND_PUT) {
 		/* A DELETE's kv holds key and mod_revision only: nothing else is read from it. */
