@@ -164,8 +164,8 @@ clean:
 
 # `make bench` (root, ~10 min): the table of BENCHMARKS.md, every figure measured in one run on
 # loopback (tests/bench/run.sh). Not part of `make test`.
-BENCH_PKGS := kcat bpftrace valgrind strace
-BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload)
+BENCH_PKGS := kcat bpftrace valgrind strace etcd-server etcd-client
+BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload etcdburst)
 $(BUILD)/.deps-bench: Makefile
 	$(call install_missing,$(BENCH_PKGS))
 $(BUILD)/bench/%.o: tests/bench/%.c $(SKELS) VERSION | $(BUILD)/.deps
@@ -179,6 +179,8 @@ $(BUILD)/bench/mockbroker: $(BUILD)/bench/mockbroker.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^ -lrdkafka
 $(BUILD)/bench/workload: $(BUILD)/bench/workload.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^
+$(BUILD)/bench/etcdburst: $(BUILD)/bench/etcdburst.o
+	$(CC) $(ALL_CFLAGS) -o $@ $^ -lcurl
 bench: all $(BENCH_BINS) | $(BUILD)/.deps-bench
 	@[ "$$(id -u)" = 0 ] || { echo "make bench: loads eBPF programs and needs root" >&2; exit 1; }
 	BUILD=$(BUILD) bash tests/bench/run.sh

@@ -1,7 +1,7 @@
 #!/bin/bash
 # `make bench`: every figure of BENCHMARKS.md, measured in one run, on loopback, as root.
 # Prints one table on stdout (progress goes to stderr); raw outputs stay in $BUILD/bench/out.
-# Each part is bounded in count and time; the whole run takes about 3 minutes on 2 vCPUs.
+# Each part is bounded in count and time; the whole run takes about 4 minutes on 2 vCPUs.
 #
 # Knobs (environment): BENCH_REPS (3), BENCH_OVH_REPS (5), BENCH_PIPE_COUNT (500000),
 # BENCH_EXECS (1000), BENCH_CONNECTS (10000), BENCH_RATE (10000), BENCH_STEADY_S (10).
@@ -292,6 +292,12 @@ for r in $(seq "$OVH_REPS"); do
 	done
 	log "  round $r of $OVH_REPS done"
 done
+
+########################################################################################
+# Runs alone too: tests/bench/etcd.sh (its header says what it measures).
+log "etcd: a burst of puts into a real etcd while tapio-producer watches it, then a backlog"
+BUILD=$BUILD bash tests/bench/etcd.sh >"$OUT/etcd.txt" 2>"$OUT/etcd.err" ||
+	log "  etcd: FAILED (see $OUT/etcd.err)"
 T_END=$(date +%s)
 
 ########################################################################################
@@ -370,6 +376,17 @@ ovh_row() { # CONFIG WORKLOAD N
 		"$(kv "$H" hotpath_mallocs_per_event)" "$(kv "$H" hotpath_frees_per_event)"
 	printf '| hot path | syscalls/event, event-loop thread | %s (direct calls); %s in tapio-producer at %s/s | | |\n' \
 		"$HOT_SYSCALLS" "$SYSCALLS_LOOP_PER_EVENT" "$RATE"
+	EC=$OUT/etcd.txt
+	if [ -n "$(kv "$EC" live_published_rate)" ]; then
+		printf '| etcd collector, a burst of %s puts (%s in flight, %s-byte values) into a real etcd | mutations/s published | live: %s (last record %s ms after etcd acknowledged the last put); backlog: %s | etcd accepted: %s/s (%s/s for the backlog) | %sx |\n' \
+			"$(kv "$EC" etcd_puts)" "$(kv "$EC" etcd_concurrency)" "$(kv "$EC" etcd_value_bytes)" \
+			"$(kv "$EC" live_published_rate)" "$(kv "$EC" live_lag_ms)" \
+			"$(kv "$EC" catchup_published_rate)" "$(kv "$EC" etcd_write_rate_live)" \
+			"$(kv "$EC" etcd_write_rate_backlog)" \
+			"$(calc %.2f "$(kv "$EC" live_published_rate) / $(kv "$EC" etcd_write_rate_live)")"
+		printf '| etcd collector | producer CPU µs/mutation | live: %s; backlog: %s | | |\n' \
+			"$(kv "$EC" live_cpu_us_per_mutation)" "$(kv "$EC" catchup_cpu_us_per_mutation)"
+	fi
 	echo
 	echo "Overhead, $OVH_REPS interleaved rounds of $EXECS execs and $CONNECTS connects: the workload's wall"
 	echo "time with nothing tracing, then with each tracer (its output produced to the same broker);"

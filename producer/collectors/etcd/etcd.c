@@ -45,6 +45,9 @@
  * fragments; one event is never larger than that limit, a third more in base64. */
 #define ETCD_MAX_VALUE_BYTES (32u << 20)
 #define ETCD_BODY_MAX 4096
+/* Checkpoints are written (fsync'd) at most this often while the watch streams: a crash may
+ * publish this much again; a clean stop writes the last position. */
+#define ETCD_CHECKPOINT_INTERVAL_MS 1000
 #define ETCD_PROBLEM_MAX 512
 
 /* What on_value returns to end a watch request. */
@@ -90,6 +93,7 @@ struct etcd_state {
 	uint64_t resend_left;    /* and this many of them are duplicates */
 	int64_t start_rev;       /* this watch's start revision; 0 = the current one */
 	uint64_t skips_before;   /* the client's skipped stream values when this watch began */
+	int64_t checkpoint_ms;   /* CLOCK_MONOTONIC of the last checkpoint call */
 	bool watching;           /* a watch was created since the last problem */
 	bool has_client_cert;    /* etcd_cert_file is set */
 	bool reported[ETCD_EVENT_RESULT_MAX]; /* a skip reason was logged once */
@@ -115,6 +119,14 @@ static void set_done(int64_t rev)
 {
 	e->done_rev = rev;
 	__atomic_store_n(&e->st.revision, rev, __ATOMIC_RELAXED);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int64_t now_us(void)
@@ -538,7 +550,10 @@ static int on_watch_value(void *ctx, json_t *value)
 	default:
 		break;
 	}
-	http_worker_checkpoint(w);
+	if (mono_ms() - e->checkpoint_ms >= ETCD_CHECKPOINT_INTERVAL_MS) {
+		http_worker_checkpoint(w);
+		e->checkpoint_ms = mono_ms();
+	}
 	return ret;
 }
 
