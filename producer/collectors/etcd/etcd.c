@@ -218,6 +218,9 @@ static void explain(const struct http_result *res)
 	size_t n = sizeof(e->next_problem);
 
 	switch (res->outcome) {
+	case HTTP_OUTCOME_OK:
+		snprintf(p, n, "%s: etcd ended the watch", url);
+		break;
 	case HTTP_OUTCOME_TLS:
 		if (strstr(res->error, "certificate problem") || strstr(res->error, "verif"))
 			hint = "etcd's server certificate is not trusted: etcd_ca_file must hold "
