@@ -109,7 +109,7 @@ int BPF_PROG(cni_fork, struct task_struct *parent, struct task_struct *child)
 
 static __always_inline int enter(void)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	u64 inum = BPF_CORE_READ(task_net(task), ns.inum);
 
@@ -119,7 +119,7 @@ static __always_inline int enter(void)
 
 static __always_inline int leave(long ret, u16 type, u32 via)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct net *net;
 	u64 *prev, old, inum, cgid;

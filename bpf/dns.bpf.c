@@ -12,6 +12,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "compat.bpf.h"
 #include "dns.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -142,9 +143,8 @@ static __always_inline void capture(struct __sk_buff *skb, bool egress)
 	p = reserve_record(sizeof(*p));
 	if (!p)
 		return;
-	/* Checked again on the register the helper gets: clang may pass an unclamped copy. */
-	asm volatile("" : "+r"(n));
-	if (n < 1 || n > DNS_PAYLOAD_MAX || bpf_skb_load_bytes(skb, payload, p->payload, n)) {
+	/* n is in [1, DNS_PAYLOAD_MAX]: the payload holds at least a DNS header. */
+	if (bpf_skb_load_bytes(skb, payload, p->payload, helper_size(n, DNS_PAYLOAD_MAX))) {
 		bpf_ringbuf_discard(p, 0);
 		return;
 	}

@@ -198,10 +198,10 @@ static __always_inline void fill_memcg(struct kernel_oom *rec, struct task_struc
 	}
 }
 
-SEC("tp_btf/mark_victim")
-int BPF_PROG(handle_mark_victim, struct task_struct *victim, uid_t uid)
+/* Runs where mark_oom_victim() runs: in the thread that ran the OOM killer. */
+static __always_inline void emit_oom(struct task_struct *victim, u32 uid)
 {
-	struct task_struct *current = (struct task_struct *)bpf_get_current_task_btf();
+	struct task_struct *current = current_task();
 	struct kernel_oom *rec;
 	struct mm_struct *mm;
 	u32 tid = (u32)bpf_get_current_pid_tgid();
@@ -209,7 +209,7 @@ int BPF_PROG(handle_mark_victim, struct task_struct *victim, uid_t uid)
 
 	rec = reserve_record(sizeof(*rec));
 	if (!rec)
-		return 0;
+		return;
 	fill_hdr(&rec->hdr, TAPIO_REC_KERNEL_OOM, KERNEL_OOM_VERSION, sizeof(*rec));
 	/* The victim's cgroup, not the allocating task's, names whose process died. */
 	rec->hdr.cgroup_id = task_cgroup_v2_id(victim);
@@ -245,6 +245,21 @@ int BPF_PROG(handle_mark_victim, struct task_struct *victim, uid_t uid)
 	BPF_CORE_READ_STR_INTO(&rec->trigger_comm, current, group_leader, comm);
 
 	submit_record(rec);
+}
+
+SEC("tp_btf/mark_victim")
+int BPF_PROG(handle_mark_victim, struct task_struct *victim, uid_t uid)
+{
+	emit_oom(victim, uid);
+	return 0;
+}
+
+/* Where oom/mark_victim passes only a pid (see oom_victim_uid() in compat.bpf.h), user space
+ * loads this instead: the same record from the function that fires the tracepoint. */
+SEC("?kprobe/mark_oom_victim")
+int BPF_KPROBE(handle_oom_kprobe, struct task_struct *victim)
+{
+	emit_oom(victim, oom_victim_uid(victim));
 	return 0;
 }
 
@@ -287,7 +302,7 @@ static __always_inline void conn_start(u64 key, u8 phase, u8 direction, u64 now,
 	c.phase = phase;
 	c.direction = direction;
 	if (process) {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+		struct task_struct *task = current_task();
 
 		c.pid = BPF_CORE_READ(task, tgid);
 		c.ppid = BPF_CORE_READ(task, real_parent, tgid);

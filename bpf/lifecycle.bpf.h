@@ -29,6 +29,16 @@ struct {
 	__type(value, struct lifecycle_watch);
 } watched SEC(".maps");
 
+/* Watched cgroups whose main process is running, claimed by its first exec (claim_once). An
+ * entry goes when the main process exits or the cgroup is removed; LRU, so one the producer
+ * missed going cannot fill the map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LIFECYCLE_WATCH_MAX);
+	__type(key, u64); /* cgroup v2 id */
+	__type(value, u32); /* main pid */
+} main_claims SEC(".maps");
+
 static __always_inline struct lifecycle_event *lc_reserve(u32 event, u64 cgroup_id)
 {
 	struct lifecycle_event *rec = reserve_record(sizeof(*rec));
@@ -85,6 +95,7 @@ static __always_inline int lc_cgroup_event(struct cgroup *cgrp, const char *path
 		if (!bpf_map_lookup_elem(&watched, &id))
 			return 0;
 		bpf_map_delete_elem(&watched, &id);
+		bpf_map_delete_elem(&main_claims, &id);
 	}
 	rec = lc_reserve(event, id);
 	if (!rec)
@@ -115,9 +126,10 @@ int BPF_PROG(lc_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	u32 tgid = BPF_CORE_READ(task, tgid);
 
 	/* Only the first exec makes a main process; its later execs (sh -c "exec x") do not.
-	 * Compare-and-swap: two first execs racing on two CPUs make one main process. */
-	if (!w || w->main_pid || __sync_val_compare_and_swap(&w->main_pid, 0, (u64)tgid) != 0)
+	 * Two first execs racing on two CPUs make one: only one can claim the cgroup. */
+	if (!w || w->main_pid || !claim_once(&main_claims, id, tgid))
 		return 0;
+	w->main_pid = tgid;
 	w->flags = 0;
 	rec = lc_reserve(LC_EXEC, id);
 	if (!rec)
@@ -148,6 +160,7 @@ int BPF_PROG(lc_exit, struct task_struct *task)
 	/* The next exec in the cgroup is a new main process (a restart in place). */
 	w->main_pid = 0;
 	w->flags = 0;
+	bpf_map_delete_elem(&main_claims, &id);
 	rec = lc_reserve(LC_EXIT, id);
 	if (!rec)
 		return 0;
@@ -162,8 +175,7 @@ int BPF_PROG(lc_exit, struct task_struct *task)
 	return 0;
 }
 
-SEC("tp_btf/mark_victim")
-int BPF_PROG(lc_oom, struct task_struct *victim, uid_t uid)
+static __always_inline int lc_oom_victim(struct task_struct *victim)
 {
 	u64 id = task_cgroup_v2_id(victim);
 	struct lifecycle_watch *w = bpf_map_lookup_elem(&watched, &id);
@@ -185,6 +197,20 @@ int BPF_PROG(lc_oom, struct task_struct *victim, uid_t uid)
 	BPF_CORE_READ_STR_INTO(&rec->comm, victim, group_leader, comm);
 	submit_record(rec);
 	return 0;
+}
+
+SEC("tp_btf/mark_victim")
+int BPF_PROG(lc_oom, struct task_struct *victim, uid_t uid)
+{
+	return lc_oom_victim(victim);
+}
+
+/* Where oom/mark_victim passes only a pid (see oom_victim_uid() in compat.bpf.h), user space
+ * loads this instead of lc_oom. */
+SEC("?kprobe/mark_oom_victim")
+int BPF_KPROBE(lc_oom_kprobe, struct task_struct *victim)
+{
+	return lc_oom_victim(victim);
 }
 
 #endif /* TAPIO_LIFECYCLE_BPF_H */

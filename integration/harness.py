@@ -2,6 +2,7 @@
 Kafka consumer (kcat) and an independent Avro decoder (Debian's python3-avro)."""
 import datetime
 import io
+import json
 import os
 import re
 import select
@@ -23,6 +24,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("TAPIO_BIN") or os.path.join(REPO, "build")
 PRODUCER = os.path.join(BUILD, "tapio-producer")
 TAIL = os.path.join(BUILD, "tapio-tail")
+
+
+def version():
+    """The producer's version, as the build has it (VERSION at the repository root)."""
+    with open(os.path.join(REPO, "VERSION")) as f:
+        return f.read().strip()
 
 
 def cgroup2_root():
@@ -123,6 +130,46 @@ class Producer:
         finally:
             self.log.close()
         return rc
+
+
+class MockBroker:
+    """librdkafka's mock cluster in a process of its own (build/bench/mockbroker): a broker that
+    outlives the producers it serves, so a test can stop a producer (which flushes every record)
+    before it reads the topics. Keeps everything in memory until stop()."""
+
+    PATH = os.environ.get("TAPIO_MOCKBROKER") or os.path.join(REPO, "build", "bench", "mockbroker")
+
+    def __init__(self, *topics, partitions=4):
+        self.proc = subprocess.Popen([self.PATH, "--partitions", str(partitions), *topics],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
+        line = self.proc.stdout.readline().decode() if ready else ""
+        if not line.startswith("bootstrap.servers="):
+            self.stop()
+            raise RuntimeError("mockbroker did not start: %r" % line)
+        self.bootstrap = line.strip().split("=", 1)[1]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def check(bootstrap, *topics, timeout_ms=60000):
+    """tapio-tail --check --json over topics: (exit status, {(topic, node, run): stream line},
+    {topic: topic line}, summary line, stderr)."""
+    proc = subprocess.run([TAIL, "-b", bootstrap, "--check", "--json", "--timeout-ms",
+                           str(timeout_ms), *topics], capture_output=True, timeout=120)
+    streams, per_topic, summary = {}, {}, None
+    for line in proc.stdout.decode().splitlines():
+        j = json.loads(line)
+        if j["type"] == "stream":
+            streams[(j["topic"], j["node"], j["run"])] = j
+        elif j["type"] == "topic":
+            per_topic[j["topic"]] = j
+        else:
+            summary = j
+    return proc.returncode, streams, per_topic, summary, proc.stderr.decode()
 
 
 class Message:
@@ -251,6 +298,24 @@ def spawn_in_cgroups(paths, argv):
         finally:
             os._exit(127)
     return pid
+
+
+def all_before_sentinel(bootstrap, topic, schema, predicate, pod=None, deadline_s=30):
+    """Every record matching predicate among those published before a sentinel: runs
+    `/bin/true <marker>` in `pod` (a PodCgroup), else in this process's cgroup, so that its
+    records share the key, hence the partition, of the records counted; waits for its EXEC, and
+    only then counts. An "exactly one" check needs this: stopping at the first match would miss
+    a second one."""
+    marker = "tapio-sentinel-" + uuid.uuid4().hex
+    if pod:
+        pod.run(["/bin/true", marker])
+    else:
+        subprocess.run(["/bin/true", marker], check=True)
+    found, msgs = wait_for(bootstrap, topic, schema,
+                           lambda r: r["kind"] == "EXEC" and marker in (r["exec"] or {}).get("args", []),
+                           1, deadline_s)
+    assert found, "the sentinel %s never arrived" % marker
+    return [(m, r) for m in msgs for r in [schema.decode(m.value)] if r is not None and predicate(r)]
 
 
 def wait_for_log(producer, text, deadline_s=30):

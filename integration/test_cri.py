@@ -26,7 +26,7 @@ def records_for(cgroup_id, want, deadline_s=30):
 
 def check_identity(pod, msg, rec):
     assert msg.key == pod.pod_uid, msg.key
-    assert msg.headers["collector"] == "cri", msg.headers
+    assert msg.headers == {}, msg.headers  # none unless record_headers asks
     assert rec["pod_uid"] == pod.pod_uid and rec["container_id"] == pod.container_id, rec
     assert rec["runtime"] == "containerd" and rec["qos"] == "burstable", rec
     assert rec["path"] == pod.path[len(harness.cgroup2_root()):], rec
@@ -167,6 +167,16 @@ def test_shutdown():
     stats = [l for l in logs.splitlines() if "cri: received=" in l]
     assert stats and re.search(r"reserve_failures=0(\s|$)", stats[-1]), logs
     assert "rejected=0" in stats[-1] and "delivery_failed=0" in stats[-1], stats
+    # The cri collector's identity (README "Metrics and health"): every ring record it received
+    # made one record, or was skipped (a cgroup that is not a container), or was rejected.
+    pipe = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", stats[-1])}
+    mine = [l for l in logs.splitlines() if "cri: skipped=" in l]
+    assert mine, logs
+    own = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", mine[-1])}
+    assert own["skipped"] > 0, mine  # test_not_containers_are_not_reported made some
+    assert pipe["received"] == pipe["made"] + own["skipped"] + pipe["rejected"], (pipe, own)
+    assert pipe["made"] + pipe["loss_records"] == pipe["produced"] + pipe["spooled"], pipe
+    assert pipe["produced"] == pipe["delivered"], pipe
 
 
 def main():

@@ -27,8 +27,11 @@ def test_exec_and_exit_in_pod():
     try:
         pid, status = pod.run(["/bin/sh", "-c", "exit 37", marker], argv0=marker)
         assert os.WEXITSTATUS(status) == 37
-        execs, _ = harness.wait_for(producer.bootstrap, TOPIC, KERNEL, by_pid(pid, "EXEC"), 1)
-        exits, msgs = harness.wait_for(producer.bootstrap, TOPIC, KERNEL, by_pid(pid, "EXIT"), 1)
+        mine = harness.all_before_sentinel(producer.bootstrap, TOPIC, KERNEL,
+                                           lambda r: r["pid"] == pid, pod=pod)
+        execs = [(m, r) for m, r in mine if r["kind"] == "EXEC"]
+        exits = [(m, r) for m, r in mine if r["kind"] == "EXIT"]
+        msgs = harness.consume_all(producer.bootstrap, TOPIC)
     finally:
         pod.remove()
     assert len(execs) == 1, "exec records for pid %d: %d" % (pid, len(execs))
@@ -50,6 +53,7 @@ def test_exec_and_exit_in_pod():
         assert msg.key == pod.pod_uid, msg.key
         assert msg.headers["collector"] == "kernel" and msg.headers["node"] == "itest-node"
         assert msg.headers["schema_fingerprint"] == "%016x" % KERNEL.fingerprint, msg.headers
+        assert msg.headers["producer_version"] == harness.version(), msg.headers
         # Kafka timestamp (ms) and event_time (µs) are the same wall-clock instant.
         assert msg.timestamp == harness.micros(rec["event_time"]) // 1000, (msg.timestamp, rec["event_time"])
     # Wall clock, not boot-relative: within a minute of now.
@@ -67,7 +71,8 @@ def test_exec_in_a_kind_style_pod():
     try:
         pid, status = pod.run(["/bin/sh", "-c", "exit 0"])
         assert os.WEXITSTATUS(status) == 0
-        found, _ = harness.wait_for(producer.bootstrap, TOPIC, KERNEL, by_pid(pid, "EXEC"), 1)
+        found = harness.all_before_sentinel(producer.bootstrap, TOPIC, KERNEL,
+                                            by_pid(pid, "EXEC"), pod=pod)
     finally:
         pod.remove()
     assert len(found) == 1, found
@@ -87,7 +92,7 @@ def test_long_argv_is_cut_at_the_limit_and_flagged():
     if pid == 0:
         os.execv("/bin/sh", argv)
     os.waitpid(pid, 0)
-    found, _ = harness.wait_for(producer.bootstrap, TOPIC, KERNEL, by_pid(pid, "EXEC"), 1)
+    found = harness.all_before_sentinel(producer.bootstrap, TOPIC, KERNEL, by_pid(pid, "EXEC"))
     assert len(found) == 1, found
     e = found[0][1]["exec"]
     kept = 1024 - sum(len(a) + 1 for a in argv[:4])
@@ -100,7 +105,7 @@ def test_host_process_is_keyed_by_node_and_cgroup():
     if pid == 0:
         os.execv("/bin/sh", ["sh", "-c", "exit 0"])
     os.waitpid(pid, 0)
-    found, _ = harness.wait_for(producer.bootstrap, TOPIC, KERNEL, by_pid(pid, "EXIT"), 1)
+    found = harness.all_before_sentinel(producer.bootstrap, TOPIC, KERNEL, by_pid(pid, "EXIT"))
     assert len(found) == 1, found
     msg, rec = found[0]
     with open("/proc/self/cgroup") as f:
@@ -112,17 +117,17 @@ def test_host_process_is_keyed_by_node_and_cgroup():
 
 
 def test_one_exit_per_process_not_per_thread():
-    """A process with 8 threads exits with code 5: one exit record, from its last thread."""
+    """A process with 8 threads exits with code 5: one exit record, from its last thread. Every
+    thread's exit would carry the process's pid too: count all of them, up to a sentinel."""
     prog = ("import threading,os,sys\n"
             "ts=[threading.Thread(target=lambda: None) for _ in range(8)]\n"
             "[t.start() for t in ts]\n[t.join() for t in ts]\nsys.exit(5)\n")
-    proc = subprocess.run([sys.executable, "-c", prog])
-    assert proc.returncode == 5
-    # subprocess.run hides the pid after the fact; find the exit by its exit code and parent.
-    found, _ = harness.wait_for(
-        producer.bootstrap, TOPIC, KERNEL,
-        lambda r: r["kind"] == "EXIT" and r["ppid"] == os.getpid() and r["exit"]["exit_code"] == 5, 1)
-    assert len(found) == 1, "exit records: %d" % len(found)
+    proc = subprocess.Popen([sys.executable, "-c", prog])
+    assert proc.wait() == 5
+    exits = harness.all_before_sentinel(producer.bootstrap, TOPIC, KERNEL,
+                                        lambda r: r["kind"] == "EXIT" and r["pid"] == proc.pid)
+    assert len(exits) == 1, "exit records for pid %d: %d" % (proc.pid, len(exits))
+    assert exits[0][1]["exit"]["exit_code"] == 5, exits[0][1]
 
 
 def test_killed_by_signal():
@@ -134,7 +139,8 @@ def test_killed_by_signal():
                 f.write("0")
             os.execv("/bin/sh", ["sh", "-c", "kill -KILL $$"])
         os.waitpid(pid, 0)
-        found, _ = harness.wait_for(producer.bootstrap, TOPIC, KERNEL, by_pid(pid, "EXIT"), 1)
+        found = harness.all_before_sentinel(producer.bootstrap, TOPIC, KERNEL, by_pid(pid, "EXIT"),
+                                            pod=pod)
     finally:
         pod.remove()
     assert len(found) == 1
@@ -173,7 +179,8 @@ def test_shutdown_flushes_everything():
 def main():
     global producer
     harness.require_root()
-    producer = Producer()
+    # Headers are off by default; here they are asked for, and checked.
+    producer = Producer("--set", "record_headers=collector,node,schema_fingerprint,producer_version")
     try:
         return harness.run_tests([
             test_exec_and_exit_in_pod,

@@ -59,7 +59,17 @@ def wait_all_threads_stopped(pid):
 
 
 def test_tiny_ring_buffer_burst():
-    producer = Producer("--collectors", "kernel", "--set", "ringbuf_kb=4", "--set", "stats_interval_s=0")
+    # A broker of its own: the run is checked whole, after the producer stopped.
+    broker = harness.MockBroker("tapio.kernel", "tapio.metadata")
+    try:
+        tiny_ring_buffer_burst(broker)
+    finally:
+        broker.stop()
+
+
+def tiny_ring_buffer_burst(broker):
+    producer = Producer("--collectors", "kernel", "--brokers", broker.bootstrap,
+                        "--set", "ringbuf_kb=4", "--set", "stats_interval_s=0")
     try:
         # With the reader stopped nothing drains the ring: 300 execs and exits (600 records, each
         # well over 7 bytes) cannot all fit in 4 KiB, whatever the speed of the machine.
@@ -95,12 +105,23 @@ def test_tiny_ring_buffer_burst():
     finally:
         rc = producer.stop(signal.SIGTERM)
     logs = producer.logs()
-    assert rc == 0, logs
+    # The run lost records: the summary says so, by stage, and so does the exit status.
+    assert rc == 1, logs
+    assert re.search(r"\d+ record\(s\) were lost during this run \(ring_buffer=\d+", logs), logs
+    assert "all records delivered" not in logs, logs
     line, n = kernel_counters(logs)
     assert n["reserve_failures"] >= metric, line
     assert n["produced"] == n["delivered"] + n["delivery_failed"], line
     assert n["received"] + n["loss_records"] == n["produced"] + n["spooled"] + n["rejected"] + \
         n["encode_failed"] + n["queue_full"] + n["produce_failed"], line
+    # What a consumer sees of the whole run (tapio-tail --check): every record once, none
+    # missing (ring-buffer losses never got a seq), and LOSS records counting at least what the
+    # test saw, at most what the shutdown summary says.
+    _, streams, _, _, err = harness.check(broker.bootstrap, "tapio.kernel")
+    (s,) = [s for (_, node, _), s in streams.items() if node == producer.node]
+    assert s["ok"] and s["missing"] == 0 and s["duplicates"] == 0 and s["first_seq"] == 1, s
+    logged = int(re.search(r"were lost during this run \(ring_buffer=(\d+)", logs).group(1))
+    assert total <= s["loss"]["RING_BUFFER"] <= logged, (total, s["loss"], logged)
 
 
 def queue_full_drops(producer, timeout=60):

@@ -1,5 +1,7 @@
 #!/usr/bin/python3
 """/metrics scraped by a real Prometheus server (Debian's prometheus), /healthz and /readyz."""
+import errno
+import http.client
 import json
 import os
 import shutil
@@ -84,6 +86,66 @@ def test_prometheus_scrapes_it():
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _closed_by_server(sock):
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def test_probes_survive_idle_clients():
+    """Issue 15, item 2: a client holding every slot with idle connections, and reopening each
+    one the server closes, made 0 of 50 probes succeed. Every probe must be answered."""
+    host, port = producer.metrics.rsplit(":", 1)
+    addr = (host, int(port))
+    idle = [socket.create_connection(addr) for _ in range(8)]
+    answered, reopened = 0, 0
+    try:
+        for _ in range(50):
+            for i, sock in enumerate(idle):
+                if _closed_by_server(sock):
+                    sock.close()
+                    idle[i] = socket.create_connection(addr)
+                    reopened += 1
+            try:
+                status, body = get("http://%s/healthz" % producer.metrics)
+                answered += status == 200 and body == "ok\n"
+            except (OSError, http.client.HTTPException):
+                pass
+    finally:
+        for sock in idle:
+            sock.close()
+    assert answered == 50, "%d of 50 probes answered (%d idle connections reopened)" % (
+        answered, reopened)
+
+
+def test_head_and_keep_alive():
+    """HEAD is answered with GET's headers and no body; an HTTP/1.1 client that pipelines a
+    second request on a kept-alive connection gets one answer, Connection: close, and a clean
+    end of stream (no reset)."""
+    host, port = producer.metrics.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("HEAD", "/healthz")
+    r = conn.getresponse()
+    assert r.status == 200 and r.getheader("Content-Length") == "3", (r.status, r.getheaders())
+    assert r.read() == b""
+    assert r.getheader("Connection") == "close"
+    conn.close()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
+                     b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while True:
+            chunk = sock.recv(4096)  # a reset raises ConnectionResetError here
+            if not chunk:
+                break
+            got += chunk
+    assert got.startswith(b"HTTP/1.1 200 OK\r\n") and got.endswith(b"\r\n\r\nok\n"), got
+    assert got.count(b"HTTP/1.1") == 1 and b"Connection: close\r\n" in got, got
+
+
 def test_counters_add_up():
     """Per collector: received (+ its own LOSS reports) = produced + spooled + rejected + dropped;
     produced = delivered + failed once everything is flushed, from the final log line."""
@@ -109,6 +171,8 @@ def main():
         assert producer.metrics, "no metrics= line on stdout"
         return harness.run_tests([
             test_health_and_readiness,
+            test_probes_survive_idle_clients,
+            test_head_and_keep_alive,
             test_prometheus_scrapes_it,
             test_counters_add_up,
         ])

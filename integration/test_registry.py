@@ -21,9 +21,10 @@ KERNEL = Schema("kernel")
 
 
 class Registry(http.server.ThreadingHTTPServer):
-    def __init__(self, status=200):
+    def __init__(self, status=200, error_code=50001, message="store unavailable"):
         self.subjects = {}
         self.status = status
+        self.error = {"error_code": error_code, "message": message}
         super().__init__(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
@@ -37,7 +38,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         parts = self.path.strip("/").split("/")
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if self.server.status != 200:
-            self.reply(self.server.status, {"error_code": 50001, "message": "store unavailable"})
+            self.reply(self.server.status, self.server.error)
         elif len(parts) == 3 and parts[0] == "subjects" and parts[2] == "versions":
             subjects = self.server.subjects
             subjects.setdefault(parts[1], (len(subjects) + 1, body["schema"]))
@@ -100,6 +101,21 @@ def test_failing_registry_stops_start_up():
     assert registry.url in proc.stderr and "HTTP 500" in proc.stderr and "store unavailable" in proc.stderr, proc.stderr
 
 
+def test_registry_refusing_the_schema_stops_start_up():
+    """409, the answer to an incompatible schema: a failure of the run (exit 1), not of the
+    configuration (exit 2), with the registry's own words."""
+    message = "Schema being registered is incompatible with an earlier schema"
+    registry = Registry(status=409, error_code=409, message=message)
+    try:
+        proc = subprocess.run([harness.PRODUCER, "--set", "schema_registry_url=" + registry.url],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        registry.shutdown()
+    assert proc.returncode == 1, proc
+    assert registry.url in proc.stderr and "HTTP 409" in proc.stderr and message in proc.stderr, \
+        proc.stderr
+
+
 def test_bad_registry_url_is_a_config_error():
     proc = subprocess.run([harness.PRODUCER, "--set", "schema_registry_url=ftp://x"],
                           capture_output=True, text=True, timeout=60)
@@ -111,6 +127,7 @@ def main():
     return harness.run_tests([
         test_confluent_framing,
         test_failing_registry_stops_start_up,
+        test_registry_refusing_the_schema_stops_start_up,
         test_bad_registry_url_is_a_config_error,
     ])
 

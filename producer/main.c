@@ -1,10 +1,14 @@
 /*
  * tapio-producer: one process, one event loop. epoll watches the joined ring buffers, the
  * collectors' wake fds and hand-off queues, librdkafka's delivery-report pipe, a 1 s timerfd
- * (clock offset, kernel counters, stats) and a signalfd (SIGINT/SIGTERM: stop, drain, flush).
+ * (clock offset, kernel counters, stats) and a signalfd (SIGINT/SIGTERM: stop, drain, flush;
+ * SIGHUP: logged, nothing else; SIGUSR1: counters logged; SIGUSR2: debug logging on/off).
+ * SIGPIPE and SIGXFSZ are ignored: the failed write reports EPIPE or EFBIG where it happens. A
+ * second SIGINT/SIGTERM during the flush cuts it short.
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +24,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "privilege.h"
+#include "probe.h"
+#include "topics.h"
 
 /* Longest a record waits in a ring buffer below the wake-up threshold (bpf/ringbuf.bpf.h).
  * Below linger.ms (50): a pass every 20 ms instead of every 5 halves the event loop's CPU per
@@ -35,6 +42,7 @@ enum {
 
 static struct pipeline pipeline;
 static struct metrics_server metrics = { .listen_fd = -1 };
+static struct privilege_state privileges;
 
 static int64_t monotonic_ms(void)
 {
@@ -81,16 +89,75 @@ static int open_timer(void)
 	return fd;
 }
 
+/* Before any thread starts, so every thread inherits the mask and the dispositions. */
 static int open_signals(void)
 {
+	static const int handled[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2 };
+	sigset_t set;
+
+	/* A metrics client or broker that went away, a spool over RLIMIT_FSIZE: errors, not death. */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR || signal(SIGXFSZ, SIG_IGN) == SIG_ERR)
+		return -1;
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+		sigaddset(&set, handled[i]);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/* One signal from the signalfd: true when it asks the producer to stop. */
+static bool on_signal(const struct pipeline *pl, int signal_fd)
+{
+	static enum log_level configured = LOG_INFO;
+	struct signalfd_siginfo si;
+
+	if (read(signal_fd, &si, sizeof(si)) != sizeof(si))
+		return false;
+	switch (si.ssi_signo) {
+	case SIGHUP:
+		/* A reload would have to re-open collectors, topics and the spool under the loop's
+		 * feet: not done. Restart the producer to apply a new configuration. */
+		log_info("SIGHUP from pid %u: configuration is not reloaded (restart to apply changes); "
+			 "carrying on", si.ssi_pid);
+		return false;
+	case SIGUSR1:
+		pipeline_log_stats(pl);
+		return false;
+	case SIGUSR2:
+		if (log_level_current != LOG_DEBUG) {
+			configured = log_level_current;
+			log_level_current = LOG_DEBUG;
+		} else {
+			log_level_current = configured;
+		}
+		log_warn("SIGUSR2: log level %s", log_level_name(log_level_current));
+		return false;
+	default:
+		log_info("%s: shutting down (send it again to stop waiting for deliveries)",
+			 strsignal((int)si.ssi_signo));
+		return true;
+	}
+}
+
+static void cut_flush(int signo)
+{
+	(void)signo;
+	publisher_cut_flush();
+}
+
+/* From here on, SIGINT or SIGTERM (a second one, or one already pending) cuts the flush short. */
+static void stop_waiting_on_signal(void)
+{
+	struct sigaction sa = { .sa_handler = cut_flush };
 	sigset_t set;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -1;
-	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sigaction(SIGINT, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0 ||
+	    sigprocmask(SIG_UNBLOCK, &set, NULL) < 0)
+		log_warn("signals: %s: a second SIGTERM will not cut the flush short", strerror(errno));
 }
 
 /* Runs until a signal or a fatal Kafka error. Returns 0, or -errno. */
@@ -128,7 +195,6 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 			goto out;
 		}
 		for (int i = 0; i < n; i++) {
-			struct signalfd_siginfo si;
 			uint64_t expirations;
 
 			uint32_t tag = events[i].data.u32;
@@ -169,12 +235,12 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 					pipeline_log_stats(pl);
 				break;
 			case EV_METRICS:
-				metrics_accept(&metrics, epfd, EV_METRICS_CLIENT, monotonic_ms());
+				metrics_accept(&metrics, epfd, EV_METRICS_CLIENT, pl, monotonic_ms());
 				break;
 			case EV_SIGNAL:
-				if (read(signal_fd, &si, sizeof(si)) == sizeof(si))
-					log_info("%s: shutting down", strsignal(si.ssi_signo));
-				goto out;
+				if (on_signal(pl, signal_fd))
+					goto out;
+				break;
 			}
 		}
 		if (pl->ring && ring_buffer__consume(pl->ring) < 0)
@@ -197,9 +263,12 @@ epoll_failed:
 int main(int argc, char **argv)
 {
 	const char *known[COLLECTOR_MAX + 1] = { 0 };
+	struct topics_options topics;
 	struct tapio_config cfg;
 	char errstr[1024];
 	int timer_fd = -1, signal_fd = -1, status = 1, err, running, undelivered;
+	char summary[256];
+	uint64_t lost;
 
 	size_t nknown = 0;
 
@@ -207,17 +276,30 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < collector_count && nknown < COLLECTOR_MAX; i++)
 		if (!collector_table[i]->always)
 			known[nknown++] = collector_table[i]->name;
-	err = config_from_args(&cfg, argc, argv, known, stdout, errstr, sizeof(errstr));
+	err = topics_take_args(&argc, argv, &topics, errstr, sizeof(errstr));
+	if (!err)
+		err = config_from_args(&cfg, argc, argv, known, stdout, errstr, sizeof(errstr));
+	else
+		config_defaults(&cfg);
 	if (err) {
 		if (err < 0)
 			fprintf(stderr, "tapio-producer: %s\n", errstr);
 		config_free(&cfg);
 		return err > 0 ? 0 : 2;
 	}
+	if (topics.format != TOPICS_NONE) {
+		status = topics_print(&cfg, &topics, stdout) ? 1 : 0;
+		config_free(&cfg);
+		return status;
+	}
 	log_level_current = cfg.log_level;
 	/* Before any thread starts: libcurl's global state is not thread-safe to set up. */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	libbpf_set_print(libbpf_log);
+	if (cfg.probe) {
+		status = probe_run(&cfg, stdout);
+		goto out;
+	}
 
 	/* Signals first, so a SIGTERM during start-up is not lost. */
 	signal_fd = open_signals();
@@ -241,10 +323,16 @@ int main(int argc, char **argv)
 		log_info("metrics: http://%s/metrics, /healthz, /readyz", metrics.address);
 	}
 	running = pipeline_attach(&pipeline);
+	if (running == -EINVAL) {
+		status = 2; /* the collector said what is missing */
+		goto out;
+	}
 	if (running <= 0) {
 		log_error("no collector could start; exiting");
 		goto out;
 	}
+	/* Attached: from here on the process needs almost no privilege (privilege.h). */
+	privilege_drop(&privileges);
 	log_info("node %s: %d collector(s) running", cfg.node_name, running);
 	if (pipeline.publisher.mock)
 		log_info("embedded Kafka-protocol broker (in memory, for trying Tapio out) at %s",
@@ -259,17 +347,23 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	err = run_loop(&pipeline, timer_fd, signal_fd);
+	stop_waiting_on_signal();
 	undelivered = pipeline_drain(&pipeline, cfg.flush_timeout_ms);
 	pipeline_log_stats(&pipeline);
+	/* The summary and the exit status speak for the whole run, not only its last seconds. */
+	lost = pipeline_lost(&pipeline, summary, sizeof(summary));
+	if (lost)
+		log_error("%" PRIu64 " record(s) were lost during this run (%s): the LOSS records on "
+			  "their topics and /metrics say where and when", lost, summary);
 	if (undelivered)
 		log_error("%d record(s) could not be delivered within %d ms and are lost", undelivered,
 			  cfg.flush_timeout_ms);
 	else if (pipeline.spool && !spool_empty(pipeline.spool))
 		log_warn("records Kafka has not taken are in the spool (%s) for the next start",
 			 cfg.spool_dir);
-	else
+	else if (!lost)
 		log_info("all records delivered");
-	status = err || undelivered ? 1 : 0;
+	status = err || undelivered || lost ? 1 : 0;
 out:
 	metrics_close(&metrics);
 	pipeline_close(&pipeline);

@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "config.h"
+#include "publish.h"
 
 static const char *const known[] = { "kernel", "network", NULL };
 
@@ -259,6 +261,10 @@ static void test_string_values(void **state)
 	EXPECT_ERROR("node_name =\n", "bad value \"\" for node_name: must not be empty");
 	EXPECT_ERROR("brokers = a:9092,,b:9092\n", "for brokers: empty broker");
 	EXPECT_ERROR("brokers = a 9092\n", "for brokers: broker \"a 9092\" contains a blank");
+	EXPECT_ERROR("record_headers = node,key\n",
+		     "t.conf:1: bad value \"node,key\" for record_headers: unknown header \"key\"");
+	EXPECT_ERROR("record_headers = node,node\n", "header \"node\" named twice");
+	EXPECT_ERROR("state_dir = state\n", "bad value \"state\" for state_dir: must be an absolute path");
 
 	/* 249 - strlen("network") = 242 characters is the longest prefix that fits. */
 	{
@@ -363,7 +369,7 @@ static void test_set(void **state)
 {
 	char path[32], err[512];
 	char *argv[] = { "tapio-producer", "--set", "flush_timeout_ms=250", "--config", path,
-			 "--set", "kafka.acks = 1", "--set", "kafka.linger.ms=20",
+			 "--set", "kafka.acks = -1", "--set", "kafka.linger.ms=20",
 			 "--set", "stats_interval_s=5", "--set", "stats_interval_s=6", NULL };
 	char *bad_form[] = { "tapio-producer", "--set", "flush_timeout_ms", NULL };
 	char *bad_key[] = { "tapio-producer", "--set", "nope=1", NULL };
@@ -380,7 +386,7 @@ static void test_set(void **state)
 	assert_int_equal(cfg.stats_interval_s, 6);
 	assert_int_equal(cfg.kafka_count, 2);
 	assert_string_equal(cfg.kafka[0].name, "acks");
-	assert_string_equal(cfg.kafka[0].value, "1");
+	assert_string_equal(cfg.kafka[0].value, "-1");
 	assert_string_equal(cfg.kafka[0].origin, "--set");
 	assert_string_equal(cfg.kafka[1].name, "linger.ms");
 	assert_string_equal(cfg.kafka[1].value, "20");
@@ -599,7 +605,8 @@ static void test_help_version(void **state)
 	char *version[] = { "tapio-producer", "-V", NULL };
 	const char *needles[] = { "--config FILE", "--brokers LIST", "--topic-prefix PREFIX",
 				  "--node-name NAME", "--collectors LIST", "--log-level LEVEL",
-				  "--set KEY=VALUE", "--dump-config", "--help", "--version",
+				  "--set KEY=VALUE", "--dump-config", "--probe", "--help",
+				  "--version",
 				  "brokers", "topic_prefix", "default: tapio.", "node_name",
 				  "collectors", "from kernel,network", "log_level",
 				  "error|warn|info|debug, default info", "flush_timeout_ms",
@@ -621,6 +628,33 @@ static void test_help_version(void **state)
 	assert_int_equal(text[strlen(text) - 1], '\n');
 	config_free(&cfg);
 	free(text);
+}
+
+/* --probe is a mode, not a key: it parses with the rest (collectors included) and is off by
+ * default; a bad value elsewhere still stops it. */
+static void test_probe_flag(void **state)
+{
+	struct tapio_config cfg;
+	char *probe[] = { "tapio-producer", "--probe", "--collectors", "kernel", NULL };
+	char *plain[] = { "tapio-producer", NULL };
+	char *bad[] = { "tapio-producer", "--probe", "--collectors", "nosuch", NULL };
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_from_args(&cfg, ARGC(probe), probe, known, stdout, err,
+					  sizeof(err)), 0);
+	assert_true(cfg.probe);
+	assert_string_equal(cfg.collectors[0], "kernel");
+	assert_null(cfg.collectors[1]);
+	config_free(&cfg);
+	assert_int_equal(config_from_args(&cfg, ARGC(plain), plain, known, stdout, err,
+					  sizeof(err)), 0);
+	assert_false(cfg.probe);
+	config_free(&cfg);
+	assert_int_equal(config_from_args(&cfg, ARGC(bad), bad, known, stdout, err, sizeof(err)),
+			 -EINVAL);
+	assert_contains(err, "nosuch");
+	config_free(&cfg);
 }
 
 static void test_free_is_safe(void **state)
@@ -674,6 +708,171 @@ static void test_dns_keys(void **state)
 	EXPECT_ERROR("dns_pending_max = 15\n", "for dns_pending_max", "out of range 16..1048576");
 }
 
+
+/* --config on something that is not a regular file: a FIFO with no writer would block the
+ * open() for ever, a directory or a device is a wrong path. Refused at once, exit status 2. */
+static void test_config_not_regular_file(void **state)
+{
+	char dir[] = "/tmp/tapio-test-fifo-XXXXXX", fifo[64], err[512];
+	char *on_fifo[] = { "tapio-producer", "--config", fifo, NULL };
+	char *on_dir[] = { "tapio-producer", "--config", dir, NULL };
+	char *on_dev[] = { "tapio-producer", "--config", "/dev/null", NULL };
+	struct tapio_config cfg;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(10); /* today's open() blocks: fail the test instead of hanging it */
+	assert_int_equal(config_from_args(&cfg, ARGC(on_fifo), on_fifo, known, stdout, err,
+					  sizeof(err)), -EINVAL);
+	alarm(0);
+	assert_contains(err, "--config ");
+	assert_contains(err, "/fifo: not a regular file (a FIFO)");
+	config_free(&cfg);
+	assert_int_equal(config_from_args(&cfg, ARGC(on_dir), on_dir, known, stdout, err,
+					  sizeof(err)), -EINVAL);
+	assert_contains(err, "not a regular file (a directory)");
+	config_free(&cfg);
+	assert_int_equal(config_from_args(&cfg, ARGC(on_dev), on_dev, known, stdout, err,
+					  sizeof(err)), -EINVAL);
+	assert_contains(err, "--config /dev/null: not a regular file (a character device)");
+	config_free(&cfg);
+	unlink(fifo);
+	rmdir(dir);
+}
+
+/* One validation for every source: a value refused in a file is refused from a flag. */
+static void test_utf8_every_source(void **state)
+{
+	char path[32], err[512];
+	char *by_set[] = { "tapio-producer", "--set", "node_name=n\xff" "1", NULL };
+	char *by_flag[] = { "tapio-producer", "--node-name", "n\xc0\xaf", NULL };
+	char *by_kafka[] = { "tapio-producer", "--set", "kafka.client.id=a\xed\xa0\x80", NULL };
+	char *by_file[] = { "tapio-producer", "--config", path, NULL };
+	struct tapio_config cfg;
+
+	(void)state;
+	write_temp(path, "node_name = n\xff" "1\n");
+	assert_int_equal(config_from_args(&cfg, ARGC(by_file), by_file, known, stdout, err,
+					  sizeof(err)), -EINVAL);
+	assert_contains(err, "not valid UTF-8");
+	config_free(&cfg);
+	unlink(path);
+
+	assert_int_equal(config_from_args(&cfg, ARGC(by_set), by_set, known, stdout, err,
+					  sizeof(err)), -EINVAL);
+	assert_contains(err, "--set: the value for node_name is not valid UTF-8");
+	config_free(&cfg);
+	assert_int_equal(config_from_args(&cfg, ARGC(by_flag), by_flag, known, stdout, err,
+					  sizeof(err)), -EINVAL);
+	assert_contains(err, "--node-name: the value for node_name is not valid UTF-8");
+	config_free(&cfg);
+	assert_int_equal(config_from_args(&cfg, ARGC(by_kafka), by_kafka, known, stdout, err,
+					  sizeof(err)), -EINVAL);
+	assert_contains(err, "--set: the value for kafka.client.id is not valid UTF-8");
+	config_free(&cfg);
+
+	/* The same for the environment's default. */
+	setenv("NODE_NAME", "node\xfe", 1);
+	{
+		char *plain[] = { "tapio-producer", NULL };
+
+		assert_int_equal(config_from_args(&cfg, ARGC(plain), plain, known, stdout, err,
+						  sizeof(err)), -EINVAL);
+		assert_contains(err, "NODE_NAME: bad value");
+		assert_contains(err, "not valid UTF-8");
+		config_free(&cfg);
+	}
+	unsetenv("NODE_NAME");
+}
+
+/* Settings that are valid alone but not together are refused before anything is dumped or run,
+ * and the message names the keys as the user wrote them. */
+static void test_cross_field(void **state)
+{
+	char err[512] = "";
+	char *spool_dump[] = { "tapio-producer", "--set", "spool_segment_mb=32", "--set",
+			       "spool_max_mb=16", "--dump-config", NULL };
+	char *spool_run[] = { "tapio-producer", "--set", "spool_dir=/var/lib/tapio",
+			      "--set", "spool_segment_mb=32", "--set", "spool_max_mb=16", NULL };
+	char *ring[] = { "tapio-producer", "--set", "ringbuf_kb=12", "--dump-config", NULL };
+	char *acks[] = { "tapio-producer", "--set", "kafka.acks=1", "--dump-config", NULL };
+	char *acks_ok[] = { "tapio-producer", "--set", "kafka.acks=1", "--set",
+			    "kafka.enable.idempotence=false", "--dump-config", NULL };
+	char *listen[] = { "tapio-producer", "--set", "metrics_listen=localhost:9464",
+			   "--dump-config", NULL };
+	struct tapio_config cfg;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	(void)state;
+	out = open_memstream(&text, &len);
+	assert_non_null(out);
+	assert_int_equal(config_from_args(&cfg, ARGC(spool_dump), spool_dump, known, out, err,
+					  sizeof(err)), -EINVAL);
+	fclose(out);
+	assert_int_equal(len, 0); /* nothing dumped */
+	free(text);
+	assert_contains(err, "spool_segment_mb (32) must be at most spool_max_mb (16)");
+	assert_null(strstr(err, "segment_bytes"));
+	config_free(&cfg);
+	assert_int_equal(config_from_args(&cfg, ARGC(spool_run), spool_run, known, stdout, err,
+					  sizeof(err)), -EINVAL);
+	assert_contains(err, "spool_segment_mb (32) must be at most spool_max_mb (16)");
+	config_free(&cfg);
+
+	assert_int_equal(config_from_args(&cfg, ARGC(ring), ring, known, stdout, err, sizeof(err)),
+			 -EINVAL);
+	assert_contains(err, "ringbuf_kb: 12 is not a power of two");
+	config_free(&cfg);
+
+	/* librdkafka's own cross-checks (acks with idempotence), with the keys as written. */
+	assert_int_equal(config_from_args(&cfg, ARGC(acks), acks, known, stdout, err, sizeof(err)),
+			 -EINVAL);
+	assert_contains(err, "kafka.* settings: `acks` must be set to `all` when "
+			     "`enable.idempotence` is true");
+	config_free(&cfg);
+	text = capture(&cfg, ARGC(acks_ok), acks_ok, 1);
+	assert_contains(text, "\nkafka.acks = 1\n");
+	config_free(&cfg);
+	free(text);
+
+	/* metrics_open() takes numeric hosts only: say so now, not at start-up. */
+	assert_int_equal(config_from_args(&cfg, ARGC(listen), listen, known, stdout, err,
+					  sizeof(err)), -EINVAL);
+	assert_contains(err, "bad value \"localhost:9464\" for metrics_listen");
+	assert_contains(err, "numeric");
+	config_free(&cfg);
+}
+
+/* acks other than all, or idempotence off: the producer starts, with a warning that says so. */
+static void test_delivery_warning(void **state)
+{
+	struct tapio_config cfg;
+	char warning[512], err[512];
+
+	(void)state;
+	config_defaults(&cfg);
+	warning[0] = 'x';
+	assert_int_equal(publisher_check_config(&cfg, warning, sizeof(warning), err, sizeof(err)), 0);
+	assert_string_equal(warning, "");
+	parse_ok(&cfg, "kafka.acks = 0\nkafka.enable.idempotence = false\n");
+	assert_int_equal(publisher_check_config(&cfg, warning, sizeof(warning), err, sizeof(err)), 0);
+	assert_contains(warning, "kafka.acks=0");
+	assert_contains(warning, "kafka.enable.idempotence=false");
+	assert_contains(warning, "delivery guarantee");
+	config_free(&cfg);
+
+	/* The alias counts too. */
+	config_defaults(&cfg);
+	parse_ok(&cfg, "kafka.request.required.acks = 1\nkafka.enable.idempotence = false\n");
+	assert_int_equal(publisher_check_config(&cfg, warning, sizeof(warning), err, sizeof(err)), 0);
+	assert_contains(warning, "kafka.acks=1");
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -694,8 +893,13 @@ int main(void)
 		cmocka_unit_test_setup(test_node_name_env, setup),
 		cmocka_unit_test_setup(test_dump_round_trip, setup),
 		cmocka_unit_test_setup(test_help_version, setup),
+		cmocka_unit_test_setup(test_probe_flag, setup),
 		cmocka_unit_test_setup(test_free_is_safe, setup),
 		cmocka_unit_test_setup(test_dns_keys, setup),
+		cmocka_unit_test_setup(test_config_not_regular_file, setup),
+		cmocka_unit_test_setup(test_utf8_every_source, setup),
+		cmocka_unit_test_setup(test_cross_field, setup),
+		cmocka_unit_test_setup(test_delivery_warning, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

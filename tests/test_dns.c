@@ -353,7 +353,7 @@ static void test_schema_fingerprint_pinned(void **state)
 	(void)state;
 	assert_non_null(schema_find("dns"));
 	assert_int_equal(schema_fingerprint(schema_find("dns")->json, &fp, errstr, sizeof(errstr)), 0);
-	assert_true(fp == 0x834e9af6a561f345ULL);
+	assert_true(fp == 0xad5fb09fb6ec3576ULL);
 }
 
 /* Through the pipeline: the collector decides what is published. */
@@ -626,7 +626,8 @@ static void test_timeout_on_tick(void **state)
 	assert_int_equal(fx.c->stats.produced, 1);
 }
 
-/* dns_pending_max = 16: the 17th query evicts the oldest, whose response is then unsolicited. */
+/* dns_pending_max = 16: the 17th query evicts the oldest, published at once as EVICTED; its
+ * response is then unsolicited. */
 static void test_pending_table_is_bounded(void **state)
 {
 	struct dns_packet first_resp;
@@ -642,13 +643,14 @@ static void test_pending_table_is_bounded(void **state)
 	dns_get_stats(&s);
 	assert_int_equal(s.evicted, 1);
 	assert_int_equal(s.pending, 16);
+	assert_int_equal(fx.c->stats.produced, 1); /* the EVICTED record */
 	pipeline_record(fx.c, &first_resp, sizeof(first_resp));
 	dns_get_stats(&s);
 	assert_int_equal(s.unsolicited, 1);
 	/* The second is still there. */
 	exchange(true, "10.231.7.1", 41001, 0, 500);
 	pipeline_record(fx.c, &resp_pkt, sizeof(resp_pkt));
-	assert_int_equal(fx.c->stats.produced, 1);
+	assert_int_equal(fx.c->stats.produced, 2);
 }
 
 static void test_hostile_packets_rejected_by_reason(void **state)
@@ -665,7 +667,9 @@ static void test_hostile_packets_rejected_by_reason(void **state)
 	pipeline_record(fx.c, &p, sizeof(p));
 	packet(&p, cname_chain, 20, false, "10.0.0.2", 53, "10.0.0.1", 40000, 1);
 	pipeline_record(fx.c, &p, sizeof(p));
-	assert_int_equal(fx.c->stats.rejected[DECODE_BAD_FIELD], 3);
+	/* Malformed packets from the network are the dns collector's count, not records the
+	 * pipeline lost. */
+	assert_int_equal(fx.c->stats.rejected[DECODE_BAD_FIELD], 0);
 	assert_int_equal(fx.c->stats.produced, 0);
 	dns_get_stats(&s);
 	assert_int_equal(s.rejected[DNS_ERR_POINTER], 1);

@@ -831,6 +831,7 @@ static void test_schema_and_table(void **state)
 	assert_non_null(s);
 	assert_non_null(ops);
 	assert_true(ops->not_default);
+	assert_true(ops->http); /* alone, it needs no BPF and no identity cache */
 	assert_int_equal(schema_enum_index(s->json, "kind", "PUT"), ETCD_KIND_PUT);
 	assert_int_equal(schema_enum_index(s->json, "kind", "DELETE"), ETCD_KIND_DELETE);
 	assert_int_equal(schema_enum_index(s->json, "kind", "COMPACTED"), ETCD_KIND_COMPACTED);

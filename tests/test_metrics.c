@@ -1,5 +1,6 @@
 /* /metrics text exposition format, librdkafka statistics parsing, readiness. */
 #include <errno.h>
+#include <fcntl.h>
 #include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,8 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -177,7 +182,8 @@ static void http_pair_open(struct http_pair *h, int64_t accepted_ms)
 	/* As metrics_accept() leaves a new client. */
 	h->m.epfd = h->epfd;
 	h->m.tag_base = TAG_BASE;
-	h->m.clients[0] = (struct metrics_client){ .fd = sv[0], .accepted_ms = accepted_ms };
+	h->m.clients[0] = (struct metrics_client){ .fd = sv[0], .state = METRICS_READING,
+						    .accepted_ms = accepted_ms };
 	h->client = sv[1];
 }
 
@@ -228,6 +234,10 @@ static void test_large_answer_arrives_whole(void **state)
 		sends_pending++;
 	}
 	assert_true(sends_pending > 0); /* the answer did take more than one write */
+	/* Half-closed after the answer, it waits for the client to close its end. */
+	assert_int_equal(h.m.clients[0].state, METRICS_LINGERING);
+	assert_int_equal(shutdown(h.client, SHUT_WR), 0);
+	metrics_serve(&h.m, 0, pl, 0);
 	assert_int_equal(h.m.clients[0].fd, -1);
 	sep = memmem(got, got_len, "\r\n\r\n", 4);
 	assert_non_null(sep);
@@ -241,7 +251,7 @@ static void test_large_answer_arrives_whole(void **state)
 	free(pl);
 }
 
-/* A client that never finishes its request loses its slot after METRICS_CLIENT_TIMEOUT_MS. */
+/* A client that never finishes its request loses its slot after METRICS_REQUEST_TIMEOUT_MS. */
 static void test_idle_client_is_dropped(void **state)
 {
 	struct pipeline *pl = fake_pipeline();
@@ -253,12 +263,277 @@ static void test_idle_client_is_dropped(void **state)
 	assert_int_equal(write(h.client, "GET /metr", 9), 9);
 	metrics_serve(&h.m, 0, pl, 1000); /* incomplete: keeps waiting */
 	assert_true(h.m.clients[0].fd >= 0);
+	metrics_expire(&h.m, 1000 + METRICS_REQUEST_TIMEOUT_MS);
+	assert_true(h.m.clients[0].fd >= 0);
+	metrics_expire(&h.m, 1000 + METRICS_REQUEST_TIMEOUT_MS + 1);
+	assert_int_equal(h.m.clients[0].fd, -1);
+	assert_int_equal(h.m.expired, 1);
+	assert_int_equal(read(h.client, &c, 1), 0); /* closed, nothing sent */
+	http_pair_close(&h);
+	free(pl);
+}
+
+/* A slow reader of a large answer keeps its slot for METRICS_CLIENT_TIMEOUT_MS, not the request's
+ * deadline. */
+static void test_slow_reader_keeps_its_time(void **state)
+{
+	static const char request[] = "GET /metrics HTTP/1.1\r\n\r\n";
+	struct pipeline *pl = big_pipeline();
+	struct http_pair h;
+
+	(void)state;
+	http_pair_open(&h, 1000);
+	assert_int_equal(write(h.client, request, sizeof(request) - 1), (ssize_t)sizeof(request) - 1);
+	metrics_serve(&h.m, 0, pl, 1000);
+	assert_int_equal(h.m.clients[0].state, METRICS_WRITING);
 	metrics_expire(&h.m, 1000 + METRICS_CLIENT_TIMEOUT_MS);
 	assert_true(h.m.clients[0].fd >= 0);
 	metrics_expire(&h.m, 1000 + METRICS_CLIENT_TIMEOUT_MS + 1);
 	assert_int_equal(h.m.clients[0].fd, -1);
-	assert_int_equal(read(h.client, &c, 1), 0); /* closed, nothing sent */
 	http_pair_close(&h);
+	free(pl);
+}
+
+/* Reads everything the server sends until it closes (or 2 s pass), serving client 0 meanwhile. */
+static size_t exchange(struct http_pair *h, const struct pipeline *pl, const char *request,
+		       char *got, size_t size)
+{
+	size_t len = 0;
+	struct timespec t0, t;
+
+	assert_int_equal(write(h->client, request, strlen(request)), (ssize_t)strlen(request));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		ssize_t n = read(h->client, got + len, size - 1 - len);
+
+		if (n > 0) {
+			len += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			break;
+		assert_int_equal(errno, EAGAIN);
+		metrics_serve(&h->m, 0, pl, 0);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		assert_true(t.tv_sec - t0.tv_sec < 2);
+	}
+	got[len] = '\0';
+	return len;
+}
+
+/* HEAD: the headers GET would have, no body. */
+static void test_head(void **state)
+{
+	struct pipeline *pl = fake_pipeline();
+	char got[65536], want[64], *body = render(pl);
+	struct http_pair h;
+
+	(void)state;
+	http_pair_open(&h, 0);
+	exchange(&h, pl, "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n", got, sizeof(got));
+	assert_non_null(strstr(got, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(got, "Content-Length: 3\r\n"));
+	assert_non_null(strstr(got, "Connection: close\r\n"));
+	assert_int_equal(strlen(strstr(got, "\r\n\r\n")), 4); /* nothing after the headers */
+	http_pair_close(&h);
+
+	http_pair_open(&h, 0);
+	exchange(&h, pl, "HEAD /metrics HTTP/1.0\r\n\r\n", got, sizeof(got));
+	assert_non_null(strstr(got, "HTTP/1.0 200 OK\r\n"));
+	snprintf(want, sizeof(want), "Content-Length: %zu\r\n", strlen(body));
+	assert_non_null(strstr(got, want));
+	assert_int_equal(strlen(strstr(got, "\r\n\r\n")), 4);
+	http_pair_close(&h);
+	free(body);
+	free(pl);
+}
+
+/* An HTTP/1.1 client that keeps the connection alive and pipelines a second request gets one
+ * answer, marked Connection: close, and then a clean end of stream (not a reset). */
+static void test_keep_alive_pipelined(void **state)
+{
+	struct pipeline *pl = fake_pipeline();
+	char got[4096];
+	struct http_pair h;
+
+	(void)state;
+	http_pair_open(&h, 0);
+	exchange(&h, pl, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
+			 "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n", got, sizeof(got));
+	assert_int_equal(strncmp(got, "HTTP/1.1 200 OK\r\n", 17), 0);
+	assert_non_null(strstr(got, "Connection: close\r\n"));
+	assert_string_equal(strstr(got, "\r\n\r\n"), "\r\n\r\nok\n");
+	assert_null(strstr(got + 1, "HTTP/1.1")); /* one answer */
+	/* The server lingers until the client closes; the second request was read and dropped. */
+	assert_int_equal(h.m.clients[0].state, METRICS_LINGERING);
+	close(h.client);
+	h.client = -1;
+	metrics_serve(&h.m, 0, pl, 0);
+	assert_int_equal(h.m.clients[0].fd, -1);
+	h.client = socket(AF_UNIX, SOCK_STREAM, 0);
+	http_pair_close(&h);
+	free(pl);
+}
+
+/* Everything else: an error status, then the connection closes. */
+static void test_bad_requests(void **state)
+{
+	static const struct {
+		const char *request, *status;
+	} cases[] = {
+		{ "POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
+		  "HTTP/1.1 405 Method Not Allowed\r\n" },
+		{ "GET /healthz HTTP/2.0\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported\r\n" },
+		{ "GET /healthz\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n" },
+		{ "\x16\x03\x01\x02\x01\x01\x01\x01\xfc\x03\x03\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n" },
+		{ "GET /nope?x=1 HTTP/1.0\r\n\r\n", "HTTP/1.0 404 Not Found\r\n" },
+		{ "GET /healthz?verbose HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\n" },
+	};
+	struct pipeline *pl = fake_pipeline();
+	char got[4096], big[METRICS_REQUEST_MAX + 64];
+	struct http_pair h;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		http_pair_open(&h, 0);
+		exchange(&h, pl, cases[i].request, got, sizeof(got));
+		if (strncmp(got, cases[i].status, strlen(cases[i].status)))
+			fail_msg("%zu: got \"%.40s\", want \"%s\"", i, got, cases[i].status);
+		http_pair_close(&h);
+	}
+	http_pair_open(&h, 0);
+	memset(big, 'x', sizeof(big) - 1); /* headers that never end */
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big, "GET /metrics HTTP/1.1\r\nX: ", 26);
+	exchange(&h, pl, big, got, sizeof(got));
+	assert_int_equal(strncmp(got, "HTTP/1.1 431 ", 13), 0);
+	http_pair_close(&h);
+	free(pl);
+}
+
+/* A real listening socket in an epoll set, driven as the event loop drives it. */
+#define TAG_LISTEN 1
+#define TAG_CLIENTS 16
+
+static void pump(struct metrics_server *m, int epfd, const struct pipeline *pl, int64_t now_ms)
+{
+	struct epoll_event evs[16];
+	int n = epoll_wait(epfd, evs, 16, 10);
+
+	for (int i = 0; i < n; i++) {
+		if (evs[i].data.u32 == TAG_LISTEN)
+			metrics_accept(m, epfd, TAG_CLIENTS, pl, now_ms);
+		else
+			metrics_serve(m, (int)(evs[i].data.u32 - TAG_CLIENTS), pl, now_ms);
+	}
+}
+
+static int connect_to(const struct metrics_server *m)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	unsigned port;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(sscanf(strrchr(m->address, ':') + 1, "%u", &port), 1);
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* Loopback: the connection completes in the kernel's backlog, before any accept. */
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	return fd;
+}
+
+/* True once `fd` was closed by the server (end of stream or reset). */
+static bool closed_by_peer(int fd)
+{
+	char c;
+	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n == 0 || (n < 0 && errno != EAGAIN);
+}
+
+/*
+ * The issue's attack: a client holds every slot with idle connections and reopens each one the
+ * server closes. Before, 0 of 50 probes got an answer (the 9th connection was closed at once);
+ * now every probe gets its 200, whatever the idle clients do.
+ */
+static void test_idle_clients_cannot_block_probes(void **state)
+{
+	static const char probe[] =
+		"GET /healthz HTTP/1.1\r\nHost: node\r\nUser-Agent: kube-probe\r\n\r\n";
+	struct pipeline *pl = fake_pipeline();
+	struct metrics_server m = { .listen_fd = -1 };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = TAG_LISTEN };
+	int idle[METRICS_MAX_CLIENTS], epfd, answered = 0, reopened = 0;
+	char err[256];
+	int64_t now = 5000;
+
+	(void)state;
+	pl->last_tick_ms = now;
+	assert_int_equal(metrics_open(&m, "127.0.0.1:0", err, sizeof(err)), 0);
+	epfd = epoll_create1(0);
+	assert_true(epfd >= 0);
+	assert_int_equal(epoll_ctl(epfd, EPOLL_CTL_ADD, m.listen_fd, &ev), 0);
+	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
+		idle[i] = connect_to(&m);
+	for (int i = 0; i < 3; i++)
+		pump(&m, epfd, pl, now);
+	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
+		assert_true(m.clients[i].fd >= 0); /* every slot held */
+
+	for (int round = 0; round < 50; round++) {
+		char got[512] = "";
+		size_t len = 0;
+		struct timespec t0, t;
+		int fd;
+
+		/* The attacker reopens what the server closed. */
+		for (int i = 0; i < METRICS_MAX_CLIENTS; i++) {
+			if (closed_by_peer(idle[i])) {
+				close(idle[i]);
+				idle[i] = connect_to(&m);
+				reopened++;
+			}
+		}
+		pump(&m, epfd, pl, now);
+		fd = connect_to(&m);
+		assert_int_equal(write(fd, probe, sizeof(probe) - 1), (ssize_t)sizeof(probe) - 1);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (;;) {
+			ssize_t n;
+
+			pump(&m, epfd, pl, now);
+			n = read(fd, got + len, sizeof(got) - 1 - len);
+			if (n > 0)
+				len += (size_t)n;
+			if (n == 0 || (n < 0 && errno != EAGAIN))
+				break;
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if (t.tv_sec - t0.tv_sec >= 2)
+				break;
+		}
+		got[len] = '\0';
+		close(fd);
+		answered += strncmp(got, "HTTP/1.1 200 OK\r\n", 17) == 0 && strstr(got, "\r\n\r\nok\n");
+		now += 10;
+	}
+	assert_int_equal(answered, 50);
+	assert_true(reopened > 0); /* the attack did go on */
+	assert_true(m.evicted > 0);
+
+	/* Idle clients past the request deadline go at the next expiry even without a newcomer;
+	 * the last probe's slot lingers a little longer, unless the probe closed. */
+	metrics_expire(&m, now + METRICS_REQUEST_TIMEOUT_MS + 1);
+	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
+		assert_true(m.clients[i].fd == -1 || m.clients[i].state == METRICS_LINGERING);
+	metrics_expire(&m, now + METRICS_LINGER_MS + 1);
+	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
+		assert_int_equal(m.clients[i].fd, -1);
+	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
+		close(idle[i]);
+	metrics_close(&m);
+	close(epfd);
 	free(pl);
 }
 
@@ -270,6 +545,11 @@ int main(void)
 		cmocka_unit_test(test_readiness),
 		cmocka_unit_test(test_large_answer_arrives_whole),
 		cmocka_unit_test(test_idle_client_is_dropped),
+		cmocka_unit_test(test_slow_reader_keeps_its_time),
+		cmocka_unit_test(test_head),
+		cmocka_unit_test(test_keep_alive_pipelined),
+		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_idle_clients_cannot_block_probes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

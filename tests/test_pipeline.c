@@ -236,7 +236,7 @@ static void test_records_arrive_keyed_and_framed(void **state)
 	static struct msg msgs[4];
 	struct kernel_exec pod, host;
 	uint64_t fp;
-	char errstr[256], want_fp[17];
+	char errstr[256];
 	int pod_i;
 
 	make_exec(&pod, f->pod_cgroup, 100);
@@ -256,9 +256,9 @@ static void test_records_arrive_keyed_and_framed(void **state)
 	assert_int_equal(msgs[!pod_i].key_len, strlen(host_key));
 	assert_memory_equal(msgs[!pod_i].key, host_key, strlen(host_key));
 
-	/* Single-object framing with the fingerprint of the embedded schema, also in a header. */
+	/* Single-object framing with the fingerprint of the embedded schema; no headers unless
+	 * record_headers asks for them. */
 	assert_int_equal(schema_fingerprint(schema_find("kernel")->json, &fp, errstr, sizeof(errstr)), 0);
-	snprintf(want_fp, sizeof(want_fp), "%016llx", (unsigned long long)fp);
 	for (int i = 0; i < 2; i++) {
 		const uint8_t *v = msgs[i].value;
 
@@ -267,11 +267,47 @@ static void test_records_arrive_keyed_and_framed(void **state)
 		assert_int_equal(v[1], 0x01);
 		for (int b = 0; b < 8; b++)
 			assert_int_equal(v[2 + b], (uint8_t)(fp >> (8 * b)));
-		assert_string_equal(header(&msgs[i], "collector"), "kernel");
-		assert_string_equal(header(&msgs[i], "node"), "node-a");
-		assert_string_equal(header(&msgs[i], "schema_fingerprint"), want_fp);
-		assert_non_null(header(&msgs[i], "producer_version"));
+		assert_int_equal(msgs[i].nheaders, 0);
 	}
+}
+
+static int setup_all_headers(void **state)
+{
+	return open_fixture(state, false,
+			    "record_headers = collector,node,schema_fingerprint,producer_version\n");
+}
+
+static int setup_node_header(void **state)
+{
+	return open_fixture(state, false, "record_headers = node\n");
+}
+
+/* record_headers adds exactly the headers it names, with their values. */
+static void test_record_headers_when_asked(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
+	static struct msg msgs[2];
+	struct kernel_exec e;
+	char errstr[256], want_fp[17];
+	uint64_t fp;
+
+	make_exec(&e, f->pod_cgroup, 100);
+	assert_int_equal(pipeline_record(c, &e, sizeof(e)), 0);
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+	assert_int_equal(consume(f, msgs, 1), 1);
+	if (!f->cfg.record_headers || strcmp(f->cfg.record_headers, "node") == 0) {
+		assert_int_equal(msgs[0].nheaders, 1);
+		assert_string_equal(header(&msgs[0], "node"), "node-a");
+		return;
+	}
+	assert_int_equal(schema_fingerprint(schema_find("kernel")->json, &fp, errstr, sizeof(errstr)), 0);
+	snprintf(want_fp, sizeof(want_fp), "%016llx", (unsigned long long)fp);
+	assert_int_equal(msgs[0].nheaders, 4);
+	assert_string_equal(header(&msgs[0], "collector"), "kernel");
+	assert_string_equal(header(&msgs[0], "node"), "node-a");
+	assert_string_equal(header(&msgs[0], "schema_fingerprint"), want_fp);
+	assert_string_equal(header(&msgs[0], "producer_version"), TAPIO_VERSION);
 }
 
 /* The message timestamp is the event's wall-clock time: boot time + ktime. */
@@ -392,7 +428,6 @@ static void test_metadata_snapshot_and_tombstone(void **state)
 	assert_non_null(rec);
 	assert_non_null(memmem(rec->value, rec->len, CONTAINER, strlen(CONTAINER)));
 	assert_non_null(memmem(rec->value, rec->len, "burstable", 9));
-	assert_string_equal(header(rec, "collector"), "metadata");
 	assert_non_null(find_key(msgs, n, key, true));
 }
 
@@ -635,6 +670,150 @@ static void test_spool_survives_a_restart(void **state)
 }
 
 /*
+ * A spool left by a run with another collector list blocks nothing: the records of a collector
+ * this run does not run go to their own topic, and those of a stream this build does not know
+ * at all are dropped and counted, without holding back the ones behind them.
+ */
+static void test_spool_of_another_collector_list_drains(void **state)
+{
+	static const char *const known_both[] = { "kernel", "dns", NULL };
+	struct fixture *f = *state;
+	static struct msg msgs[64];
+	struct spool_config sc = { .dir = f->spool, .max_bytes = 1 << 20, .segment_bytes = 1 << 20,
+				   .full = SPOOL_DROP_OLDEST, .fsync = SPOOL_FSYNC_NONE };
+	struct collector_runtime *kernel;
+	struct spool *sp;
+	char errstr[256], text[256];
+	uint64_t recovered;
+
+	spool_outage(f, 50, 3000);
+	pipeline_close(&f->pl);
+	/* A stream no collector of this build has, between the kernel records. */
+	assert_int_equal(spool_open(&sp, &sc, NULL, errstr, sizeof(errstr)), 0);
+	assert_int_equal(spool_append(sp, "nosuch", "k", 1, "v", 1, 1), 0);
+	spool_close(sp);
+
+	config_free(&f->cfg);
+	config_defaults(&f->cfg);
+	snprintf(text, sizeof(text), "node_name = node-a\ncollectors = dns\nspool_dir = %s\n",
+		 f->spool);
+	assert_int_equal(config_parse_text(&f->cfg, text, "test", known_both, errstr,
+					   sizeof(errstr)), 0);
+	assert_int_equal(pipeline_open(&f->pl, &f->cfg, f->root, errstr, sizeof(errstr)), 0);
+	assert_null(pipeline_collector(&f->pl, "kernel"));
+	recovered = f->pl.spool_recovered.records;
+	assert_true(recovered >= 50); /* 49 or 50 kernel records, and the foreign one */
+	SERVE_UNTIL(f, !f->pl.spooling);
+	assert_false(f->pl.spooling);
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+	assert_int_equal(f->pl.spool_foreign, 1);
+	kernel = pipeline_collector(&f->pl, "kernel");
+	assert_non_null(kernel);
+	assert_int_equal(kernel->state, COLLECTOR_CLOSED); /* it replays, it does not run */
+	assert_int_equal(kernel->stats.delivered, recovered - 1);
+	assert_int_equal(consume(f, msgs, 64), (int)recovered - 1);
+}
+
+static int setup_short_timeout(void **state)
+{
+	return open_fixture(state, false, "kafka.message.timeout.ms = 1000\n");
+}
+
+/* A LOSS record that Kafka does not acknowledge (it times out) is not a lost record of its own:
+ * its count goes back and the next report of its stage carries it, with its interval. */
+static void test_loss_report_that_times_out_is_carried(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
+	static struct msg msgs[8];
+	struct kernel_exec e;
+	int64_t first_since;
+	json_t *rec, *loss;
+	int at;
+
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0); /* the start-up snapshot */
+	first_since = c->loss_since_us[LOSS_DECODE];
+	assert_int_equal(rd_kafka_mock_broker_set_down(f->pl.publisher.mock, 1), 0);
+	make_exec(&e, f->pod_cgroup, 100);
+	assert_int_equal(pipeline_record(c, &e, 12), 0); /* short: rejected */
+	assert_int_equal(pipeline_record(c, &e, 7), 0);  /* short: rejected */
+	pipeline_report_losses(&f->pl);
+	assert_int_equal(c->stats.loss_records, 1);
+	SERVE_UNTIL(f, c->stats.loss_records_failed == 1);
+	assert_int_equal(c->stats.loss_records_failed, 1);
+	assert_int_equal(c->stats.delivery_failed, 1);
+
+	assert_int_equal(rd_kafka_mock_broker_set_up(f->pl.publisher.mock, 1), 0);
+	/* Reports until one is acknowledged (one may time out again while librdkafka reconnects). */
+	for (int polls = 0; c->stats.delivered == 0 && polls < 300; polls++) {
+		pipeline_report_losses(&f->pl);
+		rd_kafka_poll(f->pl.publisher.rk, 100);
+	}
+	assert_int_equal(c->stats.delivered, 1);
+	assert_int_equal(pipeline_drain(&f->pl, 30000), 0);
+	pipeline_report_losses(&f->pl); /* nothing new: failed reports are no DELIVERY loss */
+	assert_int_equal(c->stats.loss_records, c->stats.loss_records_failed + 1);
+
+	assert_int_equal(consume(f, msgs, 8), 1);
+	rec = find_loss_record(msgs, 1, &at);
+	loss = json_object_get(rec, "loss");
+	assert_string_equal(json_string_value(json_object_get(loss, "stage")), "DECODE");
+	assert_int_equal(json_integer_value(json_object_get(loss, "count")), 2);
+	assert_int_equal(json_integer_value(json_object_get(loss, "since")), first_since);
+	json_decref(rec);
+}
+
+static int setup_spool_fast_metadata(void **state)
+{
+	return open_fixture(state, true, "kafka.topic.metadata.propagation.max.ms = 10\n"
+				       "kafka.topic.metadata.refresh.interval.ms = 100\n");
+}
+
+/* A topic the brokers say does not exist: said loudly (/readyz names it, a gauge is 1), its
+ * records kept in the spool, and they arrive once it exists. */
+static void test_missing_topic_is_loud_and_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct collector_runtime *c = pipeline_collector(&f->pl, "kernel");
+	static struct msg msgs[16];
+	struct kernel_exec e;
+	const char *why;
+
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0); /* the start-up snapshot */
+	rd_kafka_mock_topic_set_error(f->pl.publisher.mock, "tapio.kernel",
+				      RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+	for (int polls = 0; polls < 10; polls++) /* a metadata refresh sees it */
+		rd_kafka_poll(f->pl.publisher.rk, 100);
+	f->pl.attached = true;
+	for (int i = 0; i < 5; i++) {
+		make_exec(&e, f->pod_cgroup, 4000 + (uint32_t)i);
+		assert_int_equal(pipeline_record(c, &e, sizeof(e)), 0);
+	}
+	SERVE_UNTIL(f, c->topic_missing);
+	assert_true(c->topic_missing);
+	why = metrics_not_ready(&f->pl, f->pl.last_tick_ms);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "topic tapio.kernel does not exist"));
+	assert_true(c->stats.spooled >= 1);
+	assert_int_equal(c->stats.delivery_failed, 0);
+
+	rd_kafka_mock_topic_set_error(f->pl.publisher.mock, "tapio.kernel",
+				      RD_KAFKA_RESP_ERR_NO_ERROR);
+	f->pl.publisher.brokers_down = 0;
+	for (int polls = 0; c->topic_missing && polls < 300; polls++) {
+		c->topic_missing_since_ms -= 10000; /* the probe is due at once */
+		f->pl.replay_paused = true;
+		rd_kafka_poll(f->pl.publisher.rk, 100);
+		pipeline_replay(&f->pl);
+	}
+	assert_false(c->topic_missing);
+	SERVE_UNTIL(f, !f->pl.spooling);
+	assert_int_equal(pipeline_drain(&f->pl, 10000), 0);
+	assert_null(metrics_not_ready(&f->pl, f->pl.last_tick_ms));
+	assert_int_equal(consume(f, msgs, 16), 5);
+}
+
+/*
  * A collector with no BPF: what a test pushes into its hand-off (as a worker thread would) goes
  * through the same pipeline, seq, LOSS records and counters. It borrows the kernel topic's name
  * and schema, so bodies are kernel fields and the records decode like any other.
@@ -664,6 +843,55 @@ static const struct collector_ops handoff_collector = {
 };
 
 static const struct collector_ops *const handoff_only[] = { &handoff_collector };
+
+/* A collector with nothing to connect to (an HTTP collector outside a cluster). */
+static int nothing_open(struct collector_runtime *c, struct collector_io *io)
+{
+	(void)c;
+	(void)io;
+	return -ENODEV;
+}
+
+static void nothing_destroy(struct collector_runtime *c)
+{
+	(void)c;
+}
+
+/* Named in `collectors` ("kernel" in the fixture) and not ("dns"). */
+static const struct collector_ops named_nothing = {
+	.name = "kernel", .open = nothing_open, .destroy = nothing_destroy,
+};
+static const struct collector_ops unnamed_nothing = {
+	.name = "dns", .open = nothing_open, .destroy = nothing_destroy,
+};
+
+/* Not asked for by name and nothing to connect to: skipped, the others run. Asked for by name:
+ * a configuration error (exit 2 in main). */
+static void test_nothing_to_connect_to(void **state)
+{
+	const struct collector_ops *const unnamed[] = { &unnamed_nothing, &handoff_collector };
+	const struct collector_ops *const named[] = { &named_nothing };
+	struct fixture *f;
+	char errstr[256];
+
+	(void)state;
+	test_q_max = 16;
+	open_fixture_with((void **)&f, false, "", unnamed, 0); /* the fixture, no collector */
+	pipeline_close(&f->pl);
+	assert_int_equal(pipeline_open_collectors(&f->pl, &f->cfg, unnamed, 2, f->root, errstr,
+						  sizeof(errstr)), 0);
+	assert_false(pipeline_collector(&f->pl, "dns")->named);
+	assert_int_equal(pipeline_attach(&f->pl), 1);
+	assert_int_equal(pipeline_collector(&f->pl, "dns")->state, COLLECTOR_SKIPPED);
+	assert_int_equal(pipeline_collector(&f->pl, "kernel")->state, COLLECTOR_RUNNING);
+	pipeline_close(&f->pl);
+
+	assert_int_equal(pipeline_open_collectors(&f->pl, &f->cfg, named, 1, f->root, errstr,
+						  sizeof(errstr)), 0);
+	assert_true(pipeline_collector(&f->pl, "kernel")->named);
+	assert_int_equal(pipeline_attach(&f->pl), -EINVAL);
+	*state = f;
+}
 
 static int setup_handoff(void **state)
 {
@@ -837,6 +1065,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_records_arrive_keyed_and_framed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_headers_when_asked, setup_all_headers,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_record_headers_when_asked, setup_node_header,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_timestamp_is_wall_clock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejections_are_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_cgroup_gets_node_key, setup, teardown),
@@ -849,6 +1081,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outage_spools_then_replays_in_order, setup_spool, teardown),
 		cmocka_unit_test_setup_teardown(test_full_spool_drops_oldest_and_counts, setup_spool, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_survives_a_restart, setup_spool, teardown),
+		cmocka_unit_test_setup_teardown(test_spool_of_another_collector_list_drains, setup_spool,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_loss_report_that_times_out_is_carried,
+						setup_short_timeout, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_topic_is_loud_and_kept,
+						setup_spool_fast_metadata, teardown),
+		cmocka_unit_test_teardown(test_nothing_to_connect_to, teardown),
 		cmocka_unit_test_setup_teardown(test_handoff_records_are_numbered_keyed_and_checkpointed,
 						setup_handoff, teardown),
 		cmocka_unit_test_setup_teardown(test_handoff_refusals_are_counted_in_band,

@@ -134,7 +134,7 @@ static struct avro_json_decoder *embedded_decoder(void)
 	struct avro_json_decoder *dec = NULL;
 	char err[256] = "";
 
-	if (avro_json_decoder_new(tapio_schemas, tapio_schema_count, &dec, err, sizeof(err)))
+	if (avro_json_decoder_embedded(&dec, err, sizeof(err)))
 		fail_msg("decoder: %s", err);
 	return dec;
 }
@@ -321,6 +321,140 @@ static void test_hostile_bytes(void **state)
 	avro_json_decoder_free(dec);
 }
 
+/* The embedded schema of release `release` named `name`. */
+static const struct tapio_schema *released(const char *release, const char *name)
+{
+	for (size_t i = 0; i < tapio_released_schema_count; i++)
+		if (!strcmp(tapio_released_schemas[i].release, release) &&
+		    !strcmp(tapio_released_schemas[i].name, name))
+			return &tapio_released_schemas[i];
+	fail_msg("no embedded %s schema of release %s", name, release);
+	return NULL;
+}
+
+/*
+ * A LOSS record as a 0.1.0 producer wrote it (no run field), by avro-c's generic API with the
+ * released schema, in single-object framing: *out, its length returned.
+ */
+static size_t write_v010_loss(uint8_t *out, size_t cap)
+{
+	const struct tapio_schema *s = released("0.1.0", "kernel");
+	avro_value_iface_t *iface;
+	avro_value_t rec, f, loss;
+	avro_schema_t schema;
+	avro_writer_t w;
+	uint64_t fp;
+	char err[256];
+	size_t n;
+
+	check(schema_fingerprint(s->json, &fp, err, sizeof(err)));
+	check(avro_schema_from_json_length(s->json, s->json_len, &schema));
+	assert_non_null(iface = avro_generic_class_from_schema(schema));
+	check(avro_generic_value_new(iface, &rec));
+	check(avro_value_get_by_name(&rec, "kind", &f, NULL));
+	check(avro_value_set_enum(&f, schema_enum_index(s->json, "kind", "LOSS")));
+	set_long(&rec, "event_time", 1700000000000000);
+	set_long(&rec, "seq", 7);
+	set_string(&rec, "node", "old-node");
+	set_long(&rec, "cgroup_id", 0);
+	set_branch(&rec, "pod_uid", 0);
+	set_branch(&rec, "container_id", 0);
+	loss = set_branch(&rec, "loss", 1);
+	check(avro_value_get_by_name(&loss, "stage", &f, NULL));
+	check(avro_value_set_enum(&f, 6)); /* DELIVERY */
+	set_long(&loss, "count", 3);
+	set_long(&loss, "since", 1699999999000000);
+	set_long(&loss, "until", 1700000000000000);
+	set_long(&rec, "pid", 0);
+	set_long(&rec, "ppid", 0);
+	set_string(&rec, "comm", "");
+	set_branch(&rec, "exec", 0);
+	set_branch(&rec, "exit", 0);
+	set_branch(&rec, "oom", 0);
+	set_branch(&rec, "tcp", 0);
+	avro_single_object_header(fp, out);
+	w = avro_writer_memory((char *)out + AVRO_SINGLE_OBJECT_HDR_LEN,
+			       (int64_t)(cap - AVRO_SINGLE_OBJECT_HDR_LEN));
+	check(avro_value_write(w, &rec));
+	n = AVRO_SINGLE_OBJECT_HDR_LEN + (size_t)avro_writer_tell(w);
+	avro_writer_free(w);
+	avro_value_decref(&rec);
+	avro_value_iface_decref(iface);
+	avro_schema_decref(schema);
+	return n;
+}
+
+/* A 0.1.0 producer's record decodes with 0.1.0's schema, found by its fingerprint. */
+static void test_released_schema_decodes(void **state)
+{
+	struct avro_json_decoder *dec = embedded_decoder();
+	struct record_envelope env;
+	uint8_t v[600];
+	size_t n = write_v010_loss(v, sizeof(v));
+	char err[256] = "";
+
+	(void)state;
+	/* Not the current schema (it lacks run): a decoder with the current ones alone fails. */
+	assert_true(strcmp(released("0.1.0", "kernel")->json, schema_find("kernel")->json) != 0);
+	{
+		struct avro_json_decoder *current = NULL;
+
+		check(avro_json_decoder_new(tapio_schemas, tapio_schema_count, &current, err,
+					    sizeof(err)));
+		expect_error_with(current, "tapio.kernel", v, n, "unknown schema fingerprint");
+		avro_json_decoder_free(current);
+	}
+	expect_json(dec, "tapio.kernel", v, n,
+		    "{\"kind\":\"LOSS\",\"event_time\":1700000000000000,\"seq\":7,"
+		    "\"node\":\"old-node\",\"cgroup_id\":0,\"pod_uid\":null,\"container_id\":null,"
+		    "\"loss\":{\"stage\":\"DELIVERY\",\"count\":3,\"since\":1699999999000000,"
+		    "\"until\":1700000000000000},\"pid\":0,\"ppid\":0,\"comm\":\"\",\"exec\":null,"
+		    "\"exit\":null,\"oom\":null,\"tcp\":null}");
+	if (avro_json_envelope(dec, "tapio.kernel", v, n, &env, err, sizeof(err)))
+		fail_msg("envelope: %s", err);
+	assert_string_equal(env.kind, "LOSS");
+	assert_int_equal(env.seq, 7);
+	assert_int_equal(env.run, 0); /* 0.1.0 had no run */
+	assert_int_equal(env.node_len, 8);
+	assert_string_equal(env.node, "old-node");
+	assert_string_equal(env.loss_stage, "DELIVERY");
+	assert_int_equal(env.loss_count, 3);
+	assert_string_equal(env.schema->name, "kernel");
+	assert_string_equal(env.schema->release, "0.1.0");
+	avro_json_decoder_free(dec);
+}
+
+/* The envelope of the current schema's record, in both framings. */
+static void test_envelope(void **state)
+{
+	struct avro_json_decoder *dec = embedded_decoder();
+	struct record_envelope env;
+	uint8_t v[600];
+	char err[256] = "";
+	size_t n;
+
+	(void)state;
+	for (int framing = 0; framing < 2; framing++) {
+		n = framing ? frame_confluent(v, 3, kernel_datum, kernel_datum_len) :
+			      frame_single(v, kernel_fp, kernel_datum, kernel_datum_len);
+		memset(&env, 0xa5, sizeof(env));
+		if (avro_json_envelope(dec, "tapio.kernel", v, n, &env, err, sizeof(err)))
+			fail_msg("envelope: %s", err);
+		assert_string_equal(env.kind, "EXEC");
+		assert_int_equal(env.seq, 42);
+		assert_int_equal(env.run, 1732549000000000);
+		assert_string_equal(env.node, "node-1");
+		assert_int_equal(env.node_len, 6);
+		assert_null(env.loss_stage);
+		assert_null(env.schema->release);
+	}
+	/* Checked like any decode: a cut value is refused. */
+	assert_int_equal(avro_json_envelope(dec, "tapio.kernel", v, n - 1, &env, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "need"));
+	avro_json_decoder_free(dec);
+}
+
 /* Types the kernel schema lacks, with hand-written datums. */
 static const char misc_json[] =
 	"{\"type\":\"record\",\"name\":\"Misc\",\"fields\":["
@@ -335,8 +469,8 @@ static const char list_json[] =
 	"{\"type\":\"record\",\"name\":\"L\",\"fields\":[{\"name\":\"next\",\"type\":[\"null\",\"L\"]}]}";
 
 static const struct tapio_schema test_schemas[] = {
-	{ "misc", misc_json, sizeof(misc_json) - 1 },
-	{ "list", list_json, sizeof(list_json) - 1 },
+	{ "misc", misc_json, sizeof(misc_json) - 1, NULL },
+	{ "list", list_json, sizeof(list_json) - 1, NULL },
 };
 
 static struct avro_json_decoder *test_decoder(void)
@@ -369,6 +503,15 @@ static void test_misc_types(void **state)
 	expect_json(dec, "x.misc", v, n,
 		    "{\"m\":{\"k\":\"00ff\"},\"f\":\"abcd\",\"x\":\"NaN\",\"d\":1.5,\"e\":\"B\","
 		    "\"n\":[null,null],\"u\":-1}");
+	/* Not a Tapio record: no envelope to read. */
+	{
+		struct record_envelope env;
+		char err[256] = "";
+
+		assert_int_equal(avro_json_envelope(dec, "x.misc", v, n, &env, err, sizeof(err)),
+				 -EINVAL);
+		assert_string_equal(err, "schema misc has no enum \"kind\"");
+	}
 	avro_json_decoder_free(dec);
 }
 
@@ -438,8 +581,8 @@ static void test_recursion(void **state)
 static void test_bad_schema(void **state)
 {
 	static const struct tapio_schema bad[] = {
-		{ "ok", "\"int\"", 5 },
-		{ "broken", "{\"type\": \"record\"}", 18 },
+		{ "ok", "\"int\"", 5, NULL },
+		{ "broken", "{\"type\": \"record\"}", 18, NULL },
 	};
 	struct avro_json_decoder *dec = NULL;
 	char err[256] = "";
@@ -481,6 +624,8 @@ int main(void)
 		cmocka_unit_test(test_framing_errors),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_hostile_bytes),
+		cmocka_unit_test(test_released_schema_decodes),
+		cmocka_unit_test(test_envelope),
 		cmocka_unit_test(test_misc_types),
 		cmocka_unit_test(test_misc_hostile),
 		cmocka_unit_test(test_recursion),

@@ -65,14 +65,19 @@ struct collector_ops {
 	/* Key records by <node>/<cgroup id> even when the cgroup belongs to a pod (the metadata
 	 * topic is compacted per cgroup); otherwise the key is the pod UID when there is one. */
 	bool key_by_cgroup;
-	/* Runs whatever `collectors` says: every other collector depends on it (metadata). */
+	/* Runs whenever a collector that reads the kernel runs, whatever `collectors` says: they
+	 * depend on it (metadata keeps the identity cache). */
 	bool always;
+	/* Reads an HTTP API, not the kernel: needs no BPF, no cgroup tree, no identity cache. With
+	 * only such collectors (the cluster Deployment), metadata does not run. */
+	bool http;
 	/* Runs only when asked for by name (`collectors`), never in the default set. */
 	bool not_default;
 	/* Opens the collector's sources (loads and attaches BPF programs, opens sockets, checks
-	 * its settings) and fills *io. 0; -ENODEV when it has nothing to connect to and was not
-	 * asked for by name (skipped with one info line); or -errno with a log line saying what is
-	 * missing (the collector does not run; the others do). */
+	 * its settings) and fills *io. 0; -ENODEV when it has nothing (usable) to connect to, with a
+	 * line saying what is missing: skipped when it was not asked for by name, a configuration
+	 * error when it was (start-up fails, exit 2); or another -errno with a log line (the
+	 * collector does not run; the others do). */
 	int (*open)(struct collector_runtime *c, struct collector_io *io);
 	/* Optional: after every collector opened, in table order. First records (a snapshot of
 	 * what exists at start), seeding from the identity cache, starting a worker. 0 or -errno

@@ -25,15 +25,19 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
 #include "collector.h"
+#include "publish.h"
+#include "redact.h"
 
 #ifndef TAPIO_VERSION
 #define TAPIO_VERSION "unknown"
@@ -79,14 +83,33 @@ static int check_topic_prefix(const char *v, const char *const *known, char **ou
 			      size_t why_size);
 static int check_node_name(const char *v, const char *const *known, char **out, char *why,
 			   size_t why_size);
+static int check_record_headers(const char *v, const char *const *known, char **out, char *why,
+				size_t why_size)
+{
+	unsigned mask;
+	int err;
+
+	(void)known;
+	*out = NULL;
+	err = record_headers_parse(v, &mask, why, why_size);
+	if (err || !*v)
+		return err;
+	*out = strdup(v);
+	return *out ? 0 : -ENOMEM;
+}
+
 static int check_registry_url(const char *v, const char *const *known, char **out, char *why,
 			      size_t why_size);
+static int check_record_headers(const char *v, const char *const *known, char **out, char *why,
+				size_t why_size);
 static int check_listen(const char *v, const char *const *known, char **out, char *why,
 			size_t why_size);
 static int check_dns_ports(const char *v, const char *const *known, char **out, char *why,
 			   size_t why_size);
 static int check_dir_path(const char *v, const char *const *known, char **out, char *why,
 			   size_t why_size);
+static int check_redact_args(const char *v, const char *const *known, char **out, char *why,
+			     size_t why_size);
 
 static int check_etcd_endpoints(const char *v, const char *const *known, char **out, char *why,
 				size_t why_size);
@@ -134,6 +157,9 @@ static const struct prop prop_table[] = {
 	{ .name = "schema_registry_url", .type = PROP_STRING, .offset = OFF(schema_registry_url),
 	  .def_text = "empty (no registry)", .check = check_registry_url, .empty_unsets = true,
 	  .desc = "Confluent-compatible Schema Registry http(s)://host:port; set = Confluent framing, empty = single-object encoding" },
+	{ .name = "record_headers", .type = PROP_STRING, .offset = OFF(record_headers),
+	  .def_text = "empty (none)", .check = check_record_headers, .empty_unsets = true,
+	  .desc = "Kafka headers every message carries: any of collector, node, schema_fingerprint, producer_version" },
 	{ .name = "metrics_listen", .type = PROP_STRING, .offset = OFF(metrics_listen),
 	  .def = "127.0.0.1:9464", .check = check_listen, .empty_unsets = true,
 	  .desc = "host:port of /metrics, /healthz and /readyz ([v6]:port for IPv6, port 0 = any free one); empty = off" },
@@ -146,6 +172,11 @@ static const struct prop prop_table[] = {
 	{ .name = "dns_pending_max", .type = PROP_INT, .offset = OFF(dns_pending_max),
 	  .def = "4096", .min = 16, .max = 1048576,
 	  .desc = "dns: queries awaiting a response, at most; beyond it the oldest is dropped and counted" },
+	{ .name = "kernel_redact_args", .type = PROP_STRING, .offset = OFF(kernel_redact_args),
+	  .def = REDACT_DEFAULT, .check = check_redact_args, .empty_unsets = true,
+	  .desc = "kernel: argv values replaced by " REDACT_TEXT " before encoding: flags (--name: "
+		  "--name=VALUE and --name VALUE), KEY=VALUE and \"NAME: VALUE\" names (* and ? "
+		  "globs, any case), user:password@ for URLs; comma-separated; empty = none" },
 	{ .name = "spool_dir", .type = PROP_STRING, .offset = OFF(spool_dir),
 	  .def_text = "empty (no spool)", .check = check_dir_path, .empty_unsets = true,
 	  .desc = "directory of the disk spool that keeps records while Kafka cannot take them; empty = no spool" },
@@ -420,12 +451,17 @@ static int check_topic_prefix(const char *v, const char *const *known, char **ou
 	return *out ? 0 : -ENOMEM;
 }
 
+/* "host:port" or "[v6]:port" with a numeric host, as metrics_open() binds it; "" = off. */
 static int check_listen(const char *v, const char *const *known, char **out, char *why,
 			size_t why_size)
 {
-	const char *colon = strrchr(v, ':');
-	char *end;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICHOST };
+	struct addrinfo *ai = NULL;
+	const char *colon = strrchr(v, ':'), *host = v;
+	char host_buf[64], *end;
+	size_t host_len;
 	long port;
+	int err;
 
 	(void)known;
 	*out = NULL;
@@ -437,6 +473,24 @@ static int check_listen(const char *v, const char *const *known, char **out, cha
 	port = strtol(colon + 1, &end, 10);
 	if (colon[1] == '\0' || *end || errno || port < 0 || port > 65535)
 		return fail(why, why_size, -EINVAL, "port must be 0..65535");
+	host_len = (size_t)(colon - v);
+	if (host_len >= 2 && v[0] == '[' && v[host_len - 1] == ']') {
+		host++;
+		host_len -= 2;
+	}
+	if (host_len >= sizeof(host_buf))
+		return fail(why, why_size, -EINVAL, "host too long");
+	memcpy(host_buf, host, host_len);
+	host_buf[host_len] = '\0';
+	if (host_len) {
+		err = getaddrinfo(host_buf, NULL, &hints, &ai);
+		if (ai)
+			freeaddrinfo(ai);
+		if (err)
+			return fail(why, why_size, -EINVAL,
+				    "the host must be a numeric address (127.0.0.1, [::1], 0.0.0.0): %s",
+				    gai_strerror(err));
+	}
 	*out = strdup(v);
 	return *out ? 0 : -ENOMEM;
 }
@@ -452,6 +506,23 @@ static int check_dir_path(const char *v, const char *const *known, char **out, c
 	if (v[0] != '/')
 		return fail(why, why_size, -EINVAL, "must be an absolute path");
 	*out = strdup(v);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* Parsed by the kernel collector's own parser, so what is accepted here is what it runs. */
+static int check_redact_args(const char *v, const char *const *known, char **out, char *why,
+			     size_t why_size)
+{
+	struct redact_rules *r = NULL;
+	int ret;
+
+	(void)known;
+	*out = NULL;
+	ret = redact_parse(v, &r, why, why_size);
+	if (ret || !r)
+		return ret; /* "" = no redaction */
+	*out = redact_normalize(r);
+	redact_free(r);
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -479,6 +550,8 @@ static int check_node_name(const char *v, const char *const *known, char **out, 
 	*out = NULL;
 	if (!len)
 		return fail(why, why_size, -EINVAL, "must not be empty");
+	if (!utf8_valid((const unsigned char *)v, len))
+		return fail(why, why_size, -EINVAL, "not valid UTF-8");
 	if (len > NODE_NAME_MAX)
 		return fail(why, why_size, -EINVAL, "%zu bytes, more than %d", len, NODE_NAME_MAX);
 	/* Message keys are "<node>/<cgroup id>": a '/' would make them ambiguous. */
@@ -948,6 +1021,16 @@ int config_set(struct tapio_config *cfg, const char *key, const char *value, con
 		ret = fail(errstr, errstr_size, -ENOMEM, "%s: out of memory", origin);
 		goto out;
 	}
+	/* Here, not only in the file parser: a flag or --set goes through the same checks. */
+	if (!utf8_valid((const unsigned char *)k, strlen(k))) {
+		ret = fail(errstr, errstr_size, -EINVAL, "%s: a key is not valid UTF-8", origin);
+		goto out;
+	}
+	if (!utf8_valid((const unsigned char *)v, strlen(v))) {
+		ret = fail(errstr, errstr_size, -EINVAL, "%s: the value for %s is not valid UTF-8",
+			   origin, k);
+		goto out;
+	}
 	for (c = v; *c && !is_control(*c); c++)
 		;
 	if (*c) {
@@ -1233,10 +1316,12 @@ void config_free(struct tapio_config *cfg)
 	free(cfg->topic_prefix);
 	free(cfg->node_name);
 	free(cfg->schema_registry_url);
+	free(cfg->record_headers);
 	free(cfg->metrics_listen);
 	free(cfg->spool_dir);
 	free(cfg->state_dir);
 	free(cfg->dns_ports);
+	free(cfg->kernel_redact_args);
 	free(cfg->etcd_endpoints);
 	free(cfg->etcd_ca_file);
 	free(cfg->etcd_cert_file);
@@ -1264,6 +1349,7 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_SET,
 	OPT_DUMP,
+	OPT_PROBE,
 };
 
 /* Flags that set one table key; --help shows that key's description. */
@@ -1291,6 +1377,7 @@ static const struct option long_opts[] = {
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "set", required_argument, NULL, OPT_SET },
 	{ "dump-config", no_argument, NULL, OPT_DUMP },
+	{ "probe", no_argument, NULL, OPT_PROBE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -1325,6 +1412,16 @@ static void usage(FILE *out, const char *const *known)
 		   "set any key below, kafka.<property> included; repeatable");
 	usage_line(out, "    --dump-config",
 		   "print the effective configuration in the file format and exit");
+	/* Taken out of argv by topics_take_args() (producer/core/topics.c) before this parser. */
+	usage_line(out, "    --print-topics[=FORMAT]",
+		   "print the topics of this configuration with their settings and exit;");
+	usage_line(out, "", "FORMAT kafka-topics (a sh script, default) or strimzi");
+	usage_line(out, "    --partitions N", "with --print-topics: partitions per topic (6)");
+	usage_line(out, "    --replication-factor N", "with --print-topics: replicas per partition (3)");
+	usage_line(out, "    --retention-hours N", "with --print-topics: retention in hours (168)");
+	usage_line(out, "    --strimzi-cluster NAME", "with --print-topics=strimzi: its cluster label (my-cluster)");
+	usage_line(out, "    --probe",
+		   "try each collector's programs on this kernel, report what runs, and exit");
 	usage_line(out, "-h, --help", "print this help and exit");
 	usage_line(out, "-V, --version", "print the version and exit");
 	fputs("\nConfiguration keys:\n", out);
@@ -1344,18 +1441,47 @@ static void usage(FILE *out, const char *const *known)
 	      "config file (the message names the key and FILE:LINE or the flag).\n", out);
 }
 
-/* Reads the whole file; rejects NUL bytes, which would silently cut the text short. */
+static const char *file_kind(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFDIR:
+		return "a directory";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	case S_IFSOCK:
+		return "a socket";
+	default:
+		return "not a file";
+	}
+}
+
+/* Reads the whole regular file; rejects NUL bytes, which would silently cut the text short. */
 static int read_file(const char *path, char **text, char *errstr, size_t errstr_size)
 {
 	size_t len = 0, cap = 4096;
 	char *buf = NULL, *grown, *nul;
+	struct stat st;
 	ssize_t n;
 	int fd, ret = 0, line;
 
 	*text = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO with no writer would otherwise wait for one for ever. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return fail(errstr, errstr_size, -errno, "--config %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		ret = fail(errstr, errstr_size, -errno, "--config %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = fail(errstr, errstr_size, -EINVAL, "--config %s: not a regular file (%s)", path,
+			   file_kind(st.st_mode));
+		goto out;
+	}
 	buf = malloc(cap);
 	if (!buf) {
 		ret = fail(errstr, errstr_size, -ENOMEM, "--config %s: out of memory", path);
@@ -1453,13 +1579,37 @@ static int check_default_node_name(struct tapio_config *cfg, char *errstr, size_
 	return 0;
 }
 
+int config_validate(const struct tapio_config *cfg, char *errstr, size_t errstr_size)
+{
+	char warning[512], why[512];
+	long page_kb = sysconf(_SC_PAGESIZE) / 1024;
+	int ret;
+
+	if (cfg->spool_segment_mb > cfg->spool_max_mb)
+		return fail(errstr, errstr_size, -EINVAL,
+			    "spool_segment_mb (%d) must be at most spool_max_mb (%d)",
+			    cfg->spool_segment_mb, cfg->spool_max_mb);
+	/* The kernel wants a power of two of pages for a BPF ring buffer. */
+	if (cfg->ringbuf_kb & (cfg->ringbuf_kb - 1) || cfg->ringbuf_kb < page_kb)
+		return fail(errstr, errstr_size, -EINVAL,
+			    "ringbuf_kb: %d is not a power of two of at least one page (%ld KiB)",
+			    cfg->ringbuf_kb, page_kb);
+	why[0] = '\0';
+	ret = publisher_check_config(cfg, warning, sizeof(warning), why, sizeof(why));
+	if (ret)
+		return fail(errstr, errstr_size, ret, "kafka.* settings: %s", why);
+	if (warning[0])
+		log_warn("%s", warning);
+	return 0;
+}
+
 int config_from_args(struct tapio_config *cfg, int argc, char **argv,
 		     const char *const *known_collectors, FILE *out,
 		     char *errstr, size_t errstr_size)
 {
 	struct { int opt; const char *arg; } *flags = NULL;
 	const char *config_file = NULL, *arg, *eq;
-	bool help = false, version = false, dump = false;
+	bool help = false, version = false, dump = false, probe = false;
 	char *text = NULL, *key = NULL;
 	int nflags = 0, c, i, ret = 0;
 	size_t k;
@@ -1494,6 +1644,9 @@ int config_from_args(struct tapio_config *cfg, int argc, char **argv,
 			break;
 		case OPT_DUMP:
 			dump = true;
+			break;
+		case OPT_PROBE:
+			probe = true;
 			break;
 		case ':':
 			arg = argv[optind - 1];
@@ -1592,10 +1745,15 @@ int config_from_args(struct tapio_config *cfg, int argc, char **argv,
 	ret = check_default_node_name(cfg, errstr, errstr_size);
 	if (ret)
 		goto out;
+	/* Before the dump, too: it must never print a configuration the producer then refuses. */
+	ret = config_validate(cfg, errstr, errstr_size);
+	if (ret)
+		goto out;
 	if (dump) {
 		config_dump(cfg, out);
 		ret = 1;
 	}
+	cfg->probe = probe;
 out:
 	free(key);
 	free(text);

@@ -32,6 +32,7 @@ struct tapio_config {
 	int identity_grace_s; /* removed cgroups stay resolvable this long */
 	int ringbuf_kb;       /* per event collector; a power of two (checked by pipeline_open) */
 	char *schema_registry_url; /* NULL = Avro single-object encoding */
+	char *record_headers;      /* header names, comma-separated; NULL = none */
 	char *metrics_listen;      /* NULL = no metrics endpoint */
 	char *spool_dir;           /* NULL = no disk spool */
 	char *state_dir;           /* NULL = <spool_dir>/state (config_state_dir) */
@@ -43,6 +44,7 @@ struct tapio_config {
 	char *dns_ports;      /* dns: "53[,port...]", validated: 1..65535, distinct, at most 8 */
 	int dns_timeout_ms;   /* dns: a query with no response after this is published as a timeout */
 	int dns_pending_max;  /* dns: queries awaiting a response, at most; the oldest is evicted */
+	char *kernel_redact_args; /* kernel: argv redaction rules (redact.h), normalized; NULL = none */
 	/* etcd: the collector that watches etcd's JSON gateway (producer/collectors/etcd). */
 	char *etcd_endpoints;        /* "url[,url...]": http(s)://host:port, normalized, at most 8 */
 	char *etcd_ca_file;          /* NULL = the system's CA store */
@@ -54,13 +56,14 @@ struct tapio_config {
 	struct kafka_prop *kafka;
 	int kafka_count;
 	char *config_path;    /* file that was read, or NULL */
+	bool probe;           /* --probe: report what each collector can do here, then exit */
 };
 
 /*
  * Fills *cfg from defaults, then the file named by --config (if any), then the other flags, in
  * that order, so flags win. `known_collectors` is a NULL-terminated list of valid collector
  * names. Returns:
- *   0        ready to run
+ *   0        ready to run (cfg->probe set: --probe was given, run the probe instead)
  *   1        --help, --version or --dump-config was handled (output written to `out`); exit 0
  *   -EINVAL  bad flag, key or value: errstr says which; the caller exits with status 2
  * *cfg must be released with config_free() whatever the result.
@@ -68,6 +71,14 @@ struct tapio_config {
 int config_from_args(struct tapio_config *cfg, int argc, char **argv,
 		     const char *const *known_collectors, FILE *out,
 		     char *errstr, size_t errstr_size);
+
+/*
+ * Checks what no single key can: spool_segment_mb <= spool_max_mb, ringbuf_kb a power of two of
+ * pages, and the kafka.* properties together with the producer's defaults, as librdkafka will
+ * take them (publisher_check_config()). Logs a warning when they weaken the delivery guarantee.
+ * Messages name the keys. 0 or -EINVAL. config_from_args() calls it before --dump-config.
+ */
+int config_validate(const struct tapio_config *cfg, char *errstr, size_t errstr_size);
 
 /* Parses `key = value` lines from `text` (named `origin` in messages) into cfg. */
 int config_parse_text(struct tapio_config *cfg, const char *text, const char *origin,

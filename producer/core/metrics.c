@@ -88,11 +88,53 @@ int metrics_open(struct metrics_server *m, const char *listen_addr, char *errstr
 	return 0;
 }
 
-void metrics_accept(struct metrics_server *m, int epfd, uint32_t tag_base, int64_t now_ms)
+static void drop_client(struct metrics_client *c)
+{
+	close(c->fd); /* also removes it from epoll */
+	free(c->response);
+	*c = (struct metrics_client){ .fd = -1 };
+}
+
+static bool past_deadline(const struct metrics_client *c, int64_t now_ms)
+{
+	switch (c->state) {
+	case METRICS_READING:
+		return now_ms - c->accepted_ms > METRICS_REQUEST_TIMEOUT_MS;
+	case METRICS_WRITING:
+		return now_ms - c->accepted_ms > METRICS_CLIENT_TIMEOUT_MS;
+	case METRICS_LINGERING:
+		return now_ms - c->answered_ms > METRICS_LINGER_MS;
+	}
+	return true;
+}
+
+/* The slot to take from someone when all are in use: a lingering client (its answer is out),
+ * else the oldest still reading a request, else the oldest being answered. */
+static int victim(const struct metrics_server *m)
+{
+	int best = 0;
+
+	for (int i = 1; i < METRICS_MAX_CLIENTS; i++) {
+		const struct metrics_client *c = &m->clients[i], *b = &m->clients[best];
+		int rank_c = c->state == METRICS_LINGERING ? 0 : c->state == METRICS_READING ? 1 : 2;
+		int rank_b = b->state == METRICS_LINGERING ? 0 : b->state == METRICS_READING ? 1 : 2;
+
+		if (rank_c < rank_b || (rank_c == rank_b && c->accepted_ms < b->accepted_ms))
+			best = i;
+	}
+	return best;
+}
+
+/* At most this many accepts per call: a flood of connections cannot keep the loop here. */
+#define ACCEPTS_PER_CALL (2 * METRICS_MAX_CLIENTS)
+
+void metrics_accept(struct metrics_server *m, int epfd, uint32_t tag_base,
+		    const struct pipeline *pl, int64_t now_ms)
 {
 	m->epfd = epfd;
 	m->tag_base = tag_base;
-	for (;;) {
+	metrics_expire(m, now_ms);
+	for (int n = 0; n < ACCEPTS_PER_CALL; n++) {
 		int fd = accept4(m->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), i;
 		struct epoll_event ev = { .events = EPOLLIN };
 
@@ -100,20 +142,23 @@ void metrics_accept(struct metrics_server *m, int epfd, uint32_t tag_base, int64
 			return;
 		for (i = 0; i < METRICS_MAX_CLIENTS && m->clients[i].fd >= 0; i++)
 			;
+		if (i == METRICS_MAX_CLIENTS) {
+			i = victim(m);
+			log_debug("metrics: %d clients connected: closing one for a new one",
+				  METRICS_MAX_CLIENTS);
+			drop_client(&m->clients[i]);
+			m->evicted++;
+		}
 		ev.data.u32 = tag_base + (uint32_t)i;
-		if (i == METRICS_MAX_CLIENTS || epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			close(fd);
 			continue;
 		}
-		m->clients[i] = (struct metrics_client){ .fd = fd, .accepted_ms = now_ms };
+		m->clients[i] = (struct metrics_client){ .fd = fd, .state = METRICS_READING,
+							 .accepted_ms = now_ms };
+		/* A probe's request is often there already: answer it now, freeing the slot. */
+		metrics_serve(m, i, pl, now_ms);
 	}
-}
-
-static void drop_client(struct metrics_client *c)
-{
-	close(c->fd); /* also removes it from epoll */
-	free(c->response);
-	*c = (struct metrics_client){ .fd = -1 };
 }
 
 static void label_value(FILE *out, const char *v)
@@ -232,6 +277,9 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 	PER_COLLECTOR(out, pl, "tapio_records_received_total",
 		      "Records read from the collector's ring buffer or taken from its hand-off queue.",
 		      received);
+	PER_COLLECTOR(out, pl, "tapio_records_made_total",
+		      "Records the collector made (tombstones included, LOSS records not), whatever "
+		      "became of them later.", made);
 	family(out, "tapio_records_rejected_total", "counter",
 	       "Ring-buffer records rejected by the decoder, by reason.");
 	for (size_t i = 0; i < pl->ncollectors; i++)
@@ -258,6 +306,11 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 		sample(out, "tapio_records_dropped_total", c->ops->name, "stage", "spool",
 		       c->stats.spool_failed);
 	}
+	family(out, "tapio_topic_missing", "gauge",
+	       "1 while the brokers say the collector's topic does not exist (create it).");
+	for (size_t i = 0; i < pl->ncollectors; i++)
+		sample(out, "tapio_topic_missing", pl->collectors[i].ops->name, NULL, NULL,
+		       pl->collectors[i].topic_missing);
 	PER_COLLECTOR(out, pl, "tapio_records_spooled_total",
 		      "Records written to the disk spool because Kafka could not take them.", spooled);
 	PER_COLLECTOR(out, pl, "tapio_records_replayed_total",
@@ -330,6 +383,22 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 		family(out, "tapio_spool_torn_records", "gauge",
 		       "Torn or corrupt records found in the spool at start and dropped.");
 		fprintf(out, "tapio_spool_torn_records %" PRIu64 "\n", pl->spool_recovered.torn);
+		family(out, "tapio_spool_foreign_records_total", "counter",
+		       "Spooled records of a collector this build does not know, dropped.");
+		fprintf(out, "tapio_spool_foreign_records_total %" PRIu64 "\n", pl->spool_foreign);
+		family(out, "tapio_spool_skipped_regions", "gauge",
+		       "Damaged stretches of spool segments skipped at start whose record count is "
+		       "unknown (each held at least one record).");
+		fprintf(out, "tapio_spool_skipped_regions %" PRIu64 "\n",
+			pl->spool_recovered.skipped_regions);
+		family(out, "tapio_spool_skipped_bytes", "gauge",
+		       "Bytes of those stretches.");
+		fprintf(out, "tapio_spool_skipped_bytes %" PRIu64 "\n",
+			pl->spool_recovered.skipped_bytes);
+		family(out, "tapio_spool_unreadable_segments", "gauge",
+		       "Spool segment files found at start that could not be read, set aside.");
+		fprintf(out, "tapio_spool_unreadable_segments %" PRIu64 "\n",
+			pl->spool_recovered.unreadable_segments);
 	}
 	if (!ks || !ks->updated_ms)
 		return;
@@ -356,10 +425,17 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 
 const char *metrics_not_ready(const struct pipeline *pl, int64_t now_ms)
 {
+	static char why[320]; /* the event loop is the only caller */
 	const struct kafka_stats *ks = &pl->publisher.stats;
 
 	if (!pl->attached)
 		return "collectors not attached yet";
+	for (size_t i = 0; i < pl->ncollectors; i++)
+		if (pl->collectors[i].topic_missing) {
+			snprintf(why, sizeof(why), "topic %s does not exist (tapio-producer "
+				 "--print-topics says how to create it)", pl->collectors[i].topic_name);
+			return why;
+		}
 	if (pl->spool)
 		return NULL; /* the spool takes records whether or not a broker answers */
 	if (!ks->updated_ms || now_ms - ks->updated_ms > STATS_FRESH_MS)
@@ -370,73 +446,113 @@ const char *metrics_not_ready(const struct pipeline *pl, int64_t now_ms)
 	return "no broker reachable";
 }
 
-/* Makes the client's response; without memory, none (the client is dropped). */
-static void respond(struct metrics_client *c, int status, const char *reason, const char *type,
-		    const char *body, size_t len)
+/* Makes the client's response (the body left out for HEAD); without memory, none (the client
+ * is dropped). */
+static void respond(struct metrics_client *c, const char *version, bool head, int status,
+		    const char *reason, const char *extra_headers, const char *type, const char *body,
+		    size_t len)
 {
-	char head[256];
-	int n = snprintf(head, sizeof(head),
-			 "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			 "Connection: close\r\n\r\n", status, reason, type, len);
+	char top[320];
+	size_t body_len = head ? 0 : len;
+	int n = snprintf(top, sizeof(top),
+			 "%s %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+			 "Connection: close\r\n\r\n", version, status, reason, type, len,
+			 extra_headers);
 
-	c->response = malloc((size_t)n + len);
+	if (n < 0 || (size_t)n >= sizeof(top))
+		return;
+	c->response = malloc((size_t)n + body_len);
 	if (!c->response)
 		return;
-	memcpy(c->response, head, (size_t)n);
-	memcpy(c->response + n, body, len);
-	c->response_len = (size_t)n + len;
+	memcpy(c->response, top, (size_t)n);
+	memcpy(c->response + n, body, body_len);
+	c->response_len = (size_t)n + body_len;
 	c->sent = 0;
 }
 
+#define TEXT "text/plain; charset=utf-8"
+#define RESPOND(c_, v_, head_, status_, reason_, body_)                                        \
+	respond(c_, v_, head_, status_, reason_, "", TEXT, body_, sizeof(body_) - 1)
+
+/* Parses the request line "METHOD SP target SP HTTP/1.x" and answers it. Headers are not needed:
+ * every answer closes the connection, whatever Connection: says. */
 static void answer(struct metrics_client *c, const struct pipeline *pl, int64_t now_ms)
 {
-	const char *request = c->request;
-	static const char text[] = "text/plain; charset=utf-8";
-	char method[8], path[256];
+	const char *line = c->request, *sp1, *sp2, *eol, *version = "HTTP/1.1";
+	char path[256];
+	size_t path_len;
+	bool head;
 	const char *why;
 
-	if (sscanf(request, "%7s %255s", method, path) != 2) {
-		respond(c, 400, "Bad Request", text, "bad request\n", 12);
+	eol = strpbrk(line, "\r\n");
+	sp1 = memchr(line, ' ', eol ? (size_t)(eol - line) : 0);
+	sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
+	if (!eol || !sp1 || !sp2 || sp2 == sp1 + 1 || sp1[1] != '/') {
+		RESPOND(c, version, false, 400, "Bad Request", "bad request\n");
 		return;
 	}
-	if (strcmp(method, "GET") != 0) {
-		respond(c, 405, "Method Not Allowed", text, "GET only\n", 9);
+	if ((size_t)(eol - sp2 - 1) == 8 && !strncmp(sp2 + 1, "HTTP/1.0", 8)) {
+		version = "HTTP/1.0";
+	} else if ((size_t)(eol - sp2 - 1) != 8 || strncmp(sp2 + 1, "HTTP/1.1", 8)) {
+		RESPOND(c, version, false, 505, "HTTP Version Not Supported", "HTTP/1.0 or 1.1\n");
 		return;
 	}
+	head = sp1 - line == 4 && !strncmp(line, "HEAD", 4);
+	if (!head && (sp1 - line != 3 || strncmp(line, "GET", 3))) {
+		respond(c, version, false, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n", TEXT,
+			"GET or HEAD\n", 12);
+		return;
+	}
+	/* The query string, if any, is ignored. */
+	path_len = strcspn(sp1 + 1, "? ");
+	if (path_len >= sizeof(path)) {
+		RESPOND(c, version, head, 404, "Not Found", "try /metrics, /healthz or /readyz\n");
+		return;
+	}
+	memcpy(path, sp1 + 1, path_len);
+	path[path_len] = '\0';
 	if (strcmp(path, "/metrics") == 0) {
 		char *body = NULL;
 		size_t len = 0;
 		FILE *out = open_memstream(&body, &len);
 
 		if (!out) {
-			respond(c, 500, "Internal Server Error", text, "out of memory\n", 14);
+			RESPOND(c, version, head, 500, "Internal Server Error", "out of memory\n");
 			return;
 		}
 		metrics_render(pl, out);
 		fclose(out);
-		respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body, len);
+		respond(c, version, head, 200, "OK", "", "text/plain; version=0.0.4; charset=utf-8",
+			body, len);
 		free(body);
 	} else if (strcmp(path, "/healthz") == 0) {
 		if (now_ms - pl->last_tick_ms <= HEALTHY_TICK_AGE_MS)
-			respond(c, 200, "OK", text, "ok\n", 3);
+			RESPOND(c, version, head, 200, "OK", "ok\n");
 		else
-			respond(c, 503, "Service Unavailable", text, "event loop stalled\n", 19);
+			RESPOND(c, version, head, 503, "Service Unavailable", "event loop stalled\n");
 	} else if (strcmp(path, "/readyz") == 0) {
 		why = metrics_not_ready(pl, now_ms);
 		if (!why)
-			respond(c, 200, "OK", text, "ready\n", 6);
+			RESPOND(c, version, head, 200, "OK", "ready\n");
 		else
-			respond(c, 503, "Service Unavailable", text, why, strlen(why));
+			respond(c, version, head, 503, "Service Unavailable", "", TEXT, why,
+				strlen(why));
 	} else {
-		respond(c, 404, "Not Found", text, "try /metrics, /healthz or /readyz\n", 34);
+		RESPOND(c, version, head, 404, "Not Found", "try /metrics, /healthz or /readyz\n");
 	}
+}
+
+static bool watch_for(struct metrics_server *m, int idx, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.u32 = m->tag_base + (uint32_t)idx };
+
+	return epoll_ctl(m->epfd, EPOLL_CTL_MOD, m->clients[idx].fd, &ev) == 0;
 }
 
 /* Sends what the socket takes; true while some is left and EPOLLOUT will bring the rest. */
 static bool send_some(struct metrics_server *m, int idx)
 {
 	struct metrics_client *c = &m->clients[idx];
-	struct epoll_event ev = { .events = EPOLLOUT, .data.u32 = m->tag_base + (uint32_t)idx };
 
 	while (c->sent < c->response_len) {
 		ssize_t n = send(c->fd, c->response + c->sent, c->response_len - c->sent,
@@ -446,7 +562,7 @@ static bool send_some(struct metrics_server *m, int idx)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			/* Watch for room instead of input from now on (MOD again is harmless). */
-			return epoll_ctl(m->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0;
+			return watch_for(m, idx, EPOLLOUT);
 		if (n <= 0) {
 			log_debug("metrics: client went away: %s", strerror(errno));
 			return false;
@@ -454,6 +570,29 @@ static bool send_some(struct metrics_server *m, int idx)
 		c->sent += (size_t)n;
 	}
 	return false;
+}
+
+/* Lingering: reading what the client still sends (and dropping it) until it closes. True while
+ * the connection stays open. */
+#define LINGER_DISCARD_MAX (64 * 1024)
+
+static bool discard_input(struct metrics_client *c)
+{
+	char sink[4096];
+
+	for (;;) {
+		ssize_t n = read(c->fd, sink, sizeof(sink));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		if (n <= 0)
+			return false; /* closed (or reset): done */
+		c->discarded += (size_t)n;
+		if (c->discarded > LINGER_DISCARD_MAX)
+			return false;
+	}
 }
 
 void metrics_serve(struct metrics_server *m, int idx, const struct pipeline *pl, int64_t now_ms)
@@ -464,9 +603,14 @@ void metrics_serve(struct metrics_server *m, int idx, const struct pipeline *pl,
 	if (idx < 0 || idx >= METRICS_MAX_CLIENTS || m->clients[idx].fd < 0)
 		return;
 	c = &m->clients[idx];
-	if (!c->response) {
+	if (c->state == METRICS_LINGERING) {
+		if (!discard_input(c))
+			drop_client(c);
+		return;
+	}
+	if (c->state == METRICS_READING) {
 		n = read(c->fd, c->request + c->len, sizeof(c->request) - 1 - c->len);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			return;
 		if (n <= 0) {
 			drop_client(c);
@@ -475,24 +619,44 @@ void metrics_serve(struct metrics_server *m, int idx, const struct pipeline *pl,
 		c->len += (size_t)n;
 		c->request[c->len] = '\0';
 		/* Only the request line matters; wait for the end of the headers unless full. */
-		if (!strstr(c->request, "\r\n\r\n") && !strstr(c->request, "\n\n") &&
-		    c->len < sizeof(c->request) - 1)
+		if (strstr(c->request, "\r\n\r\n") || strstr(c->request, "\n\n"))
+			answer(c, pl, now_ms);
+		else if (c->len == sizeof(c->request) - 1)
+			RESPOND(c, "HTTP/1.1", false, 431, "Request Header Fields Too Large",
+				"request too large\n");
+		else
 			return;
-		answer(c, pl, now_ms);
 		if (!c->response) {
 			drop_client(c);
 			return;
 		}
+		c->state = METRICS_WRITING;
 	}
-	if (!send_some(m, idx))
+	if (send_some(m, idx))
+		return;
+	if (c->sent < c->response_len) {
+		drop_client(c); /* the client went away */
+		return;
+	}
+	/* Answered. Half-close, and read until the client closes: closing with unread input (a
+	 * pipelined request) would reset the connection and could destroy the answer in flight. */
+	free(c->response);
+	c->response = NULL;
+	c->state = METRICS_LINGERING;
+	c->answered_ms = now_ms;
+	if (shutdown(c->fd, SHUT_WR) < 0 || !watch_for(m, idx, EPOLLIN) || !discard_input(c))
 		drop_client(c);
 }
 
 void metrics_expire(struct metrics_server *m, int64_t now_ms)
 {
-	for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
-		if (m->clients[i].fd >= 0 && now_ms - m->clients[i].accepted_ms > METRICS_CLIENT_TIMEOUT_MS)
+	for (int i = 0; i < METRICS_MAX_CLIENTS; i++) {
+		if (m->clients[i].fd >= 0 && past_deadline(&m->clients[i], now_ms)) {
+			if (m->clients[i].state != METRICS_LINGERING)
+				m->expired++;
 			drop_client(&m->clients[i]);
+		}
+	}
 }
 
 void metrics_close(struct metrics_server *m)

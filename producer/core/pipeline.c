@@ -14,6 +14,8 @@
 #include "schema.h"
 
 #define REGISTRY_TIMEOUT_MS 10000
+/* While a topic is missing, one of its spooled records asks again this often. */
+#define TOPIC_PROBE_MS 10000
 
 static int64_t clock_ns(clockid_t clock)
 {
@@ -53,6 +55,9 @@ static bool retriable(rd_kafka_resp_err_t err)
 	case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
 	case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
 	case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+	/* A topic not created yet: its records wait in the spool until someone creates it. */
+	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
 		return true;
 	default:
 		return false;
@@ -103,11 +108,47 @@ static void settle(struct msg_ref *ref)
 	release_positions(ref->c);
 }
 
+/* The delivery report of the LOSS record of `ref`: a report that Kafka did not acknowledge (and
+ * no spool kept) gives its count back, so the next report of its stage carries it. */
+static void loss_delivered(struct msg_ref *ref, bool kept)
+{
+	struct collector_runtime *c = ref->c;
+	int stage = ref->loss_stage;
+
+	if (!kept) {
+		c->loss_reported[stage] -= c->loss_inflight[stage].count;
+		c->loss_since_us[stage] = c->loss_inflight[stage].since_us;
+		c->stats.loss_records_failed++;
+	}
+	c->loss_inflight[stage].busy = false;
+}
+
+/* The broker says c's topic does not exist (and does not create topics): said once, loudly,
+ * with what to do; /readyz names the topic until a record reaches it. */
+static void note_topic(struct collector_runtime *c, rd_kafka_resp_err_t err)
+{
+	bool missing = err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+		       err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+
+	if (missing && !c->topic_missing) {
+		log_error("%s: the topic does not exist and the brokers do not create it: create it "
+			  "(tapio-producer --print-topics prints how, with its settings); %s",
+			  c->topic_name, c->pipeline->spool ? "its records wait in the spool" :
+			  "its records fail and are counted");
+		c->topic_missing_since_ms = clock_ns(CLOCK_MONOTONIC) / 1000000;
+	} else if (!err && c->topic_missing) {
+		log_info("%s: the topic exists now", c->topic_name);
+	}
+	if (missing || !err)
+		c->topic_missing = missing;
+}
+
 static void on_delivery(struct msg_ref *ref, const rd_kafka_message_t *m)
 {
 	struct collector_runtime *c = ref->c;
 	struct pipeline *pl = c->pipeline;
 
+	note_topic(c, m->err);
 	if (ref->replay_slot >= 0) {
 		pl->replay[ref->replay_slot].busy = false;
 		pl->replay_busy--;
@@ -123,15 +164,21 @@ static void on_delivery(struct msg_ref *ref, const rd_kafka_message_t *m)
 	}
 	if (!m->err) {
 		c->stats.delivered++;
+		if (ref->loss_stage)
+			loss_delivered(ref, true);
 		settle(ref);
 		return;
 	}
 	if (pl->spool && retriable(m->err) &&
 	    spool_record(c, m->key, m->key_len, m->payload, m->len,
 			 rd_kafka_message_timestamp(m, NULL)) == 0) {
+		if (ref->loss_stage)
+			loss_delivered(ref, true);
 		settle(ref);
 		return;
 	}
+	if (ref->loss_stage)
+		loss_delivered(ref, false);
 	c->stats.delivery_failed++;
 	count_delivery_error(&c->stats, m->err);
 	log_at(c->stats.delivery_failed == 1 ? LOG_ERROR : LOG_DEBUG, "%s: delivery failed: %s",
@@ -226,10 +273,15 @@ int pipeline_open_collectors(struct pipeline *pl, const struct tapio_config *cfg
 	/* Names this run in every record, so (node, topic, run, seq) is one record across
 	 * restarts and spool replays. */
 	pl->run = clock_ns(CLOCK_REALTIME) / 1000;
-	err = identity_open(&pl->identity, cgroup_root, cfg->node_name, pl->run, errstr,
-			    errstr_size);
-	if (err)
-		return err;
+	for (size_t i = 0; i < nops && !pl->identity; i++) {
+		if (ops[i]->http)
+			continue;
+		/* A collector reads the kernel: it needs the identity cache. */
+		err = identity_open(&pl->identity, cgroup_root, cfg->node_name, pl->run, errstr,
+				    errstr_size);
+		if (err)
+			return err;
+	}
 	err = publisher_open(&pl->publisher, cfg, topics, pl->ncollectors, on_delivery, errstr,
 			     errstr_size);
 	if (err)
@@ -249,12 +301,16 @@ int pipeline_open_collectors(struct pipeline *pl, const struct tapio_config *cfg
 		if (err)
 			return err;
 		if (pl->spool_recovered.records || pl->spool_recovered.torn ||
-		    pl->spool_recovered.corrupt_segments)
-			log_info("spool: recovered %" PRIu64 " records (%" PRIu64 " bytes) from %s to replay; "
-				 "%" PRIu64 " torn or corrupt records dropped, %" PRIu64 " corrupt segment "
-				 "files kept aside%s%s", pl->spool_recovered.records,
-				 pl->spool_recovered.bytes, cfg->spool_dir, pl->spool_recovered.torn,
-				 pl->spool_recovered.corrupt_segments,
+		    pl->spool_recovered.skipped_regions || pl->spool_recovered.corrupt_segments ||
+		    pl->spool_recovered.unreadable_segments)
+			log_info("spool: recovered %" PRIu64 " records (%" PRIu64 " bytes) from %s to "
+				 "replay; dropped %" PRIu64 " torn or corrupt records and %" PRIu64
+				 " damaged stretches (%" PRIu64 " bytes, at least a record each); %" PRIu64
+				 " corrupt and %" PRIu64 " unreadable segment files set aside%s%s",
+				 pl->spool_recovered.records, pl->spool_recovered.bytes, cfg->spool_dir,
+				 pl->spool_recovered.torn, pl->spool_recovered.skipped_regions,
+				 pl->spool_recovered.skipped_bytes, pl->spool_recovered.corrupt_segments,
+				 pl->spool_recovered.unreadable_segments,
 				 pl->spool_recovered.detail[0] ? ": " : "", pl->spool_recovered.detail);
 		pl->spooling = !spool_empty(pl->spool);
 	}
@@ -277,12 +333,17 @@ int pipeline_open(struct pipeline *pl, const struct tapio_config *cfg, const cha
 		  char *errstr, size_t errstr_size)
 {
 	const struct collector_ops *ops[COLLECTOR_MAX];
+	bool kernel = false;
 	size_t n = 0;
 
+	for (size_t i = 0; i < collector_count; i++)
+		kernel = kernel || (!collector_table[i]->http &&
+				    config_has_collector(cfg, collector_table[i]->name));
 	/* Table order, which puts metadata first: its cgroup records must be read before the
 	 * others' (see pipeline_attach). */
 	for (size_t i = 0; i < collector_count && n < COLLECTOR_MAX; i++)
-		if (collector_table[i]->always || config_has_collector(cfg, collector_table[i]->name))
+		if ((collector_table[i]->always && kernel) ||
+		    config_has_collector(cfg, collector_table[i]->name))
 			ops[n++] = collector_table[i];
 	return pipeline_open_collectors(pl, cfg, ops, n, cgroup_root, errstr, errstr_size);
 }
@@ -314,6 +375,12 @@ static int open_collector(struct pipeline *pl, struct collector_runtime *c)
 	if (err == -ENODEV && !c->named) {
 		c->state = COLLECTOR_SKIPPED;
 		return err;
+	}
+	if (err == -ENODEV) {
+		log_error("%s: asked for by name, but there is nothing to connect to (above)",
+			  c->ops->name);
+		c->state = COLLECTOR_FAILED;
+		return -EINVAL;
 	}
 	if (err) {
 		log_error("%s: collector not running (%s); the others go on", c->ops->name,
@@ -348,7 +415,8 @@ int pipeline_attach(struct pipeline *pl)
 	 * records of processes in it that wait in the same pass. Read after them, a cgroup already
 	 * removed again could no longer be resolved. */
 	for (size_t i = 0; i < pl->ncollectors; i++)
-		open_collector(pl, &pl->collectors[i]);
+		if (open_collector(pl, &pl->collectors[i]) == -EINVAL)
+			return -EINVAL; /* a named collector with nothing to connect to */
 	for (size_t i = 0; i < pl->ncollectors; i++) {
 		struct collector_runtime *c = &pl->collectors[i];
 
@@ -366,6 +434,12 @@ int pipeline_attach(struct pipeline *pl)
 		running += !c->ops->always;
 		log_info("%s: running, publishing to %s", c->ops->name, c->topic_name);
 	}
+	/* Records the spool found damaged at start: which topic they were for cannot be known
+	 * (the damage may be in their own header), so one SPOOL LOSS record on the first topic
+	 * (metadata's, with a kernel collector) says how many. */
+	if (pl->ncollectors)
+		pl->collectors[0].stats.spool_damaged = pl->spool_recovered.torn +
+							pl->spool_recovered.skipped_regions;
 	pl->attached = true;
 	pl->last_tick_ms = clock_ns(CLOCK_MONOTONIC) / 1000000;
 	pipeline_report_losses(pl);
@@ -506,7 +580,10 @@ static int offer_record(struct collector_runtime *c, const char *key, size_t key
 		return spool_record(c, key, key_len, value, len, ts_ms) ?: OFFER_SPOOLED;
 	err = publisher_send(&pl->publisher, c->topic, key, key_len, value, len, ts_ms, &headers,
 			     ref);
-	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && pl->spool)
+	if (err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
+		note_topic(c, err); /* known not to exist: librdkafka refuses it at once */
+	if ((err == RD_KAFKA_RESP_ERR__QUEUE_FULL || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) &&
+	    pl->spool)
 		return spool_record(c, key, key_len, value, len, ts_ms) ?: OFFER_SPOOLED;
 	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
 		/* Serve the delivery reports already waiting (each frees queue space) and try once
@@ -552,6 +629,7 @@ int pipeline_commit(struct collector_runtime *c)
 	struct msg_ref *ref = pl->pending.ref;
 	int ret;
 
+	c->stats.made++;
 	if (buf->overflow) {
 		c->stats.encode_failed++;
 		settle(ref);
@@ -571,7 +649,10 @@ int pipeline_tombstone(struct collector_runtime *c, uint64_t cgroup_id)
 {
 	char key[IDENTITY_KEY_MAX];
 	int n = snprintf(key, sizeof(key), "%s/%" PRIu64, c->pipeline->cfg->node_name, cgroup_id);
-	int ret = send_record(c, key, (size_t)n < sizeof(key) ? (size_t)n : sizeof(key) - 1, NULL, 0,
+	int ret;
+
+	c->stats.made++;
+	ret = send_record(c, key, (size_t)n < sizeof(key) ? (size_t)n : sizeof(key) - 1, NULL, 0,
 			      clock_ns(CLOCK_REALTIME) / 1000000, &c->ref);
 
 	return ret < 0 ? ret : 0;
@@ -682,17 +763,18 @@ static void loss_counts(const struct collector_runtime *c, uint64_t n[LOSS_STAGE
 	n[LOSS_ENCODE] = c->stats.encode_failed;
 	n[LOSS_QUEUE_FULL] = c->stats.queue_full;
 	n[LOSS_PRODUCE] = c->stats.produce_failed;
-	n[LOSS_DELIVERY] = c->stats.delivery_failed;
-	n[LOSS_SPOOL] = c->stats.spool_failed;
+	/* Not the LOSS records that failed: their counts went back to the stages they report. */
+	n[LOSS_DELIVERY] = c->stats.delivery_failed - c->stats.loss_records_failed;
+	n[LOSS_SPOOL] = c->stats.spool_failed + c->stats.spool_damaged;
 	n[LOSS_HANDOFF] = c->stats.handoff_refused;
 }
 
 /*
  * One LOSS record: the envelope (cgroup 0, key <node>/0) with `loss` set, then zeroed fields.
- * True when librdkafka or the spool took it. One that was not taken is not a lost record: its
- * count stays unreported and goes out in the next report.
+ * OFFER_SENT (its delivery report decides), OFFER_SPOOLED, or -errno when it was not taken: not
+ * a lost record, its count stays unreported and goes out in the next report.
  */
-static bool publish_loss(struct collector_runtime *c, const struct loss_report *report)
+static int publish_loss(struct collector_runtime *c, const struct loss_report *report)
 {
 	rd_kafka_resp_err_t kerr;
 	struct pipeline *pl = c->pipeline;
@@ -705,19 +787,59 @@ static bool publish_loss(struct collector_runtime *c, const struct loss_report *
 		.loss = report,
 	};
 	char key[IDENTITY_KEY_MAX];
-	int n = snprintf(key, sizeof(key), "%s/0", pl->cfg->node_name);
+	int n = snprintf(key, sizeof(key), "%s/0", pl->cfg->node_name), ret;
 
 	avro_buf_init(buf, pl->encode_buf, sizeof(pl->encode_buf));
 	avro_put_raw(buf, c->frame_header, c->frame_len);
 	avro_put_envelope(buf, c->loss_kind, &env);
 	avro_put_raw(buf, c->zero_fields, c->zero_fields_len);
-	if (buf->overflow ||
-	    offer_record(c, key, (size_t)n < sizeof(key) ? (size_t)n : sizeof(key) - 1, buf->data,
-			 buf->len, report->until_us / 1000, &c->ref, &kerr) < 0)
-		return false;
+	if (buf->overflow)
+		return -EMSGSIZE;
+	c->loss_ref[report->stage] = (struct msg_ref){ .c = c, .replay_slot = -1, .settle_slot = -1,
+						       .loss_stage = report->stage };
+	ret = offer_record(c, key, (size_t)n < sizeof(key) ? (size_t)n : sizeof(key) - 1, buf->data,
+			   buf->len, report->until_us / 1000, &c->loss_ref[report->stage], &kerr);
+	if (ret < 0)
+		return ret;
 	c->next_seq++;
 	c->stats.loss_records++;
-	return true;
+	return ret;
+}
+
+static const char *const loss_stage_names[LOSS_STAGE_MAX] = {
+	[LOSS_RING_BUFFER] = "ring_buffer", [LOSS_DECODE] = "decode", [LOSS_ENCODE] = "encode",
+	[LOSS_QUEUE_FULL] = "queue_full", [LOSS_PRODUCE] = "produce", [LOSS_DELIVERY] = "delivery",
+	[LOSS_SPOOL] = "spool", [LOSS_HANDOFF] = "handoff",
+};
+
+uint64_t pipeline_lost(const struct pipeline *pl, char *summary, size_t size)
+{
+	uint64_t total = 0, by_stage[LOSS_STAGE_MAX] = { 0 };
+	size_t used = 0;
+
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		uint64_t n[LOSS_STAGE_MAX];
+
+		loss_counts(&pl->collectors[i], n);
+		for (int stage = LOSS_RING_BUFFER; stage < LOSS_STAGE_MAX; stage++) {
+			by_stage[stage] += n[stage];
+			total += n[stage];
+		}
+	}
+	if (size)
+		summary[0] = '\0';
+	for (int stage = LOSS_RING_BUFFER; stage < LOSS_STAGE_MAX && size; stage++) {
+		int w;
+
+		if (!by_stage[stage])
+			continue;
+		w = snprintf(summary + used, size - used, "%s%s=%" PRIu64, used ? " " : "",
+			     loss_stage_names[stage], by_stage[stage]);
+		if (w < 0 || (size_t)w >= size - used)
+			break;
+		used += (size_t)w;
+	}
+	return total;
 }
 
 void pipeline_report_losses(struct pipeline *pl)
@@ -736,15 +858,56 @@ void pipeline_report_losses(struct pipeline *pl)
 				.since_us = c->loss_since_us[stage],
 				.until_us = now_us,
 			};
+			int ret;
 
-			/* Not taken (Kafka's queue full, say): the next report covers it too. A report
-			 * taken but then not delivered counts as one record lost at delivery. */
-			if (r.count && publish_loss(c, &r)) {
-				c->loss_reported[stage] = now[stage];
-				c->loss_since_us[stage] = now_us;
-			}
+			/* One report per stage in flight: until Kafka acknowledges it, what is lost
+			 * meanwhile waits for the next one. */
+			if (!r.count || c->loss_inflight[stage].busy)
+				continue;
+			/* Not taken (Kafka's queue full, say): the next report covers it too. */
+			ret = publish_loss(c, &r);
+			if (ret < 0)
+				continue;
+			c->loss_reported[stage] = now[stage];
+			c->loss_since_us[stage] = now_us;
+			if (ret == OFFER_SENT)
+				c->loss_inflight[stage] = (typeof(c->loss_inflight[stage])){
+					.busy = true, .count = (uint64_t)r.count, .since_us = r.since_us };
 		}
 	}
+}
+
+/*
+ * Where a spooled record of `stream` goes: its collector's runtime, or, for a collector this run
+ * does not run (the spool was left by a run with another collector list), a runtime made now that
+ * only replays (its topic and counters; never opened). NULL when this build knows no such
+ * collector, or no room is left.
+ */
+static struct collector_runtime *replay_runtime(struct pipeline *pl, const char *stream)
+{
+	struct collector_runtime *c = pipeline_collector(pl, stream);
+	const struct collector_ops *ops;
+	char errstr[256];
+
+	if (c)
+		return c->topic ? c : NULL; /* NULL topic: an earlier attempt failed half way */
+	ops = collector_find(stream);
+	if (!ops || pl->ncollectors == COLLECTOR_MAX)
+		return NULL;
+	if (setup_collector(pl, ops, errstr, sizeof(errstr))) {
+		log_error("spool: cannot replay records of %s: %s", stream, errstr);
+		return NULL;
+	}
+	c = &pl->collectors[pl->ncollectors - 1];
+	c->topic = rd_kafka_topic_new(pl->publisher.rk, c->topic_name, NULL);
+	if (!c->topic) {
+		log_error("spool: cannot replay records of %s: topic %s: %s", stream, c->topic_name,
+			  rd_kafka_err2str(rd_kafka_last_error()));
+		return NULL; /* pipeline_close() frees the rest */
+	}
+	log_info("spool: replaying records of %s, not running in this run, to %s", stream,
+		 c->topic_name);
+	return c;
 }
 
 void pipeline_replay(struct pipeline *pl)
@@ -766,14 +929,29 @@ void pipeline_replay(struct pipeline *pl)
 		pl->replay_paused = false;
 	}
 	while (pl->replay_busy < limit && spool_next(pl->spool, &e) == 0) {
-		struct collector_runtime *c = pipeline_collector(pl, e.stream);
+		struct collector_runtime *c = replay_runtime(pl, e.stream);
 		struct record_headers headers;
 
 		if (!c) {
-			/* Spooled by a run with another collector list: no topic to send it to. */
-			log_warn("spool: no collector %s in this run; its records stay spooled", e.stream);
-			pl->replay_paused = true;
-			return;
+			/* No schema or topic for it in this build: it cannot go anywhere, and must
+			 * not hold back the records behind it. */
+			if (pl->spool_foreign++ == 0)
+				log_error("spool: records of \"%s\", which this build has no collector "
+					  "for, are dropped (counted: tapio_spool_foreign_records_total)",
+					  e.stream);
+			spool_ack(pl->spool, e.pos);
+			continue;
+		}
+		if (c->topic_missing) {
+			int64_t now_ms = clock_ns(CLOCK_MONOTONIC) / 1000000;
+
+			/* Its topic is missing: the records behind it go on; one of its records
+			 * probes every TOPIC_PROBE_MS whether the topic exists now. */
+			if (now_ms - c->topic_missing_since_ms < TOPIC_PROBE_MS) {
+				pl->replay_skipped = true;
+				continue;
+			}
+			c->topic_missing_since_ms = now_ms;
 		}
 		while (pl->replay[slot].busy)
 			slot++;
@@ -782,7 +960,8 @@ void pipeline_replay(struct pipeline *pl)
 			.node = pl->cfg->node_name,
 			.schema_fingerprint = c->fingerprint_hex,
 		};
-		pl->replay[slot].ref = (struct msg_ref){ .c = c, .replay_slot = (int)slot };
+		pl->replay[slot].ref = (struct msg_ref){ .c = c, .replay_slot = (int)slot,
+							 .settle_slot = -1 };
 		pl->replay[slot].pos = e.pos;
 		if (publisher_send(&pl->publisher, c->topic, e.key, e.key_len, e.value, e.value_len,
 				   e.timestamp_ms, &headers, &pl->replay[slot].ref)) {
@@ -840,6 +1019,12 @@ void pipeline_tick(struct pipeline *pl)
 	}
 	/* After the counters were read: the reports say what was lost up to now. */
 	pipeline_report_losses(pl);
+	if (pl->replay_skipped && pl->last_tick_ms - pl->skip_rewind_ms >= TOPIC_PROBE_MS) {
+		/* Records of a missing topic were passed over: go over the spool again for them. */
+		pl->replay_skipped = false;
+		pl->replay_paused = true;
+		pl->skip_rewind_ms = pl->last_tick_ms;
+	}
 	if (pl->spool) {
 		spool_tick(pl->spool, pl->last_tick_ms);
 		pipeline_replay(pl);
@@ -863,12 +1048,12 @@ void pipeline_log_stats(const struct pipeline *pl)
 
 		for (int r = 1; r < DECODE_RESULT_MAX; r++)
 			rejected += s->rejected[r];
-		log_info("%s: received=%" PRIu64 " produced=%" PRIu64 " delivered=%" PRIu64
+		log_info("%s: received=%" PRIu64 " made=%" PRIu64 " produced=%" PRIu64 " delivered=%" PRIu64
 			 " delivery_failed=%" PRIu64 " rejected=%" PRIu64 " encode_failed=%" PRIu64
 			 " queue_full=%" PRIu64 " produce_failed=%" PRIu64 " reserve_failures=%" PRIu64
 			 " state_map_full=%" PRIu64 " spooled=%" PRIu64 " spool_failed=%" PRIu64
 			 " replayed=%" PRIu64 " loss_records=%" PRIu64,
-			 c->ops->name, s->received, s->produced, s->delivered, s->delivery_failed,
+			 c->ops->name, s->received, s->made, s->produced, s->delivered, s->delivery_failed,
 			 rejected, s->encode_failed, s->queue_full, s->produce_failed,
 			 s->reserve_failures, s->state_map_full, s->spooled, s->spool_failed,
 			 s->replayed, s->loss_records);

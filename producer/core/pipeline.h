@@ -72,6 +72,7 @@ struct msg_ref {
 	struct collector_runtime *c;
 	int replay_slot; /* -1: sent straight away; else its slot in pipeline.replay */
 	int settle_slot; /* -1: not tracked; else its slot in c->settle (records from a hand-off) */
+	int loss_stage;  /* a LOSS record of this stage; 0 for every other record */
 };
 
 /* Records a hand-off delivered whose outcome is not known yet, at most; while this many are
@@ -99,6 +100,8 @@ struct settle_tracker {
 
 struct collector_stats {
 	uint64_t received;                  /* records read from the ring buffer or the hand-off */
+	uint64_t made;                      /* records the collector made (committed, tombstones
+					     * included, LOSS records not), whatever became of them */
 	uint64_t rejected[DECODE_RESULT_MAX]; /* by reason; [DECODE_OK] unused */
 	uint64_t handoff_refused;           /* the worker found the hand-off queue full */
 	uint64_t encode_failed;             /* did not fit ENCODE_BUF_SIZE */
@@ -116,8 +119,11 @@ struct collector_stats {
 	uint64_t state_map_full;            /* records sent without their start: BPF state map full */
 	uint64_t spooled;                   /* written to the disk spool instead of Kafka */
 	uint64_t spool_failed;              /* dropped: the spool was full or could not be written */
+	uint64_t spool_damaged;             /* first collector only: records of an earlier run the
+					     * spool found damaged at start (a LOSS, not a drop) */
 	uint64_t replayed;                  /* handed to librdkafka from the spool */
 	uint64_t loss_records;              /* LOSS records published (not events) */
+	uint64_t loss_records_failed;       /* of those, delivery failed: their counts went back */
 };
 
 /* Where a collector stands. */
@@ -143,6 +149,8 @@ struct collector_runtime {
 	struct msg_ref ref;       /* for messages sent straight away */
 	struct settle_tracker *settle; /* with a hand-off only */
 	int64_t next_seq;
+	bool topic_missing;       /* the brokers said the topic does not exist; none reached it since */
+	int64_t topic_missing_since_ms; /* CLOCK_MONOTONIC */
 	struct collector_stats stats;
 	/* In-band loss reports: the schema's LOSS kind, the bytes that zero the topic's own fields,
 	 * and what the last report covered. */
@@ -151,6 +159,13 @@ struct collector_runtime {
 	size_t zero_fields_len;
 	uint64_t loss_reported[LOSS_STAGE_MAX]; /* counts the LOSS records taken so far cover */
 	int64_t loss_since_us[LOSS_STAGE_MAX];  /* when the last one taken, per stage, ended */
+	/* The LOSS record of each stage Kafka has not acknowledged yet (at most one). */
+	struct msg_ref loss_ref[LOSS_STAGE_MAX];
+	struct {
+		bool busy;
+		uint64_t count;
+		int64_t since_us;
+	} loss_inflight[LOSS_STAGE_MAX];
 };
 
 struct pipeline {
@@ -177,6 +192,8 @@ struct pipeline {
 	struct spool *spool;
 	bool spooling;            /* new records go to the spool until it has been replayed */
 	bool replay_paused;       /* a replayed record failed: rewind once nothing is in flight */
+	bool replay_skipped;      /* records of a missing topic were passed over: rewind later */
+	int64_t skip_rewind_ms;   /* CLOCK_MONOTONIC of the last rewind for them */
 	struct {
 		struct msg_ref ref;
 		uint64_t pos;
@@ -184,6 +201,7 @@ struct pipeline {
 	} replay[REPLAY_INFLIGHT];
 	unsigned replay_busy;
 	struct spool_recovery spool_recovered;
+	uint64_t spool_foreign;   /* spooled records of a collector this build does not know */
 	struct collector_runtime collectors[COLLECTOR_MAX];
 	size_t ncollectors;       /* in collector_table order: metadata first */
 	uint8_t encode_buf[ENCODE_BUF_SIZE];
@@ -204,7 +222,8 @@ int pipeline_open_collectors(struct pipeline *pl, const struct tapio_config *cfg
 
 /* Opens every collector and joins its ring buffer, then starts them in order. A collector that
  * cannot run is logged and skipped; the others go on. Returns how many collectors run, not
- * counting those that always run, or -errno. */
+ * counting those that always run; -EINVAL when a collector asked for by name has nothing to
+ * connect to (a configuration error: exit 2). */
 int pipeline_attach(struct pipeline *pl);
 
 /* The runtime of collector `name`, or NULL. */
@@ -262,6 +281,10 @@ void pipeline_report_losses(struct pipeline *pl);
 void pipeline_tick(struct pipeline *pl);
 
 void pipeline_log_stats(const struct pipeline *pl);
+
+/* Records lost at any stage during this run, every collector together; `summary` gets them by
+ * stage ("ring_buffer=3 delivery=1"). */
+uint64_t pipeline_lost(const struct pipeline *pl, char *summary, size_t size);
 
 /* Stops the collectors, drains the ring buffers and hand-offs, flushes with a bound. Records still
  * undelivered then go to the spool, if there is one, for the next start. Returns records neither

@@ -48,6 +48,7 @@ struct publisher {
 	delivery_fn on_delivery;
 	int fatal;                        /* set once librdkafka reports a fatal error */
 	int brokers_down;                 /* all brokers unreachable, until a delivery succeeds */
+	unsigned headers;                 /* enum record_header: which headers messages carry */
 	struct kafka_stats stats;
 };
 
@@ -57,10 +58,21 @@ extern const size_t publisher_default_count;
 
 /*
  * Creates the producer (and the embedded broker when cfg->brokers is NULL or empty, with each
- * topic in `topics` created on it). 0 or -errno; errstr carries librdkafka's message.
+ * topic in `topics` created on it). 0 or -errno; errstr carries librdkafka's message. Runs in a
+ * thread of its own that holds no capability, so librdkafka's threads hold none either; files
+ * that kafka.* properties name (certificates) must be readable without CAP_DAC_OVERRIDE.
  */
 int publisher_open(struct publisher *p, const struct tapio_config *cfg, const char *const *topics,
 		   size_t ntopics, delivery_fn on_delivery, char *errstr, size_t errstr_size);
+
+/*
+ * Lets librdkafka check the configuration's kafka.* properties together with the defaults, as
+ * publisher_open() will apply them (settings valid alone but not together, files they name),
+ * without connecting anywhere. 0, or -EINVAL with librdkafka's message in errstr. `warning`
+ * (always written, "" when none) says when acks or idempotence weaken the delivery guarantee.
+ */
+int publisher_check_config(const struct tapio_config *cfg, char *warning, size_t warning_size,
+			   char *errstr, size_t errstr_size);
 
 /* The fd to watch for readability: delivery reports or errors are waiting for publisher_poll(). */
 int publisher_wake_fd(const struct publisher *p);
@@ -68,21 +80,41 @@ int publisher_wake_fd(const struct publisher *p);
 /* Serves queued delivery reports and errors without blocking. */
 void publisher_poll(struct publisher *p);
 
-/* Lineage that travels in Kafka headers, outside the schema. */
+/* Kafka headers a message can carry, as `record_headers` names them. None by default: they
+ * repeat the topic, a value field and the framing, and cost half the producer's CPU per record
+ * and six of librdkafka's seven allocations per message (BENCHMARKS.md). */
+enum record_header {
+	RECORD_HEADER_COLLECTOR = 1 << 0,
+	RECORD_HEADER_NODE = 1 << 1,
+	RECORD_HEADER_SCHEMA_FINGERPRINT = 1 << 2,
+	RECORD_HEADER_PRODUCER_VERSION = 1 << 3,
+};
+
+/* Parses a comma-separated list of header names ("" = none) into a mask. 0, or -EINVAL with
+ * the bad or repeated name in `why`. */
+int record_headers_parse(const char *list, unsigned *mask, char *why, size_t why_size);
+
+/* The values of the headers a message carries, when `record_headers` asks for them. */
 struct record_headers {
 	const char *collector;
 	const char *node;
 	const char *schema_fingerprint; /* 16 lowercase hex digits */
 };
 
-/* One message; value and headers are copied. 0, or the librdkafka error (e.g. RD_KAFKA_RESP_ERR__QUEUE_FULL). */
+/* One message, with the headers p->headers names (taken from `headers`); value and headers are
+ * copied. 0, or the librdkafka error (e.g. RD_KAFKA_RESP_ERR__QUEUE_FULL). */
 rd_kafka_resp_err_t publisher_send(struct publisher *p, rd_kafka_topic_t *topic, const char *key,
 				   size_t key_len, const void *value, size_t value_len,
 				   int64_t timestamp_ms, const struct record_headers *headers,
 				   struct msg_ref *ref);
 
-/* Waits up to timeout_ms for every message to be delivered; returns how many are still queued. */
+/* Waits up to timeout_ms for every message to be delivered (less once publisher_cut_flush() was
+ * called: one 100 ms slice, for reports already due); returns how many are still queued. */
 int publisher_flush(struct publisher *p, int timeout_ms);
+
+/* Makes publisher_flush() stop waiting for the broker, now and from then on. Async-signal-safe:
+ * a SIGINT/SIGTERM handler calls it (main.c, a second stop signal during shutdown). */
+void publisher_cut_flush(void);
 
 void publisher_close(struct publisher *p);
 

@@ -68,7 +68,8 @@ int registry_register(const char *url, const char *subject, const char *schema_j
 	if (status != 200) {
 		const char *message = json_string_value(json_object_get(answer, "message"));
 
-		err = status == 409 || status == 422 ? -EINVAL : -EIO;
+		/* Not a configuration error (exit 2): the registry's answer, exit 1 like any. */
+		err = status == 409 || status == 422 ? -EPROTO : -EIO;
 		snprintf(errstr, errstr_size, "schema registry %s: HTTP %ld: %s", endpoint, status,
 			 message ? message : reply.body);
 		goto out;

@@ -5,17 +5,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One embedded schema. The table is generated at build time (build/gen/schemas.c). */
+/* One embedded schema. The tables are generated at build time (build/gen/). */
 struct tapio_schema {
-	const char *name; /* file base name = collector name, e.g. "kernel" */
-	const char *json; /* the .avsc text, NUL-terminated */
+	const char *name;    /* file base name = collector name, e.g. "kernel" */
+	const char *json;    /* the .avsc text, NUL-terminated */
 	size_t json_len;
+	const char *release; /* "0.1.0" for a released baseline; NULL for the current schema */
 };
 
+/* The current schemas (schemas/<name>.avsc): the producer writes and registers these alone. */
 extern const struct tapio_schema tapio_schemas[];
 extern const size_t tapio_schema_count;
 
-/* The embedded schema named `name`, or NULL. */
+/*
+ * The schemas of earlier releases (schemas/released/<version>/<name>.avsc), oldest release
+ * first: records those releases wrote are decoded with them. Only readers (tapio-tail) link them
+ * (build/gen/released_schemas.c); nothing writes with them.
+ */
+extern const struct tapio_schema tapio_released_schemas[];
+extern const size_t tapio_released_schema_count;
+
+/* The current embedded schema named `name`, or NULL. */
 const struct tapio_schema *schema_find(const char *name);
 
 /* CRC-64-AVRO (the Rabin fingerprint of the Avro specification) of buf. */

@@ -181,8 +181,15 @@ static void seg_name(char *buf, uint64_t seq, const char *suffix)
 	snprintf(buf, NAME_MAX_LEN, "%016" PRIx64 ".spool%s", seq, suffix);
 }
 
-/* "<16 hex>.spool" or "<16 hex>.spool.corrupt": true and *seq, *corrupt set. */
-static bool parse_name(const char *name, uint64_t *seq, bool *corrupt)
+/* What a name in the spool directory is. */
+enum seg_file {
+	SEG_LIVE,       /* <16 hex>.spool */
+	SEG_ASIDE,      /* <16 hex>.spool.corrupt or .unreadable: kept for a human, never read */
+	SEG_TMP,        /* <16 hex>.spool.tmp: a rewrite a crash interrupted (the original stays) */
+};
+
+/* "<16 hex>.spool" and its variants: true with *seq and *kind set. */
+static bool parse_name(const char *name, uint64_t *seq, enum seg_file *kind)
 {
 	uint64_t v = 0;
 
@@ -197,16 +204,20 @@ static bool parse_name(const char *name, uint64_t *seq, bool *corrupt)
 			return false;
 	}
 	if (strcmp(name + 16, ".spool") == 0)
-		*corrupt = false;
-	else if (strcmp(name + 16, ".spool.corrupt") == 0)
-		*corrupt = true;
+		*kind = SEG_LIVE;
+	else if (strcmp(name + 16, ".spool.corrupt") == 0 ||
+		 strcmp(name + 16, ".spool.unreadable") == 0)
+		*kind = SEG_ASIDE;
+	else if (strcmp(name + 16, ".spool.tmp") == 0)
+		*kind = SEG_TMP;
 	else
 		return false;
 	*seq = v;
 	return true;
 }
 
-/* Checks a record header against the `have` bytes left in the segment from its start. */
+/* Checks a record header against the `have` bytes left in the segment from its start: 0, -ENODATA
+ * when the segment ends inside the record, -EBADMSG when the header is not one we wrote. */
 static int rec_decode(const uint8_t *h, uint64_t have, struct rec *r, char *why, size_t why_size)
 {
 	uint64_t parts;
@@ -214,7 +225,7 @@ static int rec_decode(const uint8_t *h, uint64_t have, struct rec *r, char *why,
 
 	if (have < REC_HDR) {
 		fmt(why, why_size, "record header: need %u bytes, have %" PRIu64, REC_HDR, have);
-		return -EBADMSG;
+		return -ENODATA;
 	}
 	if (memcmp(h, REC_MAGIC, 4) != 0) {
 		fmt(why, why_size, "bad record magic %02x%02x%02x%02x", h[0], h[1], h[2], h[3]);
@@ -244,7 +255,7 @@ static int rec_decode(const uint8_t *h, uint64_t have, struct rec *r, char *why,
 	}
 	if (r->total > have) {
 		fmt(why, why_size, "record: need %" PRIu32 " bytes, have %" PRIu64, r->total, have);
-		return -EBADMSG;
+		return -ENODATA;
 	}
 	return 0;
 }
@@ -768,7 +779,7 @@ static int list_segments(struct spool *s, uint64_t **out, size_t *count, char *e
 	uint64_t *seqs = NULL, *n, seq;
 	size_t len = 0, cap = 0;
 	struct dirent *d;
-	bool corrupt;
+	enum seg_file kind;
 	DIR *dir = NULL;
 	int fd, err = 0;
 
@@ -786,11 +797,13 @@ static int list_segments(struct spool *s, uint64_t **out, size_t *count, char *e
 	errno = 0;
 	while ((d = readdir(dir))) {
 		/* Names past SEQ_MAX are not ours (positions could not hold them): left alone. */
-		if (!parse_name(d->d_name, &seq, &corrupt) || seq > SEQ_MAX)
+		if (!parse_name(d->d_name, &seq, &kind) || seq > SEQ_MAX)
 			continue;
 		if (seq >= s->next_seq)
 			s->next_seq = seq + 1;
-		if (corrupt)
+		if (kind == SEG_TMP)
+			unlinkat(s->dir_fd, d->d_name, 0); /* its original is still there */
+		if (kind != SEG_LIVE)
 			continue;
 		if (len == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -833,14 +846,189 @@ static void note(struct spool_recovery *rec, const char *f, ...)
 	va_end(ap);
 }
 
-/* Validates one segment, cuts it at the first bad record, and adds what is left to s->segs. */
-static int scan_segment(struct spool *s, uint64_t seq, uint8_t *buf, struct spool_recovery *rec,
-			char *errstr, size_t errstr_size)
+/* What check_record() found at an offset. */
+enum rec_state {
+	REC_INTACT,     /* header decodes, CRC matches */
+	REC_BAD_CRC,    /* header decodes, the record fails its CRC: its bounds are still known */
+	REC_CUT_SHORT,  /* the file ends inside it (a crash mid-append, or a bad length field) */
+	REC_BAD_HEADER, /* not a header we wrote: where the next record starts is unknown */
+};
+
+/* Reads and checks the record at `off` of a `size`-byte file: 0 with *state (and *r when the
+ * header decodes), or -errno when the file cannot be read. `chunk` holds SCAN_CHUNK bytes. */
+static int check_record(int fd, uint64_t off, uint64_t size, uint8_t *chunk, struct rec *r,
+			enum rec_state *state, char *why, size_t why_size)
+{
+	uint8_t h[REC_HDR];
+	uint64_t have = size - off, p, end;
+	uint32_t crc;
+	int err;
+
+	err = pread_full(fd, h, have < REC_HDR ? have : REC_HDR, off);
+	if (err)
+		return err;
+	err = rec_decode(h, have, r, why, why_size);
+	if (err) {
+		*state = err == -ENODATA ? REC_CUT_SHORT : REC_BAD_HEADER;
+		return 0;
+	}
+	crc = crc_update(0, h + 12, REC_HDR - 12);
+	end = off + r->total;
+	for (p = off + REC_HDR; p < end;) {
+		size_t n = end - p < SCAN_CHUNK ? end - p : SCAN_CHUNK;
+
+		err = pread_full(fd, chunk, n, p);
+		if (err)
+			return err;
+		crc = crc_update(crc, chunk, n);
+		p += n;
+	}
+	if (crc != r->crc) {
+		fmt(why, why_size, "CRC %08" PRIx32 ", stored %08" PRIx32, crc, r->crc);
+		*state = REC_BAD_CRC;
+		return 0;
+	}
+	*state = REC_INTACT;
+	return 0;
+}
+
+/* The first intact record after `from`: the record magic, then a header that decodes and a CRC
+ * that matches (a payload holding "TREC" is not taken for a record). 0 with *found, -ENOENT when
+ * none is left, or -errno. `scan` and `chunk` hold SCAN_CHUNK bytes each. */
+static int find_intact(int fd, uint64_t from, uint64_t size, uint8_t *scan, uint8_t *chunk,
+		       uint64_t *found)
+{
+	enum rec_state state;
+	struct rec r;
+	uint64_t p = from;
+	int err;
+
+	while (size - p >= REC_HDR && p < size) {
+		size_t n = size - p < SCAN_CHUNK ? size - p : SCAN_CHUNK;
+		const uint8_t *hit, *at = scan;
+
+		err = pread_full(fd, scan, n, p);
+		if (err)
+			return err;
+		while ((hit = memmem(at, n - (size_t)(at - scan), REC_MAGIC, 4))) {
+			uint64_t q = p + (uint64_t)(hit - scan);
+
+			err = check_record(fd, q, size, chunk, &r, &state, NULL, 0);
+			if (err)
+				return err;
+			if (state == REC_INTACT) {
+				*found = q;
+				return 0;
+			}
+			at = hit + 1;
+		}
+		if (n < SCAN_CHUNK)
+			break;
+		p += n - 3; /* a magic across the chunk boundary is found in the next one */
+	}
+	return -ENOENT;
+}
+
+/* Stretches of intact records in a segment: [start, end) offsets, and how many records. */
+struct run {
+	uint64_t start, end;
+	uint32_t records;
+};
+
+/* Adds one record at [start, end). */
+static int runs_add(struct run **runs, size_t *n, size_t *cap, uint64_t start, uint64_t end)
+{
+	struct run *grown;
+
+	if (*n && (*runs)[*n - 1].end == start) {
+		(*runs)[*n - 1].end = end;
+		(*runs)[*n - 1].records++;
+		return 0;
+	}
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 8;
+		grown = realloc(*runs, *cap * sizeof(**runs));
+		if (!grown)
+			return -ENOMEM;
+		*runs = grown;
+	}
+	(*runs)[(*n)++] = (struct run){ start, end, 1 };
+	return 0;
+}
+
+/* Writes the file header and the runs to <seq>.spool.tmp and renames it over the segment, so a
+ * crash leaves either file whole. 0 or -errno (the temporary file is gone then). */
+static int rewrite_segment(struct spool *s, int fd, uint64_t seq, const struct run *runs,
+			   size_t nruns, uint8_t *chunk)
+{
+	char name[NAME_MAX_LEN], tmp[NAME_MAX_LEN];
+	int out, err = 0;
+
+	seg_name(name, seq, "");
+	seg_name(tmp, seq, ".tmp");
+	out = openat(s->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0)
+		return -errno;
+	for (size_t i = 0; i <= nruns && !err; i++) {
+		uint64_t p = i ? runs[i - 1].start : 0, end = i ? runs[i - 1].end : FILE_HDR;
+
+		while (p < end && !err) {
+			size_t n = end - p < SCAN_CHUNK ? end - p : SCAN_CHUNK;
+			struct iovec iov = { chunk, n };
+
+			err = pread_full(fd, chunk, n, p);
+			if (!err)
+				err = writev_full(out, &iov, 1);
+			p += n;
+		}
+	}
+	if (!err)
+		err = do_sync(s, out, true);
+	if (close(out) < 0 && !err)
+		err = -errno;
+	if (!err && renameat(s->dir_fd, tmp, s->dir_fd, name) < 0)
+		err = -errno;
+	if (err) {
+		unlinkat(s->dir_fd, tmp, 0);
+		return err;
+	}
+	/* The rename itself, durable now: recovery runs once, not under an fsync policy. */
+	do_sync(s, s->dir_fd, false);
+	return 0;
+}
+
+/* A segment that cannot be opened or read (permissions, EIO) is renamed <name>.unreadable,
+ * counted, and left for a human; when even the rename fails it is only skipped, and the next
+ * start tries it again. Never a reason not to start. */
+static void set_aside_unreadable(struct spool *s, const char *name, uint64_t seq, uint64_t size,
+				 int err, struct spool_recovery *rec)
+{
+	char aside[NAME_MAX_LEN];
+
+	seg_name(aside, seq, ".unreadable");
+	if (renameat(s->dir_fd, name, s->dir_fd, aside) == 0)
+		note(rec, "%s/%s: %s; renamed to %s", s->dir, name, strerror(-err), aside);
+	else
+		note(rec, "%s/%s: %s; skipped", s->dir, name, strerror(-err));
+	rec->unreadable_segments++;
+	rec->unreadable_bytes += size;
+}
+
+/* Validates one segment. A bad record is skipped and reading resumes at the next intact one:
+ * exactly one record when its header still gives its length (a CRC failure), else the bytes up
+ * to the next record magic whose header and CRC check. What was skipped is counted in `rec`; the
+ * segment is rewritten without it (or cut, when only its tail was bad), so the next start finds
+ * nothing to count again. Fails only when out of memory. */
+static int scan_segment(struct spool *s, uint64_t seq, uint8_t *scan, uint8_t *chunk,
+			struct spool_recovery *rec, char *errstr, size_t errstr_size)
 {
 	char name[NAME_MAX_LEN], corrupt[NAME_MAX_LEN], why[160];
-	uint8_t h[REC_HDR];
-	uint64_t size, off = FILE_HDR;
-	uint32_t records = 0;
+	uint8_t h[FILE_HDR];
+	uint64_t size = 0, off = FILE_HDR, kept;
+	uint32_t records = 0, bad_records = 0;
+	struct run *runs = NULL;
+	size_t nruns = 0, cap = 0;
+	enum rec_state state;
 	struct stat st;
 	struct rec r;
 	int fd = -1, err = 0;
@@ -848,14 +1036,12 @@ static int scan_segment(struct spool *s, uint64_t seq, uint8_t *buf, struct spoo
 	seg_name(name, seq, "");
 	if (fstatat(s->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 		goto out; /* gone, or not a file we would have made: not ours to touch */
+	size = (uint64_t)st.st_size;
 	fd = openat(s->dir_fd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		err = -errno;
-		fmt(errstr, errstr_size, "cannot open spool segment %s/%s: %s", s->dir, name,
-		    strerror(-err));
+	if (fd < 0) {
+		set_aside_unreadable(s, name, seq, size, -errno, rec);
 		goto out;
 	}
-	size = (uint64_t)st.st_size;
 	if (size < FILE_HDR) {
 		/* Created just before a crash: too short to hold a record, nothing lost. */
 		if (size)
@@ -866,7 +1052,7 @@ static int scan_segment(struct spool *s, uint64_t seq, uint8_t *buf, struct spoo
 	}
 	err = pread_full(fd, h, FILE_HDR, 0);
 	if (err)
-		goto io_error;
+		goto unreadable;
 	if (memcmp(h, FILE_MAGIC, 4) != 0 || get16(h + 4) != FORMAT_VERSION ||
 	    get16(h + 6) != FILE_HDR || get64(h + 8) != seq) {
 		/* Not a segment we can read (another version, a bad disk): keep it for a human. */
@@ -874,83 +1060,141 @@ static int scan_segment(struct spool *s, uint64_t seq, uint8_t *buf, struct spoo
 		note(rec, "%s/%s: bad file header (magic %02x%02x%02x%02x, version %u, seq %016" PRIx64
 		     "); renamed to %s", s->dir, name, h[0], h[1], h[2], h[3], get16(h + 4),
 		     get64(h + 8), corrupt);
-		if (renameat(s->dir_fd, name, s->dir_fd, corrupt) < 0) {
-			err = -errno;
-			fmt(errstr, errstr_size, "cannot rename %s/%s to %s: %s", s->dir, name, corrupt,
-			    strerror(-err));
-			goto out;
-		}
+		/* If even that fails it is only skipped: the next start looks again. */
+		renameat(s->dir_fd, name, s->dir_fd, corrupt);
 		rec->corrupt_segments++;
 		goto out;
 	}
 
 	while (off < size) {
-		uint64_t p, end;
-		uint32_t crc;
+		uint64_t next;
 
 		if (records == SEG_RECORDS_MAX) {
-			fmt(why, sizeof(why), "more than %u records", SEG_RECORDS_MAX);
-			goto torn;
+			/* Not something we write: the rest is not ours to replay. */
+			note(rec, "%s/%s: more than %u records; skipped %" PRIu64 " bytes", s->dir,
+			     name, SEG_RECORDS_MAX, size - off);
+			rec->skipped_regions++;
+			rec->skipped_bytes += size - off;
+			break;
 		}
-		err = pread_full(fd, h, size - off < REC_HDR ? size - off : REC_HDR, off);
+		err = check_record(fd, off, size, chunk, &r, &state, why, sizeof(why));
 		if (err)
-			goto io_error;
-		if (rec_decode(h, size - off, &r, why, sizeof(why)) < 0)
-			goto torn;
-		crc = crc_update(0, h + 12, REC_HDR - 12);
-		end = off + r.total;
-		for (p = off + REC_HDR; p < end;) {
-			size_t n = end - p < SCAN_CHUNK ? end - p : SCAN_CHUNK;
-
-			err = pread_full(fd, buf, n, p);
-			if (err)
-				goto io_error;
-			crc = crc_update(crc, buf, n);
-			p += n;
+			goto unreadable;
+		if (state == REC_INTACT) {
+			if (runs_add(&runs, &nruns, &cap, off, off + r.total))
+				goto nomem;
+			off += r.total;
+			records++;
+			continue;
 		}
-		if (crc != r.crc) {
-			fmt(why, sizeof(why), "CRC %08" PRIx32 ", stored %08" PRIx32, crc, r.crc);
-			goto torn;
-		}
-		off = end;
-		records++;
-	}
-	goto keep;
+		/* A CRC failure whose length leads to an intact record (or the end) is one record. */
+		if (state == REC_BAD_CRC) {
+			enum rec_state after = REC_INTACT;
+			struct rec rn;
 
-torn:
-	note(rec, "%s/%s: record %" PRIu32 " at offset %" PRIu64 ": %s; cut %" PRIu64 " bytes", s->dir,
-	     name, records, off, why, size - off);
-	rec->torn++;
-	rec->torn_bytes += size - off;
-	if (ftruncate(fd, (off_t)off) < 0) {
-		err = -errno;
-		fmt(errstr, errstr_size, "cannot truncate %s/%s at the torn record: %s", s->dir, name,
-		    strerror(-err));
-		goto out;
+			if (off + r.total < size) {
+				err = check_record(fd, off + r.total, size, chunk, &rn, &after, NULL, 0);
+				if (err)
+					goto unreadable;
+			}
+			if (after == REC_INTACT) {
+				note(rec, "%s/%s: record %" PRIu32 " at offset %" PRIu64 ": %s; skipped "
+				     "that record (%" PRIu32 " bytes)", s->dir, name, records + bad_records,
+				     off, why, r.total);
+				rec->torn++;
+				rec->torn_bytes += r.total;
+				bad_records++;
+				off += r.total;
+				continue;
+			}
+		}
+		err = find_intact(fd, off + 1, size, scan, chunk, &next);
+		if (err && err != -ENOENT)
+			goto unreadable;
+		if (!err) {
+			note(rec, "%s/%s: record %" PRIu32 " at offset %" PRIu64 ": %s; skipped %" PRIu64
+			     " bytes to the next intact record", s->dir, name, records + bad_records, off,
+			     why, next - off);
+			rec->skipped_regions++;
+			rec->skipped_bytes += next - off;
+			off = next;
+			continue;
+		}
+		/* Nothing intact after it. A record the file ends inside, or failing its CRC, is
+		 * the one a crash cut short; anything else is bytes we cannot count in records. */
+		note(rec, "%s/%s: record %" PRIu32 " at offset %" PRIu64 ": %s; cut %" PRIu64 " bytes",
+		     s->dir, name, records + bad_records, off, why, size - off);
+		if (state == REC_BAD_HEADER) {
+			rec->skipped_regions++;
+			rec->skipped_bytes += size - off;
+		} else {
+			rec->torn++;
+			rec->torn_bytes += size - off;
+		}
+		break;
 	}
-keep:
+	err = 0;
+
 	if (records == 0) {
 		unlinkat(s->dir_fd, name, 0);
 		goto out;
 	}
-	err = segs_reserve(s);
-	if (err) {
-		fmt(errstr, errstr_size, "spool %s: out of memory", s->dir);
-		goto out;
+	kept = FILE_HDR;
+	for (size_t i = 0; i < nruns; i++)
+		kept += runs[i].end - runs[i].start;
+	if (nruns > 1 || runs[0].start != FILE_HDR) {
+		err = rewrite_segment(s, fd, seq, runs, nruns, chunk);
+		if (err) {
+			/* No room or no disk for a copy: keep the first run when the segment starts
+			 * with it (else set the whole file aside), and count the rest as lost. */
+			size_t first = runs[0].start == FILE_HDR ? 1 : 0;
+
+			note(rec, "%s/%s: cannot rewrite it without the bad records (%s); %s", s->dir,
+			     name, strerror(-err), first ? "cut it after the first of them" :
+			     "renamed to .corrupt");
+			for (size_t i = first; i < nruns; i++) {
+				rec->torn += runs[i].records;
+				rec->torn_bytes += runs[i].end - runs[i].start;
+			}
+			err = 0;
+			if (!first) {
+				seg_name(corrupt, seq, ".corrupt");
+				renameat(s->dir_fd, name, s->dir_fd, corrupt);
+				rec->corrupt_segments++;
+				goto out;
+			}
+			kept = runs[0].end;
+			records = runs[0].records;
+			nruns = 1;
+		}
 	}
-	s->segs[s->nsegs++] = (struct segment){ .seq = seq, .bytes = off, .records = records };
+	if (nruns == 1 && runs[0].start == FILE_HDR && kept < size &&
+	    ftruncate(fd, (off_t)kept) < 0) {
+		/* Replay never reads past `kept`; the next start finds the same and cuts again. */
+		note(rec, "%s/%s: cannot cut it at offset %" PRIu64 ": %s", s->dir, name, kept,
+		     strerror(errno));
+	}
+	err = segs_reserve(s);
+	if (err)
+		goto nomem;
+	s->segs[s->nsegs++] = (struct segment){ .seq = seq, .bytes = kept, .records = records };
 	s->st.pending_records += records;
-	s->st.pending_bytes += off;
+	s->st.pending_bytes += kept;
 	rec->records += records;
-	rec->bytes += off;
+	rec->bytes += kept;
 	rec->segments++;
 	goto out;
 
-io_error:
-	/* Unreadable is not torn: cutting would lose what a retry might read. */
-	fmt(errstr, errstr_size, "cannot read spool segment %s/%s: %s", s->dir, name,
-	    strerror(err == -ENODATA ? EIO : -err));
+unreadable:
+	/* Unreadable is not corrupt: cutting would lose what a retry might read. */
+	set_aside_unreadable(s, name, seq, size, err == -ENODATA ? -EIO : err, rec);
+	err = 0;
+	goto out;
+nomem:
+	err = -ENOMEM;
+	fmt(errstr, errstr_size, "spool %s: out of memory", s->dir);
 out:
+	free(runs);
 	if (fd >= 0)
 		close(fd);
 	return err;
@@ -1034,14 +1278,14 @@ int spool_open(struct spool **out, const struct spool_config *cfg, struct spool_
 	err = list_segments(s, &seqs, &nseqs, errstr, errstr_size);
 	if (err)
 		goto out;
-	buf = malloc(SCAN_CHUNK);
+	buf = malloc(2 * SCAN_CHUNK);
 	if (!buf) {
 		err = -ENOMEM;
 		fmt(errstr, errstr_size, "spool %s: out of memory", s->dir);
 		goto out;
 	}
 	for (size_t i = 0; i < nseqs; i++) {
-		err = scan_segment(s, seqs[i], buf, &rec, errstr, errstr_size);
+		err = scan_segment(s, seqs[i], buf, buf + SCAN_CHUNK, &rec, errstr, errstr_size);
 		if (err)
 			goto out;
 	}

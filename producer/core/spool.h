@@ -2,8 +2,9 @@
  * The disk spool: where records go while Kafka cannot take them, so an outage costs disk, not
  * memory or data. Records are appended to segment files in a directory; each record carries a
  * CRC-32 so a torn or corrupt one (a crash mid-write, a bad disk) is detected, counted and never
- * replayed as garbage. Replay reads records oldest first; a record is removed once acknowledged
- * (its delivery report succeeded), and a segment file is deleted when all its records are.
+ * replayed as garbage; reading goes on at the next intact record. Replay reads records oldest
+ * first; a record is removed once acknowledged (its delivery report succeeded), and a segment
+ * file is deleted when all its records are.
  *
  * Acknowledgements live in memory only: after a restart every record still on disk is replayed,
  * including ones acknowledged in a segment that was not yet fully acknowledged (at-least-once;
@@ -49,16 +50,28 @@ struct spool_config {
 	int fsync_interval_ms;         /* > 0 under SPOOL_FSYNC_INTERVAL */
 };
 
-/* What spool_open() found from an earlier run. */
+/*
+ * What spool_open() found from an earlier run. A damaged record costs itself, not the rest of
+ * its segment: reading resumes at the next intact record, and the segment is rewritten without
+ * the damage. Records lost = torn + at least one per skipped region (their count is unknown);
+ * the pipeline reports torn + skipped_regions in a SPOOL LOSS record.
+ */
 struct spool_recovery {
-	uint64_t records;          /* intact records found, to be replayed */
-	uint64_t bytes;            /* size of the segment files kept */
-	uint64_t torn;             /* records cut short or failing their CRC (the rest of that
-				    * segment is dropped: the file is truncated there) */
-	uint64_t torn_bytes;       /* bytes cut off at the torn records */
-	uint64_t corrupt_segments; /* files with a bad file header, renamed to <name>.corrupt, kept */
+	uint64_t records;             /* intact records found, to be replayed */
+	uint64_t bytes;               /* size of the segment files kept */
+	uint64_t torn;                /* records lost whose bounds were known: failing their CRC,
+				       * cut short at a segment's end (a crash mid-append) */
+	uint64_t torn_bytes;          /* the bytes they took */
+	uint64_t skipped_regions;     /* stretches of bytes whose record bounds are lost (a bad
+				       * header), up to the next intact record; each held >= 1 */
+	uint64_t skipped_bytes;       /* the bytes of those stretches */
+	uint64_t corrupt_segments;    /* files with a bad file header, renamed <name>.corrupt */
+	uint64_t unreadable_segments; /* files that could not be opened or read (permissions, EIO),
+				       * renamed <name>.unreadable (or skipped): never replayed,
+				       * never a reason not to start */
+	uint64_t unreadable_bytes;    /* their size */
 	uint64_t segments;
-	char detail[256];          /* the first problem found, for the log; "" when none */
+	char detail[256];             /* the first problem found, for the log; "" when none */
 };
 
 struct spool_stats {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "privilege.h"
 
 int http_worker_init(struct http_worker *w, const char *name, struct http_client *client,
 		     struct handoff *handoff, const char *state_dir, const char *node)
@@ -92,6 +93,9 @@ static void *thread_main(void *arg)
 {
 	struct http_worker *w = arg;
 
+	/* This thread parses what servers send: it holds no capability (they are per thread). */
+	if (privilege_drop_thread())
+		log_warn("%s: worker thread could not drop its capabilities", w->name);
 	w->run(w);
 	http_worker_checkpoint(w);
 	return NULL;

@@ -18,7 +18,7 @@
 #define ZERO_WIDTH_ITEMS 65536
 
 struct decoder_schema {
-	const struct tapio_schema *src;
+	struct tapio_schema src;
 	uint64_t fingerprint;
 	avro_schema_t schema;
 	avro_value_iface_t *iface;
@@ -462,50 +462,66 @@ void avro_json_decoder_free(struct avro_json_decoder *dec)
 	free(dec);
 }
 
-int avro_json_decoder_new(const struct tapio_schema *schemas, size_t count,
-			  struct avro_json_decoder **out, char *errstr, size_t errstr_size)
+/* Parses `src` into the next free slot of dec. 0, or -EINVAL / -ENOMEM with errstr set. */
+static int decoder_add(struct avro_json_decoder *dec, const struct tapio_schema *src,
+		       char *errstr, size_t errstr_size)
+{
+	struct decoder_schema *ds = &dec->schemas[dec->count++]; /* released by the caller's free */
+	char why[256];
+	int err;
+
+	ds->src = *src;
+	if ((err = schema_fingerprint(src->json, &ds->fingerprint, why, sizeof(why)))) {
+		fail(errstr, errstr_size, "%s: %s", src->name, why);
+		return err;
+	}
+	if (avro_schema_from_json_length(src->json, src->json_len, &ds->schema)) {
+		ds->schema = NULL;
+		return fail(errstr, errstr_size, "%s: avro-c: %s", src->name, avro_strerror());
+	}
+	if (!(ds->iface = avro_generic_class_from_schema(ds->schema)))
+		return fail(errstr, errstr_size, "%s: avro-c: %s", src->name, avro_strerror());
+	if (avro_generic_value_new(ds->iface, &ds->value)) {
+		avro_value_iface_decref(ds->iface);
+		ds->iface = NULL;
+		return fail(errstr, errstr_size, "%s: avro-c: %s", src->name, avro_strerror());
+	}
+	return 0;
+}
+
+/* A decoder for the schemas of both arrays, a's first. */
+static int decoder_new2(const struct tapio_schema *a, size_t na, const struct tapio_schema *b,
+			size_t nb, struct avro_json_decoder **out, char *errstr, size_t errstr_size)
 {
 	struct avro_json_decoder *dec;
-	char why[256];
 	int err = -ENOMEM;
 
 	if (!(dec = calloc(1, sizeof(*dec))) ||
-	    !(dec->schemas = calloc(count ? count : 1, sizeof(*dec->schemas))) ||
+	    !(dec->schemas = calloc(na + nb ? na + nb : 1, sizeof(*dec->schemas))) ||
 	    !(dec->reader = avro_reader_memory("", 0))) {
 		fail(errstr, errstr_size, "out of memory");
 		goto fail;
 	}
-	for (size_t i = 0; i < count; i++) {
-		struct decoder_schema *ds = &dec->schemas[i];
-
-		dec->count = i + 1; /* what to release on failure */
-		ds->src = &schemas[i];
-		if ((err = schema_fingerprint(ds->src->json, &ds->fingerprint, why, sizeof(why)))) {
-			fail(errstr, errstr_size, "%s: %s", ds->src->name, why);
+	for (size_t i = 0; i < na + nb; i++)
+		if ((err = decoder_add(dec, i < na ? &a[i] : &b[i - na], errstr, errstr_size)))
 			goto fail;
-		}
-		err = -EINVAL;
-		if (avro_schema_from_json_length(ds->src->json, ds->src->json_len, &ds->schema)) {
-			ds->schema = NULL;
-			fail(errstr, errstr_size, "%s: avro-c: %s", ds->src->name, avro_strerror());
-			goto fail;
-		}
-		if (!(ds->iface = avro_generic_class_from_schema(ds->schema))) {
-			fail(errstr, errstr_size, "%s: avro-c: %s", ds->src->name, avro_strerror());
-			goto fail;
-		}
-		if (avro_generic_value_new(ds->iface, &ds->value)) {
-			avro_value_iface_decref(ds->iface);
-			ds->iface = NULL;
-			fail(errstr, errstr_size, "%s: avro-c: %s", ds->src->name, avro_strerror());
-			goto fail;
-		}
-	}
 	*out = dec;
 	return 0;
 fail:
 	avro_json_decoder_free(dec);
 	return err;
+}
+
+int avro_json_decoder_new(const struct tapio_schema *schemas, size_t count,
+			  struct avro_json_decoder **out, char *errstr, size_t errstr_size)
+{
+	return decoder_new2(schemas, count, NULL, 0, out, errstr, errstr_size);
+}
+
+int avro_json_decoder_embedded(struct avro_json_decoder **out, char *errstr, size_t errstr_size)
+{
+	return decoder_new2(tapio_schemas, tapio_schema_count, tapio_released_schemas,
+			    tapio_released_schema_count, out, errstr, errstr_size);
 }
 
 static struct decoder_schema *find_schema(struct avro_json_decoder *dec,
@@ -523,22 +539,22 @@ static struct decoder_schema *find_schema(struct avro_json_decoder *dec,
 	}
 	if (strrchr(name, '.'))
 		name = strrchr(name, '.') + 1;
+	/* Without a registry the id says nothing: the topic's current schema is the best guess. */
 	for (size_t i = 0; i < dec->count; i++)
-		if (strcmp(dec->schemas[i].src->name, name) == 0)
+		if (!dec->schemas[i].src.release && strcmp(dec->schemas[i].src.name, name) == 0)
 			return &dec->schemas[i];
 	fail(errstr, errstr_size, "Confluent schema id %" PRIu32 ": no embedded schema named \"%s\"",
 	     f->schema_id, name);
 	return NULL;
 }
 
-int avro_json_decode(struct avro_json_decoder *dec, const char *topic, const void *value,
-		     size_t len, json_t **out, const char **schema_name,
-		     char *errstr, size_t errstr_size)
+/* Frames, finds the schema, checks and reads the datum into (*out)->value. 0 or -EINVAL. */
+static int decode_value(struct avro_json_decoder *dec, const char *topic, const void *value,
+			size_t len, struct decoder_schema **out, char *errstr, size_t errstr_size)
 {
 	struct avro_frame f;
 	struct decoder_schema *ds;
 	struct cursor c = { .errstr = errstr, .errstr_size = errstr_size };
-	json_t *j;
 	int err;
 
 	if ((err = avro_frame_parse(value, len, &f, errstr, errstr_size)))
@@ -552,15 +568,91 @@ int avro_json_decode(struct avro_json_decoder *dec, const char *topic, const voi
 		return err;
 	if (c.off != c.len)
 		return fail(errstr, errstr_size, "%zu bytes after the %s datum", c.len - c.off,
-			    ds->src->name);
+			    ds->src.name);
 	avro_reader_memory_set_source(dec->reader, (const char *)f.datum, (int64_t)f.datum_len);
 	if (avro_value_read(dec->reader, &ds->value))
 		return fail(errstr, errstr_size, "avro-c: %s", avro_strerror());
+	*out = ds;
+	return 0;
+}
+
+int avro_json_decode(struct avro_json_decoder *dec, const char *topic, const void *value,
+		     size_t len, json_t **out, const char **schema_name,
+		     char *errstr, size_t errstr_size)
+{
+	struct decoder_schema *ds;
+	json_t *j;
+	int err;
+
+	if ((err = decode_value(dec, topic, value, len, &ds, errstr, errstr_size)))
+		return err;
 	if (!(j = render(&ds->value)))
 		return fail(errstr, errstr_size, "cannot render the %s datum as JSON",
-			    ds->src->name);
+			    ds->src.name);
 	*out = j;
 	if (schema_name)
-		*schema_name = ds->src->name;
+		*schema_name = ds->src.name;
+	return 0;
+}
+
+/* The symbol of enum field `name` of rec, or NULL. */
+static const char *enum_field(avro_value_t *rec, const char *name)
+{
+	avro_value_t f;
+	int sym;
+
+	if (avro_value_get_by_name(rec, name, &f, NULL) || avro_value_get_type(&f) != AVRO_ENUM ||
+	    avro_value_get_enum(&f, &sym))
+		return NULL;
+	return avro_schema_enum_get(avro_value_get_schema(&f), sym);
+}
+
+/* Integer field `name` of rec (int or long) into *out: 0, or -ENOENT. */
+static int integer_field(avro_value_t *rec, const char *name, int64_t *out)
+{
+	avro_value_t f;
+	int32_t i32;
+
+	if (avro_value_get_by_name(rec, name, &f, NULL))
+		return -ENOENT;
+	if (avro_value_get_type(&f) == AVRO_INT64)
+		return avro_value_get_long(&f, out) ? -ENOENT : 0;
+	if (avro_value_get_type(&f) == AVRO_INT32 && !avro_value_get_int(&f, &i32)) {
+		*out = i32;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int avro_json_envelope(struct avro_json_decoder *dec, const char *topic, const void *value,
+		       size_t len, struct record_envelope *out, char *errstr, size_t errstr_size)
+{
+	struct record_envelope env = { 0 };
+	struct decoder_schema *ds;
+	avro_value_t f, loss;
+	size_t size;
+	int err;
+
+	if ((err = decode_value(dec, topic, value, len, &ds, errstr, errstr_size)))
+		return err;
+	env.schema = &ds->src;
+	if (!(env.kind = enum_field(&ds->value, "kind")))
+		return fail(errstr, errstr_size, "schema %s has no enum \"kind\"", ds->src.name);
+	if (integer_field(&ds->value, "seq", &env.seq))
+		return fail(errstr, errstr_size, "schema %s has no integer \"seq\"", ds->src.name);
+	integer_field(&ds->value, "run", &env.run); /* release 0.1.0 had none: run 0 */
+	if (avro_value_get_by_name(&ds->value, "node", &f, NULL) ||
+	    avro_value_get_type(&f) != AVRO_STRING || avro_value_get_string(&f, &env.node, &size))
+		return fail(errstr, errstr_size, "schema %s has no string \"node\"", ds->src.name);
+	env.node_len = size ? size - 1 : 0; /* size counts avro-c's NUL */
+	if (!avro_value_get_by_name(&ds->value, "loss", &f, NULL) &&
+	    avro_value_get_type(&f) == AVRO_UNION && !avro_value_get_current_branch(&f, &loss) &&
+	    avro_value_get_type(&loss) == AVRO_RECORD) {
+		if (!(env.loss_stage = enum_field(&loss, "stage")) ||
+		    integer_field(&loss, "count", &env.loss_count))
+			return fail(errstr, errstr_size, "schema %s: \"loss\" lacks stage or count",
+				    ds->src.name);
+	}
+	*out = env;
 	return 0;
 }

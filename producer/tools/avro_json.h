@@ -51,12 +51,23 @@ struct avro_json_decoder;
 
 /*
  * Parses each of `count` schemas once (avro-c schema, generic value, fingerprint). The decoder
- * keeps pointers into `schemas`, which must outlive it (the embedded tapio_schemas[] does).
- * Returns 0 and *out, to be released with avro_json_decoder_free(), or -EINVAL / -ENOMEM with
- * errstr naming the schema. A decoder is not thread-safe: it reuses one value per schema.
+ * copies the array but keeps pointers to the names and texts, which must outlive it (the
+ * embedded tables' do). Returns 0 and *out, to be released with avro_json_decoder_free(), or
+ * -EINVAL / -ENOMEM with errstr naming the schema. A decoder is not thread-safe: it reuses one
+ * value per schema.
+ *
+ * Lookup: a single-object value by its fingerprint among all the schemas (the first that has
+ * it); a Confluent value by topic among the current schemas (release NULL) alone.
  */
 int avro_json_decoder_new(const struct tapio_schema *schemas, size_t count,
 			  struct avro_json_decoder **out, char *errstr, size_t errstr_size);
+
+/*
+ * A decoder for every embedded schema: the current ones (tapio_schemas[]), then those of
+ * earlier releases (tapio_released_schemas[]), so records written by an older producer decode
+ * with the schema they were written with. As avro_json_decoder_new().
+ */
+int avro_json_decoder_embedded(struct avro_json_decoder **out, char *errstr, size_t errstr_size);
 void avro_json_decoder_free(struct avro_json_decoder *dec);
 
 /*
@@ -69,6 +80,29 @@ void avro_json_decoder_free(struct avro_json_decoder *dec);
 int avro_json_decode(struct avro_json_decoder *dec, const char *topic, const void *value,
 		     size_t len, json_t **out, const char **schema_name,
 		     char *errstr, size_t errstr_size);
+
+/*
+ * The fields every Tapio record starts with (DESIGN.md section 4), as a stream check needs them.
+ * The pointers stay valid until the decoder's next decode or its release.
+ */
+struct record_envelope {
+	const char *kind;       /* the kind enum's symbol: "EXEC", "LOSS", ... */
+	int64_t seq;
+	int64_t run;            /* 0 when the writer's schema has no run field (release 0.1.0) */
+	const char *node;       /* NUL-terminated; bytes as written (not checked for UTF-8) */
+	size_t node_len;
+	const char *loss_stage; /* the loss stage's symbol in a LOSS record, else NULL */
+	int64_t loss_count;     /* with loss_stage */
+	const struct tapio_schema *schema; /* the writer's schema the value was decoded with */
+};
+
+/*
+ * Decodes one framed value as avro_json_decode() does, checked the same way, and reads its
+ * envelope into *out instead of rendering JSON. 0, or -EINVAL with errstr saying why (as
+ * avro_json_decode(), or a schema without the envelope's kind, seq and node).
+ */
+int avro_json_envelope(struct avro_json_decoder *dec, const char *topic, const void *value,
+		       size_t len, struct record_envelope *out, char *errstr, size_t errstr_size);
 
 /* A JSON string of `len` bytes, invalid UTF-8 replaced by U+FFFD; NULL only when out of memory. */
 json_t *avro_json_text(const void *s, size_t len);

@@ -10,6 +10,8 @@
 # buffer (pipebench feed) for SECONDS; prints CPU % of one core, µs per event and RSS.
 # FEED_A / FEED_B: extra pipebench feed options per side; the synthetic records are submitted by
 # bench.bpf.c, so a side whose kernel.bpf.c batches wake-ups needs FEED_x="--wakeup threshold".
+# ARGS_A / ARGS_B: extra producer flags per side (e.g. ARGS_B="--set record_headers=collector,node,
+# schema_fingerprint,producer_version" to compare a build with headers against one without).
 set -u -o pipefail
 A=${1:?usage: ab.sh BUILD_A BUILD_B [RATE] [SECONDS] [ROUNDS]}
 B=${2:?usage: ab.sh BUILD_A BUILD_B [RATE] [SECONDS] [ROUNDS]}
@@ -37,9 +39,11 @@ echo "| round | build | CPU % of one core | µs/event | RSS kB | fed | lost |"
 echo "|---|---|---|---|---|---|---|"
 for r in $(seq "$ROUNDS"); do
 	for side in A B; do
-		if [ "$side" = A ]; then dir=$A feed=${FEED_A:-}; else dir=$B feed=${FEED_B:-}; fi
+		if [ "$side" = A ]; then dir=$A feed=${FEED_A:-} args=${ARGS_A:-}
+		else dir=$B feed=${FEED_B:-} args=${ARGS_B:-}; fi
+		# shellcheck disable=SC2086 # args are flags, split on purpose
 		"$dir/tapio-producer" --brokers "$BROKERS" --node-name bench --set stats_interval_s=0 \
-			>"$TMP/out" 2>"$TMP/err" &
+			--collectors kernel $args >"$TMP/out" 2>"$TMP/err" &
 		p=$!
 		PIDS+=("$p")
 		for _ in $(seq 100); do grep -q bootstrap.servers "$TMP/out" && break; sleep 0.1; done

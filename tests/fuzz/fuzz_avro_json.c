@@ -1,5 +1,6 @@
 /* libFuzzer target: tapio-tail's decoder on arbitrary Kafka values (both framings, any datum).
- * It must reject or decode, never read out of bounds; a decoded value must be valid JSON. */
+ * It must reject or decode, never read out of bounds; a decoded value must be valid JSON, and a
+ * record's envelope (what --check reads) must be read or refused with a reason. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,10 +16,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const topics[] = { "tapio.kernel", "tapio.metadata", "tapio.dns", "other" };
 	char errstr[256];
 	const char *schema_name;
+	struct record_envelope env;
 	json_t *json = NULL;
 
-	if (!decoder && avro_json_decoder_new(tapio_schemas, tapio_schema_count, &decoder, errstr,
-					      sizeof(errstr)) < 0)
+	/* Every embedded schema, the released baselines' too, as tapio-tail has them. */
+	if (!decoder && avro_json_decoder_embedded(&decoder, errstr, sizeof(errstr)) < 0)
 		abort();
 	if (size < 1)
 		return 0;
@@ -36,6 +38,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_decref(json);
 	} else if (!errstr[0]) {
 		abort(); /* a rejection always says why */
+	}
+	/* tapio-tail --check's path: the same checks, then the envelope read from the value. */
+	errstr[0] = '\0';
+	if (avro_json_envelope(decoder, topics[data[0] % 4], data + 1, size - 1, &env, errstr,
+			       sizeof(errstr)) == 0) {
+		if (!env.kind || !env.node || strlen(env.node) > env.node_len || !env.schema)
+			abort();
+	} else if (!errstr[0]) {
+		abort();
 	}
 	return 0;
 }

@@ -75,11 +75,21 @@ static bool tracepoint_exists(const char *name)
 	return access(path, F_OK) == 0;
 }
 
-/* Classic tracepoints need tracefs; mount it where libbpf looks when nobody did. */
+/* Classic tracepoints need tracefs. An existing mount comes first (in a container, the host's
+ * /sys/kernel/tracing as a volume: runtimes' AppArmor profiles refuse mount even with
+ * CAP_SYS_ADMIN); only when there is none is it mounted where libbpf looks. */
 static void ensure_tracefs(void)
 {
-	if (access(TRACEFS "/events", F_OK) == 0 || access("/sys/kernel/debug/tracing/events", F_OK) == 0)
-		return;
+	static const char *const existing[] = { TRACEFS, "/sys/kernel/debug/tracing" };
+	char events[64];
+
+	for (size_t i = 0; i < sizeof(existing) / sizeof(existing[0]); i++) {
+		snprintf(events, sizeof(events), "%s/events", existing[i]);
+		if (access(events, F_OK) == 0) {
+			log_info("cni: using the tracefs mounted on %s", existing[i]);
+			return;
+		}
+	}
 	if (mount("tracefs", TRACEFS, "tracefs", 0, NULL) < 0)
 		log_warn("cni: tracefs not mounted and mounting it on " TRACEFS " failed: %s",
 			 strerror(errno));
@@ -134,6 +144,7 @@ static void disable_missing_hooks(void)
 		skel->progs.cni_enter_setns, skel->progs.cni_exit_setns,
 	};
 	uint64_t cleanup;
+	bool for_each;
 
 	ensure_tracefs();
 	for (size_t i = 0; i < sizeof(syscalls) / sizeof(syscalls[0]); i++) {
@@ -147,8 +158,12 @@ static void disable_missing_hooks(void)
 		bpf_program__set_autoload(skel->progs.cni_fork, false);
 	}
 	cleanup = kallsyms_addr("cleanup_net");
-	if (!cleanup || !btf_has_tracepoint("workqueue_execute_end")) {
+	/* The cleanup check walks netns_live with bpf_for_each_map_elem(), new in v5.13. */
+	for_each = libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT,
+					   BPF_FUNC_for_each_map_elem, NULL) == 1;
+	if (!cleanup || !for_each || !btf_has_tracepoint("workqueue_execute_end")) {
 		log_warn("cni: %s: no NETNS_DESTROYED records",
+			 !for_each ? "no bpf_for_each_map_elem() in this kernel (before 5.13)" :
 			 cleanup ? "no workqueue_execute_end tracepoint" :
 				   "no address for cleanup_net (the netns cleanup work) in /proc/kallsyms "
 				   "(absent, or hidden by kptr_restrict without CAP_SYSLOG)");

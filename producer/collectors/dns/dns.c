@@ -157,18 +157,25 @@ static void unlink_slot(uint32_t i)
 	st->count--;
 }
 
-static uint32_t insert(const struct dns_query *q)
+static void publish(struct collector_runtime *c, const struct dns_query *q, int kind,
+		    const struct dns_msg *resp, uint64_t resp_ktime_ns);
+
+static uint32_t insert(struct collector_runtime *c, const struct dns_query *q)
 {
 	uint32_t i, b;
 	struct slot *s;
 
 	if (st->free_head == NIL) {
-		/* Full: the oldest query is the nearest to timing out anyway. */
+		/* Full: the oldest query is the nearest to timing out anyway. It is published now,
+		 * as EVICTED, so the topic shows what the table could not keep. */
+		struct dns_query old = st->slots[st->oldest].q;
+
 		st->stats.evicted++;
 		if (st->stats.evicted == 1)
-			log_warn("dns: pending-query table full (%u); dropping the oldest, "
+			log_warn("dns: pending-query table full (%u); publishing the oldest as EVICTED, "
 				 "counting further ones", st->cap);
 		unlink_slot(st->oldest);
+		publish(c, &old, DNS_KIND_EVICTED, NULL, 0);
 	}
 	i = st->free_head;
 	s = &st->slots[i];
@@ -379,7 +386,8 @@ static void reject_packet(const struct dns_packet *p, int err)
 		 (uint64_t)p->hdr.cgroup_id);
 }
 
-static void on_query(const struct dns_packet *p, const struct dns_key *k, const struct dns_msg *m)
+static void on_query(struct collector_runtime *c, const struct dns_packet *p,
+		     const struct dns_key *k, const struct dns_msg *m)
 {
 	struct dns_query q;
 	uint32_t i = lookup(k);
@@ -394,15 +402,19 @@ static void on_query(const struct dns_packet *p, const struct dns_key *k, const 
 			st->stats.retransmits++;
 			return;
 		}
+		/* The same id and ports, another question: the first can no longer be matched. */
+		struct dns_query replaced = *old;
+
 		st->stats.replaced++;
 		unlink_slot(i);
+		publish(c, &replaced, DNS_KIND_EVICTED, NULL, 0);
 	}
 	memset(&q, 0, sizeof(q));
 	q.key = *k;
 	q.ktime_ns = p->hdr.ktime_ns;
 	q.qtype = m->qtype;
 	q.qname = m->qname;
-	insert(&q);
+	insert(c, &q);
 }
 
 static void on_response(struct collector_runtime *c, const struct dns_packet *p,
@@ -458,8 +470,10 @@ static enum decode_result dns_ring_record(struct collector_runtime *c, const voi
 	else
 		err = dns_parse(p->payload, p->payload_len, cut, &st->msg);
 	if (err) {
+		/* A malformed packet from the network is not a record we lost: it is counted as
+		 * what it is (tapio_dns_rejected_packets_total), and the ring record was fine. */
 		reject_packet(p, err);
-		return DECODE_BAD_FIELD;
+		return DECODE_OK;
 	}
 
 	/* The client is the end that sends the query; the cgroup is the client when its socket
@@ -477,7 +491,7 @@ static enum decode_result dns_ring_record(struct collector_runtime *c, const voi
 	k.role = query == egress ? DNS_ROLE_CLIENT : DNS_ROLE_SERVER;
 	k.ipv6 = !!(p->flags & DNS_PKT_IPV6);
 	if (query)
-		on_query(p, &k, &st->msg);
+		on_query(c, p, &k, &st->msg);
 	else
 		on_response(c, p, &k, &st->msg);
 	/* Published (or not) by the collector itself. */

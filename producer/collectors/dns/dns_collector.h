@@ -13,7 +13,9 @@
 #include "dns_parse.h"
 
 /* Enums of schemas/dns.avsc, by symbol index. */
-enum dns_kind { DNS_KIND_UNKNOWN = 0, DNS_KIND_RESPONSE = 1, DNS_KIND_TIMEOUT = 2 };
+enum dns_kind {
+	DNS_KIND_UNKNOWN = 0, DNS_KIND_RESPONSE = 1, DNS_KIND_TIMEOUT = 2, DNS_KIND_EVICTED = 4,
+};
 enum dns_role { DNS_ROLE_UNKNOWN = 0, DNS_ROLE_CLIENT = 1, DNS_ROLE_SERVER = 2 };
 enum dns_proto { DNS_PROTO_UNKNOWN = 0, DNS_PROTO_UDP = 1, DNS_PROTO_TCP = 2 };
 

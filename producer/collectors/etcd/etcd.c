@@ -797,6 +797,7 @@ static void render_metrics(const struct collector_runtime *c, FILE *out)
 
 const struct collector_ops etcd_collector = {
 	.name = "etcd",
+	.http = true,
 	.not_default = true,
 	.open = etcd_open,
 	.start = etcd_start,

@@ -3,15 +3,19 @@
 #include <arpa/inet.h>
 #include <bpf/btf.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "collector.h"
+#include "kallsyms.h"
 #include "kernel.h"
 #include "kernel.skel.h"
 #include "kernel_collector.h"
 #include "log.h"
 #include "pipeline.h"
+#include "redact.h"
 
 #define KIND_TCP_FIRST (KIND_TCP_CONNECT - KERNEL_TCP_CONNECT)
 
@@ -20,6 +24,22 @@ enum { FAMILY_UNKNOWN = 0, FAMILY_IPV4 = 1, FAMILY_IPV6 = 2 };
 #define TCP_STATE_MAX 13
 
 static struct kernel_bpf *skel;
+
+/* kernel_redact_args, compiled; NULL = argv published as it is. */
+static struct redact_rules *redaction;
+static uint64_t args_redacted; /* values replaced, for /metrics */
+
+int kernel_set_redaction(const char *spec, char *why, size_t why_size)
+{
+	struct redact_rules *r = NULL;
+	int err = spec ? redact_parse(spec, &r, why, why_size) : 0;
+
+	if (err)
+		return err;
+	redact_free(redaction);
+	redaction = r;
+	return 0;
+}
 
 /*
  * True when the running kernel has tracepoint `tp` and, if argi >= 0, its argument argi (after
@@ -56,24 +76,33 @@ static bool tp_usable(const struct btf *vmlinux, const char *tp, int argi)
 static void disable_missing_hooks(void)
 {
 	struct btf *vmlinux = btf__load_vmlinux_btf();
-	bool oom, reclaim, tcp;
+	bool oom, oom_kprobe = false, reclaim, tcp;
+	char why[160];
 
 	if (!vmlinux) {
 		log_warn("kernel: no vmlinux BTF to probe hooks with; trying them all");
 		return;
 	}
-	/* Kernels before "mm: update mark_victim tracepoints fields" (2024) pass only a pid. */
+	/* Kernels before "mm: update mark_victim tracepoints fields" (v6.9, and some stable
+	 * updates of older series) pass only a pid: a kprobe on mark_oom_victim stands in. */
 	oom = tp_usable(vmlinux, "mark_victim", 0);
 	reclaim = tp_usable(vmlinux, "mm_vmscan_memcg_reclaim_begin", -1) &&
 		  tp_usable(vmlinux, "mm_vmscan_direct_reclaim_begin", -1);
 	tcp = tp_usable(vmlinux, "inet_sock_set_state", 0);
 	btf__free(vmlinux);
 	if (!oom) {
-		log_warn("kernel: oom/mark_victim lacks a task argument on this kernel: no OOM_KILL records");
 		bpf_program__set_autoload(skel->progs.handle_mark_victim, false);
+		oom_kprobe = kprobe_usable("mark_oom_victim", why, sizeof(why));
+		if (oom_kprobe)
+			log_info("kernel: oom/mark_victim passes no task on this kernel: "
+				 "OOM_KILL from a kprobe on mark_oom_victim");
+		else
+			log_warn("kernel: oom/mark_victim passes no task on this kernel, and "
+				 "no kprobe instead (%s): no OOM_KILL records", why);
+		bpf_program__set_autoload(skel->progs.handle_oom_kprobe, oom_kprobe);
 	}
-	if (!oom || !reclaim) {
-		if (oom)
+	if (!(oom || oom_kprobe) || !reclaim) {
+		if (oom || oom_kprobe)
 			log_warn("kernel: no vmscan reclaim tracepoints: every OOM kill reads as global");
 		bpf_program__set_autoload(skel->progs.handle_memcg_reclaim, false);
 		bpf_program__set_autoload(skel->progs.handle_direct_reclaim, false);
@@ -88,7 +117,15 @@ static int kernel_open(struct collector_runtime *c, struct collector_io *io)
 {
 	const struct tapio_config *cfg = c->pipeline->cfg;
 	long page_size = sysconf(_SC_PAGESIZE);
+	char why[256];
 	int err;
+
+	/* Checked by config.c already; a failure here would only be memory. */
+	err = kernel_set_redaction(cfg->kernel_redact_args, why, sizeof(why));
+	if (err) {
+		log_error("kernel: kernel_redact_args: %s", err == -EINVAL ? why : strerror(-err));
+		return err;
+	}
 
 	skel = kernel_bpf__open();
 	if (!skel) {
@@ -274,7 +311,18 @@ void kernel_encode(const void *record, int kind, struct avro_buf *out)
 		avro_put_long(out, e->gid);
 		avro_put_string(out, e->filename, sizeof(e->filename));
 		avro_put_bool(out, e->flags & KERNEL_EXEC_FILENAME_TRUNCATED);
-		put_args(out, e->args, e->args_len);
+		if (redaction) {
+			/* Before encoding: neither Kafka nor the spool ever holds the secret. */
+			static char redacted[REDACT_OUT_MAX(KERNEL_ARGS_LEN)];
+			unsigned n = 0;
+			size_t len = redact_args(redaction, e->args, e->args_len, redacted,
+						 sizeof(redacted), &n);
+
+			args_redacted += n;
+			put_args(out, redacted, len);
+		} else {
+			put_args(out, e->args, e->args_len);
+		}
 		avro_put_bool(out, e->flags & KERNEL_EXEC_ARGS_TRUNCATED);
 		avro_put_union(out, 0); /* exit: null */
 		avro_put_union(out, 0); /* oom: null */
@@ -323,6 +371,17 @@ static void kernel_destroy(struct collector_runtime *c)
 	(void)c;
 	kernel_bpf__destroy(skel);
 	skel = NULL;
+	redact_free(redaction);
+	redaction = NULL;
+}
+
+static void kernel_render_metrics(const struct collector_runtime *c, FILE *out)
+{
+	(void)c;
+	fprintf(out, "# HELP tapio_kernel_args_redacted_total Argument values replaced by "
+		     "kernel_redact_args before encoding.\n"
+		     "# TYPE tapio_kernel_args_redacted_total counter\n"
+		     "tapio_kernel_args_redacted_total %" PRIu64 "\n", args_redacted);
 }
 
 const struct collector_ops kernel_collector = {
@@ -330,5 +389,6 @@ const struct collector_ops kernel_collector = {
 	.open = kernel_open,
 	.ring_record = kernel_ring_record,
 	.stop = kernel_stop,
+	.render_metrics = kernel_render_metrics,
 	.destroy = kernel_destroy,
 };

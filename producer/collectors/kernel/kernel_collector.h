@@ -1,5 +1,5 @@
 /* Collector `kernel` (kernel.c): its record check and encoder, exposed for the unit tests and the
- * benchmark. */
+ * benchmark, and what the configuration reaches beyond its ops row. */
 #ifndef TAPIO_KERNEL_COLLECTOR_H
 #define TAPIO_KERNEL_COLLECTOR_H
 
@@ -30,5 +30,9 @@ enum decode_result kernel_check(const void *data, size_t size, int *kind);
 
 /* Writes the topic's own fields of a record kernel_check() accepted as `kind`. */
 void kernel_encode(const void *record, int kind, struct avro_buf *out);
+
+/* Replaces the argument redaction rules (redact.h; NULL or "" = none). kernel_open() sets them
+ * from kernel_redact_args; tests set them directly. 0, or -EINVAL with why set, or -ENOMEM. */
+int kernel_set_redaction(const char *spec, char *why, size_t why_size);
 
 #endif /* TAPIO_KERNEL_COLLECTOR_H */

@@ -23,8 +23,7 @@ static int cri_open(struct collector_runtime *c, struct collector_io *io)
 		return err;
 	}
 	bpf_map__set_max_entries(skel->maps.events, (uint32_t)cfg->ringbuf_kb << 10);
-	if (!lifecycle_oom_usable("cri"))
-		bpf_program__set_autoload(skel->progs.lc_oom, false);
+	lifecycle_pick_oom("cri", skel->progs.lc_oom, skel->progs.lc_oom_kprobe);
 	err = cri_bpf__load(skel);
 	if (err) {
 		log_error("cri: cannot load BPF programs: %s", strerror(-err));
@@ -67,6 +66,7 @@ static enum decode_result cri_ring_record(struct collector_runtime *c, const voi
 		if (!cri_wants(ev->text, &owner)) {
 			if (ev->event == LC_CGROUP_CREATED)
 				lifecycle_drop(&lb, ev->hdr.cgroup_id);
+			lb.skipped++;
 			return DECODE_OK;
 		}
 		publish(c, ev, ev->text, &owner);
@@ -76,6 +76,8 @@ static enum decode_result cri_ring_record(struct collector_runtime *c, const voi
 	id = identity_lookup(c->pipeline->identity, ev->hdr.cgroup_id);
 	if (id->path[0] && cri_wants(id->path, &id->owner))
 		publish(c, ev, id->path, &id->owner);
+	else
+		lb.skipped++;
 	return DECODE_OK;
 }
 
@@ -96,6 +98,9 @@ static void cri_stop(struct collector_runtime *c)
 static void cri_destroy(struct collector_runtime *c)
 {
 	(void)c;
+	if (skel) /* it ran: its counters follow the pipeline's at shutdown */
+		lifecycle_log_stats(&lb);
+	lb.skipped = lb.restarts_in_place = 0;
 	cri_bpf__destroy(skel);
 	skel = NULL;
 	lb.watched_fd = -1;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kallsyms.h"
 #include "lifecycle_collector.h"
 #include "log.h"
 #include "pipeline.h"
@@ -69,18 +70,20 @@ enum decode_result lifecycle_check(const void *data, size_t size, uint16_t type,
 	return DECODE_OK;
 }
 
-bool lifecycle_oom_usable(const char *name)
+void lifecycle_pick_oom(const char *name, struct bpf_program *tp, struct bpf_program *kprobe)
 {
 	struct btf *vmlinux = btf__load_vmlinux_btf();
 	const struct btf_type *t;
+	char why[160];
 	bool ok = false;
 	int id;
 
 	if (!vmlinux) {
 		log_warn("%s: no vmlinux BTF to probe oom/mark_victim with; trying it", name);
-		return true;
+		return;
 	}
-	/* Before "mm: update mark_victim tracepoints fields" (v6.9) it passed only a pid. */
+	/* Before "mm: update mark_victim tracepoints fields" (v6.9, and some stable updates of
+	 * older series) it passed only a pid. */
 	id = btf__find_by_name_kind(vmlinux, "btf_trace_mark_victim", BTF_KIND_TYPEDEF);
 	if (id >= 0) {
 		t = btf__type_by_id(vmlinux, btf__type_by_id(vmlinux, id)->type);
@@ -93,10 +96,23 @@ bool lifecycle_oom_usable(const char *name)
 		}
 	}
 	btf__free(vmlinux);
-	if (!ok)
-		log_warn("%s: oom/mark_victim lacks a task argument on this kernel (before 6.9): no "
-			 "OOM_KILLED records, EXITED.oom_killed stays false", name);
-	return ok;
+	if (ok)
+		return;
+	bpf_program__set_autoload(tp, false);
+	if (kprobe_usable("mark_oom_victim", why, sizeof(why))) {
+		log_info("%s: oom/mark_victim passes no task on this kernel: OOM kills from a "
+			 "kprobe on mark_oom_victim", name);
+		bpf_program__set_autoload(kprobe, true);
+	} else {
+		log_warn("%s: oom/mark_victim passes no task on this kernel, and no kprobe instead "
+			 "(%s): no OOM_KILLED records, EXITED.oom_killed stays false", name, why);
+	}
+}
+
+void lifecycle_log_stats(const struct lifecycle_bpf *lb)
+{
+	log_info("%s: skipped=%" PRIu64 " restarts_in_place=%" PRIu64, lb->name, lb->skipped,
+		 lb->restarts_in_place);
 }
 
 void lifecycle_drop(struct lifecycle_bpf *lb, uint64_t cgroup_id)

@@ -17,6 +17,8 @@
 #include "identity.h"
 #include "lifecycle.h"
 
+struct bpf_program;
+
 /* Which cgroups a collector watches, from their path and what the path says. */
 typedef bool (*lifecycle_wants_fn)(const char *path, const struct cgroup_owner *owner);
 
@@ -32,10 +34,18 @@ struct lifecycle_bpf {
 	const char *name;          /* collector name, for log lines */
 	int watched_fd;
 	lifecycle_wants_fn wants;
+	/* Valid ring records that make no record: cgroups (and their processes) that are not this
+	 * collector's kind. received = made + skipped + rejected (- in-place restarts, systemd). */
+	uint64_t skipped;
+	uint64_t restarts_in_place; /* systemd: records made beside their process record */
 };
 
-/* Whether oom/mark_victim passes the victim task (v6.9+); logs when it does not. */
-bool lifecycle_oom_usable(const char *name);
+/* Logs the counters above at shutdown, after the pipeline's own. */
+void lifecycle_log_stats(const struct lifecycle_bpf *lb);
+
+/* Leaves `tp` (tp_btf/mark_victim) to load where oom/mark_victim passes the victim task (v6.9+);
+ * elsewhere loads `kprobe` (kprobe/mark_oom_victim) instead, or neither, with a log line. */
+void lifecycle_pick_oom(const char *name, struct bpf_program *tp, struct bpf_program *kprobe);
 
 /* Adds the cgroups present at start that `wants` keeps, with their main process, from the
  * identity cache (filled by metadata's start step). Reads each one's cgroup.procs and its

@@ -71,8 +71,7 @@ static int systemd_open(struct collector_runtime *c, struct collector_io *io)
 		return err;
 	}
 	bpf_map__set_max_entries(skel->maps.events, (uint32_t)cfg->ringbuf_kb << 10);
-	if (!lifecycle_oom_usable("systemd"))
-		bpf_program__set_autoload(skel->progs.lc_oom, false);
+	lifecycle_pick_oom("systemd", skel->progs.lc_oom, skel->progs.lc_oom_kprobe);
 	err = systemd_bpf__load(skel);
 	if (err) {
 		log_error("systemd: cannot load BPF programs: %s", strerror(-err));
@@ -121,6 +120,7 @@ static void on_cgroup(struct collector_runtime *c, const struct lifecycle_event 
 	if (!systemd_wants(ev->text, &owner)) {
 		if (ev->event == LC_CGROUP_CREATED)
 			lifecycle_drop(&lb, ev->hdr.cgroup_id);
+		lb.skipped++;
 		return;
 	}
 	if (ev->event == LC_CGROUP_REMOVED) {
@@ -150,8 +150,10 @@ static void on_process(struct collector_runtime *c, const struct lifecycle_event
 	struct unit_state *u;
 	int kind;
 
-	if (!id->path[0] || !systemd_wants(id->path, &id->owner))
+	if (!id->path[0] || !systemd_wants(id->path, &id->owner)) {
+		lb.skipped++;
 		return;
+	}
 	/* A unit running since before start is known from here on. */
 	u = unit_find(unit, true);
 	if (u && u->cgroup_id != ev->hdr.cgroup_id) {
@@ -164,6 +166,7 @@ static void on_process(struct collector_runtime *c, const struct lifecycle_event
 			u->restarts++;
 			u->main_exited = false;
 			publish_restart_in_place(c, ev, unit, id->path, u->restarts);
+			lb.restarts_in_place++;
 		}
 		kind = SD_MAIN_STARTED;
 		break;
@@ -211,6 +214,9 @@ static void systemd_stop(struct collector_runtime *c)
 static void systemd_destroy(struct collector_runtime *c)
 {
 	(void)c;
+	if (skel) /* it ran: its counters follow the pipeline's at shutdown */
+		lifecycle_log_stats(&lb);
+	lb.skipped = lb.restarts_in_place = 0;
 	systemd_bpf__destroy(skel);
 	skel = NULL;
 	lb.watched_fd = -1;
