@@ -225,6 +225,9 @@ static void explain(const struct http_result *res)
 		if (strstr(res->error, "certificate problem") || strstr(res->error, "verif"))
 			hint = "etcd's server certificate is not trusted: etcd_ca_file must hold "
 			       "the CA that signed it";
+		else if (strstr(res->error, "subject name") || strstr(res->error, "host name"))
+			hint = "etcd's server certificate does not name the host of "
+			       "etcd_endpoints";
 		else if (strstr(res->error, "alert") || strstr(res->error, "client certificate"))
 			hint = e->has_client_cert ?
 			       "etcd refused the client certificate: etcd_cert_file must be signed "
