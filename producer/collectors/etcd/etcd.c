@@ -36,7 +36,7 @@
 #include "log.h"
 #include "pipeline.h"
 
-#define ETCD_ENDPOINTS_MAX 8
+#define ETCD_ENDPOINTS_MAX 8 /* as config.c allows */
 #define ETCD_EXCLUDES_MAX 32
 #define ETCD_HANDOFF_ENTRIES 8192
 #define ETCD_HANDOFF_BYTES (32u << 20)
@@ -97,7 +97,9 @@ struct etcd_state {
 	bool watching;           /* a watch was created since the last problem */
 	bool has_client_cert;    /* etcd_cert_file is set */
 	bool reported[ETCD_EVENT_RESULT_MAX]; /* a skip reason was logged once */
-	char problem[ETCD_PROBLEM_MAX]; /* the failure logged last; "" when healthy */
+	/* The failure logged last, per endpoint (alternating members each get their line); all
+	 * "" again once a watch is created. */
+	char problem[ETCD_ENDPOINTS_MAX][ETCD_PROBLEM_MAX];
 	char next_problem[ETCD_PROBLEM_MAX];
 	struct etcd_stats st;
 	uint8_t body[HANDOFF_BODY_MAX];
@@ -201,12 +203,14 @@ static size_t split_list(char *list, const char **items, size_t *lens, size_t ma
 	return n;
 }
 
-/* Logs a failure when it differs from the one logged last. */
+/* Logs a failure of the current endpoint when it differs from the one logged last. */
 static void report_problem(const char *text)
 {
-	if (strcmp(text, e->problem) != 0)
+	char *last = e->problem[e->endpoint];
+
+	if (strcmp(text, last) != 0)
 		log_warn("etcd: %s; retrying with backoff (logged again when this changes)", text);
-	snprintf(e->problem, sizeof(e->problem), "%s", text);
+	snprintf(last, ETCD_PROBLEM_MAX, "%s", text);
 	e->watching = false;
 }
 
@@ -465,7 +469,7 @@ static int on_created(const struct etcd_response *r)
 		log_info("etcd: watching %s at %s from revision %" PRId64, e->map.prefix,
 			 http_client_url(e->worker.client), e->done_rev + 1);
 	e->watching = true;
-	e->problem[0] = '\0';
+	memset(e->problem, 0, sizeof(e->problem));
 	return WATCH_GO_ON;
 }
 
