@@ -156,8 +156,8 @@ static void test_flag_errors(void **state)
 	expect_error("--print-topics", "--strimzi-cluster=a/b", "bad value \"a/b\"");
 }
 
-/* Every collector of the default set has its topic, so a collector added to the table is created too;
- * the metadata topic is compacted, the others have the retention. */
+/* Every collector of the default set has its topic, so a collector added to the table is created
+ * too; the metadata topic is compacted, the others have the retention. */
 static void test_kafka_topics_every_collector(void **state)
 {
 	char *argv[] = { "tapio-producer", "--brokers", "k1:9092,k2:9092", "--print-topics", NULL };

@@ -108,8 +108,8 @@ int main(int argc, char **argv)
 			s->n = next++;
 			snprintf(key, sizeof(key), "%s%ld", prefix, s->n);
 			b64((const unsigned char *)key, strlen(key), key64);
-			len = snprintf(s->body, sizeof(s->body), "{\"key\":\"%s\",\"value\":\"%s\"}",
-				       key64, value64);
+			len = snprintf(s->body, sizeof(s->body),
+				       "{\"key\":\"%s\",\"value\":\"%s\"}", key64, value64);
 			curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, s->body);
 			curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE, (long)len);
 			curl_multi_add_handle(multi, s->easy);
