@@ -35,7 +35,7 @@ BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev librdkafka-dev
 KUBECTL_PKG := $(if $(shell dpkg-query -W -f='$${Status}' kubectl 2>/dev/null | grep 'ok installed'),kubectl,kubernetes-client)
 # libavro-java, default-jdk-headless: Avro's Java implementation judges schema compatibility.
 TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils prometheus \
-	python3-kubernetes $(KUBECTL_PKG) openssl curl libavro-java default-jdk-headless \
+	python3-kubernetes $(KUBECTL_PKG) openssl curl avro-bin libavro-java default-jdk-headless \
 	etcd-server etcd-client
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
@@ -46,7 +46,7 @@ SCHEMAS := $(wildcard schemas/*.avsc)
 RELEASED_SCHEMAS := $(wildcard schemas/released/*/*.avsc)
 
 # Everything but the programs' mains goes into one library shared by the programs and the tests.
-TOOLS := tail
+TOOLS := tail archive replay
 TOOL_MAINS := $(addprefix producer/tools/,$(addsuffix .c,$(TOOLS)))
 LIB_SRCS := $(filter-out $(TOOL_MAINS),$(wildcard producer/core/*.c producer/http/*.c \
 	producer/collectors/*/*.c producer/tools/*.c)) \
@@ -131,7 +131,12 @@ $(BUILD)/tests/%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
 
 # Sources some fuzz targets need beyond producer/*/<name>.c (log.c goes with every one).
-FUZZ_EXTRA_avro_json := producer/core/schema.c $(BUILD)/gen/schemas.c $(BUILD)/gen/released_schemas.c
+FUZZ_EXTRA_avro_json := producer/core/schema.c producer/tools/avro_skip.c $(BUILD)/gen/schemas.c \
+	$(BUILD)/gen/released_schemas.c
+FUZZ_EXTRA_ocf := producer/tools/avro_skip.c producer/tools/archive_format.c
+FUZZ_EXTRA_archive_format := producer/tools/avro_skip.c
+FUZZ_EXTRA_kubeapi_map := producer/collectors/kubeapi/json_tok.c \
+	producer/collectors/kubeapi/kubeapi_quantity.c producer/core/avro_writer.c
 FUZZ_EXTRA_etcd_map := producer/core/avro_writer.c
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(wildcard producer/*/$$*.c producer/collectors/*/$$*.c) \
@@ -178,7 +183,8 @@ compat: $(BUILD)/compat/CompatCheck.class | $(BUILD)/.deps-test
 # mockbroker: a broker that outlives the producers of a test (integration/harness.py MockBroker).
 integration: $(BUILD)/san-bin/tapio-producer $(addprefix $(BUILD)/san-bin/tapio-,$(TOOLS)) \
 		$(BUILD)/bench/mockbroker | $(BUILD)/.deps-test
-	TAPIO_BIN=$(abspath $(BUILD)/san-bin) bash integration/run.sh
+	TAPIO_BIN=$(abspath $(BUILD)/san-bin) TAPIO_MOCKBROKER=$(abspath $(BUILD)/bench/mockbroker) \
+		bash integration/run.sh
 
 test: deps unit compat k8s-check fuzz cross integration
 
@@ -215,7 +221,8 @@ clean:
 # `make bench` (root, ~10 min): the table of BENCHMARKS.md, every figure measured in one run on
 # loopback (tests/bench/run.sh). Not part of `make test`.
 BENCH_PKGS := kcat bpftrace valgrind strace etcd-server etcd-client
-BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload etcdburst)
+BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload topicsize \
+	kubeapibench etcdburst)
 $(BUILD)/.deps-bench: Makefile
 	$(call install_missing,$(BENCH_PKGS))
 $(BUILD)/bench/%.o: tests/bench/%.c $(SKELS) VERSION | $(BUILD)/.deps
@@ -227,8 +234,12 @@ $(BUILD)/bench/pipebench-counting: $(BUILD)/bench/pipebench.o $(BUILD)/bench/all
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/bench/mockbroker: $(BUILD)/bench/mockbroker.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^ -lrdkafka
+$(BUILD)/bench/topicsize: $(BUILD)/bench/topicsize.o
+	$(CC) $(ALL_CFLAGS) -o $@ $^ -lrdkafka -ljansson
 $(BUILD)/bench/workload: $(BUILD)/bench/workload.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^
+$(BUILD)/bench/kubeapibench: $(BUILD)/bench/kubeapibench.o $(BUILD)/libtapio.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/bench/etcdburst: $(BUILD)/bench/etcdburst.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^ -lcurl
 bench: all $(BENCH_BINS) | $(BUILD)/.deps-bench

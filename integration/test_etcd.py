@@ -490,7 +490,8 @@ def test_etcd_killed_and_restarted():
 def test_tls_and_refusals():
     """TLS with client-certificate auth: records. Without a client certificate, and with the
     wrong CA, the collector says the TLS failure and keeps retrying while the kernel collector
-    runs on. Failover from an unreachable endpoint to a working one. No gateway: said so."""
+    runs on. Failover from an unreachable endpoint to a working one. A configured file missing:
+    exit status 2. No gateway: said so."""
     certs = Certs()
     etcd = Etcd(certs=certs)
     state = tempfile.mkdtemp(prefix="tapio-etcd-state-")
@@ -526,6 +527,15 @@ def test_tls_and_refusals():
         etcd.close()
         certs.close()
         shutil.rmtree(state, ignore_errors=True)
+
+    # Asked for by name with a configured file missing: start-up fails, exit status 2, the file
+    # named.
+    missing = "/nonexistent/tapio-etcd-ca.pem"
+    out = subprocess.run([harness.PRODUCER, "--node-name", "itest-node", "--collectors", "etcd",
+                          "--set", "metrics_listen=127.0.0.1:0", "--set",
+                          "etcd_ca_file=" + missing], capture_output=True, timeout=60)
+    assert out.returncode == 2, (out.returncode, out.stderr.decode()[-2000:])
+    assert ("etcd: etcd_ca_file %s: No such file or directory" % missing) in out.stderr.decode()
 
     etcd = Etcd(extra=["--enable-grpc-gateway=false"])
     state = tempfile.mkdtemp(prefix="tapio-etcd-state-")

@@ -873,6 +873,43 @@ static void test_delivery_warning(void **state)
 	config_free(&cfg);
 }
 
+/* The kubeapi collector's keys: defaults, a normalized annotation list, and bad values named. */
+static void test_kubeapi_keys(void **state)
+{
+	struct tapio_config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_null(cfg.kubeapi_url);
+	assert_null(cfg.kubeapi_token_file);
+	assert_null(cfg.kubeapi_ca_file);
+	assert_null(cfg.kubeapi_annotations);
+	assert_int_equal(cfg.kubeapi_pods, 0);   /* node */
+	assert_int_equal(cfg.kubeapi_events, 1); /* node */
+	parse_ok(&cfg, "kubeapi_url = https://10.0.0.1:6443\nkubeapi_token_file = /t/token\n"
+		 "kubeapi_ca_file = /t/ca.crt\nkubeapi_pods = off\nkubeapi_events = cluster\n"
+		 "kubeapi_annotations = tapio.io/team , app.kubernetes.io/version,note\n");
+	assert_string_equal(cfg.kubeapi_url, "https://10.0.0.1:6443");
+	assert_string_equal(cfg.kubeapi_token_file, "/t/token");
+	assert_string_equal(cfg.kubeapi_ca_file, "/t/ca.crt");
+	assert_int_equal(cfg.kubeapi_pods, 1);
+	assert_int_equal(cfg.kubeapi_events, 2);
+	assert_string_equal(cfg.kubeapi_annotations, "tapio.io/team,app.kubernetes.io/version,note");
+	config_free(&cfg);
+
+	EXPECT_ERROR("kubeapi_url = 10.0.0.1:6443\n", "bad value \"10.0.0.1:6443\" for kubeapi_url",
+		     "http:// or https://");
+	EXPECT_ERROR("kubeapi_token_file = token\n", "for kubeapi_token_file", "absolute path");
+	EXPECT_ERROR("kubeapi_events = all\n", "bad value \"all\" for kubeapi_events");
+	EXPECT_ERROR("kubeapi_pods = cluster\n", "bad value \"cluster\" for kubeapi_pods");
+	EXPECT_ERROR("kubeapi_annotations = Tapio.io/team\n", "for kubeapi_annotations",
+		     "\"Tapio.io/team\" is not an annotation key");
+	EXPECT_ERROR("kubeapi_annotations = a,-b\n", "\"-b\" is not an annotation key");
+	EXPECT_ERROR("kubeapi_annotations = a,,b\n", "empty item");
+	EXPECT_ERROR("kubeapi_annotations = a,b,a\n", "key \"a\" is listed twice");
+	EXPECT_ERROR("kubeapi_annotations = /name\n", "is not an annotation key");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -896,6 +933,7 @@ int main(void)
 		cmocka_unit_test_setup(test_probe_flag, setup),
 		cmocka_unit_test_setup(test_free_is_safe, setup),
 		cmocka_unit_test_setup(test_dns_keys, setup),
+		cmocka_unit_test_setup(test_kubeapi_keys, setup),
 		cmocka_unit_test_setup(test_config_not_regular_file, setup),
 		cmocka_unit_test_setup(test_utf8_every_source, setup),
 		cmocka_unit_test_setup(test_cross_field, setup),

@@ -268,6 +268,7 @@ struct collected {
 	int stop_after;  /* return stop_code after this many values; 0 = never */
 	int stop_code;
 	bool done;       /* the request returned (cancel test) */
+	int opened;      /* on_open calls */
 };
 
 static void collected_init(struct collected *col)
@@ -716,6 +717,93 @@ static void test_stream_split_across_chunks(void **state)
 	collected_free(&col);
 }
 
+/* Raw values: each watch event's bytes alone, whatever the chunks; parsed here, they are the
+ * events. */
+static int collect_raw(void *ctx, const char *value, size_t len)
+{
+	json_error_t jerr;
+	json_t *v = json_loadb(value, len, 0, &jerr);
+	int rc;
+
+	assert_non_null(v);
+	rc = collect(ctx, v);
+	json_decref(v);
+	return rc;
+}
+
+static void count_open(void *ctx)
+{
+	struct collected *col = ctx;
+
+	col->opened++;
+}
+
+static void test_stream_raw_values(void **state)
+{
+	struct http_client_config cfg;
+	struct http_client *c;
+	struct http_result res;
+	struct collected col;
+	struct http_request req = { .path = "/stream", .on_raw = collect_raw,
+				    .on_open = count_open, .ctx = &col };
+
+	(void)state;
+	collected_init(&col);
+	config_for(&cfg, "kubeapi", plain_url);
+	c = open_client(&cfg);
+	assert_int_equal(http_client_request(c, &req, &res), 0);
+	assert_int_equal(res.outcome, HTTP_OUTCOME_OK);
+	assert_int_equal(res.values, 3);
+	assert_null(res.body);
+	assert_null(res.raw);
+	assert_int_equal(json_array_size(col.values), 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_json(json_array_get(col.values, i), watch_events[i]);
+	assert_int_equal(col.opened, 1);
+	/* An error status opens nothing. */
+	req.path = "/status/410";
+	assert_int_equal(http_client_request(c, &req, &res), 0);
+	assert_int_equal(res.status, 410);
+	assert_int_equal(col.opened, 1);
+	http_client_close(c);
+	collected_free(&col);
+}
+
+/* A whole body handed over unparsed: the bytes the server sent, NUL-terminated. */
+static void test_whole_body_raw(void **state)
+{
+	struct http_client_config cfg;
+	struct http_client *c;
+	struct http_result res;
+	struct http_request req = { .path = "/json", .raw_body = true };
+	const char *sent = "{\"kind\": \"PodList\", \"items\": [{\"n\": 1}, {\"n\": 2}], "
+			   "\"metadata\": {\"resourceVersion\": \"100\"}}";
+
+	(void)state;
+	config_for(&cfg, "kubeapi", plain_url);
+	c = open_client(&cfg);
+	assert_int_equal(http_client_request(c, &req, &res), 0);
+	assert_int_equal(res.outcome, HTTP_OUTCOME_OK);
+	assert_null(res.body);
+	assert_non_null(res.raw);
+	assert_int_equal(res.raw_len, strlen(sent));
+	assert_string_equal(res.raw, sent);
+	free(res.raw);
+	/* Not JSON is no concern of the client's in raw mode. */
+	req.path = "/notjson";
+	assert_int_equal(http_client_request(c, &req, &res), 0);
+	assert_int_equal(res.outcome, HTTP_OUTCOME_OK);
+	assert_non_null(res.raw);
+	free(res.raw);
+	/* An error status hands nothing over. */
+	req.path = "/status/410";
+	assert_int_equal(http_client_request(c, &req, &res), 0);
+	assert_int_equal(res.outcome, HTTP_OUTCOME_HTTP_4XX);
+	assert_int_equal(res.status, 410);
+	assert_null(res.raw);
+	http_client_close(c);
+}
+
 static void test_stream_callback_stops(void **state)
 {
 	struct http_client_config cfg;
@@ -1050,6 +1138,8 @@ int main(void)
 		T(test_token_rotation),
 		T(test_retry_after),
 		T(test_stream_split_across_chunks),
+		T(test_stream_raw_values),
+		T(test_whole_body_raw),
 		T(test_stream_callback_stops),
 		T(test_stream_hostile),
 		T(test_response_too_large),

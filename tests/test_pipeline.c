@@ -884,6 +884,18 @@ static void test_nothing_to_connect_to(void **state)
 	assert_int_equal(pipeline_attach(&f->pl), 1);
 	assert_int_equal(pipeline_collector(&f->pl, "dns")->state, COLLECTOR_SKIPPED);
 	assert_int_equal(pipeline_collector(&f->pl, "kernel")->state, COLLECTOR_RUNNING);
+	/* Skipped is not down: no tapio_collector_up sample to alert on. */
+	{
+		char *text = NULL;
+		size_t len = 0;
+		FILE *out = open_memstream(&text, &len);
+
+		metrics_render(&f->pl, out);
+		fclose(out);
+		assert_non_null(strstr(text, "tapio_collector_up{collector=\"kernel\"} 1\n"));
+		assert_null(strstr(text, "tapio_collector_up{collector=\"dns\"}"));
+		free(text);
+	}
 	pipeline_close(&f->pl);
 
 	assert_int_equal(pipeline_open_collectors(&f->pl, &f->cfg, named, 1, f->root, errstr,

@@ -58,6 +58,9 @@ struct collector_io {
 	int wake_fd;             /* readable: wake() runs */
 	struct handoff *handoff; /* finished records from the collector's worker */
 	struct http_client *http; /* its worker's HTTP client: /metrics shows its counters */
+	/* A second client of the same collector, under a label of its own (two requests at once:
+	 * kubeapi's pods and Events watches): /metrics shows it too. */
+	struct http_client *http_second;
 };
 
 struct collector_ops {
@@ -92,6 +95,10 @@ struct collector_ops {
 	void (*wake)(struct collector_runtime *c);
 	/* Optional: called about once a second with the boot-relative time (timeouts, expiry). */
 	void (*tick)(struct collector_runtime *c, uint64_t now_ktime_ns);
+	/* Optional: whether a running collector reaches its source (an HTTP collector whose
+	 * server is unreachable or refusing runs, retrying, but is not up). Any thread may ask:
+	 * read atomics only. Without it, running is up. */
+	bool (*up)(const struct collector_runtime *c);
 	/* Optional: the collector's own series for /metrics, in the text exposition format. */
 	void (*render_metrics)(const struct collector_runtime *c, FILE *out);
 	/* Optional: no new records from here on (detach programs, stop the worker); what its ring

@@ -108,6 +108,8 @@ static int check_dns_ports(const char *v, const char *const *known, char **out, 
 			   size_t why_size);
 static int check_dir_path(const char *v, const char *const *known, char **out, char *why,
 			   size_t why_size);
+static int check_annotation_keys(const char *v, const char *const *known, char **out, char *why,
+				 size_t why_size);
 static int check_redact_args(const char *v, const char *const *known, char **out, char *why,
 			     size_t why_size);
 
@@ -123,6 +125,9 @@ static int check_etcd_excludes(const char *v, const char *const *known, char **o
 /* Indexed by enum spool_full_policy and enum spool_fsync_policy (producer/core/spool.h). */
 static const char *const spool_full_names[] = { "drop_newest", "drop_oldest", NULL };
 static const char *const spool_fsync_names[] = { "none", "segment", "interval", "always", NULL };
+/* Indexed by enum kubeapi_pods_mode and enum kubeapi_events_mode (kubeapi_collector.h). */
+static const char *const kubeapi_pods_names[] = { "node", "off", NULL };
+static const char *const kubeapi_events_names[] = { "off", "node", "cluster", NULL };
 
 #define OFF(field) offsetof(struct tapio_config, field)
 
@@ -172,6 +177,27 @@ static const struct prop prop_table[] = {
 	{ .name = "dns_pending_max", .type = PROP_INT, .offset = OFF(dns_pending_max),
 	  .def = "4096", .min = 16, .max = 1048576,
 	  .desc = "dns: queries awaiting a response, at most; beyond it the oldest is dropped and counted" },
+	{ .name = "kubeapi_url", .type = PROP_STRING, .offset = OFF(kubeapi_url),
+	  .def_text = "empty (in-cluster: KUBERNETES_SERVICE_HOST/PORT)",
+	  .check = check_registry_url, .empty_unsets = true,
+	  .desc = "kubeapi: the API server's http(s)://host:port; empty = the in-cluster address" },
+	{ .name = "kubeapi_token_file", .type = PROP_STRING, .offset = OFF(kubeapi_token_file),
+	  .def_text = "empty (the service account's token)", .check = check_dir_path,
+	  .empty_unsets = true,
+	  .desc = "kubeapi: bearer token file (absolute path), re-read when it rotates" },
+	{ .name = "kubeapi_ca_file", .type = PROP_STRING, .offset = OFF(kubeapi_ca_file),
+	  .def_text = "empty (the service account's CA)", .check = check_dir_path,
+	  .empty_unsets = true,
+	  .desc = "kubeapi: PEM CA bundle of the API server's certificate (absolute path)" },
+	{ .name = "kubeapi_pods", .type = PROP_ENUM, .offset = OFF(kubeapi_pods), .def = "node",
+	  .choices = kubeapi_pods_names,
+	  .desc = "kubeapi: node = this node's pods; off = none (a cluster Events replica)" },
+	{ .name = "kubeapi_events", .type = PROP_ENUM, .offset = OFF(kubeapi_events), .def = "node",
+	  .choices = kubeapi_events_names,
+	  .desc = "kubeapi: Events: off, node (about this Node), cluster (all; one replica)" },
+	{ .name = "kubeapi_annotations", .type = PROP_STRING, .offset = OFF(kubeapi_annotations),
+	  .def_text = "empty (none)", .check = check_annotation_keys, .empty_unsets = true,
+	  .desc = "kubeapi: pod annotation keys to export (at most 64, comma-separated); no others" },
 	{ .name = "kernel_redact_args", .type = PROP_STRING, .offset = OFF(kernel_redact_args),
 	  .def = REDACT_DEFAULT, .check = check_redact_args, .empty_unsets = true,
 	  .desc = "kernel: argv values replaced by " REDACT_TEXT " before encoding: flags (--name: "
@@ -613,6 +639,90 @@ static int check_dns_ports(const char *v, const char *const *known, char **out, 
 		return -ENOMEM;
 	for (i = 0; i < n; i++)
 		used += (size_t)sprintf(res + used, "%s%lu", i ? "," : "", ports[i]);
+	*out = res;
+	return 0;
+}
+
+#define ANNOTATION_KEYS_MAX 64
+
+/* A Kubernetes annotation key: [prefix/]name, prefix a DNS subdomain of at most 253 bytes, name
+ * at most 63 bytes of [A-Za-z0-9._-] that begin and end alphanumeric. */
+static bool annotation_key_valid(const char *k, size_t n)
+{
+	const char *slash = memchr(k, '/', n), *name = slash ? slash + 1 : k;
+	size_t prefix = slash ? (size_t)(slash - k) : 0, name_len = n - (size_t)(name - k);
+
+	if (slash && (prefix == 0 || prefix > 253))
+		return false;
+	for (size_t i = 0; i < prefix; i++)
+		if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '-' ||
+		      k[i] == '.'))
+			return false;
+	if (name_len == 0 || name_len > 63)
+		return false;
+	for (size_t i = 0; i < name_len; i++) {
+		char c = name[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9');
+
+		if (!alnum && ((c != '-' && c != '_' && c != '.') || i == 0 || i == name_len - 1))
+			return false;
+	}
+	return true;
+}
+
+/* Comma-separated annotation keys, blanks around items allowed, distinct; stored as "a,b". */
+static int check_annotation_keys(const char *v, const char *const *known, char **out, char *why,
+				 size_t why_size)
+{
+	const char *item = v, *end, *a, *b, *seen[ANNOTATION_KEYS_MAX];
+	size_t lens[ANNOTATION_KEYS_MAX], n = 0;
+	char *res, *w;
+
+	(void)known;
+	*out = NULL;
+	if (!*v)
+		return 0; /* none */
+	res = malloc(strlen(v) + 1);
+	if (!res)
+		return -ENOMEM;
+	w = res;
+	for (;;) {
+		end = strchrnul(item, ',');
+		for (a = item; a < end && is_blank(*a); a++)
+			;
+		for (b = end; b > a && is_blank(b[-1]); b--)
+			;
+		if (a == b || n == ANNOTATION_KEYS_MAX || !annotation_key_valid(a, (size_t)(b - a))) {
+			free(res);
+			if (a == b)
+				return fail(why, why_size, -EINVAL, "empty item in the list");
+			if (n == ANNOTATION_KEYS_MAX)
+				return fail(why, why_size, -EINVAL, "more than %d keys",
+					    ANNOTATION_KEYS_MAX);
+			return fail(why, why_size, -EINVAL,
+				    "\"%.*s\" is not an annotation key ([prefix/]name: a DNS "
+				    "subdomain, then at most 63 of A-Z a-z 0-9 . _ - starting and "
+				    "ending alphanumeric)", (int)(b - a), a);
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (lens[i] == (size_t)(b - a) && !memcmp(seen[i], a, lens[i])) {
+				free(res);
+				return fail(why, why_size, -EINVAL, "key \"%.*s\" is listed twice",
+					    (int)(b - a), a);
+			}
+		}
+		seen[n] = a;
+		lens[n++] = (size_t)(b - a);
+		if (w != res)
+			*w++ = ',';
+		memcpy(w, a, (size_t)(b - a));
+		w += b - a;
+		if (!*end)
+			break;
+		item = end + 1;
+	}
+	*w = '\0';
 	*out = res;
 	return 0;
 }
@@ -1321,6 +1431,10 @@ void config_free(struct tapio_config *cfg)
 	free(cfg->spool_dir);
 	free(cfg->state_dir);
 	free(cfg->dns_ports);
+	free(cfg->kubeapi_url);
+	free(cfg->kubeapi_token_file);
+	free(cfg->kubeapi_ca_file);
+	free(cfg->kubeapi_annotations);
 	free(cfg->kernel_redact_args);
 	free(cfg->etcd_endpoints);
 	free(cfg->etcd_ca_file);

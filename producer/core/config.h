@@ -44,6 +44,13 @@ struct tapio_config {
 	char *dns_ports;      /* dns: "53[,port...]", validated: 1..65535, distinct, at most 8 */
 	int dns_timeout_ms;   /* dns: a query with no response after this is published as a timeout */
 	int dns_pending_max;  /* dns: queries awaiting a response, at most; the oldest is evicted */
+	/* kubeapi (producer/collectors/kubeapi) */
+	char *kubeapi_url;         /* NULL = in-cluster: KUBERNETES_SERVICE_HOST/PORT */
+	char *kubeapi_token_file;  /* NULL = the service account's token */
+	char *kubeapi_ca_file;     /* NULL = the service account's CA */
+	int kubeapi_pods;          /* enum kubeapi_pods_mode: node, off */
+	int kubeapi_events;        /* enum kubeapi_events_mode: off, node, cluster */
+	char *kubeapi_annotations; /* annotation keys to export, "a,b" (validated); NULL = none */
 	char *kernel_redact_args; /* kernel: argv redaction rules (redact.h), normalized; NULL = none */
 	/* etcd: the collector that watches etcd's JSON gateway (producer/collectors/etcd). */
 	char *etcd_endpoints;        /* "url[,url...]": http(s)://host:port, normalized, at most 8 */

@@ -250,12 +250,17 @@ static void render_handoffs(const struct pipeline *pl, FILE *out)
 /* The HTTP collectors' clients: one HELP and TYPE per family for all of them. */
 static void render_http_clients(const struct pipeline *pl, FILE *out)
 {
-	struct http_client *clients[COLLECTOR_MAX];
+	struct http_client *clients[2 * COLLECTOR_MAX];
 	size_t n = 0;
 
-	for (size_t i = 0; i < pl->ncollectors; i++)
-		if (pl->collectors[i].io.http && pl->collectors[i].state == COLLECTOR_RUNNING)
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		if (pl->collectors[i].state != COLLECTOR_RUNNING)
+			continue;
+		if (pl->collectors[i].io.http)
 			clients[n++] = pl->collectors[i].io.http;
+		if (pl->collectors[i].io.http_second)
+			clients[n++] = pl->collectors[i].io.http_second;
+	}
 	if (n)
 		http_client_render_metrics(clients, n, out);
 }
@@ -269,10 +274,19 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 	fprintf(out, "tapio_build_info{version=\"%s\"} 1\n", TAPIO_VERSION);
 
 	family(out, "tapio_collector_up", "gauge",
-	       "1 when the collector runs (its programs attached, its sources open).");
-	for (size_t i = 0; i < pl->ncollectors; i++)
-		sample(out, "tapio_collector_up", pl->collectors[i].ops->name, NULL, NULL,
-		       pl->collectors[i].state == COLLECTOR_RUNNING);
+	       "1 when the collector runs (its programs attached, its sources open; an HTTP "
+	       "collector: its server answering). A collector skipped for having nothing to "
+	       "connect to (not in a cluster) is not listed.");
+	for (size_t i = 0; i < pl->ncollectors; i++) {
+		const struct collector_runtime *c = &pl->collectors[i];
+
+		/* Not asked for and nothing to connect to: not down, absent (no alert under
+		 * docker compose or make run, where there is no cluster). */
+		if (c->state == COLLECTOR_SKIPPED)
+			continue;
+		sample(out, "tapio_collector_up", c->ops->name, NULL, NULL,
+		       c->state == COLLECTOR_RUNNING && (!c->ops->up || c->ops->up(c)));
+	}
 
 	PER_COLLECTOR(out, pl, "tapio_records_received_total",
 		      "Records read from the collector's ring buffer or taken from its hand-off queue.",

@@ -500,6 +500,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
 		if (t->status_ok) {
 			backoff_success(&t->c->backoff, t->last_byte_ms);
 			mark_success(t->c);
+			if (t->req->on_open)
+				t->req->on_open(t->req->ctx);
 		}
 	}
 	return n;
@@ -517,6 +519,11 @@ static void on_stream_error(void *ctx, enum json_stream_error err)
 	t->warned_skip = true;
 }
 
+static bool is_stream(const struct http_request *req)
+{
+	return req->on_value || req->on_raw;
+}
+
 static int on_stream_value(void *ctx, const char *value, size_t len)
 {
 	struct transfer *t = ctx;
@@ -524,6 +531,11 @@ static int on_stream_value(void *ctx, const char *value, size_t len)
 	json_t *v;
 	int rc;
 
+	if (t->req->on_raw) {
+		t->res->values++;
+		mark_success(t->c);
+		return t->req->on_raw(t->req->ctx, value, len);
+	}
 	v = json_loadb(value, len, JSON_DECODE_ANY, &jerr);
 	if (!v) {
 		count(&t->c->n_stream_invalid, 1);
@@ -567,7 +579,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 		}
 		return n;
 	}
-	if (t->req->on_value) {
+	if (is_stream(t->req)) {
 		rc = json_stream_feed(&t->js, data, n);
 		if (rc) {
 			t->res->stop_code = rc;
@@ -625,7 +637,7 @@ static int setup(struct transfer *t, const char *url, struct curl_slist **header
 	    (req->method == HTTP_POST && !add_header(headers, "Content-Type: application/json")) ||
 	    (c->auth_header && !add_header(headers, c->auth_header)))
 		return -ENOMEM;
-	if (!req->on_value && timeout_ms == 0)
+	if (!is_stream(req) && timeout_ms == 0)
 		timeout_ms = c->request_timeout_ms;
 #define SET(opt, val) \
 	do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
@@ -645,7 +657,7 @@ static int setup(struct transfer *t, const char *url, struct curl_slist **header
 	SET(CURLOPT_HEADERDATA, t);
 	SET(CURLOPT_WRITEFUNCTION, on_body);
 	SET(CURLOPT_WRITEDATA, t);
-	if (!req->on_value)
+	if (!is_stream(req))
 		SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response_bytes);
 	if (req->method == HTTP_POST) {
 		SET(CURLOPT_POST, 1L);
@@ -792,8 +804,21 @@ static void conclude(struct transfer *t, CURLcode code)
 		set_error(res, "HTTP %ld%s%s", t->status, t->error_body_len ? ": " : "",
 			  t->error_body);
 		printable(res->error);
-	} else if (t->req->on_value) {
+	} else if (is_stream(t->req)) {
 		res->outcome = HTTP_OUTCOME_OK;
+	} else if (t->req->raw_body) {
+		char *raw = realloc(t->body, t->len + 1);
+
+		if (raw) {
+			raw[t->len] = '\0';
+			res->raw = raw;
+			res->raw_len = t->len;
+			t->body = NULL;
+			res->outcome = HTTP_OUTCOME_OK;
+		} else {
+			res->outcome = HTTP_OUTCOME_SETUP;
+			set_error(res, "out of memory for a %zu-byte body", t->len);
+		}
 	} else {
 		res->body = json_loadb(t->body ? t->body : "", t->len, JSON_DECODE_ANY, &jerr);
 		res->outcome = res->body ? HTTP_OUTCOME_OK : HTTP_OUTCOME_JSON;
@@ -801,7 +826,7 @@ static void conclude(struct transfer *t, CURLcode code)
 			json_failure(res, &jerr);
 	}
 	/* A stream that ended inside a value: count it (the values before it were handed over). */
-	if (t->req->on_value && t->status_ok && !t->cancelled && !t->stopped) {
+	if (is_stream(t->req) && t->status_ok && !t->cancelled && !t->stopped) {
 		int rc = json_stream_finish(&t->js);
 
 		if (rc) {
@@ -874,7 +899,7 @@ static int attempt(struct http_client *c, const struct http_request *req, const 
 		}
 		err = 0;
 	}
-	if (req->on_value) {
+	if (is_stream(req)) {
 		json_stream_init(&t.js, c->max_value_bytes, c->max_depth, on_stream_value,
 				 on_stream_error, &t);
 		if (c->streamed)

@@ -88,6 +88,11 @@ enum http_method { HTTP_GET, HTTP_POST };
  * to go on; any other value ends the request at once, and is put in http_result.stop_code. */
 typedef int (*http_value_fn)(void *ctx, json_t *value);
 
+/* Stream mode, unparsed: a complete value's `len` bytes (not NUL-terminated, valid during the
+ * call), for a collector with a parser of its own, which counts what does not parse. Returns
+ * as http_value_fn. */
+typedef int (*http_raw_fn)(void *ctx, const char *value, size_t len);
+
 struct http_request {
 	enum http_method method;
 	const char *path;      /* appended to base_url: "/api/v1/pods?watch=1&..." (borrowed) */
@@ -96,6 +101,13 @@ struct http_request {
 	/* NULL: whole mode, the body is one JSON value returned in http_result.body.
 	 * Set: stream mode, each top-level value is handed to on_value as it completes. */
 	http_value_fn on_value;
+	/* Instead of on_value: stream mode, each value's bytes handed over unparsed. */
+	http_raw_fn on_raw;
+	/* Stream mode, optional: the response's headers arrived with a 2xx status (a watch is
+	 * open, though it may say nothing for minutes). */
+	void (*on_open)(void *ctx);
+	/* Whole mode: the body is not parsed but handed over in http_result.raw. */
+	bool raw_body;
 	void *ctx;
 	/* Total time allowed: 0 = request_timeout_ms in whole mode, no limit in stream mode (the
 	 * idle timeout still applies). */
@@ -121,10 +133,13 @@ struct http_result {
 	enum http_outcome outcome;
 	long status;            /* HTTP status, 0 when none arrived */
 	json_t *body;           /* whole mode with HTTP_OUTCOME_OK: owned by the caller */
+	char *raw;              /* whole mode with raw_body and HTTP_OUTCOME_OK: the body's raw_len
+				 * bytes and a NUL, owned by the caller (free()) */
+	size_t raw_len;
 	int stop_code;          /* stream mode: what on_value returned to stop, else 0 */
 	uint32_t retry_after_s; /* Retry-After of a 429 or 503 (seconds or HTTP date), else 0 */
 	uint64_t bytes;         /* body bytes received */
-	uint64_t values;        /* stream mode: values handed to on_value */
+	uint64_t values;        /* stream mode: values handed to on_value or on_raw */
 	uint64_t duration_ms;
 	char error[HTTP_ERROR_MAX]; /* why it failed, for humans ("" when OK); never the token */
 };

@@ -12,14 +12,12 @@
 
 #include <avro.h>
 
-/* Data nested deeper than this (recursive schemas) is refused: avro-c and we both recurse. */
-#define DATUM_MAX_DEPTH 64
-/* Array and map items that take no bytes (null, empty records) allowed beyond one per byte. */
-#define ZERO_WIDTH_ITEMS 65536
+#include "avro_skip.h"
 
 struct decoder_schema {
 	struct tapio_schema src;
 	uint64_t fingerprint;
+	struct avro_skip *skip; /* checks a datum before avro-c reads it */
 	avro_schema_t schema;
 	avro_value_iface_t *iface;
 	avro_value_t value;
@@ -81,198 +79,6 @@ int avro_frame_parse(const void *value, size_t len, struct avro_frame *frame,
 	return fail(errstr, errstr_size,
 		    "unknown framing: first byte 0x%02x is neither c3 (Avro single-object) nor 00 "
 		    "(Confluent)", p[0]);
-}
-
-/*
- * A bounds-checked walk of a datum against its schema, before avro-c reads it: avro-c does not
- * bound every length and count (2^62 nulls in an array loop and allocate), so it never sees them.
- */
-struct cursor {
-	const uint8_t *p;
-	size_t len, off;
-	size_t items_left;
-	const char *field; /* innermost record field, for messages */
-	char *errstr;
-	size_t errstr_size;
-};
-
-__attribute__((format(printf, 2, 3)))
-static int cur_fail(struct cursor *c, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!c->errstr_size)
-		return -EINVAL;
-	if (c->field)
-		n = snprintf(c->errstr, c->errstr_size, "datum byte %zu, field \"%s\": ", c->off,
-			     c->field);
-	else
-		n = snprintf(c->errstr, c->errstr_size, "datum byte %zu: ", c->off);
-	if (n >= 0 && (size_t)n < c->errstr_size) {
-		va_start(ap, fmt);
-		vsnprintf(c->errstr + n, c->errstr_size - n, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
-static int cur_skip(struct cursor *c, uint64_t n, const char *what)
-{
-	if (n > c->len - c->off)
-		return cur_fail(c, "%s: need %" PRIu64 " bytes, have %zu", what, n, c->len - c->off);
-	c->off += n;
-	return 0;
-}
-
-/* A zig-zag varint of at most max_bytes bytes whose value fits in `bits` bits before zig-zag. */
-static int cur_varint(struct cursor *c, unsigned max_bytes, unsigned bits, int64_t *out,
-		      const char *what)
-{
-	uint64_t raw = 0;
-	uint8_t b;
-
-	for (unsigned i = 0;; i++) {
-		if (i == max_bytes)
-			return cur_fail(c, "%s: varint longer than %u bytes", what, max_bytes);
-		if (c->off == c->len)
-			return cur_fail(c, "%s: need 1 byte, have 0", what);
-		b = c->p[c->off++];
-		if (7 * i + 7 > bits && (b & 0x7f) >> (bits - 7 * i))
-			return cur_fail(c, "%s: varint out of range", what);
-		raw |= (uint64_t)(b & 0x7f) << (7 * i);
-		if (!(b & 0x80))
-			break;
-	}
-	*out = (int64_t)((raw >> 1) ^ (0 - (raw & 1)));
-	return 0;
-}
-
-static int cur_long(struct cursor *c, int64_t *v, const char *what)
-{
-	return cur_varint(c, 10, 64, v, what);
-}
-
-static int cur_int(struct cursor *c, int64_t *v, const char *what)
-{
-	return cur_varint(c, 5, 32, v, what);
-}
-
-static int cur_blob(struct cursor *c, const char *what)
-{
-	int64_t n;
-	int err;
-
-	if ((err = cur_long(c, &n, what)))
-		return err;
-	if (n < 0)
-		return cur_fail(c, "%s: negative length %" PRId64, what, n);
-	return cur_skip(c, (uint64_t)n, what);
-}
-
-/* An index (enum symbol, union branch) in [0, n). */
-static int cur_index(struct cursor *c, int64_t n, int64_t *idx, const char *what)
-{
-	int err;
-
-	if ((err = cur_long(c, idx, what)))
-		return err;
-	if (*idx < 0 || *idx >= n)
-		return cur_fail(c, "%s %" PRId64 " out of range [0, %" PRId64 ")", what, *idx, n);
-	return 0;
-}
-
-static int check_datum(struct cursor *c, avro_schema_t s, int depth);
-
-static int check_blocks(struct cursor *c, avro_schema_t s, int depth)
-{
-	bool map = is_avro_map(s);
-	avro_schema_t item = map ? avro_schema_map_values(s) : avro_schema_array_items(s);
-	int64_t count, size;
-	int err;
-
-	for (;;) {
-		if ((err = cur_long(c, &count, "block count")))
-			return err;
-		if (count == 0)
-			return 0;
-		if (count < 0) { /* a block with its byte size: -count items follow */
-			if (count == INT64_MIN)
-				return cur_fail(c, "block count out of range");
-			count = -count;
-			if ((err = cur_long(c, &size, "block size")))
-				return err;
-			if (size < 0 || (uint64_t)size > c->len - c->off)
-				return cur_fail(c, "block size %" PRId64 ", have %zu bytes", size,
-						c->len - c->off);
-		}
-		if ((uint64_t)count > c->items_left)
-			return cur_fail(c, "%" PRId64 " items: more than the datum can hold", count);
-		c->items_left -= count;
-		for (int64_t i = 0; i < count; i++) {
-			if (map && (err = cur_blob(c, "map key")))
-				return err;
-			if ((err = check_datum(c, item, depth + 1)))
-				return err;
-		}
-	}
-}
-
-static int check_datum(struct cursor *c, avro_schema_t s, int depth)
-{
-	const char *outer = c->field;
-	int64_t v;
-	int err = 0;
-
-	if (depth > DATUM_MAX_DEPTH)
-		return cur_fail(c, "nested deeper than %d levels", DATUM_MAX_DEPTH);
-	switch (avro_typeof(s)) {
-	case AVRO_NULL:
-		return 0;
-	case AVRO_BOOLEAN:
-		if (c->off == c->len)
-			return cur_fail(c, "boolean: need 1 byte, have 0");
-		if (c->p[c->off] > 1)
-			return cur_fail(c, "boolean byte 0x%02x", c->p[c->off]);
-		c->off++;
-		return 0;
-	case AVRO_INT32:
-		return cur_int(c, &v, "int");
-	case AVRO_INT64:
-		return cur_long(c, &v, "long");
-	case AVRO_FLOAT:
-		return cur_skip(c, 4, "float");
-	case AVRO_DOUBLE:
-		return cur_skip(c, 8, "double");
-	case AVRO_STRING:
-		return cur_blob(c, "string");
-	case AVRO_BYTES:
-		return cur_blob(c, "bytes");
-	case AVRO_FIXED:
-		return cur_skip(c, (uint64_t)avro_schema_fixed_size(s), "fixed");
-	case AVRO_ENUM:
-		return cur_index(c, avro_schema_enum_number_of_symbols(s), &v, "enum index");
-	case AVRO_UNION:
-		if ((err = cur_index(c, (int64_t)avro_schema_union_size(s), &v, "union branch")))
-			return err;
-		return check_datum(c, avro_schema_union_branch(s, (int)v), depth + 1);
-	case AVRO_RECORD:
-		for (size_t i = 0; i < avro_schema_record_size(s) && !err; i++) {
-			c->field = avro_schema_record_field_name(s, (int)i);
-			err = check_datum(c, avro_schema_record_field_get_by_index(s, (int)i),
-					  depth + 1);
-		}
-		if (!err)
-			c->field = outer; /* on error the innermost field names the culprit */
-		return err;
-	case AVRO_ARRAY:
-	case AVRO_MAP:
-		return check_blocks(c, s, depth);
-	case AVRO_LINK:
-		return check_datum(c, avro_schema_link_target(s), depth + 1);
-	default:
-		return cur_fail(c, "unsupported schema type %d", (int)avro_typeof(s));
-	}
 }
 
 /* Length of the valid UTF-8 sequence (RFC 3629) at p, or 0. */
@@ -455,6 +261,7 @@ void avro_json_decoder_free(struct avro_json_decoder *dec)
 		}
 		if (ds->schema)
 			avro_schema_decref(ds->schema);
+		avro_skip_free(ds->skip);
 	}
 	if (dec->reader)
 		avro_reader_free(dec->reader);
@@ -472,6 +279,10 @@ static int decoder_add(struct avro_json_decoder *dec, const struct tapio_schema 
 
 	ds->src = *src;
 	if ((err = schema_fingerprint(src->json, &ds->fingerprint, why, sizeof(why)))) {
+		fail(errstr, errstr_size, "%s: %s", src->name, why);
+		return err;
+	}
+	if ((err = avro_skip_compile(src->json, src->json_len, &ds->skip, why, sizeof(why)))) {
 		fail(errstr, errstr_size, "%s: %s", src->name, why);
 		return err;
 	}
@@ -554,20 +365,20 @@ static int decode_value(struct avro_json_decoder *dec, const char *topic, const 
 {
 	struct avro_frame f;
 	struct decoder_schema *ds;
-	struct cursor c = { .errstr = errstr, .errstr_size = errstr_size };
+	size_t used;
 	int err;
 
 	if ((err = avro_frame_parse(value, len, &f, errstr, errstr_size)))
 		return err;
 	if (!(ds = find_schema(dec, &f, topic, errstr, errstr_size)))
 		return -EINVAL;
-	c.p = f.datum;
-	c.len = f.datum_len;
-	c.items_left = f.datum_len + ZERO_WIDTH_ITEMS;
-	if ((err = check_datum(&c, ds->schema, 0)))
+	/* avro-c does not bound every length and count (2^62 nulls in an array loop and
+	 * allocate): it only sees datums that the bounds-checked walk accepted whole. */
+	if ((err = avro_skip_datum(ds->skip, f.datum, f.datum_len, &used, NULL, errstr,
+				   errstr_size)))
 		return err;
-	if (c.off != c.len)
-		return fail(errstr, errstr_size, "%zu bytes after the %s datum", c.len - c.off,
+	if (used != f.datum_len)
+		return fail(errstr, errstr_size, "%zu bytes after the %s datum", f.datum_len - used,
 			    ds->src.name);
 	avro_reader_memory_set_source(dec->reader, (const char *)f.datum, (int64_t)f.datum_len);
 	if (avro_value_read(dec->reader, &ds->value))

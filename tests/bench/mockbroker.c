@@ -3,7 +3,12 @@
  * not charged to the producer it measures. Prints "bootstrap.servers=HOST:PORT" on stdout once it
  * accepts connections, then runs until SIGINT/SIGTERM (or stdin closes with --stdin).
  *
- *   mockbroker [--brokers N] [--partitions N] [TOPIC...]     (default topic: tapio.kernel)
+ *   mockbroker [--brokers N] [--partitions N] [--stdin] [TOPIC...]  (default topic: tapio.kernel)
+ *
+ * With --stdin it takes commands, one per line, and answers each with a line "ok" or "error ...":
+ *   down ID / up ID     take broker ID down (it drops its connections and refuses new ones) or
+ *                       bring it back: a broker outage, for the tests of the tools that must
+ *                       lose nothing through one (librdkafka's mock cluster keeps its data).
  */
 #include <errno.h>
 #include <signal.h>
@@ -25,7 +30,7 @@ static void on_signal(int sig)
 
 int main(int argc, char **argv)
 {
-	int brokers = 1, partitions = 4, ntopics = 0;
+	int brokers = 1, partitions = 4, ntopics = 0, commands = 0;
 	const char *topics[32];
 	char errstr[512];
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -37,10 +42,13 @@ int main(int argc, char **argv)
 			brokers = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--partitions") && i + 1 < argc)
 			partitions = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--stdin"))
+			commands = 1;
 		else if (argv[i][0] != '-' && ntopics < 32)
 			topics[ntopics++] = argv[i];
 		else {
-			fprintf(stderr, "usage: mockbroker [--brokers N] [--partitions N] [TOPIC...]\n");
+			fprintf(stderr, "usage: mockbroker [--brokers N] [--partitions N] [--stdin] "
+				"[TOPIC...]\n");
 			return 2;
 		}
 	}
@@ -73,8 +81,22 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	printf("bootstrap.servers=%s\n", rd_kafka_mock_cluster_bootstraps(mock));
 	fflush(stdout);
-	while (!stop)
+	while (!stop && !commands)
 		pause();
+	while (!stop && commands) {
+		char line[256], verb[16];
+		int id;
+
+		if (!fgets(line, sizeof(line), stdin))
+			break; /* stdin closed (or a signal) */
+		if (sscanf(line, "%15s %d", verb, &id) == 2 && !strcmp(verb, "down"))
+			printf("%s\n", rd_kafka_mock_broker_set_down(mock, id) ? "error down" : "ok");
+		else if (sscanf(line, "%15s %d", verb, &id) == 2 && !strcmp(verb, "up"))
+			printf("%s\n", rd_kafka_mock_broker_set_up(mock, id) ? "error up" : "ok");
+		else
+			printf("error: unknown command\n");
+		fflush(stdout);
+	}
 	rd_kafka_mock_cluster_destroy(mock);
 	rd_kafka_destroy(rk);
 	return 0;

@@ -1,10 +1,13 @@
 #!/bin/bash
 # `make bench`: every figure of BENCHMARKS.md, measured in one run, on loopback, as root.
 # Prints one table on stdout (progress goes to stderr); raw outputs stay in $BUILD/bench/out.
-# Each part is bounded in count and time; the whole run takes about 4 minutes on 2 vCPUs.
+# Each part is bounded in count and time; the whole run takes about 3 minutes on 2 vCPUs.
 #
 # Knobs (environment): BENCH_REPS (3), BENCH_OVH_REPS (5), BENCH_PIPE_COUNT (500000),
-# BENCH_EXECS (1000), BENCH_CONNECTS (10000), BENCH_RATE (10000), BENCH_STEADY_S (10).
+# BENCH_EXECS (1000), BENCH_CONNECTS (10000), BENCH_RATE (10000), BENCH_STEADY_S (10),
+# BENCH_ARCHIVE_COUNT (200000).
+# BENCH_KUBEAPI_EVENTS (5000), BENCH_KUBEAPI_RELISTS (10), BENCH_KUBEAPI_IDLE_S (60).
+# BENCH_ETCD_PUTS (20000), BENCH_ETCD_CONCURRENCY (32), BENCH_ETCD_VALUE_BYTES (1024).
 set -u -o pipefail
 
 BUILD=${BUILD:-build}
@@ -17,6 +20,9 @@ EXECS=${BENCH_EXECS:-1000}
 CONNECTS=${BENCH_CONNECTS:-10000}
 RATE=${BENCH_RATE:-10000}
 STEADY_S=${BENCH_STEADY_S:-10}
+KUBEAPI_EVENTS=${BENCH_KUBEAPI_EVENTS:-5000}
+KUBEAPI_RELISTS=${BENCH_KUBEAPI_RELISTS:-10}
+KUBEAPI_IDLE_S=${BENCH_KUBEAPI_IDLE_S:-60}
 VERSION=$(cat VERSION 2>/dev/null || echo 0.0.0)
 HZ=$(getconf CLK_TCK)
 
@@ -50,8 +56,8 @@ trap cleanup EXIT
 # A fresh broker (librdkafka's mock cluster) in its own process: its CPU is not the producer's.
 start_broker() {
 	[ -n "${BROKER_PID:-}" ] && { kill "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null; }
-	"$BIN/mockbroker" tapio.kernel tapio.metadata tapio.dns bench.kcat bench.execsnoop \
-		bench.bpftrace >"$OUT/broker.out" 2>"$OUT/broker.err" &
+	"$BIN/mockbroker" tapio.kernel tapio.metadata tapio.dns tapio.kubeapi bench.kcat \
+		bench.execsnoop bench.bpftrace >"$OUT/broker.out" 2>"$OUT/broker.err" &
 	BROKER_PID=$!
 	PIDS+=("$BROKER_PID")
 	for _ in $(seq 50); do
@@ -81,7 +87,7 @@ T_START=$(date +%s)
 log "machine: $(nproc) vCPU, $(uname -r), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 ########################################################################################
-log "1/6 encode: ours vs avro-c generic value API"
+log "1/8 encode: ours vs avro-c generic value API"
 "$BIN/pipebench" encode >"$OUT/encode.txt" || fail "encode (bytes differ?)"
 # Instruction counts (callgrind): deterministic where wall time is noisy.
 ir() { # ENCODER FUNCTION KIND ITERS
@@ -96,7 +102,7 @@ for kind in exec exit; do
 done
 
 ########################################################################################
-log "2/6 pipeline: BPF source -> ring buffer -> decode -> identity -> encode -> produce; kcat -P"
+log "2/8 pipeline: BPF source -> ring buffer -> decode -> identity -> encode -> produce; kcat -P"
 start_broker
 "$BIN/pipebench" kcat-input --count "$PIPE_COUNT" --out "$OUT/kcat.bin" >"$OUT/kcat-input.txt" ||
 	fail "kcat-input"
@@ -152,7 +158,7 @@ if [ -n "$LOSSY_RATE" ]; then
 fi
 
 ########################################################################################
-log "3/6 latency: event time -> delivery report at $RATE/s"
+log "3/8 latency: event time -> delivery report at $RATE/s"
 "$BIN/pipebench" pipeline --brokers "$BROKERS" --rate "$RATE" --batch 1 --count "$((RATE * STEADY_S))" \
 	--latency --seconds "$((STEADY_S + 10))" >"$OUT/latency.txt" 2>"$OUT/latency.err" ||
 	fail "latency run (see $OUT/latency.*)"
@@ -163,7 +169,7 @@ log "3/6 latency: event time -> delivery report at $RATE/s"
 	>"$OUT/latency-per-record.txt" 2>"$OUT/latency-per-record.err" || fail "latency run, per-record wake-ups"
 
 ########################################################################################
-log "4/6 resources and syscalls: tapio-producer at $RATE/s"
+log "4/8 resources and syscalls: tapio-producer at $RATE/s"
 start_broker
 "$BUILD/tapio-producer" --brokers "$BROKERS" --node-name bench \
 	--set stats_interval_s=0 >"$OUT/producer.out" 2>"$OUT/producer.err" &
@@ -197,7 +203,7 @@ kill -TERM "$PROD"
 wait "$PROD" 2>/dev/null
 
 ########################################################################################
-log "5/6 hot path: instructions, allocations and syscalls per record (no BPF)"
+log "5/8 hot path: instructions, allocations and syscalls per record (no BPF)"
 "$BIN/pipebench-counting" hotpath --brokers "$BROKERS" --count 50000 >"$OUT/hotpath.txt" 2>"$OUT/hotpath.err"
 valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.hotpath" --toggle-collect='hot_record*' \
 	"$BIN/pipebench" hotpath --brokers "$BROKERS" --count 20000 2>&1 | sed -n 's/.*Collected : //p' |
@@ -212,7 +218,7 @@ s2=$(awk '/total/ {print $4}' "$OUT/strace-hot.60000.txt")
 HOT_SYSCALLS=$(calc %.4f "(${s2:-0} - ${s1:-0}) / 40000")
 
 ########################################################################################
-log "6/6 overhead: exec storm ($EXECS x /bin/true) and TCP connect loop ($CONNECTS x) under each tracer"
+log "6/8 overhead: exec storm ($EXECS x /bin/true) and TCP connect loop ($CONNECTS x) under each tracer"
 BPFTRACE_PROG='tracepoint:sched:sched_process_exec { printf("EXEC %d %d %d %s %s\n", pid, curtask->real_parent->tgid, uid, comm, str(args->filename)); }
 tracepoint:sched:sched_process_exit /pid == tid/ { printf("EXIT %d %d %s %d\n", pid, curtask->real_parent->tgid, comm, curtask->exit_code); }'
 EXECSNOOP=""
@@ -293,6 +299,18 @@ for r in $(seq "$OVH_REPS"); do
 done
 
 ########################################################################################
+log "7/8 tapio-archive against kcat -C, tapio-replay against kcat -P (tests/bench/archive.sh)"
+[ -n "${BROKER_PID:-}" ] && { kill "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null; BROKER_PID=""; }
+BUILD=$BUILD OUT=$OUT BENCH_REPS=$REPS bash tests/bench/archive.sh >"$OUT/archive-rows.md" ||
+	fail "archive and replay (see $OUT/archive.txt)"
+log "8/8 kubeapi: the collector against the stand-in API server, a node of 110 pods"
+start_broker
+/usr/bin/python3 tests/bench/kubeapi.py --producer "$BUILD/tapio-producer" --brokers "$BROKERS" \
+	--out "$OUT" --events "$KUBEAPI_EVENTS" --relists "$KUBEAPI_RELISTS" \
+	--idle "$KUBEAPI_IDLE_S" >"$OUT/kubeapi.txt" 2>"$OUT/kubeapi.err" ||
+	fail "kubeapi ($OUT/kubeapi.err)"
+"$BIN/kubeapibench" "$OUT/kubeapi-events.jsonl" >"$OUT/kubeapi-stages.txt" ||
+	fail "kubeapibench"
 # Runs alone too: tests/bench/etcd.sh (its header says what it measures).
 log "etcd: a burst of puts into a real etcd while tapio-producer watches it, then a backlog"
 BUILD=$BUILD bash tests/bench/etcd.sh >"$OUT/etcd.txt" 2>"$OUT/etcd.err" ||
@@ -375,6 +393,27 @@ ovh_row() { # CONFIG WORKLOAD N
 		"$(kv "$H" hotpath_mallocs_per_event)" "$(kv "$H" hotpath_frees_per_event)"
 	printf '| hot path | syscalls/event, event-loop thread | %s (direct calls); %s in tapio-producer at %s/s | | |\n' \
 		"$HOT_SYSCALLS" "$SYSCALLS_LOOP_PER_EVENT" "$RATE"
+	cat "$OUT/archive-rows.md"
+	K=$OUT/kubeapi.txt
+	KS=$OUT/kubeapi-stages.txt
+	printf '| kubeapi: %s watch events (a container restarted; pod JSON %s B) | tapio-producer CPU µs/event, bytes to delivered record (target < 50) | **%s** (kubeapi-pods thread %s, event loop %s, librdkafka %s) | | |\n' \
+		"$(kv "$K" events)" "$(kv "$K" pod_json_bytes)" "$(kv "$K" event_cpu_us_per_event)" \
+		"$(kv "$K" event_cpu_us_kubeapi_pods)" "$(kv "$K" event_cpu_us_tapio_producer)" \
+		"$(kv "$K" event_cpu_us_librdkafka)"
+	printf '| kubeapi: the same %s events written to the watch in one go | tapio-producer CPU µs/event, bytes to delivered record (target < 50) | **%s** (kubeapi-pods thread %s, event loop %s, librdkafka %s) | | |\n' \
+		"$(kv "$K" events)" "$(kv "$K" burst_cpu_us_per_event)" \
+		"$(kv "$K" burst_cpu_us_kubeapi_pods)" "$(kv "$K" burst_cpu_us_tapio_producer)" \
+		"$(kv "$K" burst_cpu_us_librdkafka)"
+	printf '| kubeapi: a list of 110 pods (%s relists after ERROR 410) | tapio-producer CPU µs/pod | **%s** | | |\n' \
+		"$(kv "$K" relists)" "$(kv "$K" list_cpu_us_per_pod)"
+	printf '| kubeapi: both watches open, nothing happening, %s s | CPU (target < 0.1 %%) | **%s %%** of one core for the kubeapi threads (%s %% for the whole process) | | |\n' \
+		"$(kv "$K" idle_seconds)" "$(kv "$K" idle_cpu_percent_kubeapi)" "$(kv "$K" idle_cpu_percent)"
+	printf '| kubeapi: 110 pods | RSS | %s kB after the list, %s kB after the events (peak %s kB) | | |\n' \
+		"$(kv "$K" rss_kb_after_list)" "$(kv "$K" rss_kb_after_events)" "$(kv "$K" hwm_kb)"
+	printf '| kubeapi, in process, one pod watch event (%s B) | µs/event | tokenize %s; + map %s; + hand-off %s | jansson parse alone: %s | **%sx** (tokenize vs jansson) |\n' \
+		"$(kv "$KS" bytes_per_event)" "$(kv "$KS" tokenize_us)" "$(kv "$KS" map_us)" \
+		"$(kv "$KS" worker_us)" "$(kv "$KS" jansson_parse_us)" \
+		"$(calc %.1f "$(kv "$KS" jansson_parse_us) / $(kv "$KS" tokenize_us)")"
 	EC=$OUT/etcd.txt
 	if [ -n "$(kv "$EC" live_published_rate)" ]; then
 		printf '| etcd collector, a burst of %s puts (%s in flight, %s-byte values) into a real etcd | mutations/s published | live: %s (last record %s ms after etcd acknowledged the last put); backlog: %s | etcd accepted: %s/s (%s/s for the backlog) | %sx |\n' \

@@ -80,7 +80,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(term_out == term_in);
 	if (!count)
 		CHECK(n == len && memcmp(out, args, len) == 0);
-	if (r == defaults && n <= ARGS_MAX * 12) {
+	/* Redacting again changes nothing: nothing the rules name was left. Not with a URL in the
+	 * input: replacing its password can join what was two arguments' worth of text into one
+	 * key (an '&' in the password goes), which a second pass then reads differently. */
+	if (r == defaults && n <= ARGS_MAX * 12 && !memmem(args, len, "://", 3)) {
 		m = redact_args(r, out, n, again, sizeof(again), &count2);
 		CHECK(m == n && memcmp(again, out, n) == 0);
 	}

@@ -623,7 +623,8 @@ static void watch_loop(struct http_worker *w)
 	}
 }
 
-/* The configured files must be there: a missing one is a mistake, not a server's failure. */
+/* The configured files must be there: a missing one is a mistake, not a server's failure
+ * (-ENODEV: etcd runs only when named, so start-up fails with exit status 2). */
 static int check_file(const char *key, const char *path)
 {
 	char missing[512];
@@ -631,7 +632,7 @@ static int check_file(const char *key, const char *path)
 	if (!path || kube_env_file(key, path, missing, sizeof(missing)) == 0)
 		return 0;
 	log_error("etcd: %s", missing);
-	return -EINVAL;
+	return -ENODEV;
 }
 
 static int etcd_open(struct collector_runtime *c, struct collector_io *io)
@@ -661,19 +662,19 @@ static int etcd_open(struct collector_runtime *c, struct collector_io *io)
 	e->map.exclude_len = e->exclude_len;
 	if (!e->nendpoints || !e->map.prefix_len) {
 		log_error("etcd: etcd_endpoints and etcd_prefix must be set");
-		return -EINVAL;
+		return -ENODEV;
 	}
 	for (size_t i = 0; i < e->map.nexclude; i++) {
 		if (strncmp(e->exclude[i], cfg->etcd_prefix, e->map.prefix_len) != 0) {
 			log_error("etcd: etcd_exclude_prefixes: \"%s\" is not within etcd_prefix "
 				  "\"%s\", so it would exclude nothing", e->exclude[i],
 				  cfg->etcd_prefix);
-			return -EINVAL;
+			return -ENODEV;
 		}
 	}
 	if (cfg->etcd_key_file && !cfg->etcd_cert_file) {
 		log_error("etcd: etcd_key_file is set without etcd_cert_file");
-		return -EINVAL;
+		return -ENODEV;
 	}
 	err = check_file("etcd_ca_file", cfg->etcd_ca_file) ?:
 	      check_file("etcd_cert_file", cfg->etcd_cert_file) ?:

@@ -226,13 +226,24 @@ static bool key_separator(char c)
 	       c == '"' || c == '\'';
 }
 
-/* Where the value to replace starts (the byte after a matching KEY='s '=', or after a header's
- * "NAME: "), or n when no rule matches or the value is empty. */
+/* Where the value to replace starts: the earliest of the byte after a matching KEY='s '=' and
+ * the byte after a matching header's "NAME: " (a header's value is the rest of the argument, so
+ * a KEY= inside it must not win), or n when no rule matches or the value is empty. */
 static size_t secret_value_at(const struct redact_rules *r, const char *a, size_t n)
 {
-	size_t i, k;
+	size_t i, k, header = n;
 
-	for (i = 0; i < n; i++) {
+	/* "NAME: VALUE", NAME a header token, not a URL's scheme. */
+	for (i = 0; i < n && (a[i] == '-' || a[i] == '_' || (a[i] >= '0' && a[i] <= '9') ||
+			      (lower(a[i]) >= 'a' && lower(a[i]) <= 'z')); i++)
+		;
+	if (i > 0 && i < n && a[i] == ':' && !(i + 1 < n && a[i + 1] == '/') &&
+	    matches(r, RULE_NAME, a, i)) {
+		for (k = i + 1; k < n && blank(a[k]); k++)
+			;
+		header = k;
+	}
+	for (i = 0; i < header; i++) {
 		if (a[i] != '=')
 			continue;
 		for (k = i; k > 0 && !key_separator(a[k - 1]); k--)
@@ -242,16 +253,7 @@ static size_t secret_value_at(const struct redact_rules *r, const char *a, size_
 		if (i + 1 < n && matches(r, RULE_NAME, a + k, i - k))
 			return i + 1;
 	}
-	/* "NAME: VALUE", NAME a header token, not a URL's scheme. */
-	for (i = 0; i < n && (a[i] == '-' || a[i] == '_' || (a[i] >= '0' && a[i] <= '9') ||
-			      (lower(a[i]) >= 'a' && lower(a[i]) <= 'z')); i++)
-		;
-	if (i == 0 || i >= n || a[i] != ':' || (i + 1 < n && a[i + 1] == '/') ||
-	    !matches(r, RULE_NAME, a, i))
-		return n;
-	for (k = i + 1; k < n && blank(a[k]); k++)
-		;
-	return k;
+	return header;
 }
 
 /* Copies a[0..n) replacing the password of each "scheme://user:password@host". */
