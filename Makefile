@@ -133,8 +133,11 @@ $(BUILD)/tests/%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
 # Sources some fuzz targets need beyond producer/*/<name>.c (log.c goes with every one).
 FUZZ_EXTRA_avro_json := producer/core/schema.c producer/tools/avro_skip.c $(BUILD)/gen/schemas.c \
 	$(BUILD)/gen/released_schemas.c
-FUZZ_EXTRA_ocf := producer/tools/avro_skip.c producer/tools/archive_format.c
-FUZZ_EXTRA_archive_format := producer/tools/avro_skip.c
+# avro_skip.c checks names with schema.c's schema_valid_name().
+FUZZ_SCHEMA := producer/core/schema.c $(BUILD)/gen/schemas.c $(BUILD)/gen/released_schemas.c
+FUZZ_EXTRA_avro_skip := $(FUZZ_SCHEMA)
+FUZZ_EXTRA_ocf := producer/tools/avro_skip.c producer/tools/archive_format.c $(FUZZ_SCHEMA)
+FUZZ_EXTRA_archive_format := producer/tools/avro_skip.c $(FUZZ_SCHEMA)
 FUZZ_EXTRA_kubeapi_map := producer/collectors/kubeapi/json_tok.c \
 	producer/collectors/kubeapi/kubeapi_quantity.c producer/core/avro_writer.c
 FUZZ_EXTRA_etcd_map := producer/core/avro_writer.c
