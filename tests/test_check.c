@@ -393,19 +393,21 @@ static void test_text_report(void **state)
 		"  missing 2: 1, 5\n"
 		"  duplicates 1 (of 1 seq): 7\n"
 		"  LOSS records 2, counting DELIVERY 1, QUEUE_FULL 40\n"
-		"  FAILED: 1 missing records no LOSS record accounts for (DELIVERY counts 1)\n"
+		"  FAILED: 1 missing records no LOSS record accounts for (DELIVERY and "
+		"SPOOL_EVICTED count 1)\n"
 		"tapio.kernel: 2 streams, 10 records, 2 missing (1 unaccounted), 1 duplicates\n"
 		"tapio.dns: no records\n"
 		"check: FAILED: 2 topics, 2 streams, 10 records; 2 missing, 1 of them "
-		"accounted for by DELIVERY LOSS records; 1 duplicates\n");
+		"accounted for by DELIVERY and SPOOL_EVICTED LOSS records; 1 duplicates\n");
 	free(text);
 	/* More DELIVERY than missing: fine, and said. */
 	add(sc, 0, loss("node-1", 1700000000123456, 12, "DELIVERY", 4));
 	text = report(sc, CHECK_TEXT, &sum);
 	assert_true(sum.ok);
-	assert_non_null(strstr(text, "  ok: DELIVERY LOSS records account for the 2 missing\n"
-				     "  note: DELIVERY counts 3 more than are missing (lost after "
-				     "seq 12, or written after all)\n"));
+	assert_non_null(strstr(text, "  ok: DELIVERY and SPOOL_EVICTED LOSS records account for "
+				     "the 2 missing\n"
+				     "  note: DELIVERY and SPOOL_EVICTED count 3 more than are "
+				     "missing (lost after seq 12, or written after all)\n"));
 	assert_non_null(strstr(text, "check: ok: "));
 	free(text);
 	stream_check_free(sc);
@@ -435,6 +437,32 @@ static void test_many_ranges(void **state)
 	stream_check_free(sc);
 }
 
+/* Spooled records of run 1 the full spool dropped during run 2: run 2's SPOOL_EVICTED record,
+ * its loss.run naming run 1, accounts for run 1's gaps, and for nothing of run 2's. */
+static void test_spool_evicted_accounts_for_its_run(void **state)
+{
+	struct stream_check *sc = new_check();
+	struct record_envelope evicted = loss("node-1", 2000, 4, "SPOOL_EVICTED", 2);
+	struct check_summary sum;
+	char *text;
+
+	(void)state;
+	add_range(sc, 0, "node-1", 1000, 1, 3);
+	add_range(sc, 0, "node-1", 1000, 6, 6); /* 4 and 5 evicted */
+	add_range(sc, 0, "node-1", 2000, 1, 3);
+	text = report(sc, CHECK_TEXT, &sum);
+	assert_false(sum.ok);
+	free(text);
+	evicted.loss_run = 1000;
+	add(sc, 0, evicted);
+	text = report(sc, CHECK_TEXT, &sum);
+	assert_true(sum.ok);
+	assert_int_equal(sum.missing, 2);
+	assert_int_equal(sum.unaccounted, 0);
+	free(text);
+	stream_check_free(sc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -445,6 +473,7 @@ int main(void)
 		cmocka_unit_test(test_streams_apart),
 		cmocka_unit_test(test_unreadable_fails),
 		cmocka_unit_test(test_text_report),
+		cmocka_unit_test(test_spool_evicted_accounts_for_its_run),
 		cmocka_unit_test(test_many_ranges),
 	};
 

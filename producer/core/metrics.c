@@ -329,6 +329,9 @@ void metrics_render(const struct pipeline *pl, FILE *out)
 		      "Records written to the disk spool because Kafka could not take them.", spooled);
 	PER_COLLECTOR(out, pl, "tapio_records_replayed_total",
 		      "Spooled records handed to librdkafka again.", replayed);
+	PER_COLLECTOR(out, pl, "tapio_records_spool_evicted_total",
+		      "Spooled records the full spool dropped again (spool_full = drop_oldest), "
+		      "reported in band as SPOOL_EVICTED.", spool_evicted);
 	PER_COLLECTOR(out, pl, "tapio_loss_records_total",
 		      "LOSS records published on the collector's topic (reports, not kernel events).",
 		      loss_records);

@@ -116,7 +116,11 @@ static void loss_delivered(struct msg_ref *ref, bool kept)
 	int stage = ref->loss_stage;
 
 	if (!kept) {
-		c->loss_reported[stage] -= c->loss_inflight[stage].count;
+		if (stage == LOSS_SPOOL_EVICTED)
+			c->evicted[c->loss_inflight[stage].bucket].reported -=
+				c->loss_inflight[stage].count;
+		else
+			c->loss_reported[stage] -= c->loss_inflight[stage].count;
 		c->loss_since_us[stage] = c->loss_inflight[stage].since_us;
 		c->stats.loss_records_failed++;
 	}
@@ -242,6 +246,50 @@ static int setup_collector(struct pipeline *pl, const struct collector_ops *ops,
 	return 0;
 }
 
+static struct collector_runtime *replay_runtime(struct pipeline *pl, const char *stream);
+
+/* The run of a framed value: after the framing, kind, event_time and seq, every envelope has
+ * run (release 0.1.0's had none: those records read as run 0). */
+static int64_t value_run(const uint8_t *v, size_t len)
+{
+	size_t off = len && v[0] == 0xc3 ? AVRO_SINGLE_OBJECT_HDR_LEN : AVRO_CONFLUENT_HDR_LEN;
+	uint64_t raw = 0;
+
+	for (int field = 0; field < 4; field++) {
+		unsigned shift = 0;
+
+		raw = 0;
+		do {
+			if (off >= len || shift > 63)
+				return 0;
+			raw |= (uint64_t)(v[off] & 0x7f) << shift;
+			shift += 7;
+		} while (v[off++] & 0x80);
+	}
+	return (int64_t)((raw >> 1) ^ (0 - (raw & 1)));
+}
+
+/* A record the full spool dropped: it had its seq, so it is a gap in its run's stream; counted
+ * per run, for a SPOOL_EVICTED report with loss.run set. Tombstones have no seq. */
+static void on_spool_evicted(struct spool_lost_sink *sink, const struct spool_entry *e)
+{
+	struct pipeline *pl = (struct pipeline *)((char *)sink - offsetof(struct pipeline,
+								   spool_lost));
+	struct collector_runtime *c = replay_runtime(pl, e->stream);
+	int64_t run;
+	int b;
+
+	if (!c || !e->value)
+		return;
+	run = value_run(e->value, e->value_len);
+	c->stats.spool_evicted++;
+	for (b = 0; b < EVICTED_RUNS - 1; b++)
+		if (c->evicted[b].run == run || (!c->evicted[b].run && !c->evicted[b].count))
+			break;
+	c->evicted[b].run = run; /* the last bucket takes every further run: the newest wins */
+	c->evicted[b].count++;
+}
+
 int pipeline_open_collectors(struct pipeline *pl, const struct tapio_config *cfg,
 			     const struct collector_ops *const *ops, size_t nops,
 			     const char *cgroup_root, char *errstr, size_t errstr_size)
@@ -295,7 +343,10 @@ int pipeline_open_collectors(struct pipeline *pl, const struct tapio_config *cfg
 			.full = cfg->spool_full,
 			.fsync = cfg->spool_fsync,
 			.fsync_interval_ms = cfg->spool_fsync_interval_ms,
+			.lost = &pl->spool_lost,
 		};
+
+		pl->spool_lost.record = on_spool_evicted;
 
 		err = spool_open(&pl->spool, &sc, &pl->spool_recovered, errstr, errstr_size);
 		if (err)
@@ -479,6 +530,12 @@ void avro_put_envelope(struct avro_buf *out, int kind, const struct envelope *en
 	avro_put_long(out, env->loss->count);
 	avro_put_long(out, env->loss->since_us);
 	avro_put_long(out, env->loss->until_us);
+	if (env->loss->run) {
+		avro_put_union(out, 1);
+		avro_put_long(out, env->loss->run);
+	} else {
+		avro_put_union(out, 0);
+	}
 }
 
 /* Starts the pending record: the framing first. */
@@ -763,8 +820,9 @@ static void loss_counts(const struct collector_runtime *c, uint64_t n[LOSS_STAGE
 	n[LOSS_ENCODE] = c->stats.encode_failed;
 	n[LOSS_QUEUE_FULL] = c->stats.queue_full;
 	n[LOSS_PRODUCE] = c->stats.produce_failed;
-	/* Not the LOSS records that failed: their counts went back to the stages they report. */
-	n[LOSS_DELIVERY] = c->stats.delivery_failed - c->stats.loss_records_failed;
+	/* LOSS records that failed too: their counts went back to the stages they report, but
+	 * each took a seq, a gap that this stage accounts for like any record's. */
+	n[LOSS_DELIVERY] = c->stats.delivery_failed;
 	n[LOSS_SPOOL] = c->stats.spool_failed + c->stats.spool_damaged;
 	n[LOSS_HANDOFF] = c->stats.handoff_refused;
 }
@@ -809,7 +867,7 @@ static int publish_loss(struct collector_runtime *c, const struct loss_report *r
 static const char *const loss_stage_names[LOSS_STAGE_MAX] = {
 	[LOSS_RING_BUFFER] = "ring_buffer", [LOSS_DECODE] = "decode", [LOSS_ENCODE] = "encode",
 	[LOSS_QUEUE_FULL] = "queue_full", [LOSS_PRODUCE] = "produce", [LOSS_DELIVERY] = "delivery",
-	[LOSS_SPOOL] = "spool", [LOSS_HANDOFF] = "handoff",
+	[LOSS_SPOOL] = "spool", [LOSS_HANDOFF] = "handoff", [LOSS_SPOOL_EVICTED] = "spool_evicted",
 };
 
 uint64_t pipeline_lost(const struct pipeline *pl, char *summary, size_t size)
@@ -821,6 +879,7 @@ uint64_t pipeline_lost(const struct pipeline *pl, char *summary, size_t size)
 		uint64_t n[LOSS_STAGE_MAX];
 
 		loss_counts(&pl->collectors[i], n);
+		n[LOSS_SPOOL_EVICTED] = pl->collectors[i].stats.spool_evicted;
 		for (int stage = LOSS_RING_BUFFER; stage < LOSS_STAGE_MAX; stage++) {
 			by_stage[stage] += n[stage];
 			total += n[stage];
@@ -840,6 +899,36 @@ uint64_t pipeline_lost(const struct pipeline *pl, char *summary, size_t size)
 		used += (size_t)w;
 	}
 	return total;
+}
+
+/* SPOOL_EVICTED: one report per run whose records the full spool dropped, loss.run naming it,
+ * so a consumer finds which run's gaps it accounts for. One in flight at a time. */
+static void report_evicted(struct collector_runtime *c, int64_t now_us)
+{
+	const int stage = LOSS_SPOOL_EVICTED;
+
+	for (int b = 0; b < EVICTED_RUNS && !c->loss_inflight[stage].busy; b++) {
+		struct loss_report r = {
+			.stage = stage,
+			.count = (int64_t)(c->evicted[b].count - c->evicted[b].reported),
+			.since_us = c->loss_since_us[stage],
+			.until_us = now_us,
+			.run = c->evicted[b].run ? c->evicted[b].run : c->pipeline->run,
+		};
+		int ret;
+
+		if (!r.count)
+			continue;
+		ret = publish_loss(c, &r);
+		if (ret < 0)
+			return;
+		c->evicted[b].reported = c->evicted[b].count;
+		c->loss_since_us[stage] = now_us;
+		if (ret == OFFER_SENT)
+			c->loss_inflight[stage] = (typeof(c->loss_inflight[stage])){
+				.busy = true, .count = (uint64_t)r.count, .since_us = r.since_us,
+				.bucket = b };
+	}
 }
 
 void pipeline_report_losses(struct pipeline *pl)
@@ -874,6 +963,7 @@ void pipeline_report_losses(struct pipeline *pl)
 				c->loss_inflight[stage] = (typeof(c->loss_inflight[stage])){
 					.busy = true, .count = (uint64_t)r.count, .since_us = r.since_us };
 		}
+		report_evicted(c, now_us);
 	}
 }
 

@@ -39,6 +39,7 @@ enum loss_stage {
 	LOSS_DELIVERY,
 	LOSS_SPOOL,
 	LOSS_HANDOFF,
+	LOSS_SPOOL_EVICTED, /* reported per run (loss.run), not through loss_counts() */
 	LOSS_STAGE_MAX,
 };
 
@@ -47,6 +48,7 @@ struct loss_report {
 	enum loss_stage stage;
 	int64_t count;
 	int64_t since_us, until_us;
+	int64_t run; /* whose records: 0 = null, this record's own run */
 };
 
 /* Fields every record of every topic carries, right after `kind`, in this order. */
@@ -78,6 +80,8 @@ struct msg_ref {
 /* Records a hand-off delivered whose outcome is not known yet, at most; while this many are
  * open the pipeline takes no more from that hand-off (its worker waits, or counts refusals). */
 #define SETTLE_WINDOW 8192
+/* Runs whose spooled records a collector counts evicted, at most; more share the last bucket. */
+#define EVICTED_RUNS 8
 #define SETTLE_MARKS 256
 
 /*
@@ -121,6 +125,7 @@ struct collector_stats {
 	uint64_t spool_failed;              /* dropped: the spool was full or could not be written */
 	uint64_t spool_damaged;             /* first collector only: records of an earlier run the
 					     * spool found damaged at start (a LOSS, not a drop) */
+	uint64_t spool_evicted;             /* spooled, then dropped by the full spool */
 	uint64_t replayed;                  /* handed to librdkafka from the spool */
 	uint64_t loss_records;              /* LOSS records published (not events) */
 	uint64_t loss_records_failed;       /* of those, delivery failed: their counts went back */
@@ -159,12 +164,19 @@ struct collector_runtime {
 	size_t zero_fields_len;
 	uint64_t loss_reported[LOSS_STAGE_MAX]; /* counts the LOSS records taken so far cover */
 	int64_t loss_since_us[LOSS_STAGE_MAX];  /* when the last one taken, per stage, ended */
+	/* Spooled records dropped again by a full spool (drop_oldest), by the run they belong to:
+	 * each bucket is reported as SPOOL_EVICTED with loss.run set. */
+	struct {
+		int64_t run;
+		uint64_t count, reported;
+	} evicted[EVICTED_RUNS];
 	/* The LOSS record of each stage Kafka has not acknowledged yet (at most one). */
 	struct msg_ref loss_ref[LOSS_STAGE_MAX];
 	struct {
 		bool busy;
 		uint64_t count;
 		int64_t since_us;
+		int bucket; /* SPOOL_EVICTED: its evicted[] bucket */
 	} loss_inflight[LOSS_STAGE_MAX];
 };
 
@@ -201,6 +213,7 @@ struct pipeline {
 	} replay[REPLAY_INFLIGHT];
 	unsigned replay_busy;
 	struct spool_recovery spool_recovered;
+	struct spool_lost_sink spool_lost; /* where the spool says what it evicted */
 	uint64_t spool_foreign;   /* spooled records of a collector this build does not know */
 	struct collector_runtime collectors[COLLECTOR_MAX];
 	size_t ncollectors;       /* in collector_table order: metadata first */

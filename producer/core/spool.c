@@ -360,12 +360,64 @@ static void seg_remove(struct spool *s, size_t i, bool keep_as_corrupt)
 	s->nsegs--;
 }
 
-/* DROP_OLDEST: the oldest segment goes, its unacknowledged records counted as dropped. */
+/* Hands each unacknowledged record of segment g to the lost sink, before the segment goes. A
+ * record that cannot be read is only counted (dropped_full): the sink learns what it can. */
+static void report_evicted(struct spool *s, const struct segment *g)
+{
+	char name[NAME_MAX_LEN];
+	uint8_t h[REC_HDR], *buf = NULL;
+	uint64_t off = FILE_HDR;
+	int fd;
+
+	seg_name(name, g->seq, "");
+	fd = openat(s->dir_fd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (uint32_t idx = 0; idx < g->records; idx++) {
+		struct spool_entry e;
+		struct rec r;
+		uint8_t *b;
+
+		if (pread_full(fd, h, REC_HDR, off) || rec_decode(h, g->bytes - off, &r, NULL, 0))
+			break; /* the rest of the segment is unreadable */
+		if (!seg_is_acked(g, idx)) {
+			b = realloc(buf, (size_t)r.total + r.stream_len + 1);
+			if (!b)
+				break;
+			buf = b;
+			memcpy(buf, h, REC_HDR);
+			if (!pread_full(fd, buf + REC_HDR, r.total - REC_HDR, off + REC_HDR) &&
+			    crc_update(0, buf + 12, r.total - 12) == r.crc) {
+				memcpy(buf + r.total, buf + REC_HDR, r.stream_len);
+				buf[r.total + r.stream_len] = '\0';
+				e = (struct spool_entry){
+					.pos = g->seq << POS_SHIFT | idx,
+					.stream = (const char *)buf + r.total,
+					.key = buf + REC_HDR + r.stream_len,
+					.key_len = r.key_len,
+					.value = r.tombstone ? NULL :
+						 buf + REC_HDR + r.stream_len + r.key_len,
+					.value_len = r.value_len,
+					.timestamp_ms = r.timestamp_ms,
+				};
+				s->cfg.lost->record(s->cfg.lost, &e);
+			}
+		}
+		off += r.total;
+	}
+	free(buf);
+	close(fd);
+}
+
+/* DROP_OLDEST: the oldest segment goes, its unacknowledged records counted as dropped (and told
+ * to the lost sink, one by one). */
 static void evict_oldest(struct spool *s)
 {
 	struct segment *g = &s->segs[0];
 
 	s->st.dropped_full += g->records - g->acked;
+	if (s->cfg.lost)
+		report_evicted(s, g);
 	seg_remove(s, 0, false);
 }
 

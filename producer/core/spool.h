@@ -40,6 +40,15 @@ enum spool_fsync_policy {
 	SPOOL_FSYNC_ALWAYS,   /* fsync after every append */
 };
 
+struct spool_entry;
+
+/* Told about each record the spool drops after it took it: evicted under SPOOL_DROP_OLDEST. The
+ * entry (its value included) is valid during the call only. Embed it and find your state with
+ * offsetof: the spool keeps the pointer. */
+struct spool_lost_sink {
+	void (*record)(struct spool_lost_sink *sink, const struct spool_entry *e);
+};
+
 struct spool_config {
 	const char *dir;               /* created (mode 0700) if missing */
 	uint64_t max_bytes;            /* bound on all segment files together */
@@ -48,6 +57,7 @@ struct spool_config {
 	enum spool_full_policy full;
 	enum spool_fsync_policy fsync;
 	int fsync_interval_ms;         /* > 0 under SPOOL_FSYNC_INTERVAL */
+	struct spool_lost_sink *lost;  /* NULL: evictions are only counted (dropped_full) */
 };
 
 /*

@@ -459,10 +459,18 @@ int avro_json_envelope(struct avro_json_decoder *dec, const char *topic, const v
 	if (!avro_value_get_by_name(&ds->value, "loss", &f, NULL) &&
 	    avro_value_get_type(&f) == AVRO_UNION && !avro_value_get_current_branch(&f, &loss) &&
 	    avro_value_get_type(&loss) == AVRO_RECORD) {
+		avro_value_t run, branch;
+
 		if (!(env.loss_stage = enum_field(&loss, "stage")) ||
 		    integer_field(&loss, "count", &env.loss_count))
 			return fail(errstr, errstr_size, "schema %s: \"loss\" lacks stage or count",
 				    ds->src.name);
+		/* ["null", "long"], absent before SPOOL_EVICTED existed: then this run's. */
+		if (!avro_value_get_by_name(&loss, "run", &run, NULL) &&
+		    avro_value_get_type(&run) == AVRO_UNION &&
+		    !avro_value_get_current_branch(&run, &branch) &&
+		    avro_value_get_type(&branch) == AVRO_INT64)
+			avro_value_get_long(&branch, &env.loss_run);
 	}
 	*out = env;
 	return 0;

@@ -93,6 +93,7 @@ struct record_envelope {
 	size_t node_len;
 	const char *loss_stage; /* the loss stage's symbol in a LOSS record, else NULL */
 	int64_t loss_count;     /* with loss_stage */
+	int64_t loss_run;       /* with loss_stage: whose records (loss.run), 0 = this record's run */
 	const struct tapio_schema *schema; /* the writer's schema the value was decoded with */
 };
 

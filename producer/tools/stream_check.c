@@ -249,10 +249,20 @@ int stream_check_add(struct stream_check *sc, size_t topic, const struct record_
 	st->records++;
 	/* A duplicate LOSS record reports the same losses again: count them once. */
 	if (env->loss_stage && !present) {
+		struct stream *owner = st;
+
 		st->loss_records++;
+		/* Records of another run (spooled by it, evicted in this one): that run's gaps. */
+		if (env->loss_run && env->loss_run != env->run) {
+			struct record_envelope of_run = *env;
+
+			of_run.run = env->loss_run;
+			if (!(owner = find_stream(sc, topic, &of_run)))
+				return -ENOMEM;
+		}
 		/* A negative count is nonsense from the writer: it accounts for nothing. */
 		if (env->loss_count > 0)
-			stage_slot(st, env->loss_stage)->count += (uint64_t)env->loss_count;
+			stage_slot(owner, env->loss_stage)->count += (uint64_t)env->loss_count;
 	}
 	return 0;
 }
@@ -272,7 +282,7 @@ void stream_check_undecodable(struct stream_check *sc, size_t topic)
 /* What a stream's sets say, computed for the report. */
 struct verdict {
 	uint64_t distinct, missing, missing_ranges, dup_seqs, accounted, unaccounted, excess;
-	uint64_t gap_stage; /* the DELIVERY count */
+	uint64_t gap_stage; /* the DELIVERY and SPOOL_EVICTED counts */
 };
 
 /* The i-th missing range of a set (seqs start at 1); false past the last. */
@@ -305,8 +315,9 @@ static struct verdict judge(const struct stream *st)
 	for (size_t i = 0; i < st->dup.n; i++)
 		v.dup_seqs += (uint64_t)(st->dup.r[i].hi - st->dup.r[i].lo) + 1;
 	for (size_t i = 0; i < st->n_stages; i++)
-		if (!strcmp(st->stages[i].name, CHECK_GAP_STAGE))
-			v.gap_stage = st->stages[i].count;
+		if (!strcmp(st->stages[i].name, CHECK_GAP_STAGE) ||
+		    !strcmp(st->stages[i].name, CHECK_GAP_STAGE_SPOOL))
+			v.gap_stage += st->stages[i].count;
 	v.accounted = v.missing < v.gap_stage ? v.missing : v.gap_stage;
 	v.unaccounted = v.missing - v.accounted;
 	v.excess = v.gap_stage - v.accounted;
@@ -380,7 +391,7 @@ static void text_stream(FILE *out, const struct stream_check *sc, const struct s
 			fprintf(out, " and %zu more ranges", st->dup.n - i);
 		fputc('\n', out);
 	}
-	if (st->loss_records) {
+	if (st->loss_records || st->n_stages) {
 		fprintf(out, "  LOSS records %" PRIu64 ", counting", st->loss_records);
 		for (i = 0; i < st->n_stages; i++)
 			fprintf(out, "%s %s %" PRIu64, i ? "," : "", st->stages[i].name,
@@ -389,14 +400,18 @@ static void text_stream(FILE *out, const struct stream_check *sc, const struct s
 	}
 	if (v->unaccounted)
 		fprintf(out, "  FAILED: %" PRIu64 " missing records no LOSS record accounts for "
-			"(%s counts %" PRIu64 ")\n", v->unaccounted, CHECK_GAP_STAGE, v->gap_stage);
+			"(%s and %s count %" PRIu64 ")\n", v->unaccounted, CHECK_GAP_STAGE,
+			CHECK_GAP_STAGE_SPOOL, v->gap_stage);
 	else if (v->missing)
-		fprintf(out, "  ok: %s LOSS records account for the %" PRIu64 " missing\n",
-			CHECK_GAP_STAGE, v->missing);
-	if (v->excess)
-		fprintf(out, "  note: %s counts %" PRIu64 " more than are missing (lost after seq %"
-			PRId64 ", or written after all)\n", CHECK_GAP_STAGE, v->excess,
-			st->seen.r[st->seen.n - 1].hi);
+		fprintf(out, "  ok: %s and %s LOSS records account for the %" PRIu64 " missing\n",
+			CHECK_GAP_STAGE, CHECK_GAP_STAGE_SPOOL, v->missing);
+	if (v->excess && st->seen.n)
+		fprintf(out, "  note: %s and %s count %" PRIu64 " more than are missing (lost after "
+			"seq %" PRId64 ", or written after all)\n", CHECK_GAP_STAGE,
+			CHECK_GAP_STAGE_SPOOL, v->excess, st->seen.r[st->seen.n - 1].hi);
+	else if (v->excess)
+		fprintf(out, "  note: %s and %s count %" PRIu64 " records of this run, none of which "
+			"arrived\n", CHECK_GAP_STAGE, CHECK_GAP_STAGE_SPOOL, v->excess);
 }
 
 /* Takes the reference to `v`; false when out of memory. */
@@ -528,8 +543,9 @@ static void text_summary(FILE *out, const struct stream_check *sc, const struct 
 		s->ok ? "ok" : "FAILED", sc->n_topics, sc->n_topics == 1 ? "" : "s", s->streams,
 		s->streams == 1 ? "" : "s", s->distinct);
 	if (s->missing)
-		fprintf(out, "; %" PRIu64 " missing, %" PRIu64 " of them accounted for by %s LOSS "
-			"records", s->missing, s->missing - s->unaccounted, CHECK_GAP_STAGE);
+		fprintf(out, "; %" PRIu64 " missing, %" PRIu64 " of them accounted for by %s and %s "
+			"LOSS records", s->missing, s->missing - s->unaccounted, CHECK_GAP_STAGE,
+			CHECK_GAP_STAGE_SPOOL);
 	if (s->duplicates)
 		fprintf(out, "; %" PRIu64 " duplicates", s->duplicates);
 	if (s->undecodable)

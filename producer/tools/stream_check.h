@@ -30,8 +30,10 @@
 
 #include "avro_json.h"
 
-/* The loss stage whose records got their seq before they were lost. */
+/* The loss stages whose records got their seq before they were lost: the gaps they explain.
+ * DELIVERY counts its own run's; SPOOL_EVICTED the run its loss.run names. */
 #define CHECK_GAP_STAGE "DELIVERY"
+#define CHECK_GAP_STAGE_SPOOL "SPOOL_EVICTED"
 /* Ranges printed per list (missing, duplicates); the totals are always given. */
 #define CHECK_RANGES_SHOWN 100
 

@@ -7,6 +7,7 @@
 # BENCH_EXECS (1000), BENCH_CONNECTS (10000), BENCH_RATE (10000), BENCH_STEADY_S (10),
 # BENCH_ARCHIVE_COUNT (200000).
 # BENCH_KUBEAPI_EVENTS (5000), BENCH_KUBEAPI_RELISTS (10), BENCH_KUBEAPI_IDLE_S (60).
+# BENCH_ETCD_PUTS (20000), BENCH_ETCD_CONCURRENCY (32), BENCH_ETCD_VALUE_BYTES (1024).
 set -u -o pipefail
 
 BUILD=${BUILD:-build}
@@ -311,7 +312,7 @@ start_broker
 "$BIN/kubeapibench" "$OUT/kubeapi-events.jsonl" >"$OUT/kubeapi-stages.txt" ||
 	fail "kubeapibench"
 
-log "9/9 kubelet: CPU per scrape of a 110-pod node (in process; tapio-producer against the stand-in), RSS"
+log "kubelet: CPU per scrape of a 110-pod node (in process; tapio-producer against the stand-in), RSS"
 # The stand-in kubelet (integration/standins, Python): the bodies of a 110-pod node, then the
 # server itself for the producer. A broker of its own with the collector's topic.
 KOUT=$(cd "$OUT" && pwd)
@@ -394,6 +395,10 @@ kill -INT "$KSTANDIN" 2>/dev/null
 kill -TERM "$KBROKER" 2>/dev/null
 wait "$KSTANDIN" "$KBROKER" 2>/dev/null
 
+# Runs alone too: tests/bench/etcd.sh (its header says what it measures).
+log "etcd: a burst of puts into a real etcd while tapio-producer watches it, then a backlog"
+BUILD=$BUILD bash tests/bench/etcd.sh >"$OUT/etcd.txt" 2>"$OUT/etcd.err" ||
+	log "  etcd: FAILED (see $OUT/etcd.err)"
 T_END=$(date +%s)
 
 ########################################################################################
@@ -493,6 +498,17 @@ ovh_row() { # CONFIG WORKLOAD N
 		"$(kv "$KS" bytes_per_event)" "$(kv "$KS" tokenize_us)" "$(kv "$KS" map_us)" \
 		"$(kv "$KS" worker_us)" "$(kv "$KS" jansson_parse_us)" \
 		"$(calc %.1f "$(kv "$KS" jansson_parse_us) / $(kv "$KS" tokenize_us)")"
+	EC=$OUT/etcd.txt
+	if [ -n "$(kv "$EC" live_published_rate)" ]; then
+		printf '| etcd collector, a burst of %s puts (%s in flight, %s-byte values) into a real etcd | mutations/s published | live: %s (last record %s ms after etcd acknowledged the last put); backlog: %s | etcd accepted: %s/s (%s/s for the backlog) | %sx |\n' \
+			"$(kv "$EC" etcd_puts)" "$(kv "$EC" etcd_concurrency)" "$(kv "$EC" etcd_value_bytes)" \
+			"$(kv "$EC" live_published_rate)" "$(kv "$EC" live_lag_ms)" \
+			"$(kv "$EC" catchup_published_rate)" "$(kv "$EC" etcd_write_rate_live)" \
+			"$(kv "$EC" etcd_write_rate_backlog)" \
+			"$(calc %.2f "$(kv "$EC" live_published_rate) / $(kv "$EC" etcd_write_rate_live)")"
+		printf '| etcd collector | producer CPU µs/mutation | live: %s; backlog: %s | | |\n' \
+			"$(kv "$EC" live_cpu_us_per_mutation)" "$(kv "$EC" catchup_cpu_us_per_mutation)"
+	fi
 	KL=$OUT/kubelet.txt
 	printf '| kubelet, in process: a 110-pod node (/pods %s B, /stats/summary %s B, %s records) | CPU per scrape: read + map + encode + produce + delivery | %s µs [%s-%s] (read, map and encode alone: %s µs) | target: under 5000 µs | |\n' \
 		"$(kv "$KL" kubelet_pods_bytes)" "$(kv "$KL" kubelet_summary_bytes)" \

@@ -32,7 +32,7 @@ RECORDS = {
     "loss": record(kind="LOSS", cgroup_id=0, pod_uid=None, container_id=None, pid=0, ppid=0, comm="",
                    seq=8, loss={"stage": "DECODE", "count": 3,
                                 "since": EPOCH + datetime.timedelta(microseconds=1764000000000000),
-                                "until": EPOCH + datetime.timedelta(microseconds=1764000000123456)}),
+                                "until": EPOCH + datetime.timedelta(microseconds=1764000000123456), "run": None}),
     "exec": record(kind="EXEC", exec={
         "uid": 1000, "gid": 1000, "filename": "/bin/sh", "filename_truncated": False,
         "args": ["sh", "-c", "exit 37"], "args_truncated": False}),
