@@ -268,12 +268,13 @@ CROSS_PKGS := gcc-aarch64-linux-gnu
 ARM64_BUILD := $(BUILD)/arm64
 ARM64_SYSROOT := $(ARM64_BUILD)/sysroot
 ARM64_LIB_PKGS := libbpf-dev libelf-dev zlib1g-dev librdkafka-dev libavro-dev libjansson-dev \
-	libcurl4-openssl-dev libc6-dev
+	libcurl4-openssl-dev libssl-dev libc6-dev
 # Warnings are errors there too; -O1 without debug info halves the compile time.
 CROSS_CFLAGS ?= -O1
 $(BUILD)/.deps-cross: Makefile
 	$(call install_missing,$(CROSS_PKGS))
-$(ARM64_SYSROOT)/.packages.done: integration/kernel-matrix/sysroot.sh | $(BUILD)/.deps-cross
+# Makefile: the package list above is in it (the downloads are cached).
+$(ARM64_SYSROOT)/.packages.done: integration/kernel-matrix/sysroot.sh Makefile | $(BUILD)/.deps-cross
 	TAPIO_CACHE=$(TAPIO_CACHE) bash integration/kernel-matrix/sysroot.sh $(ARM64_SYSROOT) \
 		$(ARM64_LIB_PKGS)
 cross: $(ARM64_SYSROOT)/.packages.done | $(BUILD)/.deps
