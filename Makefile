@@ -35,7 +35,8 @@ BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev librdkafka-dev
 KUBECTL_PKG := $(if $(shell dpkg-query -W -f='$${Status}' kubectl 2>/dev/null | grep 'ok installed'),kubectl,kubernetes-client)
 # libavro-java, default-jdk-headless: Avro's Java implementation judges schema compatibility.
 TEST_PKGS := libcmocka-dev kcat python3-avro iproute2 dnsmasq bind9-dnsutils prometheus \
-	python3-kubernetes $(KUBECTL_PKG) openssl curl avro-bin libavro-java default-jdk-headless
+	python3-kubernetes $(KUBECTL_PKG) openssl curl avro-bin libavro-java default-jdk-headless \
+	etcd-server etcd-client
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
@@ -132,10 +133,18 @@ $(BUILD)/tests/%: $(BUILD)/san/%.o $(BUILD)/libtapio-san.a
 # Sources some fuzz targets need beyond producer/*/<name>.c (log.c goes with every one).
 FUZZ_EXTRA_avro_json := producer/core/schema.c producer/tools/avro_skip.c $(BUILD)/gen/schemas.c \
 	$(BUILD)/gen/released_schemas.c
-FUZZ_EXTRA_ocf := producer/tools/avro_skip.c producer/tools/archive_format.c
-FUZZ_EXTRA_archive_format := producer/tools/avro_skip.c
+# avro_skip.c checks names with schema.c's schema_valid_name().
+FUZZ_SCHEMA := producer/core/schema.c $(BUILD)/gen/schemas.c $(BUILD)/gen/released_schemas.c
+FUZZ_EXTRA_avro_skip := $(FUZZ_SCHEMA)
+FUZZ_EXTRA_ocf := producer/tools/avro_skip.c producer/tools/archive_format.c $(FUZZ_SCHEMA)
+FUZZ_EXTRA_archive_format := producer/tools/avro_skip.c $(FUZZ_SCHEMA)
 FUZZ_EXTRA_kubeapi_map := producer/collectors/kubeapi/json_tok.c \
 	producer/collectors/kubeapi/kubeapi_quantity.c producer/core/avro_writer.c
+FUZZ_EXTRA_etcd_map := producer/core/avro_writer.c
+FUZZ_EXTRA_kubelet_map := producer/core/avro_writer.c producer/collectors/kubelet/kubelet_pods.c \
+	producer/collectors/kubeapi/json_tok.c
+FUZZ_EXTRA_kubelet_pods := producer/core/avro_writer.c producer/collectors/kubelet/kubelet_map.c \
+	producer/collectors/kubeapi/json_tok.c
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(wildcard producer/*/$$*.c producer/collectors/*/$$*.c) \
 		producer/core/log.c $$(FUZZ_EXTRA_$$*) | $(BUILD)/.deps
@@ -218,9 +227,9 @@ clean:
 
 # `make bench` (root, ~10 min): the table of BENCHMARKS.md, every figure measured in one run on
 # loopback (tests/bench/run.sh). Not part of `make test`.
-BENCH_PKGS := kcat bpftrace valgrind strace
+BENCH_PKGS := kcat bpftrace valgrind strace etcd-server etcd-client
 BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload topicsize \
-	kubeapibench collbench)
+	kubeapibench etcdburst kubeletbench collbench)
 $(BUILD)/.deps-bench: Makefile
 	$(call install_missing,$(BENCH_PKGS))
 $(BUILD)/bench/%.o: tests/bench/%.c $(SKELS) VERSION | $(BUILD)/.deps
@@ -237,6 +246,10 @@ $(BUILD)/bench/topicsize: $(BUILD)/bench/topicsize.o
 $(BUILD)/bench/workload: $(BUILD)/bench/workload.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^
 $(BUILD)/bench/kubeapibench: $(BUILD)/bench/kubeapibench.o $(BUILD)/libtapio.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/bench/etcdburst: $(BUILD)/bench/etcdburst.o
+	$(CC) $(ALL_CFLAGS) -o $@ $^ -lcurl
+$(BUILD)/bench/kubeletbench: $(BUILD)/bench/kubeletbench.o $(BUILD)/libtapio.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/bench/collbench: $(BUILD)/bench/collbench.o $(BUILD)/libtapio.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
@@ -257,12 +270,13 @@ CROSS_PKGS := gcc-aarch64-linux-gnu
 ARM64_BUILD := $(BUILD)/arm64
 ARM64_SYSROOT := $(ARM64_BUILD)/sysroot
 ARM64_LIB_PKGS := libbpf-dev libelf-dev zlib1g-dev librdkafka-dev libavro-dev libjansson-dev \
-	libcurl4-openssl-dev libc6-dev
+	libcurl4-openssl-dev libssl-dev libc6-dev
 # Warnings are errors there too; -O1 without debug info halves the compile time.
 CROSS_CFLAGS ?= -O1
 $(BUILD)/.deps-cross: Makefile
 	$(call install_missing,$(CROSS_PKGS))
-$(ARM64_SYSROOT)/.packages.done: integration/kernel-matrix/sysroot.sh | $(BUILD)/.deps-cross
+# Makefile: the package list above is in it (the downloads are cached).
+$(ARM64_SYSROOT)/.packages.done: integration/kernel-matrix/sysroot.sh Makefile | $(BUILD)/.deps-cross
 	TAPIO_CACHE=$(TAPIO_CACHE) bash integration/kernel-matrix/sysroot.sh $(ARM64_SYSROOT) \
 		$(ARM64_LIB_PKGS)
 cross: $(ARM64_SYSROOT)/.packages.done | $(BUILD)/.deps

@@ -168,7 +168,8 @@ def encode(schema, rec, confluent_id=None):
 
 
 def kernel_exec(seq, t_us, node="node-a", cgroup=7):
-    return {"kind": "EXEC", "event_time": dt(t_us), "seq": seq, "node": node, "cgroup_id": cgroup,
+    return {"kind": "EXEC", "event_time": dt(t_us), "seq": seq, "run": RUN, "node": node,
+            "cgroup_id": cgroup,
             "pod_uid": None, "container_id": None, "loss": None, "pid": 1000 + seq, "ppid": 1,
             "comm": "sh", "exec": {"uid": 0, "gid": 0, "filename": "/bin/sh",
                                    "filename_truncated": False, "args": ["sh", "-c", str(seq)],
@@ -176,11 +177,15 @@ def kernel_exec(seq, t_us, node="node-a", cgroup=7):
             "exit": None, "oom": None, "tcp": None}
 
 
+# The producer run of the synthetic records (its start time, microseconds).
+RUN = 1795625000000000
+
+
 def kernel_loss(seq, t_us, node="node-a"):
-    return {"kind": "LOSS", "event_time": dt(t_us), "seq": seq, "node": node, "cgroup_id": 0,
-            "pod_uid": None, "container_id": None,
+    return {"kind": "LOSS", "event_time": dt(t_us), "seq": seq, "run": RUN, "node": node,
+            "cgroup_id": 0, "pod_uid": None, "container_id": None,
             "loss": {"stage": "RING_BUFFER", "count": 5, "since": dt(t_us - 1000000),
-                     "until": dt(t_us)},
+                     "until": dt(t_us), "run": None},
             "pid": 0, "ppid": 0, "comm": "", "exec": None, "exit": None, "oom": None, "tcp": None}
 
 

@@ -166,10 +166,11 @@ def test_records_made_to_order():
         out = proc.stdout.decode()
         assert proc.returncode == 1, out
         assert "  missing 2: 1-2\n  LOSS records 1, counting RING_BUFFER 7\n  FAILED: 2 missing " \
-               "records no LOSS record accounts for (DELIVERY counts 0)\n" in out, out
+               "records no LOSS record accounts for (DELIVERY and SPOOL_EVICTED count 0)\n" in out, out
         assert "  missing 4: 10-12, 40\n  duplicates 2 (of 1 seq): 20\n" in out, out
         assert out.endswith("check: FAILED: 1 topic, 3 streams, 71 records; 6 missing, 4 of "
-                            "them accounted for by DELIVERY LOSS records; 2 duplicates\n"), out
+                            "them accounted for by DELIVERY and SPOOL_EVICTED LOSS records; "
+                            "2 duplicates\n"), out
 
         # A complete topic passes.
         rc, streams, _, summary, err = harness.check(broker.bootstrap, "tapio.dns")

@@ -33,7 +33,7 @@ ARM64_SYSROOT=$BUILD/arm64/sysroot
 ARM64_GUEST_PKGS="iproute2 dnsmasq-base bind9-dnsutils"
 # The libraries the arm64 producer links against (the Makefile's ARM64_LIB_PKGS).
 ARM64_LIB_PKGS=${ARM64_LIB_PKGS:-libbpf-dev libelf-dev zlib1g-dev librdkafka-dev libavro-dev \
-libjansson-dev libcurl4-openssl-dev libc6-dev}
+libjansson-dev libcurl4-openssl-dev libssl-dev libc6-dev}
 ROOT_LOCK=/tmp/tapio-root-tests.lock
 
 log() { echo "kernel-matrix: $*" >&2; }

@@ -130,7 +130,7 @@ int checkpoint_load(const struct checkpoint_id *id, char *position, size_t posit
 	char *state_text, *crc_text, *stop;
 	unsigned long long state_bytes;
 	unsigned long crc;
-	size_t len;
+	size_t len = 0;
 	int err = id_check(id, why, why_size);
 
 	if (state)

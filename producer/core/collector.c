@@ -9,6 +9,8 @@ extern const struct collector_ops cni_collector;
 extern const struct collector_ops cri_collector;
 extern const struct collector_ops systemd_collector;
 extern const struct collector_ops kubeapi_collector;
+extern const struct collector_ops etcd_collector;
+extern const struct collector_ops kubelet_collector;
 
 /* metadata first: it always runs, and the identity cache it keeps must be filled (start) and
  * its records read (ring order) before the others'. */
@@ -20,6 +22,8 @@ const struct collector_ops *const collector_table[] = {
 	&cri_collector,
 	&systemd_collector,
 	&kubeapi_collector,
+	&etcd_collector, /* not_default: runs only when `collectors` names it */
+	&kubelet_collector,
 };
 const size_t collector_count = sizeof(collector_table) / sizeof(collector_table[0]);
 

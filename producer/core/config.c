@@ -112,6 +112,17 @@ static int check_annotation_keys(const char *v, const char *const *known, char *
 				 size_t why_size);
 static int check_redact_args(const char *v, const char *const *known, char **out, char *why,
 			     size_t why_size);
+static int check_kubelet_url(const char *v, const char *const *known, char **out, char *why,
+			     size_t why_size);
+
+static int check_etcd_endpoints(const char *v, const char *const *known, char **out, char *why,
+				size_t why_size);
+static int check_etcd_file(const char *v, const char *const *known, char **out, char *why,
+			   size_t why_size);
+static int check_etcd_prefix(const char *v, const char *const *known, char **out, char *why,
+			     size_t why_size);
+static int check_etcd_excludes(const char *v, const char *const *known, char **out, char *why,
+			       size_t why_size);
 
 /* Indexed by enum spool_full_policy and enum spool_fsync_policy (producer/core/spool.h). */
 static const char *const spool_full_names[] = { "drop_newest", "drop_oldest", NULL };
@@ -119,6 +130,8 @@ static const char *const spool_fsync_names[] = { "none", "segment", "interval", 
 /* Indexed by enum kubeapi_pods_mode and enum kubeapi_events_mode (kubeapi_collector.h). */
 static const char *const kubeapi_pods_names[] = { "node", "off", NULL };
 static const char *const kubeapi_events_names[] = { "off", "node", "cluster", NULL };
+/* kubelet_insecure_skip_verify: index = the stored value. */
+static const char *const kubelet_bool_names[] = { "false", "true", NULL };
 
 #define OFF(field) offsetof(struct tapio_config, field)
 
@@ -194,6 +207,31 @@ static const struct prop prop_table[] = {
 	  .desc = "kernel: argv values replaced by " REDACT_TEXT " before encoding: flags (--name: "
 		  "--name=VALUE and --name VALUE), KEY=VALUE and \"NAME: VALUE\" names (* and ? "
 		  "globs, any case), user:password@ for URLs; comma-separated; empty = none" },
+	{ .name = "kubelet_url", .type = PROP_STRING, .offset = OFF(kubelet_url),
+	  .def_text = "https://$NODE_IP:10250 (NODE_IP: the downward API's status.hostIP); "
+		      "neither set = not in a cluster", .check = check_kubelet_url,
+	  .empty_unsets = true,
+	  .desc = "kubelet: the node's kubelet, https://host:port; http://host:10255 = its "
+		  "deprecated read-only port (no token sent)" },
+	{ .name = "kubelet_token_file", .type = PROP_STRING, .offset = OFF(kubelet_token_file),
+	  .def_text = "the service-account token", .check = check_dir_path, .empty_unsets = true,
+	  .desc = "kubelet: bearer token file, read again when it rotates" },
+	{ .name = "kubelet_ca_file", .type = PROP_STRING, .offset = OFF(kubelet_ca_file),
+	  .def_text = "the service-account CA", .check = check_dir_path, .empty_unsets = true,
+	  .desc = "kubelet: PEM CA bundle that signed the kubelet's serving certificate" },
+	{ .name = "kubelet_insecure_skip_verify", .type = PROP_ENUM,
+	  .offset = OFF(kubelet_insecure_skip_verify), .def = "false", .choices = kubelet_bool_names,
+	  .desc = "kubelet: true = the kubelet's certificate is not verified (self-signed kubelet "
+		  "certificates); logged at start, on /metrics" },
+	{ .name = "kubelet_interval_s", .type = PROP_INT, .offset = OFF(kubelet_interval_s),
+	  .def = "10", .min = 1, .max = 3600,
+	  .desc = "kubelet: how often /pods and /stats/summary are read, in s" },
+	{ .name = "kubelet_timeout_s", .type = PROP_INT, .offset = OFF(kubelet_timeout_s),
+	  .def = "10", .min = 1, .max = 600,
+	  .desc = "kubelet: a request unanswered after this long fails (SCRAPE_FAILED), in s" },
+	{ .name = "kubelet_max_response_mb", .type = PROP_INT,
+	  .offset = OFF(kubelet_max_response_mb), .def = "16", .min = 1, .max = 1024,
+	  .desc = "kubelet: a response larger than this is refused (SCRAPE_FAILED, counted), in MiB" },
 	{ .name = "spool_dir", .type = PROP_STRING, .offset = OFF(spool_dir),
 	  .def_text = "empty (no spool)", .check = check_dir_path, .empty_unsets = true,
 	  .desc = "directory of the disk spool that keeps records while Kafka cannot take them; empty = no spool" },
@@ -216,6 +254,37 @@ static const struct prop prop_table[] = {
 	{ .name = "spool_fsync_interval_ms", .type = PROP_INT, .offset = OFF(spool_fsync_interval_ms),
 	  .def = "1000", .min = 10, .max = 60000,
 	  .desc = "spool: fsync interval for spool_fsync = interval, in ms" },
+	{ .name = "etcd_endpoints", .type = PROP_STRING, .offset = OFF(etcd_endpoints),
+	  .def = "https://127.0.0.1:2379", .check = check_etcd_endpoints,
+	  .desc = "etcd: the members' client URLs http(s)://host:port[,...], tried in turn "
+		  "(the default is a kubeadm control plane's)" },
+	{ .name = "etcd_ca_file", .type = PROP_STRING, .offset = OFF(etcd_ca_file),
+	  .def_text = "empty (the system's CA store)", .check = check_etcd_file,
+	  .empty_unsets = true,
+	  .desc = "etcd: CA bundle (PEM) that signed etcd's server certificate; kubeadm: "
+		  "/etc/kubernetes/pki/etcd/ca.crt" },
+	{ .name = "etcd_cert_file", .type = PROP_STRING, .offset = OFF(etcd_cert_file),
+	  .def_text = "empty (no client certificate)", .check = check_etcd_file,
+	  .empty_unsets = true,
+	  .desc = "etcd: client certificate (PEM) for etcd's --client-cert-auth; kubeadm: "
+		  "/etc/kubernetes/pki/apiserver-etcd-client.crt" },
+	{ .name = "etcd_key_file", .type = PROP_STRING, .offset = OFF(etcd_key_file),
+	  .def_text = "empty (the key is in etcd_cert_file)", .check = check_etcd_file,
+	  .empty_unsets = true,
+	  .desc = "etcd: the client certificate's key (PEM); kubeadm: "
+		  "/etc/kubernetes/pki/apiserver-etcd-client.key" },
+	{ .name = "etcd_prefix", .type = PROP_STRING, .offset = OFF(etcd_prefix),
+	  .def = "/registry/", .check = check_etcd_prefix,
+	  .desc = "etcd: the keys watched, those starting with it (the API server's "
+		  "--etcd-prefix, with a trailing /)" },
+	{ .name = "etcd_exclude_prefixes", .type = PROP_STRING, .offset = OFF(etcd_exclude_prefixes),
+	  .def_text = "empty (none)", .check = check_etcd_excludes, .empty_unsets = true,
+	  .desc = "etcd: keys starting with any of these (comma-separated, each within "
+		  "etcd_prefix) are not published, only counted" },
+	{ .name = "etcd_idle_timeout_s", .type = PROP_INT, .offset = OFF(etcd_idle_timeout_s),
+	  .def = "1260", .min = 10, .max = 86400,
+	  .desc = "etcd: a watch that brings nothing for this long is opened again, in s; keep "
+		  "it over twice etcd's --experimental-watch-progress-notify-interval (10 min)" },
 };
 
 #define PROP_COUNT (sizeof(prop_table) / sizeof(prop_table[0]))
@@ -512,6 +581,27 @@ static int check_redact_args(const char *v, const char *const *known, char **out
 	return *out ? 0 : -ENOMEM;
 }
 
+/* http(s)://host[:port][/prefix]; plain http only for the read-only port's own choice. */
+static int check_kubelet_url(const char *v, const char *const *known, char **out, char *why,
+			     size_t why_size)
+{
+	const char *host = !strncmp(v, "https://", 8) ? v + 8 : !strncmp(v, "http://", 7) ? v + 7 :
+			   NULL;
+
+	(void)known;
+	*out = NULL;
+	if (!*v)
+		return 0; /* https://$NODE_IP:10250 */
+	if (!host)
+		return fail(why, why_size, -EINVAL,
+			    "must start with https:// (or http:// for the read-only port)");
+	if (!*host || *host == '/' || strpbrk(v, " \t?#@"))
+		return fail(why, why_size, -EINVAL,
+			    "want https://host[:port][/path], without blanks, userinfo, query or fragment");
+	*out = strdup(v);
+	return *out ? 0 : -ENOMEM;
+}
+
 static int check_registry_url(const char *v, const char *const *known, char **out, char *why,
 			      size_t why_size)
 {
@@ -685,6 +775,166 @@ static int check_annotation_keys(const char *v, const char *const *known, char *
 	*w = '\0';
 	*out = res;
 	return 0;
+}
+
+/* etcd_endpoints and etcd_exclude_prefixes: lists of at most this many items. */
+#define ETCD_ENDPOINTS_MAX 8
+#define ETCD_EXCLUDES_MAX 32
+/* Longest etcd_prefix or excluded prefix, in bytes (Kubernetes keys are far shorter). */
+#define ETCD_PREFIX_MAX 1024
+
+/*
+ * A comma-separated list with blanks around items dropped, normalized to "a,b". Each item is
+ * checked by item_ok (NULL = any); an empty item, a blank inside one, a repeat or more than
+ * `max` items is refused.
+ */
+static int check_list(const char *v, size_t max, const char *what,
+		      bool (*item_ok)(const char *item, size_t len, char *why, size_t why_size),
+		      char **out, char *why, size_t why_size)
+{
+	const char *item = v, *end, *a, *b, *c, *prev;
+	size_t n = 0;
+	char *res, *w;
+
+	*out = NULL;
+	res = malloc(strlen(v) + 1);
+	if (!res)
+		return -ENOMEM;
+	w = res;
+	for (;;) {
+		end = strchrnul(item, ',');
+		for (a = item; a < end && is_blank(*a); a++)
+			;
+		for (b = end; b > a && is_blank(b[-1]); b--)
+			;
+		if (a == b)
+			goto empty;
+		for (c = a; c < b && !is_blank(*c); c++)
+			;
+		if (c < b) {
+			fail(why, why_size, -EINVAL, "%s \"%.*s\" contains a blank", what,
+			     (int)(b - a), a);
+			goto bad;
+		}
+		if (item_ok && !item_ok(a, (size_t)(b - a), why, why_size))
+			goto bad;
+		/* Items so far are in res, separated by ','. */
+		*w = '\0';
+		for (prev = res; *prev; prev = *c ? c + 1 : c) {
+			c = strchrnul(prev, ',');
+			if ((size_t)(c - prev) == (size_t)(b - a) &&
+			    !memcmp(prev, a, (size_t)(b - a))) {
+				fail(why, why_size, -EINVAL, "%s \"%.*s\" is listed twice", what,
+				     (int)(b - a), a);
+				goto bad;
+			}
+		}
+		if (++n > max) {
+			fail(why, why_size, -EINVAL, "more than %zu items", max);
+			goto bad;
+		}
+		if (w != res)
+			*w++ = ',';
+		memcpy(w, a, (size_t)(b - a));
+		w += b - a;
+		if (!*end)
+			break;
+		item = end + 1;
+	}
+	*w = '\0';
+	*out = res;
+	return 0;
+empty:
+	fail(why, why_size, -EINVAL, "empty item in the list");
+bad:
+	free(res);
+	return -EINVAL;
+}
+
+/* http(s)://host[:port] with an optional trailing '/': etcd's gateway serves at the root. */
+static bool etcd_endpoint_ok(const char *v, size_t len, char *why, size_t why_size)
+{
+	size_t scheme = len > 7 && !strncmp(v, "http://", 7) ? 7 :
+			len > 8 && !strncmp(v, "https://", 8) ? 8 : 0;
+	const char *host = v + scheme, *end = v + len;
+
+	if (!scheme) {
+		fail(why, why_size, -EINVAL, "\"%.*s\": want http://host:port or https://host:port",
+		     (int)len, v);
+		return false;
+	}
+	if (end > host && end[-1] == '/')
+		end--;
+	if (end == host || memchr(host, '/', (size_t)(end - host)) ||
+	    memchr(host, '?', (size_t)(end - host)) || memchr(host, '#', (size_t)(end - host)) ||
+	    memchr(host, '@', (size_t)(end - host))) {
+		fail(why, why_size, -EINVAL,
+		     "\"%.*s\": want scheme://host[:port] alone, without a path, query or user",
+		     (int)len, v);
+		return false;
+	}
+	return true;
+}
+
+static int check_etcd_endpoints(const char *v, const char *const *known, char **out, char *why,
+				size_t why_size)
+{
+	(void)known;
+	*out = NULL;
+	if (!*v)
+		return fail(why, why_size, -EINVAL, "at least one endpoint is required");
+	return check_list(v, ETCD_ENDPOINTS_MAX, "endpoint", etcd_endpoint_ok, out, why, why_size);
+}
+
+static int check_etcd_file(const char *v, const char *const *known, char **out, char *why,
+			   size_t why_size)
+{
+	(void)known;
+	*out = NULL;
+	if (!*v)
+		return 0; /* unset */
+	/* A relative path would depend on the working directory of a daemon. */
+	if (v[0] != '/')
+		return fail(why, why_size, -EINVAL, "must be an absolute path");
+	*out = strdup(v);
+	return *out ? 0 : -ENOMEM;
+}
+
+static bool etcd_prefix_ok(const char *v, size_t len, char *why, size_t why_size)
+{
+	if (len > ETCD_PREFIX_MAX) {
+		fail(why, why_size, -EINVAL, "a prefix of %zu bytes, more than %d", len,
+		     ETCD_PREFIX_MAX);
+		return false;
+	}
+	(void)v;
+	return true;
+}
+
+static int check_etcd_prefix(const char *v, const char *const *known, char **out, char *why,
+			     size_t why_size)
+{
+	(void)known;
+	*out = NULL;
+	/* An empty prefix would be no range at all in etcd's watch request. */
+	if (!*v)
+		return fail(why, why_size, -EINVAL, "must not be empty (\"/\" watches every key)");
+	if (strchr(v, ','))
+		return fail(why, why_size, -EINVAL, "one prefix only (no ',')");
+	if (!etcd_prefix_ok(v, strlen(v), why, why_size))
+		return -EINVAL;
+	*out = strdup(v);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int check_etcd_excludes(const char *v, const char *const *known, char **out, char *why,
+			       size_t why_size)
+{
+	(void)known;
+	*out = NULL;
+	if (!*v)
+		return 0; /* none */
+	return check_list(v, ETCD_EXCLUDES_MAX, "prefix", etcd_prefix_ok, out, why, why_size);
 }
 
 /* Comma-separated, blanks around items allowed, each known, no repeats, at least one. */
@@ -1236,6 +1486,15 @@ void config_free(struct tapio_config *cfg)
 	free(cfg->kubeapi_ca_file);
 	free(cfg->kubeapi_annotations);
 	free(cfg->kernel_redact_args);
+	free(cfg->etcd_endpoints);
+	free(cfg->etcd_ca_file);
+	free(cfg->etcd_cert_file);
+	free(cfg->etcd_key_file);
+	free(cfg->etcd_prefix);
+	free(cfg->etcd_exclude_prefixes);
+	free(cfg->kubelet_url);
+	free(cfg->kubelet_token_file);
+	free(cfg->kubelet_ca_file);
 	free_list(cfg->collectors);
 	for (i = 0; i < cfg->kafka_count; i++) {
 		free(cfg->kafka[i].name);

@@ -52,6 +52,22 @@ struct tapio_config {
 	int kubeapi_events;        /* enum kubeapi_events_mode: off, node, cluster */
 	char *kubeapi_annotations; /* annotation keys to export, "a,b" (validated); NULL = none */
 	char *kernel_redact_args; /* kernel: argv redaction rules (redact.h), normalized; NULL = none */
+	/* etcd: the collector that watches etcd's JSON gateway (producer/collectors/etcd). */
+	char *etcd_endpoints;        /* "url[,url...]": http(s)://host:port, normalized, at most 8 */
+	char *etcd_ca_file;          /* NULL = the system's CA store */
+	char *etcd_cert_file;        /* client certificate; NULL = none */
+	char *etcd_key_file;         /* its key; NULL = in etcd_cert_file */
+	char *etcd_prefix;           /* keys watched: those starting with it */
+	char *etcd_exclude_prefixes; /* "p[,p...]" not published; NULL = none */
+	int etcd_idle_timeout_s;     /* a watch silent this long is opened again */
+	/* kubelet: where the node's kubelet is and how it is polled (producer/collectors/kubelet) */
+	char *kubelet_url;        /* NULL = https://$NODE_IP:10250 */
+	char *kubelet_token_file; /* NULL = the service-account token */
+	char *kubelet_ca_file;    /* NULL = the service-account CA */
+	int kubelet_insecure_skip_verify; /* 0 or 1 (an enum: false, true) */
+	int kubelet_interval_s;
+	int kubelet_timeout_s;
+	int kubelet_max_response_mb;
 	struct kafka_prop *kafka;
 	int kafka_count;
 	char *config_path;    /* file that was read, or NULL */

@@ -159,8 +159,7 @@ static int canon_str(struct canon *c, const char *s)
 	return canon_put(c, "\"", 1);
 }
 
-/* Avro names: [A-Za-z_][A-Za-z0-9_]*, dot-separated in full names and namespaces. */
-static bool valid_name(const char *s, bool dotted)
+bool schema_valid_name(const char *s, bool dotted)
 {
 	bool start = true;
 
@@ -266,7 +265,7 @@ static int canon_fields(struct canon *c, json_t *fields, const char *fullname, c
 
 		if (!json_is_object(f))
 			return canon_err(c, "%s field %zu is not an object", fullname, i);
-		if (!json_is_string(name) || !valid_name(json_string_value(name), false))
+		if (!json_is_string(name) || !schema_valid_name(json_string_value(name), false))
 			return canon_err(c, "%s field %zu has no valid \"name\"", fullname, i);
 		if (!type)
 			return canon_err(c, "%s field %zu (\"%s\") has no \"type\"", fullname, i,
@@ -292,7 +291,7 @@ static int canon_symbols(struct canon *c, json_t *symbols, const char *fullname)
 	if ((err = canon_puts(c, ",\"symbols\":[")))
 		return err;
 	json_array_foreach(symbols, i, sym) {
-		if (!json_is_string(sym) || !valid_name(json_string_value(sym), false))
+		if (!json_is_string(sym) || !schema_valid_name(json_string_value(sym), false))
 			return canon_err(c, "enum \"%s\" symbol %zu is not a valid name", fullname, i);
 		if ((i && (err = canon_puts(c, ","))) ||
 		    (err = canon_str(c, json_string_value(sym))))
@@ -323,7 +322,7 @@ static int canon_named(struct canon *c, json_t *s, const char *type, const char 
 	if (!fullname)
 		return -ENOMEM;
 	dot = strrchr(fullname, '.');
-	if (!valid_name(fullname, true) || is_primitive(dot ? dot + 1 : fullname)) {
+	if (!schema_valid_name(fullname, true) || is_primitive(dot ? dot + 1 : fullname)) {
 		err = canon_err(c, "\"%s\" is not a valid type name", fullname);
 		free(fullname);
 		return err;

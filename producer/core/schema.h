@@ -2,6 +2,7 @@
 #ifndef TAPIO_SCHEMA_H
 #define TAPIO_SCHEMA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,5 +62,9 @@ void avro_single_object_header(uint64_t fingerprint, uint8_t out[AVRO_SINGLE_OBJ
 /* Confluent wire format: 00, then the registry's schema id as 4 big-endian bytes. */
 #define AVRO_CONFLUENT_HDR_LEN 5
 void avro_confluent_header(int32_t schema_id, uint8_t out[AVRO_CONFLUENT_HDR_LEN]);
+
+/* An Avro name: [A-Za-z_][A-Za-z0-9_]*; with `dotted`, dot-separated such names (full names,
+ * namespaces). */
+bool schema_valid_name(const char *s, bool dotted);
 
 #endif /* TAPIO_SCHEMA_H */

@@ -207,6 +207,37 @@ static char *strip_userinfo(const char *url)
 	return out;
 }
 
+/* http(s)://host[:port][/prefix], without blanks. */
+static bool valid_base_url(const char *url)
+{
+	const char *host = !is_set(url) ? NULL : strncmp(url, "http://", 7) == 0 ? url + 7 :
+			   strncmp(url, "https://", 8) == 0 ? url + 8 : NULL;
+
+	return host && host[0] && host[0] != '/' && !strpbrk(url, " \t\r\n");
+}
+
+/* The base URL without its trailing '/' into *base, the same without userinfo into *log.
+ * 0 or -ENOMEM (both NULL then). */
+static int copy_urls(const char *url, char **base, char **log)
+{
+	size_t len;
+
+	*log = NULL;
+	*base = strdup(url);
+	if (!*base)
+		return -ENOMEM;
+	len = strlen(*base);
+	while (len > 0 && (*base)[len - 1] == '/' && (*base)[len - 2] != '/')
+		(*base)[--len] = '\0';
+	*log = strip_userinfo(*base);
+	if (!*log) {
+		free(*base);
+		*base = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static bool valid_label(const char *label)
 {
 	size_t len = is_set(label) ? strlen(label) : 0;
@@ -223,8 +254,7 @@ int http_client_open(const struct http_client_config *cfg, struct http_client **
 		     char *errstr, size_t errstr_size)
 {
 	struct http_client *c = NULL;
-	const char *url = cfg->base_url, *host;
-	size_t len;
+	const char *url = cfg->base_url;
 	int err = -EINVAL;
 
 	*out = NULL;
@@ -233,9 +263,7 @@ int http_client_open(const struct http_client_config *cfg, struct http_client **
 			 "[a-z0-9_-]", cfg->label ? cfg->label : "", HTTP_LABEL_MAX - 1);
 		goto fail;
 	}
-	host = !is_set(url) ? NULL : strncmp(url, "http://", 7) == 0 ? url + 7 :
-	       strncmp(url, "https://", 8) == 0 ? url + 8 : NULL;
-	if (!host || !host[0] || host[0] == '/' || strpbrk(url, " \t\r\n")) {
+	if (!valid_base_url(url)) {
 		snprintf(errstr, errstr_size, "%s: url \"%s\": want http://host[:port][/path] or "
 			 "https://...", cfg->label, url ? url : "");
 		goto fail;
@@ -264,14 +292,8 @@ int http_client_open(const struct http_client_config *cfg, struct http_client **
 		goto nomem;
 	c->stop_fd = -1;
 	snprintf(c->label, sizeof(c->label), "%s", cfg->label);
-	c->base_url = strdup(url);
-	if (!c->base_url)
-		goto nomem;
-	len = strlen(c->base_url);
-	while (len > 0 && c->base_url[len - 1] == '/' && c->base_url[len - 2] != '/')
-		c->base_url[--len] = '\0';
-	c->log_url = strip_userinfo(c->base_url);
-	if (!c->log_url || !copy_opt(&c->ca_file, cfg->ca_file) ||
+	if (copy_urls(url, &c->base_url, &c->log_url) ||
+	    !copy_opt(&c->ca_file, cfg->ca_file) ||
 	    !copy_opt(&c->cert_file, cfg->cert_file) || !copy_opt(&c->key_file, cfg->key_file) ||
 	    !copy_opt(&c->token_file, cfg->token_file))
 		goto nomem;
@@ -985,6 +1007,26 @@ bool http_client_stopped(const struct http_client *c)
 const char *http_client_url(const struct http_client *c)
 {
 	return c->log_url;
+}
+
+int http_client_set_url(struct http_client *c, const char *url, char *errstr, size_t errstr_size)
+{
+	char *base, *log;
+
+	if (!valid_base_url(url)) {
+		snprintf(errstr, errstr_size, "%s: url \"%s\": want http://host[:port][/path] or "
+			 "https://...", c->label, url ? url : "");
+		return -EINVAL;
+	}
+	if (copy_urls(url, &base, &log)) {
+		snprintf(errstr, errstr_size, "%s: out of memory", c->label);
+		return -ENOMEM;
+	}
+	free(c->base_url);
+	free(c->log_url);
+	c->base_url = base;
+	c->log_url = log;
+	return 0;
 }
 
 void http_client_stats(const struct http_client *c, struct http_client_stats *out)

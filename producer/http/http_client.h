@@ -196,6 +196,12 @@ bool http_client_stopped(const struct http_client *c);
 /* base_url without userinfo, as it appears in logs. */
 const char *http_client_url(const struct http_client *c);
 
+/* Worker, between requests: the next requests go to `url` (checked as base_url is at open; a
+ * collector with several servers of one service, such as etcd's members, fails over with it).
+ * Counters, backoff and TLS settings stay. 0, or -EINVAL / -ENOMEM with errstr set and the URL
+ * unchanged. */
+int http_client_set_url(struct http_client *c, const char *url, char *errstr, size_t errstr_size);
+
 void http_client_stats(const struct http_client *c, struct http_client_stats *out);
 
 /* Prometheus text for n clients: each family's HELP and TYPE once, then one sample per client

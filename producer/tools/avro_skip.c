@@ -1,5 +1,6 @@
 /* Avro datum walks over a compiled schema (see avro_skip.h). */
 #include "avro_skip.h"
+#include "schema.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -75,25 +76,6 @@ static int primitive_type(const char *name)
 	return -1;
 }
 
-/* Avro names: [A-Za-z_][A-Za-z0-9_]*, dot-separated in full names. */
-static bool valid_name(const char *s, bool dotted)
-{
-	bool start = true;
-
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s == '.' && dotted && !start) {
-			start = true;
-			continue;
-		}
-		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_' ||
-		      (!start && *s >= '0' && *s <= '9')))
-			return false;
-		start = false;
-	}
-	return !start;
-}
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
 {
@@ -230,7 +212,7 @@ static int compile_fields(struct compiler *c, json_t *fields, uint32_t node, con
 		goto out;
 	json_array_foreach(fields, i, f) {
 		fname = json_object_get(f, "name");
-		if (!json_is_string(fname) || !valid_name(json_string_value(fname), false)) {
+		if (!json_is_string(fname) || !schema_valid_name(json_string_value(fname), false)) {
 			err = cfail(c, "schema: field %zu of \"%s\" has no valid \"name\"", i, fullname);
 			goto out;
 		}
@@ -279,7 +261,7 @@ static int compile_named(struct compiler *c, json_t *j, const char *type, const 
 	if (!fullname)
 		return -ENOMEM;
 	dot = strrchr(fullname, '.');
-	if (!valid_name(fullname, true) || primitive_type(dot ? dot + 1 : fullname) >= 0) {
+	if (!schema_valid_name(fullname, true) || primitive_type(dot ? dot + 1 : fullname) >= 0) {
 		err = cfail(c, "schema: \"%s\" is not a valid type name", fullname);
 		free(fullname);
 		return err;

@@ -7,6 +7,7 @@
 # BENCH_EXECS (1000), BENCH_CONNECTS (10000), BENCH_RATE (10000), BENCH_STEADY_S (10),
 # BENCH_ARCHIVE_COUNT (200000).
 # BENCH_KUBEAPI_EVENTS (5000), BENCH_KUBEAPI_RELISTS (10), BENCH_KUBEAPI_IDLE_S (60).
+# BENCH_ETCD_PUTS (20000), BENCH_ETCD_CONCURRENCY (32), BENCH_ETCD_VALUE_BYTES (1024).
 set -u -o pipefail
 
 BUILD=${BUILD:-build}
@@ -310,6 +311,94 @@ start_broker
 	fail "kubeapi ($OUT/kubeapi.err)"
 "$BIN/kubeapibench" "$OUT/kubeapi-events.jsonl" >"$OUT/kubeapi-stages.txt" ||
 	fail "kubeapibench"
+
+log "kubelet: CPU per scrape of a 110-pod node (in process; tapio-producer against the stand-in), RSS"
+# The stand-in kubelet (integration/standins, Python): the bodies of a 110-pod node, then the
+# server itself for the producer. A broker of its own with the collector's topic.
+KOUT=$(cd "$OUT" && pwd)
+(cd integration && /usr/bin/python3 - "$KOUT" <<'PY'
+import sys
+from standins import model
+from standins.kubelet import Kubelet, gojson_indent
+k = Kubelet("node-a", pods=model.node_pods("node-a", 110))
+open(sys.argv[1] + "/kubelet-pods.json", "wb").write(model.gojson(
+    {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": k.pods()}))
+open(sys.argv[1] + "/kubelet-summary.json", "wb").write(gojson_indent(k.summary()))
+PY
+) || fail "kubelet: the stand-in's bodies"
+"$BIN/mockbroker" tapio.kubelet tapio.metadata >"$OUT/kubelet-broker.out" 2>"$OUT/kubelet-broker.err" &
+KBROKER=$!
+PIDS+=("$KBROKER")
+for _ in $(seq 50); do
+	KBROKERS=$(kv "$OUT/kubelet-broker.out" bootstrap.servers)
+	[ -n "$KBROKERS" ] && break
+	sleep 0.1
+done
+"$BIN/kubeletbench" --brokers "$KBROKERS" --pods "$OUT/kubelet-pods.json" \
+	--summary "$OUT/kubelet-summary.json" --scrapes 200 >"$OUT/kubelet.txt" 2>"$OUT/kubelet.err" ||
+	fail "kubeletbench (see $OUT/kubelet.err)"
+# metric FILE NAME: a sample's value from a /metrics text.
+metric() { awk -v n="$2" '$1 == n {print $2}' "$1"; }
+fetch_metrics() { /usr/bin/python3 -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen("http://" + sys.argv[1] + "/metrics", timeout=10).read().decode())' "$1"; }
+# run_kubelet_producer NAME URL: tapio-producer with the kubelet collector alone (an HTTP
+# collector: no BPF, no metadata),
+# polling every second; sets KPROD and KMETRICS.
+run_kubelet_producer() {
+	"$BUILD/tapio-producer" --brokers "$KBROKERS" --node-name bench --collectors kubelet \
+		--set stats_interval_s=0 --set metrics_listen=127.0.0.1:0 --set "kubelet_url=$2" \
+		--set "kubelet_ca_file=$KCA" --set "kubelet_token_file=$KOUT/kubelet-token" \
+		--set kubelet_interval_s=1 >"$OUT/$1.out" 2>"$OUT/$1.err" &
+	KPROD=$!
+	PIDS+=("$KPROD")
+	for _ in $(seq 100); do grep -q bootstrap.servers "$OUT/$1.out" && break; sleep 0.1; done
+	KMETRICS=$(kv "$OUT/$1.out" metrics)
+	[ -n "$KMETRICS" ] || fail "tapio-producer ($1) did not start ($OUT/$1.err)"
+}
+scrapes_ok() { fetch_metrics "$KMETRICS" >"$OUT/kubelet-metrics.txt"
+	metric "$OUT/kubelet-metrics.txt" 'tapio_kubelet_scrapes_total{endpoint="/stats/summary",result="ok"}'; }
+(cd integration && exec /usr/bin/python3 -m standins.kubelet node-a 110) >"$OUT/kubelet-standin.out" \
+	2>"$OUT/kubelet-standin.err" &
+KSTANDIN=$!
+PIDS+=("$KSTANDIN")
+for _ in $(seq 300); do grep -q '^token=' "$OUT/kubelet-standin.out" && break; sleep 0.1; done
+KURL=$(kv "$OUT/kubelet-standin.out" kubelet_url)
+KCA=$(kv "$OUT/kubelet-standin.out" kubelet_ca_file)
+kv "$OUT/kubelet-standin.out" token >"$OUT/kubelet-token"
+[ -n "$KURL" ] || fail "the stand-in kubelet did not start ($OUT/kubelet-standin.err)"
+run_kubelet_producer kubelet-producer "$KURL"
+for _ in $(seq 300); do [ "$(scrapes_ok)" -ge 3 ] 2>/dev/null && break; sleep 0.1; done
+c0=$(cpu_us "$KPROD")
+s0=$(scrapes_ok)
+sleep "$((STEADY_S * 2))"
+c1=$(cpu_us "$KPROD")
+s1=$(scrapes_ok)
+KRSS=$(awk '/^VmRSS/ {print $2}' "/proc/$KPROD/status")
+KHWM=$(awk '/^VmHWM/ {print $2}' "/proc/$KPROD/status")
+KSCRAPES=$((s1 - s0))
+[ "$KSCRAPES" -gt 0 ] || fail "no scrape in $STEADY_S s ($OUT/kubelet-producer.err)"
+KCPU_US=$(calc %.0f "($c1 - $c0) / $KSCRAPES")
+KMISSED=$(metric "$OUT/kubelet-metrics.txt" tapio_kubelet_missed_intervals_total)
+kill -TERM "$KPROD"
+wait "$KPROD" 2>/dev/null
+# The same producer with the kubelet unreachable (a closed port): what the data of 110 pods costs.
+run_kubelet_producer kubelet-unreachable "https://127.0.0.1:9"
+sleep 3
+c0=$(cpu_us "$KPROD")
+sleep "$((STEADY_S * 2))"
+c1=$(cpu_us "$KPROD")
+KCPU_NONE_US=$(calc %.0f "($c1 - $c0) / ($STEADY_S * 2)")
+KRSS_NONE=$(awk '/^VmRSS/ {print $2}' "/proc/$KPROD/status")
+kill -TERM "$KPROD"
+wait "$KPROD" 2>/dev/null
+kill -INT "$KSTANDIN" 2>/dev/null
+kill -TERM "$KBROKER" 2>/dev/null
+wait "$KSTANDIN" "$KBROKER" 2>/dev/null
+
+# Runs alone too: tests/bench/etcd.sh (its header says what it measures).
+log "etcd: a burst of puts into a real etcd while tapio-producer watches it, then a backlog"
+BUILD=$BUILD bash tests/bench/etcd.sh >"$OUT/etcd.txt" 2>"$OUT/etcd.err" ||
+	log "  etcd: FAILED (see $OUT/etcd.err)"
 T_END=$(date +%s)
 
 ########################################################################################
@@ -409,6 +498,28 @@ ovh_row() { # CONFIG WORKLOAD N
 		"$(kv "$KS" bytes_per_event)" "$(kv "$KS" tokenize_us)" "$(kv "$KS" map_us)" \
 		"$(kv "$KS" worker_us)" "$(kv "$KS" jansson_parse_us)" \
 		"$(calc %.1f "$(kv "$KS" jansson_parse_us) / $(kv "$KS" tokenize_us)")"
+	EC=$OUT/etcd.txt
+	if [ -n "$(kv "$EC" live_published_rate)" ]; then
+		printf '| etcd collector, a burst of %s puts (%s in flight, %s-byte values) into a real etcd | mutations/s published | live: %s (last record %s ms after etcd acknowledged the last put); backlog: %s | etcd accepted: %s/s (%s/s for the backlog) | %sx |\n' \
+			"$(kv "$EC" etcd_puts)" "$(kv "$EC" etcd_concurrency)" "$(kv "$EC" etcd_value_bytes)" \
+			"$(kv "$EC" live_published_rate)" "$(kv "$EC" live_lag_ms)" \
+			"$(kv "$EC" catchup_published_rate)" "$(kv "$EC" etcd_write_rate_live)" \
+			"$(kv "$EC" etcd_write_rate_backlog)" \
+			"$(calc %.2f "$(kv "$EC" live_published_rate) / $(kv "$EC" etcd_write_rate_live)")"
+		printf '| etcd collector | producer CPU µs/mutation | live: %s; backlog: %s | | |\n' \
+			"$(kv "$EC" live_cpu_us_per_mutation)" "$(kv "$EC" catchup_cpu_us_per_mutation)"
+	fi
+	KL=$OUT/kubelet.txt
+	printf '| kubelet, in process: a 110-pod node (/pods %s B, /stats/summary %s B, %s records) | CPU per scrape: read + map + encode + produce + delivery | %s µs [%s-%s] (read, map and encode alone: %s µs) | target: under 5000 µs | |\n' \
+		"$(kv "$KL" kubelet_pods_bytes)" "$(kv "$KL" kubelet_summary_bytes)" \
+		"$(kv "$KL" kubelet_records_per_scrape)" "$(kv "$KL" kubelet_cpu_us_per_scrape)" \
+		"$(kv "$KL" kubelet_cpu_us_per_scrape_min)" "$(kv "$KL" kubelet_cpu_us_per_scrape_max)" \
+		"$(kv "$KL" kubelet_map_cpu_us_per_scrape)"
+	printf '| kubelet, tapio-producer against the stand-in (HTTPS, 110 pods, every 1 s, %s scrapes) | CPU per scrape, whole process (HTTP, TLS, event loop, librdkafka) | %s µs (at the default 10 s interval: %s %% of a core; missed intervals: %s); with the kubelet unreachable: %s µs per second | | |\n' \
+		"$KSCRAPES" "$KCPU_US" "$(calc %.3f "$KCPU_US / 1e6 / 10 * 100")" "${KMISSED:-?}" \
+		"$KCPU_NONE_US"
+	printf '| kubelet, tapio-producer | RSS | %s kB scraping 110 pods (peak %s kB); %s kB with the kubelet unreachable | | |\n' \
+		"$KRSS" "$KHWM" "$KRSS_NONE"
 	echo
 	echo "Overhead, $OVH_REPS interleaved rounds of $EXECS execs and $CONNECTS connects: the workload's wall"
 	echo "time with nothing tracing, then with each tracer (its output produced to the same broker);"

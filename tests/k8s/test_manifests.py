@@ -239,7 +239,7 @@ def test_cluster_deployment():
     with open(CLUSTER_CONF) as f:
         text = f.read()
     for key in ("etcd_ca_file", "etcd_cert_file", "etcd_key_file"):
-        m = re.search(r"^#pending: %s = (\S+)$" % key, text, re.M)
+        m = re.search(r"^(?:#pending: )?%s = (\S+)$" % key, text, re.M)
         assert m and m.group(1).startswith(mount["mountPath"] + "/"), key
     # Only the monitoring namespace reaches it, on the metrics port.
     np = find(objects, "NetworkPolicy", "tapio-cluster")
