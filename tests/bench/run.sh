@@ -216,6 +216,19 @@ done
 s1=$(awk '/total/ {print $4}' "$OUT/strace-hot.20000.txt")
 s2=$(awk '/total/ {print $4}' "$OUT/strace-hot.60000.txt")
 HOT_SYSCALLS=$(calc %.4f "(${s2:-0} - ${s1:-0}) / 40000")
+# Every BPF collector's user-space cost per ring record (tests/bench/collbench.c): wall ns on
+# the real code, and callgrind instructions per ring record, which do not move with load.
+"$BIN/collbench" --brokers "$BROKERS" >"$OUT/collbench.txt" 2>"$OUT/collbench.err" ||
+	fail "collbench (see $OUT/collbench.err)"
+COLL_CASES="kernel_exit kernel_tcp dns_answer dns_nxdomain cni_netns cni_link cri systemd metadata"
+for c in $COLL_CASES; do
+	valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.coll.$c" --toggle-collect=coll_feed --toggle-collect=coll_link \
+		"$BIN/collbench" --brokers "$BROKERS" --only "$c" --count 2000 --rounds 1 \
+		>"$OUT/collbench-cg.$c.txt" 2>"$OUT/collbench-cg.$c.err" ||
+		fail "collbench under callgrind, $c (see $OUT/collbench-cg.$c.err)"
+	ir=$(sed -n 's/.*Collected : //p' "$OUT/collbench-cg.$c.err")
+	echo "${c}_ir=$(calc %.0f "${ir:-0} / $(kv "$OUT/collbench-cg.$c.txt" feeds)")" >>"$OUT/collbench.txt"
+done
 
 ########################################################################################
 log "6/8 overhead: exec storm ($EXECS x /bin/true) and TCP connect loop ($CONNECTS x) under each tracer"
@@ -477,6 +490,12 @@ ovh_row() { # CONFIG WORKLOAD N
 		"$(kv "$H" hotpath_mallocs_per_event)" "$(kv "$H" hotpath_frees_per_event)"
 	printf '| hot path | syscalls/event, event-loop thread | %s (direct calls); %s in tapio-producer at %s/s | | |\n' \
 		"$HOT_SYSCALLS" "$SYSCALLS_LOOP_PER_EVENT" "$RATE"
+	CB=$OUT/collbench.txt
+	for c in $COLL_CASES; do
+		printf '| collector %s (%s ring records -> %s Kafka records an iteration) | user-space ns per ring record: check, parse, match, identity, encode, produce | %s [%s-%s]; %s instructions (callgrind) | | |\n' \
+			"$c" "$(kv "$CB" "${c}_ring")" "$(kv "$CB" "${c}_published")" "$(kv "$CB" "${c}_ns")" \
+			"$(kv "$CB" "${c}_ns_min")" "$(kv "$CB" "${c}_ns_max")" "$(kv "$CB" "${c}_ir")"
+	done
 	cat "$OUT/archive-rows.md"
 	K=$OUT/kubeapi.txt
 	KS=$OUT/kubeapi-stages.txt
