@@ -1521,7 +1521,7 @@ static void test_collector_not_in_a_cluster(void **state)
 		const char *says;
 	} cases[] = {
 		{ "node_name = node-a\n", NULL, 0, COLLECTOR_SKIPPED,
-		  "kubelet: not running: kubelet_url is not set and NODE_IP" },
+		  "kubelet: skipped: kubelet_url is not set and NODE_IP" },
 		{ "node_name = node-a\ncollectors = kubelet\n", NULL, -EINVAL, COLLECTOR_FAILED,
 		  "kubelet: kubelet_url is not set and NODE_IP (the downward API's status.hostIP) "
 		  "is not either (not in a cluster)" },

@@ -390,7 +390,7 @@ static int nothing_to_connect(struct collector_runtime *c, const char *why)
 	if (c->named)
 		log_error("kubelet: %s", why);
 	else
-		log_info("kubelet: not running: %s", why);
+		log_info("kubelet: skipped: %s", why);
 	return -ENODEV;
 }
 
