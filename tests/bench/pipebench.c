@@ -244,6 +244,7 @@ static void fake_cgroups_remove(struct fake_cgroups *f)
 struct fields {
 	int64_t event_time_us;
 	int64_t seq;
+	int64_t run;
 	const char *node;
 	uint64_t cgroup_id;
 	const char *pod_uid;      /* NULL = null */
@@ -268,9 +269,9 @@ __attribute__((noinline)) static struct avro_buf *encode_ours(struct collector_r
 }
 
 /* Top-level fields we set, found by name once: later schema versions may add fields. */
-enum { F_KIND, F_TIME, F_SEQ, F_NODE, F_CGROUP, F_POD, F_CONTAINER, F_PID, F_PPID, F_COMM, F_EXEC,
+enum { F_KIND, F_TIME, F_SEQ, F_RUN, F_NODE, F_CGROUP, F_POD, F_CONTAINER, F_PID, F_PPID, F_COMM, F_EXEC,
        F_EXIT, F_MAX };
-static const char *const field_names[F_MAX] = { "kind", "event_time", "seq", "node", "cgroup_id",
+static const char *const field_names[F_MAX] = { "kind", "event_time", "seq", "run", "node", "cgroup_id",
 	"pod_uid", "container_id", "pid", "ppid", "comm", "exec", "exit" };
 
 struct avroc {
@@ -317,6 +318,7 @@ static void avroc_fill(const struct avroc *a, avro_value_t *v, const struct deco
 	CHECK(avro_value_get_by_index(v, a->idx[F_KIND], &f, NULL) || avro_value_set_enum(&f, d->kind));
 	CHECK(avro_value_get_by_index(v, a->idx[F_TIME], &f, NULL) || avro_value_set_long(&f, env->event_time_us));
 	CHECK(avro_value_get_by_index(v, a->idx[F_SEQ], &f, NULL) || avro_value_set_long(&f, env->seq));
+	CHECK(avro_value_get_by_index(v, a->idx[F_RUN], &f, NULL) || avro_value_set_long(&f, env->run));
 	CHECK(avro_value_get_by_index(v, a->idx[F_NODE], &f, NULL) || avro_value_set_string(&f, env->node));
 	CHECK(avro_value_get_by_index(v, a->idx[F_CGROUP], &f, NULL) ||
 	      avro_value_set_long(&f, (int64_t)env->cgroup_id));
@@ -538,6 +540,7 @@ static int cmd_encode(int argc, char **argv)
 	eb.f = (struct fields){
 		.event_time_us = ((int64_t)eb.ktime_ns + pl.boot_to_epoch_ns) / 1000,
 		.seq = 7,
+		.run = pl.run,
 		.node = cfg.node_name,
 		.cgroup_id = fc.leaf_id,
 		.pod_uid = id->owner.pod_uid[0] ? id->owner.pod_uid : NULL,
