@@ -19,6 +19,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "collector.h"
 #include "config.h"
 #include "log.h"
@@ -43,14 +44,6 @@ enum {
 static struct pipeline pipeline;
 static struct metrics_server metrics = { .listen_fd = -1 };
 static struct privilege_state privileges;
-
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -201,7 +194,7 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 
 			if (tag >= EV_METRICS_CLIENT) {
 				metrics_serve(&metrics, (int)(tag - EV_METRICS_CLIENT), pl,
-					      monotonic_ms());
+					      clock_ms(CLOCK_MONOTONIC));
 				continue;
 			}
 			if (tag >= EV_HANDOFF) {
@@ -229,13 +222,13 @@ static int run_loop(struct pipeline *pl, int timer_fd, int signal_fd)
 					break;
 				publisher_poll(&pl->publisher);
 				pipeline_tick(pl);
-				metrics_expire(&metrics, monotonic_ms());
+				metrics_expire(&metrics, clock_ms(CLOCK_MONOTONIC));
 				ticks++;
 				if (cfg->stats_interval_s && ticks % cfg->stats_interval_s == 0)
 					pipeline_log_stats(pl);
 				break;
 			case EV_METRICS:
-				metrics_accept(&metrics, epfd, EV_METRICS_CLIENT, pl, monotonic_ms());
+				metrics_accept(&metrics, epfd, EV_METRICS_CLIENT, pl, clock_ms(CLOCK_MONOTONIC));
 				break;
 			case EV_SIGNAL:
 				if (on_signal(pl, signal_fd))

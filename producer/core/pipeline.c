@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "registry.h"
 #include "schema.h"
@@ -16,14 +17,6 @@
 #define REGISTRY_TIMEOUT_MS 10000
 /* While a topic is missing, one of its spooled records asks again this often. */
 #define TOPIC_PROBE_MS 10000
-
-static int64_t clock_ns(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void count_delivery_error(struct collector_stats *s, rd_kafka_resp_err_t err)
 {

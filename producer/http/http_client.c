@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "clock.h"
 #include "log.h"
 
 #ifndef TAPIO_VERSION
@@ -118,24 +119,6 @@ set_error(struct http_result *res, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(res->error, sizeof(res->error), fmt, ap);
 	va_end(ap);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void count(uint64_t *counter, uint64_t n)
-{
-	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
-}
-
-static uint64_t load(const uint64_t *counter)
-{
-	return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
 static void mark_success(struct http_client *c)
@@ -306,7 +289,7 @@ int http_client_open(const struct http_client_config *cfg, struct http_client **
 	c->max_depth = cfg->max_depth;
 	backoff_init(&c->backoff);
 	if (getrandom(&c->rng, sizeof(c->rng), GRND_NONBLOCK) != sizeof(c->rng))
-		c->rng = (uint64_t)mono_ms() ^ (uint64_t)getpid() << 32;
+		c->rng = (uint64_t)clock_ms(CLOCK_MONOTONIC) ^ (uint64_t)getpid() << 32;
 	c->rng |= 1;
 	c->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (c->stop_fd < 0) {
@@ -399,7 +382,7 @@ static int load_token(struct http_client *c, char *why, size_t why_size)
 	err = !c->auth_header || strcmp(c->auth_header, header) != 0;
 	free_auth_header(c);
 	c->auth_header = header;
-	c->token_read_ms = mono_ms();
+	c->token_read_ms = clock_ms(CLOCK_MONOTONIC);
 	c->token_stale = false;
 out:
 	if (err < 0)
@@ -492,7 +475,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
 	struct transfer *t = userdata;
 	size_t n = size * nmemb;
 
-	t->last_byte_ms = mono_ms();
+	t->last_byte_ms = clock_ms(CLOCK_MONOTONIC);
 	/* The blank line ends a header block (interim 1xx blocks too). */
 	if (n <= 2 && (data[0] == '\r' || data[0] == '\n')) {
 		curl_easy_getinfo(t->c->easy, CURLINFO_RESPONSE_CODE, &t->status);
@@ -511,7 +494,7 @@ static void on_stream_error(void *ctx, enum json_stream_error err)
 {
 	struct transfer *t = ctx;
 
-	count(&t->c->n_stream_errors[err], 1);
+	counter_add(&t->c->n_stream_errors[err], 1);
 	if (!t->warned_skip)
 		log_warn("%s: %s%s: a value of the stream skipped: %s (further ones in this "
 			 "response are only counted)", t->c->label, t->c->log_url, t->req->path,
@@ -538,7 +521,7 @@ static int on_stream_value(void *ctx, const char *value, size_t len)
 	}
 	v = json_loadb(value, len, JSON_DECODE_ANY, &jerr);
 	if (!v) {
-		count(&t->c->n_stream_invalid, 1);
+		counter_add(&t->c->n_stream_invalid, 1);
 		/* The position only: jansson's text can quote the value. */
 		if (!t->warned_skip)
 			log_warn("%s: %s%s: a value of the stream skipped: not valid JSON at "
@@ -562,9 +545,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 	size_t n = size * nmemb;
 	int rc;
 
-	t->last_byte_ms = mono_ms();
+	t->last_byte_ms = clock_ms(CLOCK_MONOTONIC);
 	t->res->bytes += n;
-	count(&c->n_bytes, n);
+	counter_add(&c->n_bytes, n);
 	if (!t->status_ok) {
 		size_t keep = ERROR_BODY_KEEP - t->error_body_len;
 
@@ -716,7 +699,7 @@ static CURLcode perform(struct transfer *t)
 			break;
 		}
 		if (c->idle_timeout_ms) {
-			int64_t quiet = mono_ms() - t->last_byte_ms;
+			int64_t quiet = clock_ms(CLOCK_MONOTONIC) - t->last_byte_ms;
 
 			if (quiet >= c->idle_timeout_ms) {
 				t->idle = true;
@@ -879,7 +862,7 @@ static int attempt(struct http_client *c, const struct http_request *req, const 
 {
 	struct transfer t = { .c = c, .req = req, .res = res };
 	struct curl_slist *headers = NULL;
-	int64_t start = mono_ms();
+	int64_t start = clock_ms(CLOCK_MONOTONIC);
 	CURLcode code;
 	int err = 0;
 
@@ -903,7 +886,7 @@ static int attempt(struct http_client *c, const struct http_request *req, const 
 		json_stream_init(&t.js, c->max_value_bytes, c->max_depth, on_stream_value,
 				 on_stream_error, &t);
 		if (c->streamed)
-			count(&c->n_reconnects, 1);
+			counter_add(&c->n_reconnects, 1);
 		c->streamed = true;
 	}
 	t.last_byte_ms = start;
@@ -924,9 +907,9 @@ static int attempt(struct http_client *c, const struct http_request *req, const 
 		c->token_stale = true;
 out:
 	scrub_token(c, res->error);
-	res->duration_ms = (uint64_t)(mono_ms() - start);
+	res->duration_ms = (uint64_t)(clock_ms(CLOCK_MONOTONIC) - start);
 	if (res->outcome != HTTP_OUTCOME_CANCELLED)
-		count(&c->n_requests[res->outcome], 1);
+		counter_add(&c->n_requests[res->outcome], 1);
 	for (struct curl_slist *h = headers; h; h = h->next)
 		explicit_bzero(h->data, strlen(h->data)); /* the token's copy */
 	curl_slist_free_all(headers);
@@ -969,16 +952,16 @@ uint32_t http_client_backoff_delay(struct http_client *c, const struct http_resu
 {
 	uint32_t retry_after = res->status == 429 || res->status == 503 ? res->retry_after_s : 0;
 
-	return backoff_failure(&c->backoff, mono_ms(), next_random(c), retry_after);
+	return backoff_failure(&c->backoff, clock_ms(CLOCK_MONOTONIC), next_random(c), retry_after);
 }
 
 int http_client_sleep(struct http_client *c, uint32_t ms)
 {
-	int64_t deadline = mono_ms() + ms;
+	int64_t deadline = clock_ms(CLOCK_MONOTONIC) + ms;
 	struct pollfd pfd = { .fd = c->stop_fd, .events = POLLIN };
 
 	for (;;) {
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - clock_ms(CLOCK_MONOTONIC);
 
 		if (http_client_stopped(c))
 			return -ECANCELED;
@@ -1032,13 +1015,13 @@ int http_client_set_url(struct http_client *c, const char *url, char *errstr, si
 void http_client_stats(const struct http_client *c, struct http_client_stats *out)
 {
 	for (int i = 0; i < HTTP_OUTCOME_MAX; i++)
-		out->requests[i] = load(&c->n_requests[i]);
+		out->requests[i] = counter_load(&c->n_requests[i]);
 	for (int i = 0; i < JSON_STREAM_ERROR_MAX; i++)
-		out->stream_errors[i] = load(&c->n_stream_errors[i]);
-	out->reconnects = load(&c->n_reconnects);
-	out->bytes = load(&c->n_bytes);
-	out->last_success_s = load(&c->last_success_s);
-	out->stream_invalid = load(&c->n_stream_invalid);
+		out->stream_errors[i] = counter_load(&c->n_stream_errors[i]);
+	out->reconnects = counter_load(&c->n_reconnects);
+	out->bytes = counter_load(&c->n_bytes);
+	out->last_success_s = counter_load(&c->last_success_s);
+	out->stream_invalid = counter_load(&c->n_stream_invalid);
 }
 
 static void family(FILE *out, const char *name, const char *type, const char *help)

@@ -31,6 +31,7 @@
 #include "archive_format.h"
 #include "avro_json.h"
 #include "avro_skip.h"
+#include "clock.h"
 #include "ocf.h"
 #include "registry_fetch.h"
 #include "schema.h"
@@ -144,22 +145,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void usage(FILE *out)
@@ -509,7 +494,7 @@ static struct out_file *file_open(struct archiver *a, int topic, int32_t partiti
 	f->vs = vs;
 	f->hour = hour;
 	f->first_offset = f->last_offset = first_offset;
-	f->opened_ms = now_ms();
+	f->opened_ms = clock_ms(CLOCK_MONOTONIC);
 	if ((err = archive_dir(f->dir, sizeof(f->dir), a->topics[topic].name, raw, hour)) ||
 	    (err = archive_file_name(f->name, sizeof(f->name), partition, first_offset))) {
 		fprintf(stderr, PROG ": %s: no directory for hour %" PRId64 ": %s\n",
@@ -795,7 +780,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 				    !part_get(a, t, parts->elems[i].partition))
 					a->fatal = true; /* out of memory */
 		set_assignment(rk, parts, true);
-		a->last_record_ms = now_ms(); /* --until-idle counts from here */
+		a->last_record_ms = clock_ms(CLOCK_MONOTONIC); /* --until-idle counts from here */
 		a->assigned = true;
 		return;
 	}
@@ -1142,7 +1127,7 @@ static int archive_record(struct archiver *a, const rd_kafka_message_t *m)
 		/* A raw row, at the hour of its Kafka timestamp. */
 		vs = NULL;
 		us = k.has_timestamp && ts > -INT64_MAX / 1000 && ts < INT64_MAX / 1000 ?
-			     ts * 1000 : wall_us();
+			     ts * 1000 : clock_us(CLOCK_REALTIME);
 		if (m->payload) {
 			t->undecodable++;
 			log_reason(t, m, why);
@@ -1151,11 +1136,11 @@ static int archive_record(struct archiver *a, const rd_kafka_message_t *m)
 		}
 	} else if (archive_event_time_us(&vs->fields, fr.datum, fr.datum_len, a->field_off, &us)) {
 		us = k.has_timestamp && ts > -INT64_MAX / 1000 && ts < INT64_MAX / 1000 ?
-			     ts * 1000 : wall_us();
+			     ts * 1000 : clock_us(CLOCK_REALTIME);
 	}
 	if (!archive_hour_valid(archive_hour_of_us(us))) /* no directory can name it */
 		us = k.has_timestamp && ts > -INT64_MAX / 1000 && ts < INT64_MAX / 1000 &&
-		     archive_hour_valid(archive_hour_of_us(ts * 1000)) ? ts * 1000 : wall_us();
+		     archive_hour_valid(archive_hour_of_us(ts * 1000)) ? ts * 1000 : clock_us(CLOCK_REALTIME);
 	if (!(f = file_for(a, ti, m->partition, !vs, vs, archive_hour_of_us(us), m->offset)))
 		return -1;
 	if (append(a, f, vs ? fr.datum : NULL, vs ? fr.datum_len : 0, &k, m->payload, m->len, why))
@@ -1307,14 +1292,14 @@ static int run(struct archiver *a)
 		return 1;
 	}
 	queue = rd_kafka_queue_get_consumer(a->rk);
-	a->start_ms = a->last_record_ms = now = now_ms();
+	a->start_ms = a->last_record_ms = now = clock_ms(CLOCK_MONOTONIC);
 	next_tick = a->start_ms + TICK_MS;
 	while (!stop && !a->fatal) {
 		/* In batches: one queue operation for up to BATCH records (a rebalance in the queue
 		 * runs its callback inside the call). */
 		ssize_t n = rd_kafka_consume_batch_queue(queue, POLL_MS, batch, BATCH);
 
-		a->now_ms = now = now_ms();
+		a->now_ms = now = clock_ms(CLOCK_MONOTONIC);
 		for (ssize_t i = 0; i < n; i++) {
 			if (batch[i]->err) {
 				on_kafka_error(a, batch[i]);
@@ -1349,10 +1334,10 @@ static int run(struct archiver *a)
 	/* Whatever stopped us: close what is complete, commit it. A rebalance in progress refuses
 	 * commits for a moment: serve it and try again. Records read meanwhile are not stored (nor
 	 * committed): the next run reads them. */
-	now = now_ms();
+	now = clock_ms(CLOCK_MONOTONIC);
 	close_files(a, -1, -1);
 	for (int64_t end = now + FINAL_COMMIT_MS; commit(a, -1, -1) || a->commit_pending;) {
-		if (now_ms() >= end) {
+		if (clock_ms(CLOCK_MONOTONIC) >= end) {
 			fprintf(stderr, PROG ": the last commit failed: the records since the last one "
 				"that succeeded are archived again by the next run (duplicates, never "
 				"gaps)\n");
@@ -1362,7 +1347,7 @@ static int run(struct archiver *a)
 		if ((m = rd_kafka_consumer_poll(a->rk, 200)))
 			rd_kafka_message_destroy(m);
 	}
-	a->final_close_ms = now_ms() - now;
+	a->final_close_ms = clock_ms(CLOCK_MONOTONIC) - now;
 	rd_kafka_queue_destroy(queue);
 	return rc || a->fatal ? 1 : 0;
 }

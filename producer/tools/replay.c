@@ -33,6 +33,7 @@
 
 #include "archive_format.h"
 #include "avro_skip.h"
+#include "clock.h"
 #include "ocf.h"
 #include "registry.h"
 #include "schema.h"
@@ -142,22 +143,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop++;
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void usage(FILE *out)
@@ -1123,7 +1108,7 @@ static void wait_until(struct replay *rp, int64_t ns)
 {
 	int64_t now;
 
-	while (!stop && (now = mono_ns()) < ns) {
+	while (!stop && (now = clock_ns(CLOCK_MONOTONIC)) < ns) {
 		int64_t left = ns - now;
 
 		rd_kafka_poll(rp->rk, 0);
@@ -1240,11 +1225,11 @@ static int replay_records(struct replay *rp)
 		pace_ms = best->head->pace_ms;
 		if (!rp->started) {
 			rp->started = true;
-			start_ns = mono_ns();
+			start_ns = clock_ns(CLOCK_MONOTONIC);
 			t0 = pace_ms;
 			rp->first_pace_ms = pace_ms;
 			if (rp->o.shift_timestamps && pace_ms != NO_TIME)
-				rp->shift_ms = wall_ms() - pace_ms;
+				rp->shift_ms = clock_ms(CLOCK_REALTIME) - pace_ms;
 		}
 		if (rp->o.pace > 0 && pace_ms != NO_TIME && t0 != NO_TIME && pace_ms > t0)
 			wait_until(rp, start_ns + (int64_t)((double)(pace_ms - t0) * 1e6 / rp->o.pace));
@@ -1255,7 +1240,7 @@ static int replay_records(struct replay *rp)
 			break;
 		}
 		if (rp->o.pace > 0) { /* for the summary's achieved pace */
-			rp->last_send_ns = mono_ns();
+			rp->last_send_ns = clock_ns(CLOCK_MONOTONIC);
 			if (!rp->first_send_ns)
 				rp->first_send_ns = rp->last_send_ns;
 		}
@@ -1359,7 +1344,7 @@ int main(int argc, char **argv)
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	t_start = mono_ns();
+	t_start = clock_ns(CLOCK_MONOTONIC);
 	scan_dir(&rp, "", 0);
 	fprintf(stderr, PROG ": %zu file%s to replay (%llu bad, skipped)\n", rp.n_files,
 		rp.n_files == 1 ? "" : "s", rp.files_bad);
@@ -1384,7 +1369,7 @@ int main(int argc, char **argv)
 	if (stop >= 2)
 		rd_kafka_purge(rp.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 	rd_kafka_flush(rp.rk, 1000);
-	print_summary(&rp, (mono_ns() - t_start) / 1e9);
+	print_summary(&rp, (clock_ns(CLOCK_MONOTONIC) - t_start) / 1e9);
 	for (size_t i = 0; i < rp.n_dests; i++) {
 		sent += rp.dests[i]->sent;
 		delivered += rp.dests[i]->delivered;

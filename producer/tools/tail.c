@@ -19,6 +19,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "avro_json.h"
+#include "clock.h"
 #include "schema.h"
 #include "stream_check.h"
 
@@ -66,14 +67,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void usage(FILE *out)
@@ -540,7 +533,7 @@ static int consume(struct tail *t)
 	int err;
 
 	while (!stop) {
-		if (now_ms() >= t->deadline) {
+		if (clock_ms(CLOCK_MONOTONIC) >= t->deadline) {
 			if (t->check)
 				fprintf(stderr, "tapio-tail: --check: timeout after %lld ms: %d "
 					"topics not there yet, %lld partitions not read to their "
@@ -552,10 +545,10 @@ static int consume(struct tail *t)
 		}
 		if (t->check && !t->unassigned && !t->eof_pending)
 			return 0;
-		if (t->unassigned && now_ms() >= next_metadata) {
+		if (t->unassigned && clock_ms(CLOCK_MONOTONIC) >= next_metadata) {
 			if (assign_new_topics(t))
 				return 1;
-			next_metadata = now_ms() + METADATA_MS;
+			next_metadata = clock_ms(CLOCK_MONOTONIC) + METADATA_MS;
 		}
 		if (!(m = rd_kafka_consumer_poll(t->rk, POLL_MS)))
 			continue;
@@ -673,7 +666,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN); /* a closed pipe shows up as EPIPE and ends us cleanly */
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	if (t.timeout_ms >= 0) {
-		int64_t now = now_ms();
+		int64_t now = clock_ms(CLOCK_MONOTONIC);
 
 		t.deadline = t.timeout_ms < INT64_MAX - now ? now + t.timeout_ms : INT64_MAX;
 	}

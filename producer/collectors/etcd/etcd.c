@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "collector.h"
 #include "config.h"
 #include "etcd_collector.h"
@@ -107,36 +108,10 @@ struct etcd_state {
 
 static struct etcd_state *e;
 
-static void count(uint64_t *counter, uint64_t n)
-{
-	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
-}
-
-static uint64_t load(const uint64_t *counter)
-{
-	return __atomic_load_n(counter, __ATOMIC_RELAXED);
-}
-
 static void set_done(int64_t rev)
 {
 	e->done_rev = rev;
 	__atomic_store_n(&e->st.revision, rev, __ATOMIC_RELAXED);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static char *b64_encode(const uint8_t *in, size_t n)
@@ -365,7 +340,7 @@ static void complete_pending(void)
 
 static void skipped(enum etcd_event_result r, int64_t rev)
 {
-	count(&e->st.skipped[r], 1);
+	counter_add(&e->st.skipped[r], 1);
 	if (!e->reported[r])
 		log_warn("etcd: an event at revision %" PRId64 " could not be read (%s): no "
 			 "record; further ones are counted (tapio_etcd_events_skipped_total)", rev,
@@ -392,12 +367,12 @@ static int take_events(const struct etcd_response *r, int64_t now)
 			continue;
 		}
 		if (rev <= e->done_rev || (e->pending_rev && rev < e->pending_rev)) {
-			count(&e->st.events[OUT_DUPLICATE], 1);
+			counter_add(&e->st.events[OUT_DUPLICATE], 1);
 			continue;
 		}
 		if (rev == e->resend_rev && e->resend_left > 0) {
 			e->resend_left--;
-			count(&e->st.events[OUT_DUPLICATE], 1);
+			counter_add(&e->st.events[OUT_DUPLICATE], 1);
 			continue;
 		}
 		if (e->pending_rev && rev > e->pending_rev) {
@@ -417,10 +392,10 @@ static int take_events(const struct etcd_response *r, int64_t now)
 		if (res == ETCD_EVENT_OK) {
 			err = push_record(&rec, &body, completes ? rev : 0);
 			if (!err)
-				count(&e->st.events[OUT_PUBLISHED], 1);
+				counter_add(&e->st.events[OUT_PUBLISHED], 1);
 		} else {
 			if (res == ETCD_EVENT_EXCLUDED)
-				count(&e->st.events[OUT_EXCLUDED], 1);
+				counter_add(&e->st.events[OUT_EXCLUDED], 1);
 			else
 				skipped(res, rev);
 			if (completes)
@@ -464,7 +439,7 @@ static int on_created(const struct etcd_response *r)
 			 "%" PRId64 " (restored from a snapshot?): revisions up to it are taken as "
 			 "published already", r->header.revision, e->start_rev - 1);
 	}
-	count(&e->st.watches, 1);
+	counter_add(&e->st.watches, 1);
 	if (!e->watching)
 		log_info("etcd: watching %s at %s from revision %" PRId64, e->map.prefix,
 			 http_client_url(e->worker.client), e->done_rev + 1);
@@ -489,8 +464,8 @@ static int on_compacted(const struct etcd_response *r, int64_t now)
 	etcd_map_compacted(&e->map, &r->header, first, compact, now, &body, &rec);
 	if (push_record(&rec, &body, compact - 1))
 		return WATCH_SHUTDOWN;
-	count(&e->st.compactions, 1);
-	count(&e->st.revisions_compacted, (uint64_t)(compact - first));
+	counter_add(&e->st.compactions, 1);
+	counter_add(&e->st.revisions_compacted, (uint64_t)(compact - first));
 	log_warn("etcd: revisions %" PRId64 " to %" PRId64 " were compacted before they could be "
 		 "read: published as COMPACTED; watching from %" PRId64, first, compact - 1,
 		 compact);
@@ -515,7 +490,7 @@ static int on_watch_value(void *ctx, json_t *value)
 	}
 	switch (etcd_parse_response(value, &r)) {
 	case ETCD_RESPONSE_INVALID:
-		count(&e->st.invalid_responses, 1);
+		counter_add(&e->st.invalid_responses, 1);
 		snprintf(e->next_problem, sizeof(e->next_problem), "not a watch response (%s): "
 			 "watching again from revision %" PRId64, r.message, e->done_rev + 1);
 		return WATCH_FAILED;
@@ -539,7 +514,7 @@ static int on_watch_value(void *ctx, json_t *value)
 		ret = on_created(&r);
 		break;
 	case ETCD_RESPONSE_COMPACTED:
-		ret = on_compacted(&r, now_us());
+		ret = on_compacted(&r, clock_us(CLOCK_REALTIME));
 		break;
 	case ETCD_RESPONSE_CANCELED:
 		snprintf(e->next_problem, sizeof(e->next_problem), "etcd canceled the watch: %s",
@@ -547,7 +522,7 @@ static int on_watch_value(void *ctx, json_t *value)
 		ret = WATCH_FAILED;
 		break;
 	case ETCD_RESPONSE_PROGRESS:
-		count(&e->st.progress, 1);
+		counter_add(&e->st.progress, 1);
 		if (!e->pending_rev && e->done_rev >= 0 && r.header.revision > e->done_rev) {
 			set_done(r.header.revision);
 			if (push_mark(e->done_rev))
@@ -555,14 +530,14 @@ static int on_watch_value(void *ctx, json_t *value)
 		}
 		break;
 	case ETCD_RESPONSE_EVENTS:
-		ret = take_events(&r, now_us());
+		ret = take_events(&r, clock_us(CLOCK_REALTIME));
 		break;
 	default:
 		break;
 	}
-	if (mono_ms() - e->checkpoint_ms >= ETCD_CHECKPOINT_INTERVAL_MS) {
+	if (clock_ms(CLOCK_MONOTONIC) - e->checkpoint_ms >= ETCD_CHECKPOINT_INTERVAL_MS) {
 		http_worker_checkpoint(w);
-		e->checkpoint_ms = mono_ms();
+		e->checkpoint_ms = clock_ms(CLOCK_MONOTONIC);
 	}
 	return ret;
 }
@@ -771,31 +746,31 @@ static void render_metrics(const struct collector_runtime *c, FILE *out)
 	       "dropped).");
 	for (int i = 0; i < OUT_MAX; i++)
 		fprintf(out, "tapio_etcd_events_total{outcome=\"%s\"} %" PRIu64 "\n", outcomes[i],
-			load(&s->events[i]));
+			counter_load(&s->events[i]));
 	family(out, "tapio_etcd_events_skipped_total", "counter",
 	       "Events of the watch that could not be read, by reason: no record.");
 	for (int i = ETCD_EVENT_BAD_TYPE; i < ETCD_EVENT_RESULT_MAX; i++)
 		fprintf(out, "tapio_etcd_events_skipped_total{reason=\"%s\"} %" PRIu64 "\n",
-			etcd_event_result_name(i), load(&s->skipped[i]));
+			etcd_event_result_name(i), counter_load(&s->skipped[i]));
 	family(out, "tapio_etcd_invalid_responses_total", "counter",
 	       "Values of the watch stream that were not watch responses (the watch is opened "
 	       "again from the last revision read).");
 	fprintf(out, "tapio_etcd_invalid_responses_total %" PRIu64 "\n",
-		load(&s->invalid_responses));
+		counter_load(&s->invalid_responses));
 	family(out, "tapio_etcd_progress_notifications_total", "counter",
 	       "Progress notifications received (they move the checkpoint on; not published).");
 	fprintf(out, "tapio_etcd_progress_notifications_total %" PRIu64 "\n",
-		load(&s->progress));
+		counter_load(&s->progress));
 	family(out, "tapio_etcd_watches_total", "counter",
 	       "Watches etcd created (the first, and one after each reconnect or compaction).");
-	fprintf(out, "tapio_etcd_watches_total %" PRIu64 "\n", load(&s->watches));
+	fprintf(out, "tapio_etcd_watches_total %" PRIu64 "\n", counter_load(&s->watches));
 	family(out, "tapio_etcd_compactions_total", "counter",
 	       "COMPACTED records: the watch's start revision had been compacted.");
-	fprintf(out, "tapio_etcd_compactions_total %" PRIu64 "\n", load(&s->compactions));
+	fprintf(out, "tapio_etcd_compactions_total %" PRIu64 "\n", counter_load(&s->compactions));
 	family(out, "tapio_etcd_compacted_revisions_total", "counter",
 	       "Revisions compacted away before they could be read (their mutations are lost).");
 	fprintf(out, "tapio_etcd_compacted_revisions_total %" PRIu64 "\n",
-		load(&s->revisions_compacted));
+		counter_load(&s->revisions_compacted));
 	family(out, "tapio_etcd_revision", "gauge",
 	       "The revision up to which the watch was read and handed to the pipeline; -1 "
 	       "before the first watch.");

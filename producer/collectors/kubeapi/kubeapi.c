@@ -21,6 +21,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clock.h"
 #include "collector.h"
 #include "kube_env.h"
 #include "log.h"
@@ -627,11 +628,8 @@ static bool io_stopping(void *ctx)
 
 static int64_t io_now_us(void *ctx)
 {
-	struct timespec ts;
-
 	(void)ctx;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return clock_us(CLOCK_REALTIME);
 }
 
 static uint32_t io_random(void *ctx)

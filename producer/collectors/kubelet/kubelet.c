@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "http_worker.h"
 #include "kube_env.h"
 #include "kubelet_collector.h"
@@ -93,32 +94,6 @@ static struct {
 	uint64_t skipped[KUBELET_SKIP_MAX];
 	uint64_t npods;
 } kl;
-
-static int64_t clock_ms(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void add(uint64_t *counter, uint64_t n)
-{
-	__atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
-}
-
-static uint64_t load(const uint64_t *counter)
-{
-	return __atomic_load_n(counter, __ATOMIC_RELAXED);
-}
 
 /* The mappers count into kl.counts (the worker's); /metrics reads the copies. */
 static void publish_counts(void)
@@ -204,7 +179,7 @@ static void load_checkpoint(void)
 static int failed(enum endpoint ep, enum kubelet_outcome outcome, const struct http_result *res,
 		  const char *error, const struct kubelet_emit *e)
 {
-	add(&kl.failed[ep][outcome], 1);
+	counter_add(&kl.failed[ep][outcome], 1);
 	return kubelet_emit_scrape_failed(e, endpoint_paths[ep], outcome, res->status, error,
 					  (int64_t)res->duration_ms);
 }
@@ -218,7 +193,7 @@ static int request(enum endpoint ep, struct http_result *res, struct kubelet_emi
 	enum kubelet_outcome outcome;
 	int err = http_client_request(kl.w.client, &req, res);
 
-	e->observed_us = wall_us(); /* records of this response, or of its failure */
+	e->observed_us = clock_us(CLOCK_REALTIME); /* records of this response, or of its failure */
 	if (err == -ECANCELED || res->outcome == HTTP_OUTCOME_CANCELLED)
 		return -ECANCELED;
 	if (res->outcome == HTTP_OUTCOME_OK && res->raw)
@@ -275,7 +250,7 @@ static int scrape_pods(struct kubelet_emit *e, struct push_ctx *pc)
 		log_error("kubelet: /pods: %s", strerror(-err));
 		return 0;
 	}
-	add(&kl.ok[EP_PODS], 1);
+	counter_add(&kl.ok[EP_PODS], 1);
 	kl.bad_body[EP_PODS] = false;
 	err = kubelet_pods_diff(kl.baseline ? &kl.state : NULL, &pods, e, &next);
 	if (err) {
@@ -310,7 +285,7 @@ static int scrape_summary(struct kubelet_emit *e, struct push_ctx *pc, uint32_t 
 	if (err == -EINVAL || err == -EBADMSG) {
 		err = bad_body(EP_SUMMARY, &res, e, err, "a stats Summary");
 	} else if (err >= 0) {
-		add(&kl.ok[EP_SUMMARY], 1);
+		counter_add(&kl.ok[EP_SUMMARY], 1);
 		kl.bad_body[EP_SUMMARY] = false;
 	} else if (err != -ECANCELED) {
 		log_error("kubelet: /stats/summary: %s", strerror(-err));
@@ -366,7 +341,7 @@ static void run(struct http_worker *w)
 		next = (uint64_t)((now - start) / interval) + 1;
 		missed = (uint32_t)(next - tick - 1);
 		if (missed) {
-			add(&kl.missed, missed);
+			counter_add(&kl.missed, missed);
 			if (!kl.last_missed)
 				log_warn("kubelet: a scrape took longer than kubelet_interval_s (%u s): "
 					 "%u scrape(s) skipped, said in the next NODE_STATS and counted",
@@ -547,23 +522,23 @@ static void kubelet_render_metrics(const struct collector_runtime *c, FILE *out)
 	      "# TYPE tapio_kubelet_scrapes_total counter\n", out);
 	for (int ep = 0; ep < EP_MAX; ep++) {
 		fprintf(out, "tapio_kubelet_scrapes_total{endpoint=\"%s\",result=\"ok\"} %" PRIu64 "\n",
-			endpoint_paths[ep], load(&kl.ok[ep]));
+			endpoint_paths[ep], counter_load(&kl.ok[ep]));
 		for (int o = KUBELET_OUTCOME_UNKNOWN + 1; o < KUBELET_OUTCOME_MAX; o++)
 			fprintf(out, "tapio_kubelet_scrapes_total{endpoint=\"%s\",result=\"%s\"} %" PRIu64
-				"\n", endpoint_paths[ep], outcome_names[o], load(&kl.failed[ep][o]));
+				"\n", endpoint_paths[ep], outcome_names[o], counter_load(&kl.failed[ep][o]));
 	}
 	fprintf(out, "# HELP tapio_kubelet_missed_intervals_total Scrapes skipped because the one "
 		"before was still running at their time.\n"
 		"# TYPE tapio_kubelet_missed_intervals_total counter\n"
-		"tapio_kubelet_missed_intervals_total %" PRIu64 "\n", load(&kl.missed));
+		"tapio_kubelet_missed_intervals_total %" PRIu64 "\n", counter_load(&kl.missed));
 	fputs("# HELP tapio_kubelet_input_skipped_total What the kubelet sent that was left out, by "
 	      "reason: entries or records skipped, values published as null, strings cut.\n"
 	      "# TYPE tapio_kubelet_input_skipped_total counter\n", out);
 	for (int r = 0; r < KUBELET_SKIP_MAX; r++)
 		fprintf(out, "tapio_kubelet_input_skipped_total{reason=\"%s\"} %" PRIu64 "\n",
-			kubelet_skip_name(r), load(&kl.skipped[r]));
+			kubelet_skip_name(r), counter_load(&kl.skipped[r]));
 	fprintf(out, "# HELP tapio_kubelet_pods Pods on the kubelet's last /pods.\n"
-		"# TYPE tapio_kubelet_pods gauge\ntapio_kubelet_pods %" PRIu64 "\n", load(&kl.npods));
+		"# TYPE tapio_kubelet_pods gauge\ntapio_kubelet_pods %" PRIu64 "\n", counter_load(&kl.npods));
 }
 
 const struct collector_ops kubelet_collector = {
