@@ -112,7 +112,7 @@ DELIM=$(kv "$OUT/kcat-input.txt" kcat_delim)
 # the producer by default (record_headers unset), no headers.
 KCAT_PROPS=(-X enable.idempotence=true -X acks=all -X compression.codec=lz4
 	-X partitioner=murmur2_random -X linger.ms=50 -X client.id=kcat-bench)
-ours_eps=() ours_cpu=() ours_main=() ours_rdk=() kcat_mps=() kcat_cpu=()
+ours_eps=() ours_cpu=() ours_main=() ours_rdk=() kcat_mps=() kcat_cpu=() mem_eps=() mem_cpu=() ours_src=()
 for r in $(seq "$REPS"); do
 	"$BIN/pipebench" pipeline --brokers "$BROKERS" --count "$PIPE_COUNT" --seconds 60 \
 		>"$OUT/pipe.$r.txt" 2>"$OUT/pipe.$r.err" || fail "pipeline run $r (see $OUT/pipe.$r.*)"
@@ -120,6 +120,7 @@ for r in $(seq "$REPS"); do
 	ours_cpu+=("$(kv "$OUT/pipe.$r.txt" producer_cpu_us_per_event)")
 	ours_main+=("$(kv "$OUT/pipe.$r.txt" 'thread_cpu_us_per_event\[pipebench\]')")
 	ours_rdk+=("$(kv "$OUT/pipe.$r.txt" 'thread_cpu_us_per_event\[rdk:broker1\]')")
+	ours_src+=("$(kv "$OUT/pipe.$r.txt" source_cpu_us_per_event)")
 	TIMEFORMAT='%R %U %S'
 	{ time kcat -P -b "$BROKERS" -t bench.kcat "${KCAT_PROPS[@]}" -k "$KEY" -D "$DELIM" \
 		<"$OUT/kcat.bin" 2>"$OUT/kcat.$r.err"; } 2>"$OUT/kcat.$r.time" ||
@@ -127,6 +128,12 @@ for r in $(seq "$REPS"); do
 	read -r wall usr sys <"$OUT/kcat.$r.time"
 	kcat_mps+=("$(calc %.0f "$PIPE_COUNT / $wall")")
 	kcat_cpu+=("$(calc %.3f "($usr + $sys) * 1e6 / $PIPE_COUNT")")
+	# The same path without the BPF source on the same 2 vCPUs: records from memory, as kcat
+	# reads its messages from a file.
+	"$BIN/pipebench" hotpath --brokers "$BROKERS" --count "$PIPE_COUNT" >"$OUT/mem.$r.txt" \
+		2>"$OUT/mem.$r.err" || fail "pipeline from memory, run $r (see $OUT/mem.$r.err)"
+	mem_eps+=("$(kv "$OUT/mem.$r.txt" hotpath_events_per_s)")
+	mem_cpu+=("$(kv "$OUT/mem.$r.txt" hotpath_cpu_us_per_event)")
 done
 # Does the ring buffer keep up when the source does not wait? Open loop (batches of 32 records),
 # 5 s per rate, from the saturated rate down: records the full ring refuses are losses, as in the
@@ -273,7 +280,8 @@ start_tapio() {
 	PIDS+=("$tp")
 	TRACER_PIDS=("$tp")
 	for _ in $(seq 100); do grep -q bootstrap.servers "$OUT/tapio-ovh.out" && break; sleep 0.1; done
-	TAPIO_COLLECTORS=$(sed -n 's/.* \([a-z]*\): attached.*/\1/p' "$OUT/tapio-ovh.err" | tr '\n' ' ')
+	TAPIO_COLLECTORS=$(sed -n 's/.* \([a-z]*\): running, publishing to .*/\1/p' "$OUT/tapio-ovh.err" |
+		tr '\n' ' ')
 }
 stop_tracer() { # the tracer first; its kcat then sees end of input, flushes and exits
 	local p
@@ -457,11 +465,21 @@ ovh_row() { # CONFIG WORKLOAD N
 	printf '| pipeline, saturated (%s exec records, zero loss by back-pressure) | events/s delivered | %s [%s] | kcat -P: %s [%s] | **%sx** |\n' \
 		"$PIPE_COUNT" "$SAT" "$(echo "${ours_eps[*]}" | minmax)" "$(echo "${kcat_mps[*]}" | median)" \
 		"$(echo "${kcat_mps[*]}" | minmax)" "$(calc %.2f "$SAT / $(echo "${kcat_mps[*]}" | median)")"
-	printf '| pipeline, saturated | producer CPU µs/event | %s [%s] (event loop %s, librdkafka broker thread %s) | kcat: %s | %sx |\n' \
+	printf '| pipeline, saturated | producer CPU µs/event | %s [%s] (event loop %s, librdkafka broker thread %s; the BPF source beside them, not counted: %s) | kcat: %s | %sx |\n' \
 		"$(echo "${ours_cpu[*]}" | median)" "$(echo "${ours_cpu[*]}" | minmax)" \
 		"$(echo "${ours_main[*]}" | median)" "$(echo "${ours_rdk[*]}" | median)" \
+		"$(echo "${ours_src[*]}" | median)" \
 		"$(echo "${kcat_cpu[*]}" | median)" \
 		"$(calc %.2f "$(echo "${ours_cpu[*]}" | median) / $(echo "${kcat_cpu[*]}" | median)")"
+	KCAT_MED=$(echo "${kcat_mps[*]}" | median)
+	MEM_MED=$(echo "${mem_eps[*]}" | median)
+	printf '| pipeline from memory (no BPF source beside it: records prepared in memory, as kcat reads a file), %s records | events/s delivered | %s [%s] | kcat -P: %s | **%sx** |\n' \
+		"$PIPE_COUNT" "$MEM_MED" "$(echo "${mem_eps[*]}" | minmax)" "$KCAT_MED" \
+		"$(calc %.2f "$MEM_MED / $KCAT_MED")"
+	printf '| pipeline from memory | CPU µs/event, whole process | %s [%s] | kcat: %s | %sx |\n' \
+		"$(echo "${mem_cpu[*]}" | median)" "$(echo "${mem_cpu[*]}" | minmax)" \
+		"$(echo "${kcat_cpu[*]}" | median)" \
+		"$(calc %.2f "$(echo "${mem_cpu[*]}" | median) / $(echo "${kcat_cpu[*]}" | median)")"
 	if [ -n "$ZL_RATE" ]; then
 		zl="$ZL_RATE/s offered, $ZL_ACHIEVED/s delivered, none lost"
 	else
