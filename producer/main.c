@@ -260,6 +260,7 @@ int main(int argc, char **argv)
 	struct tapio_config cfg;
 	char errstr[1024];
 	int timer_fd = -1, signal_fd = -1, status = 1, err, running, undelivered;
+	const struct collector_runtime *metadata;
 	char summary[256];
 	uint64_t lost;
 
@@ -326,7 +327,9 @@ int main(int argc, char **argv)
 	}
 	/* Attached: from here on the process needs almost no privilege (privilege.h). */
 	privilege_drop(&privileges);
-	log_info("node %s: %d collector(s) running", cfg.node_name, running);
+	metadata = pipeline_collector(&pipeline, "metadata");
+	log_info("node %s: %d collector(s) running%s", cfg.node_name, running,
+		 metadata && metadata->state == COLLECTOR_RUNNING ? ", and metadata beside them" : "");
 	if (pipeline.publisher.mock)
 		log_info("embedded Kafka-protocol broker (in memory, for trying Tapio out) at %s",
 			 pipeline.publisher.bootstrap);
