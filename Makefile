@@ -229,7 +229,7 @@ clean:
 # loopback (tests/bench/run.sh). Not part of `make test`.
 BENCH_PKGS := kcat bpftrace valgrind strace etcd-server etcd-client
 BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload topicsize \
-	kubeapibench etcdburst kubeletbench collbench)
+	kubeapibench etcdburst kubeletbench collbench producebatch)
 $(BUILD)/.deps-bench: Makefile
 	$(call install_missing,$(BENCH_PKGS))
 $(BUILD)/bench/%.o: tests/bench/%.c $(SKELS) VERSION | $(BUILD)/.deps
@@ -253,6 +253,8 @@ $(BUILD)/bench/kubeletbench: $(BUILD)/bench/kubeletbench.o $(BUILD)/libtapio.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/bench/collbench: $(BUILD)/bench/collbench.o $(BUILD)/libtapio.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/bench/producebatch: $(BUILD)/bench/producebatch.o
+	$(CC) $(ALL_CFLAGS) -o $@ $^ -lrdkafka
 bench: all $(BENCH_BINS) | $(BUILD)/.deps-bench
 	@[ "$$(id -u)" = 0 ] || { echo "make bench: loads eBPF programs and needs root" >&2; exit 1; }
 	BUILD=$(BUILD) bash tests/bench/run.sh

@@ -223,6 +223,10 @@ done
 s1=$(awk '/total/ {print $4}' "$OUT/strace-hot.20000.txt")
 s2=$(awk '/total/ {print $4}' "$OUT/strace-hot.60000.txt")
 HOT_SYSCALLS=$(calc %.4f "(${s2:-0} - ${s1:-0}) / 40000")
+# librdkafka's batch produce call against one producev() per message, alone (not adopted: it
+# cannot carry the per-message timestamp or headers; BENCHMARKS.md).
+"$BIN/producebatch" --brokers "$BROKERS" --count "$PIPE_COUNT" --rounds "$REPS" >"$OUT/producebatch.txt" \
+	2>"$OUT/producebatch.err" || fail "producebatch (see $OUT/producebatch.err)"
 # Every BPF collector's user-space cost per ring record (tests/bench/collbench.c): wall ns on
 # the real code, and callgrind instructions per ring record, which do not move with load.
 "$BIN/collbench" --brokers "$BROKERS" >"$OUT/collbench.txt" 2>"$OUT/collbench.err" ||
@@ -508,6 +512,13 @@ ovh_row() { # CONFIG WORKLOAD N
 		"$(kv "$H" hotpath_mallocs_per_event)" "$(kv "$H" hotpath_frees_per_event)"
 	printf '| hot path | syscalls/event, event-loop thread | %s (direct calls); %s in tapio-producer at %s/s | | |\n' \
 		"$HOT_SYSCALLS" "$SYSCALLS_LOOP_PER_EVENT" "$RATE"
+	PB=$OUT/producebatch.txt
+	printf '| librdkafka alone, %s messages of %s B: rd_kafka_produce_batch (%s a call) vs rd_kafka_producev per message | CPU µs/message, whole process; messages/s | batch: %s [%s-%s]; %s/s | producev: %s [%s-%s]; %s/s | %sx less CPU (not adopted: no per-message timestamp or headers) |\n' \
+		"$(kv "$PB" count)" "$(kv "$PB" bytes)" "$(kv "$PB" batch)" "$(kv "$PB" batch_cpu_us)" \
+		"$(kv "$PB" batch_cpu_us_min)" "$(kv "$PB" batch_cpu_us_max)" "$(calc %.0f "$(kv "$PB" batch_per_s)")" \
+		"$(kv "$PB" producev_cpu_us)" "$(kv "$PB" producev_cpu_us_min)" "$(kv "$PB" producev_cpu_us_max)" \
+		"$(calc %.0f "$(kv "$PB" producev_per_s)")" \
+		"$(calc %.2f "$(kv "$PB" producev_cpu_us) / $(kv "$PB" batch_cpu_us)")"
 	CB=$OUT/collbench.txt
 	for c in $COLL_CASES; do
 		printf '| collector %s (%s ring records -> %s Kafka records an iteration) | user-space ns per ring record: check, parse, match, identity, encode, produce | %s [%s-%s]; %s instructions (callgrind) | | |\n' \
