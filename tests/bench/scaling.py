@@ -540,8 +540,10 @@ WORKLOADS = {
                        "(`kubeapi_events = cluster`)", (), lambda: KubeAPIEnv(cluster=True)),
     "kubelet": ("kubelet", kubelet_scrapes, "one scrape of a 50-pod node (`/stats/summary` and "
                 "`/pods`), one a second", (), KubeletEnv),
-    "etcd-burst": ("etcd", etcd_puts, "a put of a pod's key, back to back", (), EtcdEnv),
-    "etcd-50/s": ("etcd", etcd_steady, "a put of a pod's key, 50 a second", (), EtcdEnv),
+    "etcd-burst": ("etcd", etcd_puts, "a put of a pod's key (2 KB value), back to back", (),
+                   EtcdEnv),
+    "etcd-50/s": ("etcd", etcd_steady, "a put of a pod's key (2 KB value), 50 a second", (),
+                  EtcdEnv),
 }
 
 SCHEMAS = {}
