@@ -10,10 +10,19 @@ connections to that broker carried (`ss -ti` bytes_acked, a delta over the workl
 requests with their record batches, compressed, plus protocol framing and the occasional
 Metadata request), divided by the records delivered meanwhile (the producer's /metrics).
 
+The HTTP collectors run against what the integration tests use: the stand-in API server and
+kubelet (integration/standins, in threads of this process) and a real etcd (Debian's etcd-server,
+on loopback, as integration/test_etcd.py starts it). Their producers run that collector alone
+(`--collectors kubeapi`, no BPF), so every record they deliver is the workload's.
+
 Root, not part of `make test`; run under the root-test lock after `make all build/bench/mockbroker
 build/bench/workload`:
-    flock /tmp/tapio-root-tests.lock /usr/bin/python3 tests/bench/scaling.py [WORKLOAD...]
+    flock -o /tmp/tapio-root-tests.lock /usr/bin/python3 tests/bench/scaling.py [WORKLOAD...]
 Prints a Markdown table."""
+import base64
+import functools
+import http.client
+import json
 import os
 import re
 import shutil
@@ -30,12 +39,17 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
                                 "integration"))
 import harness  # noqa: E402
 from harness import PodCgroup  # noqa: E402
+from standins import model  # noqa: E402
+from standins.kubeapi import KubeAPI  # noqa: E402
+from standins.kubelet import Kubelet  # noqa: E402
 
 BUILD = os.path.join(harness.REPO, "build")
 PRODUCER = os.path.join(BUILD, "tapio-producer")
 MOCKBROKER = os.path.join(BUILD, "bench", "mockbroker")
 WORKLOAD = os.path.join(BUILD, "bench", "workload")
-TOPICS = ["tapio.%s" % t for t in ("kernel", "dns", "cni", "cri", "systemd", "metadata")]
+TOPICS = ["tapio.%s" % t for t in ("kernel", "dns", "cni", "cri", "systemd", "metadata",
+                                    "kubeapi", "kubelet", "etcd")]
+NODE = "scaling"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -62,7 +76,7 @@ class Producer:
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [PRODUCER, "--brokers", broker.bootstrap, "--collectors", collectors,
-             "--node-name", "scaling", "--set", "metrics_listen=127.0.0.1:0",
+             "--node-name", NODE, "--set", "metrics_listen=127.0.0.1:0",
              "--set", "stats_interval_s=0", "--set", "identity_grace_s=1", *extra],
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         self.metrics = None
@@ -305,7 +319,205 @@ def cgroup_churn():
     return n, {"tapio.metadata": lambda r: mark in (r["path"] or "")}
 
 
-# name: (collectors, workload, what one operation is[, extra producer flags])
+# --- the HTTP collectors -------------------------------------------------------------------------
+# Each has an environment: the server it reads, started before the producer (whose flags point
+# at it) and stopped after; ready(producer) returns once the collector is connected and idle.
+# Its workload gets the environment.
+
+def wait_until(cond, what, deadline_s=60):
+    deadline = time.monotonic() + deadline_s
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise RuntimeError("timed out waiting for " + what)
+        time.sleep(0.05)
+
+
+def paced(n, rate, op):
+    """op(i) for i in range(n), `rate` a second (as fast as it goes when rate is None)."""
+    start = time.monotonic()
+    for i in range(n):
+        op(i)
+        if rate:
+            pause = start + (i + 1) / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+
+
+class KubeAPIEnv:
+    """The stand-in API server, a service-account token the producer reads; watches: the pods of
+    NODE (and its Node's Events), or with cluster=True every Event and no pods."""
+
+    def __init__(self, cluster=False):
+        self.dir = tempfile.mkdtemp(prefix="tapio-scale-kubeapi-")
+        self.api = KubeAPI().start()
+        sa = self.api.serviceaccount(os.path.join(self.dir, "sa"))
+        self.cluster = cluster
+        self.flags = ["--set", "kubeapi_url=" + self.api.url,
+                      "--set", "kubeapi_token_file=" + sa.token_file,
+                      "--set", "kubeapi_ca_file=" + sa.ca_file]
+        if cluster:
+            self.flags += ["--set", "kubeapi_events=cluster", "--set", "kubeapi_pods=off"]
+
+    def ready(self, producer):
+        self.api.wait_watch(lambda w: w.resource == "events", timeout=60)
+        if not self.cluster:
+            self.api.wait_watch(lambda w: w.resource == "pods", timeout=60)
+
+    def stop(self):
+        self.api.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def kubeapi_pods(env, rate=10, n=110):
+    """A pod's life on this node, `rate` pods a second: added (the stand-in's varied pods: 5 to 9
+    KB of JSON each), its container restarted, deleted gracefully (deletionTimestamp, containers
+    terminated, then gone): what a node's pod watch sees of one pod."""
+    pods = [p for p in model.node_pods(NODE, n + 1)
+            if any(c["name"] == "app" for c in p["spec"]["containers"])][:n]
+    uids = {p["metadata"]["uid"] for p in pods}
+
+    def life(i):
+        m = pods[i]["metadata"]
+        env.api.create_pod(pods[i])
+        env.api.restart_container(m["namespace"], m["name"], "app")
+        env.api.delete_pod(m["namespace"], m["name"])
+    paced(len(pods), rate, life)
+    return len(pods), {"tapio.kubeapi": lambda r: r["pod_uid"] in uids}
+
+
+def kubeapi_events(env, rate=50, n=1000):
+    """Events about pods as the kubelet and controllers make them, `rate` a second, each one
+    new (the cluster Deployment's watch on every Event)."""
+    pods = model.node_pods(NODE, 50)
+    notes = (("Scheduled", "Successfully assigned %s/%s to " + NODE, None),
+             ("Pulled", "Container image \"registry.example.com/shop/app:1.4.2\" already "
+              "present on machine", "app"),
+             ("Created", "Created container app", "app"),
+             ("Started", "Started container app", "app"),
+             ("BackOff", "Back-off restarting failed container app in pod %s_%s", "app"))
+    uids = set()
+
+    def event(i):
+        pod = pods[i % len(pods)]
+        reason, note, container = notes[i % len(notes)]
+        if "%s" in note:
+            note = note % (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        ev = model.pod_event(pod, reason, note, "Warning" if reason == "BackOff" else "Normal",
+                             container=container)
+        uids.add(ev["metadata"]["uid"])
+        env.api.create_event(ev)
+    paced(n, rate, event)
+    return n, {"tapio.kubeapi": lambda r: r["event"] is not None and r["event"]["uid"] in uids}
+
+
+class KubeletEnv:
+    """The stand-in kubelet with a 50-pod node (the stand-in's varied pods), scraped every
+    second."""
+    TOKEN = "tapio-scale-kubelet-token"
+
+    def __init__(self, pods=50):
+        self.dir = tempfile.mkdtemp(prefix="tapio-scale-kubelet-")
+        token_file = os.path.join(self.dir, "token")
+        with open(token_file, "w") as f:
+            f.write(self.TOKEN + "\n")
+        self.k = Kubelet(NODE, pods=model.node_pods(NODE, pods)).start()
+        self.k.add_token(self.TOKEN, allow={"nodes/stats", "nodes/proxy"})
+        self.flags = ["--set", "kubelet_url=" + self.k.url, "--set", "kubelet_ca_file="
+                      + self.k.ca_file, "--set", "kubelet_token_file=" + token_file,
+                      "--set", "kubelet_interval_s=1"]
+
+    def ready(self, producer):
+        # Past the first scrape (its snapshots of every pod's status): steady scrapes from here.
+        wait_until(lambda: self.k.scrapes >= 2, "two scrapes")
+        producer.settle()
+
+    def stop(self):
+        self.k.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def kubelet_scrapes(env, seconds=20):
+    """The scrapes of `seconds` seconds. Every record of a scrape carries the time its response
+    arrived as event_time, and a scrape makes exactly one NODE_STATS: the scrapes are the
+    NODE_STATS records whose time falls in the window, their records those with the same
+    times."""
+    t0 = time.time() * 1e6
+    s0 = env.k.scrapes
+    # Waits for the scrapes (the producer's own schedule), not for a time: at least `seconds`.
+    wait_until(lambda: env.k.scrapes >= s0 + seconds, "%d scrapes" % seconds, seconds * 3)
+    # The last scrape's records may still be in flight: the window ends before it.
+    wait_until(lambda: env.k.scrapes >= s0 + seconds + 1, "one more scrape", 10)
+    t1 = time.time() * 1e6
+    times = set()
+
+    def own(r):
+        if not t0 <= harness.micros(r["event_time"]) < t1:
+            return False
+        if r["kind"] == "NODE_STATS":
+            times.add(r["event_time"])
+        return True
+    return (lambda: len(times)), {"tapio.kubelet": own}
+
+
+class EtcdEnv:
+    """A real etcd on loopback (integration/test_etcd.py's), watched from its current revision."""
+
+    def __init__(self):
+        import test_etcd
+        self.etcd = test_etcd.Etcd()
+        host, port = self.etcd.url.split("//", 1)[1].rsplit(":", 1)
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        self.flags = ["--set", "etcd_endpoints=" + self.etcd.url]
+
+    def put(self, key, value):
+        body = json.dumps({"key": base64.b64encode(key.encode()).decode(),
+                           "value": base64.b64encode(value).decode()})
+        self.conn.request("POST", "/v3/kv/put", body, {"Content-Type": "application/json"})
+        resp = self.conn.getresponse()
+        data = resp.read()
+        if resp.status != 200:
+            raise RuntimeError("etcd put %s: %d %s" % (key, resp.status, data[:200]))
+
+    def ready(self, producer):
+        # A put seen through the whole path: the watch is live. The watch starts at the revision
+        # current when it is made (no checkpoint), so a put before that is never seen: put again
+        # until one is.
+        deadline = time.monotonic() + 60
+        while producer.counters().get(("delivered", "etcd"), 0) < 1:
+            if time.monotonic() > deadline:
+                raise RuntimeError("no etcd record delivered in 60 s")
+            self.put("/registry/configmaps/tapio-scale/ready", b"x")
+            try:
+                wait_until(lambda: producer.counters().get(("delivered", "etcd"), 0) >= 1,
+                           "the first etcd record", 1)
+            except RuntimeError:
+                pass
+
+    def stop(self):
+        self.conn.close()
+        self.etcd.close()
+
+
+def etcd_puts(env, rate=None, n=5000):
+    """Puts of pods' keys as the API server writes them (`/registry/pods/<ns>/<name>`), 2 KB
+    values (never read: only their size is published), one at a time over one connection."""
+    value = bytes(2048)
+    keys = ["/registry/pods/scale-%d/svc%d-%08x-%05x" % (i % 5, i % 17, i * 2654435761 % 2**32,
+                                                          i % 2**20) for i in range(n)]
+    paced(n, rate, lambda i: env.put(keys[i], value))
+    mine = set(keys)
+    return n, {"tapio.etcd": lambda r: r["key"] in mine}
+
+
+def etcd_steady(env):
+    """50 puts a second for 20 s."""
+    return etcd_puts(env, rate=50, n=1000)
+
+
+# name: (collectors, workload, what one operation is[, extra producer flags[, environment]])
 LINGER_1S = ("--set", "kafka.linger.ms=1000")
 WORKLOADS = {
     "exec-storm": ("kernel", exec_storm, "fork + exec /bin/true + exit, back to back"),
@@ -322,6 +534,16 @@ WORKLOADS = {
     "exec-100/s linger 1 s": ("kernel", exec_steady, "as exec-100/s", LINGER_1S),
     "tcp-50/s linger 1 s": ("kernel", tcp_steady, "as tcp-50/s", LINGER_1S),
     "dns-50/s linger 1 s": ("dns", dns_steady, "as dns-50/s", LINGER_1S),
+    "kubeapi-pods": ("kubeapi", kubeapi_pods, "a pod added, its container restarted, deleted "
+                     "gracefully, 10 pods a second", (), KubeAPIEnv),
+    "kubeapi-events": ("kubeapi", kubeapi_events, "an Event about a pod, 50 a second "
+                       "(`kubeapi_events = cluster`)", (), lambda: KubeAPIEnv(cluster=True)),
+    "kubelet": ("kubelet", kubelet_scrapes, "one scrape of a 50-pod node (`/stats/summary` and "
+                "`/pods`), one a second", (), KubeletEnv),
+    "etcd-burst": ("etcd", etcd_puts, "a put of a pod's key (2 KB value), back to back", (),
+                   EtcdEnv),
+    "etcd-50/s": ("etcd", etcd_steady, "a put of a pod's key (2 KB value), 50 a second", (),
+                  EtcdEnv),
 }
 
 SCHEMAS = {}
@@ -339,13 +561,19 @@ def own_records(bootstrap, predicates):
 
 
 def measure(name):
-    collectors, workload, _, *extra = WORKLOADS[name]
-    broker = Broker()
-    producer = Producer(broker, collectors, extra[0] if extra else ())
+    collectors, workload, _, *rest = WORKLOADS[name]
+    extra = tuple(rest[0]) if rest else ()
+    env = rest[1]() if len(rest) > 1 else None
+    broker = producer = None
     cg = os.path.join(harness.cgroup2_root(), "tapio-scale-%d" % os.getpid())
     os.mkdir(cg)
     Scale.cgroup_id = os.stat(cg).st_ino
     try:
+        broker = Broker()
+        producer = Producer(broker, collectors, extra + tuple(env.flags if env else ()))
+        if env:
+            env.ready(producer)
+            workload = functools.partial(workload, env)
         before = producer.settle()
         bytes0, cpu0, t0 = producer.wire_bytes(), producer.cpu_s(), time.monotonic()
         with open(os.path.join(cg, "cgroup.procs"), "w") as f:
@@ -360,9 +588,15 @@ def measure(name):
         wire = producer.wire_bytes() - bytes0
         cpu = producer.cpu_s() - cpu0
         own = own_records(broker.bootstrap, predicates)
+        if callable(ops):  # counted in the records themselves (kubelet: its scrapes)
+            ops = ops()
     finally:
-        producer.stop()
-        broker.stop()
+        if producer:
+            producer.stop()
+        if broker:
+            broker.stop()
+        if env:
+            env.stop()
         os.rmdir(cg)
     records = sum(after[k] - before.get(k, 0) for k in after
                   if k != "queued" and k[0] == "delivered")
