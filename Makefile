@@ -225,7 +225,7 @@ run: all
 clean:
 	rm -rf $(BUILD)
 
-# `make bench` (root, ~10 min): the table of BENCHMARKS.md, every figure measured in one run on
+# `make bench` (root, ~7 min): the table of BENCHMARKS.md, every figure measured in one run on
 # loopback (tests/bench/run.sh). Not part of `make test`.
 BENCH_PKGS := kcat bpftrace valgrind strace etcd-server etcd-client
 BENCH_BINS := $(addprefix $(BUILD)/bench/,pipebench pipebench-counting mockbroker workload topicsize \

@@ -1,7 +1,7 @@
 #!/bin/bash
 # `make bench`: every figure of BENCHMARKS.md, measured in one run, on loopback, as root.
 # Prints one table on stdout (progress goes to stderr); raw outputs stay in $BUILD/bench/out.
-# Each part is bounded in count and time; the whole run takes about 3 minutes on 2 vCPUs.
+# Each part is bounded in count and time; the whole run takes about 7 minutes on 2 vCPUs.
 #
 # Knobs (environment): BENCH_REPS (3), BENCH_OVH_REPS (5), BENCH_PIPE_COUNT (500000),
 # BENCH_EXECS (1000), BENCH_CONNECTS (10000), BENCH_RATE (10000), BENCH_STEADY_S (10),
