@@ -39,8 +39,8 @@ done
 [ -n "$BROKERS" ] || fail "mockbroker did not start"
 
 # The records: the pipeline's own exec records (pipebench kcat-input), keyed as the producer
-# keys host processes (<node>/<cgroup id>, 16 of them: every partition gets records), with the
-# producer's four headers.
+# keys host processes (<node>/<cgroup id>, 16 of them: every partition gets records), with all
+# four headers `record_headers` can add (the archive keeps them: the heavier case).
 "$BIN/pipebench" kcat-input --count "$N" --out "$OUT/archive-values.bin" >"$OUT/archive-input.txt" ||
 	fail "kcat-input"
 DELIM=$(kv "$OUT/archive-input.txt" kcat_delim)
