@@ -239,7 +239,7 @@ def test_cluster_deployment():
     with open(CLUSTER_CONF) as f:
         text = f.read()
     for key in ("etcd_ca_file", "etcd_cert_file", "etcd_key_file"):
-        m = re.search(r"^(?:#pending: )?%s = (\S+)$" % key, text, re.M)
+        m = re.search(r"^%s = (\S+)$" % key, text, re.M)
         assert m and m.group(1).startswith(mount["mountPath"] + "/"), key
     # Only the monitoring namespace reaches it, on the metrics port.
     np = find(objects, "NetworkPolicy", "tapio-cluster")
@@ -350,33 +350,6 @@ def test_configs_read_by_todays_binary():
         assert out.returncode == 0, (conf, out.stderr)
     prefixes = {config_value(open(c).read(), "topic_prefix") for c in CONFIGS}
     assert prefixes == {"tapio."}, prefixes
-
-
-def test_pending_keys_wait_for_their_collectors():
-    """A "#pending: key = value" line waits for a collector still being built. Once the binary
-    takes the line, this test fails and says which line to uncomment."""
-    ready = []
-    pending = 0
-    for conf in CONFIGS:
-        with open(conf) as f:
-            lines = f.read().splitlines()
-        for i, line in enumerate(lines):
-            if not line.startswith("#pending: "):
-                continue
-            pending += 1
-            trial = lines[:i] + [line[len("#pending: "):]] + lines[i + 1:]
-            path = os.path.join(WORK, "pending.conf")
-            with open(path, "w") as f:
-                f.write("\n".join(trial) + "\n")
-            out = producer_run("--dump-config", conf=path)
-            key = line[len("#pending: "):].split("=")[0].strip()
-            if out.returncode == 0:
-                ready.append("%s:%d (%s)" % (os.path.relpath(conf, REPO), i + 1, key))
-            else:
-                assert out.returncode == 2 and key in out.stderr, (line, out.stderr)
-    assert pending > 0
-    assert not ready, "the binary knows these keys now: remove '#pending: ' from " + \
-        ", ".join(ready)
 
 
 # --- topics ----------------------------------------------------------------------------------
