@@ -35,6 +35,7 @@
 #include "ocf.h"
 #include "registry_fetch.h"
 #include "schema.h"
+#include "tool_cli.h"
 
 #ifndef TAPIO_VERSION
 #define TAPIO_VERSION "unknown"
@@ -186,19 +187,6 @@ static void usage(FILE *out)
 		"2 on a usage error or a bad -X property.\n");
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, PROG ": ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	return -EINVAL;
-}
-
 /* A number >= min with an optional K, M or G suffix (powers of 1024) when `sizes`. */
 static int parse_num(const char *flag, const char *s, long long min, long long max, bool sizes,
 		     long long *out)
@@ -348,18 +336,6 @@ static int parse_args(struct options *o, int argc, char **argv)
 		return usage_error("no brokers: use -b LIST or set TAPIO_BROKERS");
 	if (!o->dir || !*o->dir)
 		return usage_error("no archive directory: use -d DIR");
-	return 0;
-}
-
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
-		    const char *flag, const char *arg)
-{
-	char errstr[512];
-
-	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-		fprintf(stderr, PROG ": %s%s%s: %s\n", flag, *arg ? " " : "", arg, errstr);
-		return -EINVAL;
-	}
 	return 0;
 }
 

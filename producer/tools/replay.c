@@ -37,6 +37,7 @@
 #include "ocf.h"
 #include "registry.h"
 #include "schema.h"
+#include "tool_cli.h"
 
 #ifndef TAPIO_VERSION
 #define TAPIO_VERSION "unknown"
@@ -182,19 +183,6 @@ static void usage(FILE *out)
 		"\n"
 		"Exit status: 0 when every selected record was delivered and no file was bad, 1 when\n"
 		"a record was not delivered, a file was bad, or Kafka failed; 2 on a usage error.\n");
-}
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, PROG ": ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	return -EINVAL;
 }
 
 /* RFC 3339 (2026-11-25T16:00:00Z, .fraction, +HH:MM) or milliseconds since the epoch, to µs. */
@@ -363,18 +351,6 @@ static int parse_args(struct options *o, int argc, char **argv)
 		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *c))
 			return usage_error("--topic-prefix: \"%s\": topic names are a-z A-Z 0-9 . _ -",
 					   o->prefix);
-	return 0;
-}
-
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
-		    const char *flag, const char *arg)
-{
-	char errstr[512];
-
-	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-		fprintf(stderr, PROG ": %s%s%s: %s\n", flag, *arg ? " " : "", arg, errstr);
-		return -EINVAL;
-	}
 	return 0;
 }
 

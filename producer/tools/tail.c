@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "schema.h"
 #include "stream_check.h"
+#include "tool_cli.h"
 
 #ifndef TAPIO_VERSION
 #define TAPIO_VERSION "unknown"
@@ -243,18 +244,6 @@ static int parse_args(struct tail *t, int argc, char **argv)
 }
 
 /* `flag` and `arg` name the setting in the message: "-X" "foo=bar", "--brokers" "". */
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
-		    const char *flag, const char *arg)
-{
-	char errstr[512];
-
-	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-		fprintf(stderr, "tapio-tail: %s%s%s: %s\n", flag, *arg ? " " : "", arg, errstr);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 /* Defaults first, so that -X can override any of them. */
 static rd_kafka_conf_t *build_conf(const struct tail *t)
 {
