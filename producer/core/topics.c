@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "collector.h"
+#include "errstr.h"
 
 /* The topic that is compacted: cgroups stay until their tombstone. */
 #define METADATA_NAME "metadata"
@@ -24,21 +25,6 @@
 #define K8S_NAME_MAX 253
 #define LABEL_VALUE_MAX 63
 #define MS_PER_HOUR 3600000LL
-
-static int fail(char *errstr, size_t errstr_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errstr && errstr_size) {
-		va_start(ap, fmt);
-		vsnprintf(errstr, errstr_size, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 struct int_flag {
 	const char *flag;

@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include "errstr.h"
+
 #define US_PER_HOUR 3600000000LL
 /* Hours of 0000-01-01T00 and 10000-01-01T00 since the epoch: the years a directory can name. */
 #define FIRST_HOUR (-62167219200LL / 3600)
@@ -45,19 +47,6 @@ static const char *const kafka_signatures[ARCHIVE_KAFKA_FIELDS] = {
 	"int", "long", "union<null,long>", "union<null,bytes>",
 	"array<record<name:string,value:union<null,bytes>>>",
 };
-
-__attribute__((format(printf, 3, 4)))
-static int fail(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errstr_size) {
-		va_start(ap, fmt);
-		vsnprintf(errstr, errstr_size, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 size_t archive_kafka_max_size(const struct archive_kafka *k)
 {

@@ -13,6 +13,7 @@
 #include <avro.h>
 
 #include "avro_skip.h"
+#include "errstr.h"
 
 struct decoder_schema {
 	struct tapio_schema src;
@@ -28,19 +29,6 @@ struct avro_json_decoder {
 	size_t count;
 	avro_reader_t reader;
 };
-
-__attribute__((format(printf, 3, 4)))
-static int fail(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errstr_size) {
-		va_start(ap, fmt);
-		vsnprintf(errstr, errstr_size, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 int avro_frame_parse(const void *value, size_t len, struct avro_frame *frame,
 		     char *errstr, size_t errstr_size)

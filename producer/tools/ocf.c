@@ -16,22 +16,10 @@
 #include <zlib.h>
 
 #include "avro_skip.h"
+#include "errstr.h"
 
 /* A metadata map of more entries than this is refused (ours have about ten). */
 #define MAX_META 1024
-
-__attribute__((format(printf, 3, 4)))
-static int fail(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errstr_size) {
-		va_start(ap, fmt);
-		vsnprintf(errstr, errstr_size, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 static const char *codec_name(enum ocf_codec codec)
 {
