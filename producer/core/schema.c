@@ -221,6 +221,43 @@ static char *join_name(const char *ns, const char *name)
 	return s;
 }
 
+int schema_named_fullname(json_t *named, const char *type, const char *ns, char **fullname,
+			  char **own_ns, char *why, size_t why_size)
+{
+	json_t *jname = json_object_get(named, "name"), *jns = json_object_get(named, "namespace");
+	const char *name, *dot;
+	char *full;
+
+	*fullname = *own_ns = NULL;
+	if (!json_is_string(jname)) {
+		snprintf(why, why_size, "%s without a \"name\"", type);
+		return -EINVAL;
+	}
+	name = json_string_value(jname);
+	if (jns && !json_is_null(jns) && !json_is_string(jns)) {
+		snprintf(why, why_size, "\"namespace\" of \"%s\" is not a string", name);
+		return -EINVAL;
+	}
+	if (strchr(name, '.'))
+		full = strdup(name);
+	else
+		full = join_name(json_is_string(jns) ? json_string_value(jns) : ns, name);
+	if (!full)
+		return -ENOMEM;
+	dot = strrchr(full, '.');
+	if (!schema_valid_name(full, true) || is_primitive(dot ? dot + 1 : full)) {
+		snprintf(why, why_size, "\"%s\" is not a valid type name", full);
+		free(full);
+		return -EINVAL;
+	}
+	if (dot && !(*own_ns = strndup(full, (size_t)(dot - full)))) {
+		free(full);
+		return -ENOMEM;
+	}
+	*fullname = full;
+	return 0;
+}
+
 /*
  * A reference to a primitive or to a named type defined earlier: a bare name is looked up in the
  * enclosing namespace first, then in the null namespace (as the Java implementation does).
@@ -303,34 +340,13 @@ static int canon_symbols(struct canon *c, json_t *symbols, const char *fullname)
 /* record, error, enum, fixed: {"name":FULLNAME,"type":T,<fields|symbols|size>}. */
 static int canon_named(struct canon *c, json_t *s, const char *type, const char *ns, int depth)
 {
-	json_t *jname = json_object_get(s, "name"), *jns = json_object_get(s, "namespace");
-	const char *name, *dot;
-	char *fullname = NULL, *own_ns = NULL;
+	char *fullname, *own_ns, why[256];
 	json_t *size;
 	int err;
 
-	if (!json_is_string(jname))
-		return canon_err(c, "%s without a \"name\"", type);
-	name = json_string_value(jname);
-	if (jns && !json_is_null(jns) && !json_is_string(jns))
-		return canon_err(c, "\"namespace\" of \"%s\" is not a string", name);
-	/* FULLNAMES: a dotted name is already full; else namespace attribute, else inherited. */
-	if (strchr(name, '.'))
-		fullname = strdup(name);
-	else
-		fullname = join_name(json_is_string(jns) ? json_string_value(jns) : ns, name);
-	if (!fullname)
-		return -ENOMEM;
-	dot = strrchr(fullname, '.');
-	if (!schema_valid_name(fullname, true) || is_primitive(dot ? dot + 1 : fullname)) {
-		err = canon_err(c, "\"%s\" is not a valid type name", fullname);
-		free(fullname);
-		return err;
-	}
-	if (dot && !(own_ns = strndup(fullname, dot - fullname))) {
-		free(fullname);
-		return -ENOMEM;
-	}
+	err = schema_named_fullname(s, type, ns, &fullname, &own_ns, why, sizeof(why));
+	if (err)
+		return err == -EINVAL ? canon_err(c, "%s", why) : err;
 	/* Defined before its body so a record may refer to itself. canon owns fullname now. */
 	if ((err = canon_define(c, fullname)))
 		goto out;

@@ -67,4 +67,12 @@ void avro_confluent_header(int32_t schema_id, uint8_t out[AVRO_CONFLUENT_HDR_LEN
  * namespaces). */
 bool schema_valid_name(const char *s, bool dotted);
 
+/* A named type's (record, enum, fixed: `type`) full name by Avro's rules: a dotted "name" is
+ * full; else it joins its "namespace", else the enclosing `ns`. 0 with *fullname and *own_ns
+ * (the full name's namespace; NULL in the null namespace) malloc'd for the caller; -ENOMEM; or
+ * -EINVAL with why: no "name", a "namespace" that is not a string, or not a valid type name. */
+struct json_t;
+int schema_named_fullname(struct json_t *named, const char *type, const char *ns,
+			  char **fullname, char **own_ns, char *why, size_t why_size);
+
 #endif /* TAPIO_SCHEMA_H */

@@ -1,5 +1,6 @@
 /* Avro datum walks over a compiled schema (see avro_skip.h). */
 #include "avro_skip.h"
+#include "errstr.h"
 #include "schema.h"
 
 #include <errno.h>
@@ -46,19 +47,6 @@ struct compiler {
 	char *errstr;
 	size_t errstr_size;
 };
-
-__attribute__((format(printf, 3, 4)))
-static int fail(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errstr_size) {
-		va_start(ap, fmt);
-		vsnprintf(errstr, errstr_size, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 #define cfail(c, ...) fail((c)->errstr, (c)->errstr_size, __VA_ARGS__)
 
@@ -243,33 +231,14 @@ out:
 static int compile_named(struct compiler *c, json_t *j, const char *type, const char *ns,
 			 int depth, uint32_t *idx)
 {
-	json_t *jname = json_object_get(j, "name"), *jns = json_object_get(j, "namespace"), *v;
-	char *fullname, *own_ns = NULL;
-	const char *name, *dot;
+	char *fullname, *own_ns, why[256];
 	uint32_t node;
+	json_t *v;
 	int err;
 
-	if (!json_is_string(jname))
-		return cfail(c, "schema: %s without a \"name\"", type);
-	name = json_string_value(jname);
-	if (jns && !json_is_null(jns) && !json_is_string(jns))
-		return cfail(c, "schema: \"namespace\" of \"%s\" is not a string", name);
-	if (strchr(name, '.'))
-		fullname = strdup(name);
-	else
-		fullname = join_name(json_is_string(jns) ? json_string_value(jns) : ns, name);
-	if (!fullname)
-		return -ENOMEM;
-	dot = strrchr(fullname, '.');
-	if (!schema_valid_name(fullname, true) || primitive_type(dot ? dot + 1 : fullname) >= 0) {
-		err = cfail(c, "schema: \"%s\" is not a valid type name", fullname);
-		free(fullname);
-		return err;
-	}
-	if (dot && !(own_ns = strndup(fullname, dot - fullname))) {
-		free(fullname);
-		return -ENOMEM;
-	}
+	err = schema_named_fullname(j, type, ns, &fullname, &own_ns, why, sizeof(why));
+	if (err)
+		return err == -EINVAL ? cfail(c, "schema: %s", why) : err;
 	err = new_node(c, !strcmp(type, "enum") ? AVRO_SKIP_ENUM :
 			  !strcmp(type, "fixed") ? AVRO_SKIP_FIXED : AVRO_SKIP_RECORD, &node);
 	if (err) {
