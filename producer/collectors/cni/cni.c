@@ -32,6 +32,7 @@
 
 #include "cni.skel.h"
 #include "cni_collector.h"
+#include "kallsyms.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -99,22 +100,6 @@ static void ensure_tracefs(void)
 		log_info("cni: mounted tracefs on " TRACEFS " for the syscall tracepoints");
 }
 
-static uint64_t kallsyms_addr(const char *symbol)
-{
-	char line[512], name[256], type;
-	unsigned long long addr;
-	uint64_t found = 0;
-	FILE *f = fopen("/proc/kallsyms", "re");
-
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%llx %c %255s", &addr, &type, name) == 3 && strcmp(name, symbol) == 0)
-			found = addr;
-	fclose(f);
-	return found;
-}
-
 static bool btf_has_tracepoint(const char *tp)
 {
 	struct btf *vmlinux = btf__load_vmlinux_btf();
@@ -159,7 +144,7 @@ static void disable_missing_hooks(void)
 		log_warn("cni: no sched_process_fork tracepoint: no NETNS_CREATED for clone()");
 		bpf_program__set_autoload(skel->progs.cni_fork, false);
 	}
-	cleanup = kallsyms_addr("cleanup_net");
+	cleanup = kallsyms_address("cleanup_net");
 	/* The cleanup check walks netns_live with bpf_for_each_map_elem(), new in v5.13. */
 	for_each = libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT,
 					   BPF_FUNC_for_each_map_elem, NULL) == 1;
